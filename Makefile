@@ -1,0 +1,58 @@
+# finetuned build.
+#   make            build/finetuned
+#   make test       unit + API tests (tests/run.sh prints "N passed, N failed")
+#   make sanitize   the same suite built with ASan + UBSan into build-san/
+#   make bench      benchmarks beside PyTorch (needs python3-torch)
+#   make fuzz-smoke short libFuzzer runs of every harness (clang-14)
+
+BUILD   ?= build
+CC      ?= gcc
+PKGS     = jansson libpng zlib openblas sqlite3 libmicrohttpd
+CFLAGS  ?= -O3 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. $(shell pkg-config --cflags $(PKGS)) $(EXTRA_CFLAGS)
+LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+LDFLAGS += $(EXTRA_LDFLAGS)
+
+CORE_SRC   = $(wildcard core/*.c)
+SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c))
+TEST_SRC   = $(wildcard tests/unit/test_*.c)
+
+CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN   = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test sanitize bench fuzz-smoke demo clean
+all: $(BUILD)/finetuned $(TEST_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libftcore.a: $(CORE_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libftserver.a: $(SERVER_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/finetuned: $(BUILD)/server/main.o $(BUILD)/libftserver.a $(BUILD)/libftcore.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libftserver.a $(BUILD)/libftcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+test: all
+	FT_BUILD=$(BUILD) tests/run.sh
+
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+sanitize:
+	$(MAKE) BUILD=build-san CFLAGS="-O1 -g" EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" test
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(BUILD)/server/main.d
+-include tests/fuzz/fuzz.mk

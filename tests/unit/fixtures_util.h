@@ -1,0 +1,42 @@
+/* Small synthetic datasets and models shared by the training tests. */
+#ifndef FT_TEST_FIXTURES_UTIL_H
+#define FT_TEST_FIXTURES_UTIL_H
+
+#include "core/dataset.h"
+#include "core/model.h"
+#include "core/rng.h"
+
+/* n images [1, 8, 8] in `classes` classes; class c is a bright blob at a
+ * class-specific position plus noise, so a small CNN learns it quickly. */
+static inline ft_dataset *blobs_dataset(size_t n, int classes, uint64_t seed)
+{
+    ft_error err = {0};
+    ft_dataset *ds = ft_dataset_new(n, ft_shape3(1, 8, 8), FT_X_U8, FT_TARGET_CLASSES, classes, &err);
+    ft_rng rng;
+    ft_rng_seed(&rng, seed);
+    uint8_t *x = ft_dataset_x_u8(ds);
+    int32_t *y = ft_dataset_labels(ds);
+    for (size_t i = 0; i < n; i++) {
+        int c = (int)(i % (size_t)classes);
+        y[i] = c;
+        int cy = 1 + (c * 3) % 6, cx = 1 + (c * 5) % 6;
+        for (int p = 0; p < 64; p++) {
+            int py = p / 8, px = p % 8;
+            int d2 = (py - cy) * (py - cy) + (px - cx) * (px - cx);
+            double v = (d2 <= 2 ? 200 : 20) + 40 * ft_rng_uniform(&rng);
+            x[i * 64 + (size_t)p] = (uint8_t)v;
+        }
+    }
+    return ds;
+}
+
+static inline ft_model *model_from(const char *json)
+{
+    json_t *j = json_loads(json, 0, NULL);
+    ft_error err = {0};
+    ft_model *m = ft_model_from_json(j, "", &err);
+    json_decref(j);
+    return m;
+}
+
+#endif

@@ -1,0 +1,236 @@
+/* Gradient checks by central differences for every layer, activation and
+ * loss. The objective is L = sum(y * r) for a fixed random r, so dL/dy = r.
+ * A coordinate whose two differences (step h and h/2) disagree has crossed a
+ * ReLU kink or a max-pool switch; such coordinates are skipped, and the test
+ * fails if more than 5% are. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/loss.h"
+#include "core/model.h"
+#include "tests/unit/test.h"
+
+static ft_model *build(const char *json)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(json, 0, &jerr);
+    ft_error err = {0};
+    ft_model *m = j ? ft_model_from_json(j, "", &err) : NULL;
+    if (!m)
+        fprintf(stderr, "build failed: %s %s\n", err.param, err.msg);
+    json_decref(j);
+    return m;
+}
+
+static double objective(ft_model *m, ft_workspace *ws, const float *x, int batch, const float *r,
+                        size_t nout)
+{
+    const float *y = ft_model_forward(m, ws, x, batch, 0, NULL);
+    double s = 0;
+    for (size_t i = 0; i < nout; i++)
+        s += (double)y[i] * r[i];
+    return s;
+}
+
+/* Numeric derivative of the objective w.r.t. *v; sets *kink when h and h/2 disagree. */
+static double numeric(ft_model *m, ft_workspace *ws, const float *x, int batch, const float *r,
+                      size_t nout, float *v, double h, bool *kink)
+{
+    float saved = *v;
+    double d[2];
+    for (int k = 0; k < 2; k++) {
+        double step = k ? h / 2 : h;
+        *v = (float)(saved + step);
+        double up = objective(m, ws, x, batch, r, nout);
+        *v = (float)(saved - step);
+        double down = objective(m, ws, x, batch, r, nout);
+        /* use the step actually represented in float */
+        d[k] = (up - down) / ((double)(float)(saved + step) - (double)(float)(saved - step));
+    }
+    *v = saved;
+    *kink = fabs(d[0] - d[1]) > 2e-3 + 2e-2 * fabs(d[1]);
+    return d[1];
+}
+
+static void check_model(const char *name, const char *json, int batch)
+{
+    ft_model *m = build(json);
+    CHECKF(m != NULL, "%s", name);
+    if (!m)
+        return;
+    ft_rng rng;
+    ft_rng_seed(&rng, 7);
+    float *p = ft_model_params(m);
+    for (size_t i = 0; i < ft_model_num_params(m); i++)
+        p[i] = (float)(ft_rng_normal(&rng) * 0.5);
+    size_t nin = ft_shape_size(ft_model_input_shape(m)) * (size_t)batch;
+    size_t nout = ft_shape_size(ft_model_output_shape(m)) * (size_t)batch;
+    float *x = malloc(nin * sizeof *x), *r = malloc(nout * sizeof *r), *dy = malloc(nout * sizeof *dy);
+    float *dx = malloc(nin * sizeof *dx);
+    for (size_t i = 0; i < nin; i++)
+        x[i] = (float)ft_rng_normal(&rng);
+    for (size_t i = 0; i < nout; i++)
+        r[i] = (float)ft_rng_normal(&rng);
+    ft_error err = {0};
+    ft_workspace *ws = ft_workspace_new(m, 0, batch, &err);
+    ft_model_forward(m, ws, x, batch, 0, NULL);
+    for (size_t i = 0; i < nout; i++)
+        dy[i] = r[i];
+    ft_model_backward(m, ws, dy, dx);
+    float *g = ft_model_grads(m);
+    size_t checked = 0, skipped = 0, bad = 0;
+    /* every input coordinate (capped) and every parameter (capped) */
+    size_t xstep = nin > 300 ? nin / 300 : 1, pstep = ft_model_num_params(m) > 400 ? ft_model_num_params(m) / 400 : 1;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n = pass ? ft_model_num_params(m) : nin, step = pass ? pstep : xstep;
+        for (size_t i = 0; i < n; i += step) {
+            bool kink;
+            float *v = pass ? &p[i] : &x[i];
+            double num = numeric(m, ws, x, batch, r, nout, v, 1e-2, &kink);
+            double ana = pass ? g[i] : dx[i];
+            if (kink) {
+                skipped++;
+                continue;
+            }
+            checked++;
+            if (fabs(num - ana) > 2e-3 + 1e-2 * fabs(ana)) {
+                if (bad++ < 5)
+                    fprintf(stderr, "%s: %s[%zu] numeric %.6g analytic %.6g\n", name, pass ? "param" : "x", i,
+                            num, ana);
+            }
+        }
+    }
+    CHECKF(bad == 0, "%s: %zu of %zu gradients differ", name, bad, checked);
+    CHECKF(skipped * 20 <= checked + skipped, "%s: %zu of %zu coordinates crossed a kink", name, skipped,
+           checked + skipped);
+    CHECK(checked > 20);
+    ft_workspace_free(ws);
+    ft_model_free(m);
+    free(x), free(r), free(dy), free(dx);
+}
+
+static void test_dense_activations(void)
+{
+    const char *acts[] = {"linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax"};
+    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
+        char json[256];
+        snprintf(json, sizeof json,
+                 "{\"input\": [7], \"layers\": [{\"type\": \"dense\", \"units\": 5, \"activation\": \"%s\"}]}", acts[i]);
+        check_model(acts[i], json, 3);
+    }
+}
+
+static void test_conv2d(void)
+{
+    check_model("conv 3x3 pad 1", "{\"input\": [2, 6, 5], \"layers\": [{\"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, \"padding\": 1, \"activation\": \"tanh\"}]}", 2);
+    check_model("conv stride 2", "{\"input\": [3, 7, 6], \"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": [3, 2], \"stride\": 2, \"padding\": [1, 0], \"activation\": \"relu\"}]}", 2);
+    check_model("conv leaky", "{\"input\": [1, 5, 5], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 2, \"stride\": [1, 2], \"activation\": \"leaky_relu\", \"negative_slope\": 0.1}]}", 3);
+    check_model("conv sigmoid", "{\"input\": [2, 4, 4], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3, \"padding\": \"same\", \"activation\": \"sigmoid\"}]}", 2);
+}
+
+static void test_pools(void)
+{
+    check_model("maxpool 2x2", "{\"input\": [2, 6, 6], \"layers\": [{\"type\": \"maxpool2d\", \"size\": 2}]}", 2);
+    check_model("maxpool 3 stride 2 pad 1", "{\"input\": [2, 7, 5], \"layers\": [{\"type\": \"maxpool2d\", \"size\": 3, \"stride\": 2, \"padding\": 1}]}", 2);
+    check_model("avgpool pad", "{\"input\": [2, 5, 6], \"layers\": [{\"type\": \"avgpool2d\", \"size\": 3, \"stride\": 2, \"padding\": 1}]}", 2);
+    check_model("global avg", "{\"input\": [3, 4, 5], \"layers\": [{\"type\": \"global_avgpool2d\"}]}", 2);
+}
+
+static void test_stack(void)
+{
+    check_model("cnn stack",
+                "{\"input\": [1, 8, 8], \"layers\": ["
+                "{\"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, \"padding\": 1, \"activation\": \"relu\"},"
+                "{\"type\": \"maxpool2d\", \"size\": 2},"
+                "{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"activation\": \"tanh\"},"
+                "{\"type\": \"flatten\"}, {\"type\": \"dropout\", \"rate\": 0.5},"
+                "{\"type\": \"dense\", \"units\": 6, \"activation\": \"relu\"},"
+                "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}",
+                2);
+}
+
+/* Dropout in training mode: the mask is fixed by the forward pass, so check
+ * backward against that mask directly. */
+static void test_dropout_train(void)
+{
+    ft_model *m = build("{\"input\": [50], \"layers\": [{\"type\": \"dropout\", \"rate\": 0.4}]}");
+    ft_error err = {0};
+    ft_workspace *ws = ft_workspace_new(m, 0, 2, &err);
+    ft_rng rng;
+    ft_rng_seed(&rng, 3);
+    float x[100], dy[100], dx[100];
+    for (int i = 0; i < 100; i++)
+        x[i] = 1.0f + (float)i, dy[i] = 1.0f;
+    const float *y = ft_model_forward(m, ws, x, 2, FT_FWD_TRAIN, &rng);
+    int dropped = 0;
+    float yc[100];
+    for (int i = 0; i < 100; i++)
+        yc[i] = y[i];
+    ft_model_backward(m, ws, dy, dx);
+    for (int i = 0; i < 100; i++) {
+        if (yc[i] == 0) {
+            dropped++;
+            CHECK(dx[i] == 0);
+        } else {
+            CHECK_CLOSE(yc[i], x[i] / 0.6f, 1e-6, 1e-6);
+            CHECK_CLOSE(dx[i], 1 / 0.6f, 1e-6, 1e-6);
+        }
+    }
+    CHECK(dropped > 20 && dropped < 60);
+    /* evaluation mode is the identity */
+    y = ft_model_forward(m, ws, x, 2, 0, NULL);
+    for (int i = 0; i < 100; i++)
+        CHECK(y[i] == x[i]);
+    ft_workspace_free(ws);
+    ft_model_free(m);
+}
+
+static void check_loss(ft_loss_type t, int batch, int units, bool labels_only)
+{
+    ft_rng rng;
+    ft_rng_seed(&rng, 11 + t);
+    int n = batch * units;
+    float in[64], tg[64], grad[64];
+    int32_t lab[16];
+    for (int i = 0; i < n; i++) {
+        in[i] = (float)(ft_rng_normal(&rng) * 2);
+        tg[i] = t == FT_LOSS_BINARY_CROSS_ENTROPY ? (float)(ft_rng_below(&rng, 2)) : (float)ft_rng_normal(&rng);
+    }
+    for (int b = 0; b < batch; b++)
+        lab[b] = (int32_t)ft_rng_below(&rng, (uint64_t)units);
+    (void)labels_only;
+    ft_loss_compute(t, 1.0, in, lab, tg, batch, units, grad);
+    for (int i = 0; i < n; i++) {
+        float saved = in[i];
+        double h = 1e-2;
+        in[i] = (float)(saved + h);
+        double up = ft_loss_compute(t, 1.0, in, lab, tg, batch, units, NULL);
+        in[i] = (float)(saved - h);
+        double down = ft_loss_compute(t, 1.0, in, lab, tg, batch, units, NULL);
+        in[i] = saved;
+        double num = (up - down) / ((double)(float)(saved + h) - (double)(float)(saved - h));
+        /* |d| = delta (huber) and d = 0 (mae) are kinks; random draws avoid them */
+        CHECKF(fabs(num - grad[i]) <= 1e-4 + 1e-3 * fabs(grad[i]), "%s[%d]: numeric %g analytic %g",
+               ft_loss_name(t), i, num, grad[i]);
+    }
+}
+
+static void test_losses(void)
+{
+    check_loss(FT_LOSS_CROSS_ENTROPY, 4, 5, true);
+    check_loss(FT_LOSS_BINARY_CROSS_ENTROPY, 3, 4, false);
+    check_loss(FT_LOSS_MSE, 4, 3, false);
+    check_loss(FT_LOSS_MAE, 4, 3, false);
+    check_loss(FT_LOSS_HUBER, 5, 3, false);
+}
+
+int main(void)
+{
+    RUN(test_dense_activations);
+    RUN(test_conv2d);
+    RUN(test_pools);
+    RUN(test_stack);
+    RUN(test_dropout_train);
+    RUN(test_losses);
+    return TEST_SUMMARY();
+}

@@ -1,0 +1,394 @@
+/* The training loop: learning, determinism, checkpoint/resume bit-identity,
+ * the frozen-prefix cache, early stopping, divergence, regression metrics. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/train.h"
+#include "tests/unit/fixtures_util.h"
+#include "tests/unit/test.h"
+
+static const char *CNN =
+    "{\"input\": [1, 8, 8], \"layers\": ["
+    "{\"name\": \"conv1\", \"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, \"activation\": \"relu\"},"
+    "{\"type\": \"maxpool2d\", \"size\": 2}, {\"type\": \"flatten\"},"
+    "{\"name\": \"hidden\", \"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"},"
+    "{\"type\": \"dropout\", \"rate\": 0.2},"
+    "{\"name\": \"out\", \"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}";
+
+static ft_model *fresh_cnn(void)
+{
+    ft_model *m = model_from(CNN);
+    ft_rng rng;
+    ft_rng_seed(&rng, 77);
+    ft_model_init(m, 0, FT_INIT_HE_NORMAL, 0, &rng);
+    return m;
+}
+
+static ft_train_config config(ft_optim_type opt, int epochs)
+{
+    ft_train_config c = {.loss = FT_LOSS_CROSS_ENTROPY, .batch_size = 16, .epochs = epochs, .seed = 4,
+                         .optim = {.type = opt, .lr = opt == FT_OPT_SGD ? 0.05 : 0.01, .momentum = 0.9,
+                                   .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8}};
+    return c;
+}
+
+static void test_learns(void)
+{
+    ft_dataset *train = blobs_dataset(300, 3, 1), *test = blobs_dataset(90, 3, 2);
+    ft_model *m = fresh_cnn();
+    ft_preproc pp;
+    ft_preproc_init(&pp, train);
+    ft_error err = {0};
+    ft_train_config c = config(FT_OPT_SGD, 5);
+    ft_trainer *tr = ft_trainer_new(m, train, test, &pp, &c, &err);
+    CHECK(ft_trainer_run(tr, NULL, &err) == 0);
+    const ft_epoch_metrics *h = ft_trainer_history(tr);
+    CHECK(ft_trainer_epochs_done(tr) == 5);
+    CHECKF(h[4].train_loss < h[0].train_loss, "loss %g -> %g", h[0].train_loss, h[4].train_loss);
+    CHECKF(h[4].val_accuracy > 0.9, "val accuracy %g", h[4].val_accuracy);
+    CHECK(h[4].samples_per_second > 0 && isnan(h[4].val_mae));
+    ft_eval_result r;
+    CHECK(ft_evaluate(m, test, &pp, FT_LOSS_CROSS_ENTROPY, 1, 32, &r, &err) == 0);
+    CHECK_CLOSE(r.accuracy, h[4].val_accuracy, 1e-9, 1e-9);
+    uint64_t total = 0, diag = 0;
+    for (int i = 0; i < 9; i++)
+        total += r.confusion[i];
+    for (int i = 0; i < 3; i++)
+        diag += r.confusion[i * 4];
+    CHECK(total == 90 && (double)diag / 90 == r.accuracy);
+    ft_eval_result_free(&r);
+    ft_trainer_free(tr);
+    ft_model_free(m);
+    ft_dataset_free(train);
+    ft_dataset_free(test);
+}
+
+/* Train from scratch and return the saved model bytes. */
+static unsigned char *train_bytes(ft_optim_type opt, size_t *len)
+{
+    ft_dataset *ds = blobs_dataset(100, 3, 1), *val = blobs_dataset(30, 3, 3);
+    ft_model *m = fresh_cnn();
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_error err = {0};
+    ft_train_config c = config(opt, 3);
+    ft_trainer *tr = ft_trainer_new(m, ds, val, &pp, &c, &err);
+    ft_trainer_run(tr, NULL, &err);
+    unsigned char *buf = NULL;
+    ft_model_save_mem(m, &buf, len, &err);
+    ft_trainer_free(tr);
+    ft_model_free(m);
+    ft_dataset_free(ds);
+    ft_dataset_free(val);
+    return buf;
+}
+
+static void test_deterministic(void)
+{
+    size_t a_len, b_len;
+    unsigned char *a = train_bytes(FT_OPT_ADAM, &a_len), *b = train_bytes(FT_OPT_ADAM, &b_len);
+    CHECK(a && b && a_len == b_len && memcmp(a, b, a_len) == 0);
+    free(a);
+    free(b);
+}
+
+typedef struct {
+    long stop_epoch, stop_step; /* checkpoint and cancel here */
+    const char *path;
+    bool saved;
+} interrupt_ctx;
+
+static int interrupt_step(void *ctx, ft_trainer *tr, const ft_progress *p)
+{
+    interrupt_ctx *c = ctx;
+    if (p->epoch == c->stop_epoch && p->step == c->stop_step) {
+        ft_error err = {0};
+        c->saved = ft_trainer_save_checkpoint(tr, c->path, &err) == 0;
+        return 1;
+    }
+    return 0;
+}
+
+static int interrupt_epoch(void *ctx, ft_trainer *tr, const ft_epoch_metrics *m)
+{
+    interrupt_ctx *c = ctx;
+    if (c->stop_step == 0 && m->epoch == c->stop_epoch) {
+        ft_error err = {0};
+        c->saved = ft_trainer_save_checkpoint(tr, c->path, &err) == 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Run a full training, and one interrupted at (epoch, step) then resumed in
+ * a new trainer; the final models must be byte-identical. */
+static void resume_case(ft_optim_type opt, long epoch, long step)
+{
+    ft_dataset *ds = blobs_dataset(100, 3, 1), *val = blobs_dataset(30, 3, 3);
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_error err = {0};
+    ft_train_config c = config(opt, 4);
+    c.early_stopping = true;
+    snprintf(c.es_metric, sizeof c.es_metric, "val_loss");
+    c.es_patience = 10;
+    c.es_restore_best = true;
+
+    ft_model *whole = fresh_cnn();
+    ft_trainer *t1 = ft_trainer_new(whole, ds, val, &pp, &c, &err);
+    CHECK(ft_trainer_run(t1, NULL, &err) == 0);
+
+    char path[] = "/tmp/ft_ckpt_XXXXXX";
+    close(mkstemp(path));
+    interrupt_ctx ic = {epoch, step, path, false};
+    ft_train_hooks hooks = {.ctx = &ic, .on_step = interrupt_step, .on_epoch = interrupt_epoch};
+    ft_model *part = fresh_cnn();
+    ft_trainer *t2 = ft_trainer_new(part, ds, val, &pp, &c, &err);
+    CHECK(ft_trainer_run(t2, &hooks, &err) == -1 && err.code == FT_ECANCELLED && ic.saved);
+    ft_trainer_free(t2);
+    ft_model_free(part);
+
+    ft_model *resumed = fresh_cnn();
+    ft_trainer *t3 = ft_trainer_new(resumed, ds, val, &pp, &c, &err);
+    CHECKF(ft_trainer_load_checkpoint(t3, path, &err) == 0, "%s", err.msg);
+    CHECK(ft_trainer_run(t3, NULL, &err) == 0);
+    CHECKF(memcmp(ft_model_params(whole), ft_model_params(resumed), ft_model_num_params(whole) * sizeof(float)) == 0,
+           "%s resumed at epoch %ld step %ld differs", ft_optim_name(opt), epoch, step);
+    CHECK(ft_trainer_epochs_done(t3) == 4);
+    CHECK(ft_trainer_history(t3)[3].val_loss == ft_trainer_history(t1)[3].val_loss);
+    CHECK(ft_trainer_history(t3)[1].train_loss == ft_trainer_history(t1)[1].train_loss);
+    ft_trainer_free(t1);
+    ft_trainer_free(t3);
+    ft_model_free(whole);
+    ft_model_free(resumed);
+    unlink(path);
+    ft_dataset_free(ds);
+    ft_dataset_free(val);
+}
+
+static void test_resume_bit_identical(void)
+{
+    resume_case(FT_OPT_SGD, 2, 3);  /* mid-epoch */
+    resume_case(FT_OPT_ADAM, 1, 0); /* at an epoch boundary */
+    resume_case(FT_OPT_ADAMW, 3, 7);/* last step of an epoch */
+}
+
+static void test_checkpoint_mismatch(void)
+{
+    ft_dataset *ds = blobs_dataset(50, 3, 1);
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_error err = {0};
+    ft_train_config c = config(FT_OPT_SGD, 2);
+    ft_model *m = fresh_cnn();
+    ft_trainer *t = ft_trainer_new(m, ds, NULL, &pp, &c, &err);
+    char path[] = "/tmp/ft_ckpt_XXXXXX";
+    close(mkstemp(path));
+    CHECK(ft_trainer_save_checkpoint(t, path, &err) == 0);
+    ft_train_config other = config(FT_OPT_SGD, 2);
+    other.batch_size = 8;
+    ft_trainer *t2 = ft_trainer_new(m, ds, NULL, &pp, &other, &err);
+    CHECK(ft_trainer_load_checkpoint(t2, path, &err) == -1 && strstr(err.msg, "different"));
+    /* a model file is not a checkpoint */
+    ft_model_save(m, path, &err);
+    CHECK(ft_trainer_load_checkpoint(t, path, &err) == -1 && strstr(err.msg, "not a finetuned checkpoint"));
+    unlink(path);
+    ft_trainer_free(t);
+    ft_trainer_free(t2);
+    ft_model_free(m);
+    ft_dataset_free(ds);
+}
+
+typedef struct {
+    int events;
+    bool cache_seen;
+} event_ctx;
+
+static void count_event(void *ctx, const char *level, const char *msg, const json_t *data)
+{
+    event_ctx *e = ctx;
+    (void)level;
+    e->events++;
+    const char *ev = json_string_value(json_object_get(data, "event"));
+    if (ev && strcmp(ev, "feature_cache") == 0 && strstr(msg, "MiB"))
+        e->cache_seen = true;
+}
+
+static ft_model *transfer_for_cache(void)
+{
+    ft_model *base = model_from(
+        "{\"input\": [1, 8, 8], \"layers\": ["
+        "{\"name\": \"conv1\", \"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, \"activation\": \"relu\"},"
+        "{\"type\": \"maxpool2d\", \"size\": 2}, {\"type\": \"flatten\"},"
+        "{\"name\": \"hidden\", \"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"},"
+        "{\"name\": \"out\", \"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}");
+    ft_rng rng;
+    ft_rng_seed(&rng, 12);
+    ft_model_init(base, 0, FT_INIT_HE_NORMAL, 0, &rng);
+    ft_transfer t = {.drop_layers = 2, .freeze = FT_FREEZE_BASE, .nhidden = 1, .hidden = {12},
+                     .hidden_activation = FT_ACT_RELU, .output = FT_ACT_SOFTMAX, .units = 3,
+                     .init = FT_INIT_HE_NORMAL};
+    ft_error err = {0};
+    ft_model *m = ft_model_transfer(base, &t, &rng, NULL, &err);
+    ft_model_free(base);
+    return m;
+}
+
+static void test_feature_cache_equivalent(void)
+{
+    ft_dataset *ds = blobs_dataset(120, 3, 1), *val = blobs_dataset(30, 3, 5);
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_error err = {0};
+    ft_model *a = transfer_for_cache(), *b = transfer_for_cache();
+    ft_train_config c = config(FT_OPT_SGD, 4);
+    c.cache_limit_bytes = 1 << 20;
+    event_ctx ev = {0};
+    ft_train_hooks hooks = {.ctx = &ev, .on_event = count_event};
+    ft_trainer *ta = ft_trainer_new(a, ds, val, &pp, &c, &err);
+    CHECK(ft_trainer_run(ta, &hooks, &err) == 0 && ft_trainer_cached(ta) && ev.cache_seen);
+    c.cache_limit_bytes = 0;
+    ft_trainer *tb = ft_trainer_new(b, ds, val, &pp, &c, &err);
+    CHECK(ft_trainer_run(tb, NULL, &err) == 0 && !ft_trainer_cached(tb));
+    const float *pa = ft_model_params(a), *pb = ft_model_params(b);
+    double worst = 0;
+    for (size_t i = 0; i < ft_model_num_params(a); i++)
+        worst = fmax(worst, fabs(pa[i] - pb[i]) / fmax(1e-3, fabs(pb[i])));
+    CHECKF(worst < 1e-4, "cached and uncached models differ by %g", worst);
+    CHECK_CLOSE(ft_trainer_history(ta)[3].val_loss, ft_trainer_history(tb)[3].val_loss, 1e-4, 1e-6);
+
+    /* over the memory limit: the normal path, and an event saying so */
+    ft_model *d = transfer_for_cache();
+    c.cache_limit_bytes = 100;
+    event_ctx ev2 = {0};
+    hooks.ctx = &ev2;
+    ft_trainer *td = ft_trainer_new(d, ds, val, &pp, &c, &err);
+    CHECK(ft_trainer_run(td, &hooks, &err) == 0 && !ft_trainer_cached(td) && ev2.events == 1 && !ev2.cache_seen);
+    ft_trainer_free(ta);
+    ft_trainer_free(tb);
+    ft_trainer_free(td);
+    ft_model_free(a);
+    ft_model_free(b);
+    ft_model_free(d);
+    ft_dataset_free(ds);
+    ft_dataset_free(val);
+}
+
+typedef struct {
+    float *snap;
+    size_t n;
+    ft_model *m;
+} snap_ctx;
+
+static int snapshot_epoch1(void *ctx, ft_trainer *tr, const ft_epoch_metrics *e)
+{
+    snap_ctx *s = ctx;
+    (void)tr;
+    if (e->epoch == 1)
+        memcpy(s->snap, ft_model_params(s->m), s->n * sizeof(float));
+    return 0;
+}
+
+static void test_early_stopping_restores_best(void)
+{
+    ft_dataset *ds = blobs_dataset(60, 3, 1);
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_error err = {0};
+    ft_model *m = fresh_cnn();
+    ft_train_config c = config(FT_OPT_SGD, 20);
+    c.early_stopping = true;
+    snprintf(c.es_metric, sizeof c.es_metric, "train_loss");
+    c.es_patience = 2;
+    c.es_min_delta = 1e9; /* nothing after epoch 1 counts as an improvement */
+    c.es_restore_best = true;
+    snap_ctx s = {malloc(ft_model_num_params(m) * sizeof(float)), ft_model_num_params(m), m};
+    ft_train_hooks hooks = {.ctx = &s, .on_epoch = snapshot_epoch1};
+    ft_trainer *t = ft_trainer_new(m, ds, NULL, &pp, &c, &err);
+    CHECK(ft_trainer_run(t, &hooks, &err) == 0);
+    CHECK(ft_trainer_stopped_early(t) && ft_trainer_epochs_done(t) == 3 && ft_trainer_best_epoch(t) == 1);
+    CHECK(memcmp(s.snap, ft_model_params(m), s.n * sizeof(float)) == 0);
+    ft_trainer_free(t);
+    /* val metrics without a validation set are refused */
+    snprintf(c.es_metric, sizeof c.es_metric, "val_loss");
+    CHECK(!ft_trainer_new(m, ds, NULL, &pp, &c, &err) && strcmp(err.param, "early_stopping.metric") == 0);
+    free(s.snap);
+    ft_model_free(m);
+    ft_dataset_free(ds);
+}
+
+/* A regression with a learning rate far too high blows up: the job fails
+ * with a message that names the learning rate, instead of saving NaNs. */
+static void test_divergence_is_an_error(void)
+{
+    ft_error err = {0};
+    ft_dataset *ds = ft_dataset_new(64, ft_shape1(4), FT_X_F32, FT_TARGET_VALUES, 1, &err);
+    float *x = ft_dataset_x_f32(ds), *y = ft_dataset_targets(ds);
+    for (int i = 0; i < 64 * 4; i++)
+        x[i] = (float)(i % 7) - 3;
+    for (int i = 0; i < 64; i++)
+        y[i] = (float)i;
+    ft_model *m = model_from("{\"input\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 1}]}");
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_train_config c = config(FT_OPT_SGD, 50);
+    c.loss = FT_LOSS_MSE;
+    c.optim.lr = 10;
+    ft_trainer *t = ft_trainer_new(m, ds, NULL, &pp, &c, &err);
+    CHECK(ft_trainer_run(t, NULL, &err) == -1);
+    CHECKF(strcmp(err.param, "optimizer.lr") == 0 && strstr(err.msg, "diverged"), "%s: %s", err.param, err.msg);
+    ft_trainer_free(t);
+    ft_model_free(m);
+    ft_dataset_free(ds);
+}
+
+static void test_regression(void)
+{
+    ft_error err = {0};
+    ft_dataset *ds = ft_dataset_new(200, ft_shape1(3), FT_X_F32, FT_TARGET_VALUES, 2, &err);
+    ft_rng rng;
+    ft_rng_seed(&rng, 8);
+    float *x = ft_dataset_x_f32(ds), *y = ft_dataset_targets(ds);
+    for (int i = 0; i < 200; i++) {
+        for (int j = 0; j < 3; j++)
+            x[i * 3 + j] = (float)ft_rng_normal(&rng);
+        y[i * 2] = 2 * x[i * 3] - x[i * 3 + 1];
+        y[i * 2 + 1] = 0.5f * x[i * 3 + 2] + 1;
+    }
+    ft_model *m = model_from("{\"input\": [3], \"layers\": [{\"type\": \"dense\", \"units\": 16, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 2}]}");
+    ft_model_init(m, 0, FT_INIT_XAVIER_UNIFORM, 0, &rng);
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_loss_type losses[] = {FT_LOSS_MSE, FT_LOSS_MAE, FT_LOSS_HUBER};
+    for (int l = 0; l < 3; l++) {
+        ft_train_config c = config(FT_OPT_ADAM, 30);
+        c.loss = losses[l];
+        c.huber_delta = 1;
+        ft_model_init(m, 0, FT_INIT_XAVIER_UNIFORM, 0, &rng);
+        ft_trainer *t = ft_trainer_new(m, ds, ds, &pp, &c, &err);
+        CHECK(ft_trainer_run(t, NULL, &err) == 0);
+        const ft_epoch_metrics *h = ft_trainer_history(t);
+        CHECKF(h[29].val_mae < 0.5 * h[0].val_mae, "%s: mae %g -> %g", ft_loss_name(losses[l]), h[0].val_mae, h[29].val_mae);
+        CHECK(h[29].val_rmse >= h[29].val_mae && isnan(h[29].val_accuracy));
+        ft_trainer_free(t);
+    }
+    /* classification losses are refused for value targets, and vice versa */
+    ft_train_config c = config(FT_OPT_SGD, 1);
+    CHECK(!ft_trainer_new(m, ds, NULL, &pp, &c, &err) && strcmp(err.param, "loss") == 0);
+    ft_model_free(m);
+    ft_dataset_free(ds);
+}
+
+int main(void)
+{
+    RUN(test_learns);
+    RUN(test_deterministic);
+    RUN(test_resume_bit_identical);
+    RUN(test_checkpoint_mismatch);
+    RUN(test_feature_cache_equivalent);
+    RUN(test_early_stopping_restores_best);
+    RUN(test_divergence_is_an_error);
+    RUN(test_regression);
+    return TEST_SUMMARY();
+}
