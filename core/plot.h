@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/error.h"
 
 /* One line on a panel: n points (x[i], y[i]); non-finite y values are gaps. */
@@ -38,15 +40,48 @@ typedef struct {
 
 /* Render panels side by side under a title into a width x height PNG.
  * On success *png is a malloc'd buffer of *png_len bytes (caller frees), and if
- * areas is non-NULL, areas[i] describes panel i. */
+ * areas is non-NULL, areas[i] describes panel i.
+ * Limits: width and height 200..4000, 1..8 panels of at least 150 px each,
+ * 0..16 series per panel. title may be NULL (no title); a NULL label leaves a
+ * series out of the legend; NULL captions are not drawn. Text is scaled with
+ * the image (2x at 900x500). Each axis range is the data's plus 5% padding
+ * (a flat or empty range gets a made-up width); x ticks stay whole numbers when
+ * every x is. A point with no finite neighbour (n == 1, or between gaps) is
+ * drawn as a dot. */
 int ft_plot_lines_png(const char *title, const ft_plot_panel *panels, size_t npanels,
                       int width, int height, unsigned char **png, size_t *png_len,
                       ft_plot_area *areas, ft_error *err);
 
 /* Render a k x k confusion matrix (counts[true * k + predicted]) as a heatmap
- * with class names on both axes and the count in each cell. */
+ * with class names on both axes and the count in each cell.
+ * Shade = count / row total; true classes run down, predictions across. k is
+ * 1..100; class_names may be NULL (or hold NULLs): indices are shown instead.
+ * Names are shortened with ".." to 130 px (about 12 characters).
+ * Size: cells are clamp(800 / k, 36, 96) px square (96 up to k = 8, 40 at
+ * k = 20); around the k * cell grid go the title, the colour bar and margins
+ * that fit the longest class name, so the image is k * cell + 150..270 px wide
+ * and k * cell + 115..230 px high: 729x686 for k = 5 with Fashion-MNIST names,
+ * 963x916 for k = 20 with index labels, under 4000x4000 for any k <= 100.
+ * ft_plot_confusion_layout gives the exact size. */
 int ft_plot_confusion_png(const char *title, const uint64_t *counts, int k,
                           const char *const *class_names, unsigned char **png,
                           size_t *png_len, ft_error *err);
+
+/* Size of the confusion image for k classes with these names (as passed to
+ * ft_plot_confusion_png) and, in grid, its cell area: x0..x1, y0..y1 are the
+ * grid's pixels, and xmin = 0, xmax = k, ymin = k, ymax = 0 map cell
+ * coordinates, so cell (true t, predicted p) is centred at data (p + 0.5,
+ * t + 0.5). Any output may be NULL. Returns -1 for k outside 1..100.
+ * Added so dashboards can map a click to a cell, and for tests. */
+int ft_plot_confusion_layout(int k, const char *const *class_names, int *width, int *height,
+                             ft_plot_area *grid);
+
+/* The training chart of a job: train and validation loss on the left panel,
+ * the main metric (accuracy, or mae for regression) on the right, from
+ * per-epoch rows as ft_epoch_metrics_json writes them ({"epoch",
+ * "train_loss", "val_loss", "train_accuracy", ...}). Missing values are gaps,
+ * so a running job draws partial curves. areas (2 entries) may be NULL. */
+int ft_plot_history_png(const char *title, const json_t *rows, int width, int height, unsigned char **png,
+                        size_t *png_len, ft_plot_area *areas, ft_error *err);
 
 #endif
