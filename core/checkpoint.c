@@ -84,13 +84,13 @@ static json_t *identity(const ft_trainer *tr)
     json_t *arch = ft_model_arch_json(tr->m);
     char *arch_s = json_dumps(arch, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(arch);
-    json_t *id = json_pack("{s:s, s:i, s:I, s:I, s:i, s:i, s:s, s:s, s:f, s:s, s:I}", "architecture",
+    json_t *id = json_pack("{s:s, s:i, s:I, s:I, s:i, s:i, s:s, s:s, s:f, s:I, s:i}", "architecture",
                            arch_s ? arch_s : "", "first_trainable", ft_model_first_trainable(tr->m),
                            "params", (json_int_t)ft_model_num_params(tr->m), "train_rows",
                            (json_int_t)ft_dataset_rows(tr->train), "batch_size", tr->cfg.batch_size,
                            "epochs", tr->cfg.epochs, "loss", ft_loss_name(tr->cfg.loss), "optimizer",
-                           ft_optim_name(tr->cfg.optim.type), "lr", tr->cfg.optim.lr, "seed_hex", "",
-                           "val_rows", (json_int_t)(tr->val ? ft_dataset_rows(tr->val) : 0));
+                           ft_optim_name(tr->cfg.optim.type), "lr", tr->cfg.optim.lr, "val_rows",
+                           (json_int_t)(tr->val ? ft_dataset_rows(tr->val) : 0), "threads", tr->nshards);
     char seed[20];
     snprintf(seed, sizeof seed, "%016" PRIx64, tr->cfg.seed);
     json_object_set_new(id, "seed_hex", json_string(seed));
@@ -114,11 +114,14 @@ static json_t *state_json(const ft_trainer *tr)
                             (json_int_t)a->judged, "abs_sum", enc_double(a->abs_sum), "sq_sum",
                             enc_double(a->sq_sum), "elems", (json_int_t)a->elems);
     uint64_t steps = *ft_optim_steps(tr->opt);
+    json_t *dropout = json_array();
+    for (int sh = 0; sh < tr->nshards; sh++)
+        json_array_append_new(dropout, enc_rng(&tr->shards[sh].dropout_rng));
     return json_pack("{s:s, s:o, s:i, s:I, s:I, s:{s:o, s:o, s:o}, s:o, s:o, s:{s:o, s:i, s:i, s:b, s:b}, s:o, s:o}",
                      "format", CHECKPOINT_FORMAT, "identity", identity(tr), "epochs_done",
                      tr->epochs_done, "step", (json_int_t)tr->step, "optim_steps", (json_int_t)steps,
                      "rng", "epoch", enc_rng(&tr->epoch_rng), "shuffle", enc_rng(&tr->shuffle_rng),
-                     "dropout", enc_rng(&tr->dropout_rng), "acc", acc, "epoch_seconds",
+                     "dropout", dropout, "acc", acc, "epoch_seconds",
                      enc_double(tr->epoch_seconds), "early", "best", enc_double(tr->best),
                      "best_epoch", tr->best_epoch, "bad_epochs", tr->bad_epochs, "stopped_early",
                      tr->stopped_early, "restored", tr->restored, "history", hist, "seconds",
@@ -167,9 +170,12 @@ static int load_state(ft_trainer *tr, const json_t *st, ft_error *err)
     if (epochs_done < 0 || epochs_done > tr->cfg.epochs || step < 0 ||
         dec_rng(json_object_get(rng, "epoch"), &tr->epoch_rng) != 0 ||
         dec_rng(json_object_get(rng, "shuffle"), &tr->shuffle_rng) != 0 ||
-        dec_rng(json_object_get(rng, "dropout"), &tr->dropout_rng) != 0 ||
+        json_array_size(json_object_get(rng, "dropout")) != (size_t)tr->nshards ||
         !json_is_object(acc) || !json_is_object(early) || json_array_size(hist) != (size_t)epochs_done)
         return ft_fail(err, FT_EFORMAT, NULL, "the checkpoint's state is incomplete");
+    for (int sh = 0; sh < tr->nshards; sh++)
+        if (dec_rng(json_array_get(json_object_get(rng, "dropout"), (size_t)sh), &tr->shards[sh].dropout_rng) != 0)
+            return ft_fail(err, FT_EFORMAT, NULL, "the checkpoint's state is incomplete");
     tr->epochs_done = (int)epochs_done;
     tr->step = (long)step;
     *ft_optim_steps(tr->opt) = (uint64_t)json_integer_value(json_object_get(st, "optim_steps"));

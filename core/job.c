@@ -1,6 +1,7 @@
 /* Running a job end to end: load and select data, build the model, train,
  * test. The CLI and the service's workers both come through here. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -124,9 +125,23 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
         goto done;
     if (!(tr = ft_trainer_new(m, train, val, &pp, &s->train, err)))
         goto done;
-    if (env->resume_from && access(env->resume_from, F_OK) == 0 &&
-        ft_trainer_load_checkpoint(tr, env->resume_from, err) != 0)
-        goto done;
+    if (env->resume_from && access(env->resume_from, F_OK) == 0) {
+        ft_error ckerr = {0};
+        if (ft_trainer_load_checkpoint(tr, env->resume_from, &ckerr) != 0) {
+            /* A checkpoint that does not fit (another thread count, a damaged
+             * file) costs the progress, not the job: start over, and say so. */
+            char msg[700];
+            snprintf(msg, sizeof msg, "could not resume from the checkpoint (%s); training starts over", ckerr.msg);
+            if (env->hooks.on_event)
+                env->hooks.on_event(env->hooks.ctx, "warning", msg, NULL);
+            ft_trainer_free(tr);
+            ft_model_free(m);
+            tr = NULL;
+            if (!(m = ft_job_build_model(s, base, &kept, err)) || set_model_metadata(m, train, &pp, err) != 0 ||
+                !(tr = ft_trainer_new(m, train, val, &pp, &s->train, err)))
+                goto done;
+        }
+    }
     if (ft_trainer_run(tr, &env->hooks, err) != 0)
         goto done;
 
@@ -137,11 +152,17 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
     out->epochs_done = ft_trainer_epochs_done(tr);
     out->stopped_early = ft_trainer_stopped_early(tr);
     out->cached = ft_trainer_cached(tr);
-    if (test) {
+    /* Final metrics of the returned weights (after restore_best), with the
+     * confusion matrix the plots and the job object show. */
+    const ft_dataset *sets[2] = {test, val};
+    json_t **dest[2] = {&out->test, &out->validation};
+    for (int i = 0; i < 2; i++) {
         ft_eval_result r;
-        if (ft_evaluate(m, test, &pp, s->train.loss, s->train.huber_delta, 256, &r, err) != 0)
+        if (!sets[i])
+            continue;
+        if (ft_evaluate(m, sets[i], &pp, s->train.loss, s->train.huber_delta, 256, &r, err) != 0)
             goto done;
-        out->test = ft_eval_result_json(&r, test);
+        *dest[i] = ft_eval_result_json(&r, sets[i]);
         ft_eval_result_free(&r);
     }
     out->model = m;
@@ -151,6 +172,8 @@ done:
     if (rc != 0) {
         json_decref(out->warnings);
         json_decref(out->history);
+        json_decref(out->test);
+        json_decref(out->validation);
         memset(out, 0, sizeof *out);
     }
     ft_trainer_free(tr);
@@ -172,5 +195,6 @@ void ft_job_result_free(ft_job_result *r)
     json_decref(r->warnings);
     json_decref(r->history);
     json_decref(r->test);
+    json_decref(r->validation);
     memset(r, 0, sizeof *r);
 }

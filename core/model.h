@@ -154,6 +154,10 @@ ft_workspace *ft_workspace_new(const ft_model *m, int from, int max_batch, ft_er
  * run a frozen prefix once for the feature cache. */
 ft_workspace *ft_workspace_new_range(const ft_model *m, int from, int to, int max_batch, ft_error *err);
 void ft_workspace_free(ft_workspace *ws);
+/* Make backward write parameter gradients into `grads` (ft_model_num_params
+ * floats, same layout as the model's) instead of the model's own array:
+ * data-parallel shards each keep their own. NULL restores the default. */
+void ft_workspace_set_grads(ft_workspace *ws, float *grads);
 
 /* Run the workspace's layers [from, to) on x (batch rows of the input of layer `from`; it must
  * stay valid until backward). Returns the output (logits with FT_FWD_LOGITS). */

@@ -15,6 +15,7 @@ struct ft_workspace {
     float **scratch;   /* scratch[i]: layer i's scratch */
     float *grad_a;     /* ping-pong gradient buffers, each the largest */
     float *grad_b;     /* activation of the run layers (or their input) */
+    float *grads;      /* gradient destination, or NULL for the model's */
     const float *x;    /* input of the last forward */
     int batch;         /* rows of the last forward */
     int flags;         /* flags of the last forward */
@@ -91,6 +92,8 @@ void ft_workspace_free(ft_workspace *ws)
     free(ws);
 }
 
+void ft_workspace_set_grads(ft_workspace *ws, float *grads) { ws->grads = grads; }
+
 const float *ft_workspace_output(const ft_workspace *ws, int i)
 {
     return i >= ws->from && i < ws->to ? ws->act[i] : NULL;
@@ -134,7 +137,7 @@ void ft_model_backward(ft_model *m, ft_workspace *ws, float *dout, float *din)
     for (int i = m->nlayers - 1; i >= lo; i--) {
         const ft_layer *l = &m->layers[i];
         float *next = g == ws->grad_a ? ws->grad_b : ws->grad_a;
-        float *w = m->params + l->param_offset, *dw = m->grads + l->param_offset;
+        float *w = m->params + l->param_offset, *dw = (ws->grads ? ws->grads : m->grads) + l->param_offset;
         bool trainable = i >= m->first_trainable && l->nweights + l->nbias > 0;
         ft_bwd_args a = {
             .in = i == ws->from ? ws->x : ws->act[i - 1],

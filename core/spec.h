@@ -26,6 +26,11 @@ typedef struct {
     char **class_names;
 } ft_dataset_ref;
 
+/* Parse a reference ("ds_..." or a path, or {"id" | "path" | "images" +
+ * "labels", "classes", "per_class", "seed"}); errors name fields under `param`. */
+int ft_dataset_ref_parse(const json_t *v, const char *param, ft_dataset_ref *ref, ft_error *err);
+void ft_dataset_ref_free(ft_dataset_ref *ref);
+
 typedef enum { FT_VAL_NONE, FT_VAL_SPLIT, FT_VAL_SET } ft_val_kind;
 
 typedef struct {
@@ -65,6 +70,13 @@ typedef struct {
 int ft_data_info_from(const ft_dataset *ds, ft_data_info *info, ft_error *err);
 void ft_data_info_free(ft_data_info *info);
 
+/* Check a dataset reference's selector against the dataset (class ids or
+ * names exist, per_class is available) and report the rows and classes (or
+ * targets per row) it selects, and up to max_names class names. Errors name
+ * the field under `param` ("test.classes[1]"). */
+int ft_dataset_ref_check(const ft_dataset_ref *ref, const ft_data_info *d, const char *param, size_t *rows,
+                         int *classes, const char **names, int max_names, int *nnames, ft_error *err);
+
 /* Check the spec against the training data and the base model (NULL for a
  * from-scratch job), resolve the defaults that depend on them (head output and
  * units, loss) into spec, and list warnings: a JSON array of {"code", "level",
@@ -94,6 +106,7 @@ typedef struct {
     json_t *warnings;            /* from the plan */
     json_t *history;             /* per-epoch metrics (array) */
     json_t *test;                /* test metrics (with confusion matrix), or NULL */
+    json_t *validation;          /* final validation metrics (with confusion), or NULL */
     double train_seconds;        /* inside the training loop only */
     int epochs_done;
     bool stopped_early, cached;

@@ -76,7 +76,7 @@ static int get_bool(const json_t *obj, const char *path, const char *key, bool *
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-static void ref_free(ft_dataset_ref *r)
+void ft_dataset_ref_free(ft_dataset_ref *r)
 {
     free(r->id);
     free(r->path);
@@ -127,7 +127,7 @@ static int parse_classes(const json_t *a, const char *path, ft_dataset_ref *r, f
 
 /* A dataset reference: "ds_..." / "path", or an object with id | path |
  * images+labels plus an optional selector. */
-static int parse_ref(const json_t *v, const char *path, ft_dataset_ref *r, ft_error *err)
+int ft_dataset_ref_parse(const json_t *v, const char *path, ft_dataset_ref *r, ft_error *err)
 {
     static const char *const keys[] = {"id", "path", "images", "labels", "classes", "per_class", "seed", NULL};
     memset(r, 0, sizeof *r);
@@ -352,7 +352,7 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
         ft_fail(err, FT_EINVAL, "dataset", "dataset is required");
         goto fail;
     }
-    if (parse_ref(v, "dataset", &s->dataset, err) != 0)
+    if (ft_dataset_ref_parse(v, "dataset", &s->dataset, err) != 0)
         goto fail;
     if ((v = json_object_get(json, "validation")) && !json_is_null(v)) {
         if (json_is_object(v) && json_object_get(v, "split")) {
@@ -362,13 +362,13 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
                 goto fail;
             s->val_kind = FT_VAL_SPLIT;
         } else {
-            if (parse_ref(v, "validation", &s->val, err) != 0)
+            if (ft_dataset_ref_parse(v, "validation", &s->val, err) != 0)
                 goto fail;
             s->val_kind = FT_VAL_SET;
         }
     }
     if ((v = json_object_get(json, "test")) && !json_is_null(v)) {
-        if (parse_ref(v, "test", &s->test, err) != 0)
+        if (ft_dataset_ref_parse(v, "test", &s->test, err) != 0)
             goto fail;
         s->has_test = true;
     }
@@ -464,9 +464,9 @@ fail:
 
 void ft_job_spec_free(ft_job_spec *s)
 {
-    ref_free(&s->dataset);
-    ref_free(&s->val);
-    ref_free(&s->test);
+    ft_dataset_ref_free(&s->dataset);
+    ft_dataset_ref_free(&s->val);
+    ft_dataset_ref_free(&s->test);
     free(s->base_model);
     json_decref(s->json);
     memset(s, 0, sizeof *s);

@@ -47,49 +47,60 @@ typedef struct {
     int nnames;
 } effective_data;
 
+int ft_dataset_ref_check(const ft_dataset_ref *ref, const ft_data_info *d, const char *param, size_t *rows,
+                         int *classes, const char **names, int max_names, int *nnames, ft_error *err)
+{
+    const ft_selector *sel = &ref->sel;
+    char p[64];
+    *rows = d->rows;
+    *classes = d->target_dim;
+    *nnames = 0;
+    if (!ref->has_selector) {
+        for (int k = 0; d->kind == FT_TARGET_CLASSES && k < d->target_dim && *nnames < max_names; k++)
+            names[(*nnames)++] = d->class_names[k];
+        return 0;
+    }
+    if (d->kind != FT_TARGET_CLASSES) {
+        snprintf(p, sizeof p, "%s.classes", param);
+        return ft_fail(err, FT_EINVAL, p, "a selector needs a dataset with class labels");
+    }
+    size_t n = sel->nclasses ? sel->nclasses : (size_t)d->target_dim;
+    *rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (int)i;
+        snprintf(p, sizeof p, "%s.classes[%zu]", param, i);
+        if (sel->class_ids) {
+            c = sel->class_ids[i];
+            if (c >= d->target_dim)
+                return ft_fail(err, FT_EINVAL, p, "class %d does not exist (the dataset has classes 0..%d)", c,
+                               d->target_dim - 1);
+        } else if (sel->class_names) {
+            c = -1;
+            for (int k = 0; k < d->target_dim && c < 0; k++)
+                if (strcmp(d->class_names[k], sel->class_names[i]) == 0)
+                    c = k;
+            if (c < 0)
+                return ft_fail(err, FT_EINVAL, p, "class '%s' does not exist in the dataset", sel->class_names[i]);
+        }
+        uint64_t have = d->class_counts[c];
+        if (sel->per_class >= 0 && (uint64_t)sel->per_class > have) {
+            snprintf(p, sizeof p, "%s.per_class", param);
+            return ft_fail(err, FT_EINVAL, p, "class '%s' has %llu rows, fewer than per_class %ld",
+                           d->class_names[c], (unsigned long long)have, sel->per_class);
+        }
+        *rows += sel->per_class >= 0 ? (size_t)sel->per_class : (size_t)have;
+        if (*nnames < max_names)
+            names[(*nnames)++] = d->class_names[c];
+    }
+    *classes = (int)n;
+    return 0;
+}
+
 static int effective(const ft_job_spec *s, const ft_data_info *d, effective_data *e, ft_error *err)
 {
     memset(e, 0, sizeof *e);
-    e->rows = d->rows;
-    e->classes = d->target_dim;
-    const ft_selector *sel = &s->dataset.sel;
-    if (s->dataset.has_selector) {
-        if (d->kind != FT_TARGET_CLASSES)
-            return ft_fail(err, FT_EINVAL, "dataset.classes", "a selector needs a dataset with class labels");
-        size_t n = sel->nclasses ? sel->nclasses : (size_t)d->target_dim;
-        e->rows = 0;
-        for (size_t i = 0; i < n; i++) {
-            int c = (int)i;
-            char p[48];
-            snprintf(p, sizeof p, "dataset.classes[%zu]", i);
-            if (sel->class_ids) {
-                c = sel->class_ids[i];
-                if (c >= d->target_dim)
-                    return ft_fail(err, FT_EINVAL, p, "class %d does not exist (the dataset has classes 0..%d)",
-                                   c, d->target_dim - 1);
-            } else if (sel->class_names) {
-                c = -1;
-                for (int k = 0; k < d->target_dim && c < 0; k++)
-                    if (strcmp(d->class_names[k], sel->class_names[i]) == 0)
-                        c = k;
-                if (c < 0)
-                    return ft_fail(err, FT_EINVAL, p, "class '%s' does not exist in the dataset",
-                                   sel->class_names[i]);
-            }
-            uint64_t have = d->class_counts[c];
-            if (sel->per_class >= 0 && (uint64_t)sel->per_class > have)
-                return ft_fail(err, FT_EINVAL, "dataset.per_class",
-                               "class '%s' has %llu rows, fewer than per_class %ld", d->class_names[c],
-                               (unsigned long long)have, sel->per_class);
-            e->rows += sel->per_class >= 0 ? (size_t)sel->per_class : (size_t)have;
-            if (e->nnames < 64)
-                e->names[e->nnames++] = d->class_names[c];
-        }
-        e->classes = (int)n;
-    } else if (d->kind == FT_TARGET_CLASSES) {
-        for (int k = 0; k < d->target_dim && e->nnames < 64; k++)
-            e->names[e->nnames++] = d->class_names[k];
-    }
+    if (ft_dataset_ref_check(&s->dataset, d, "dataset", &e->rows, &e->classes, e->names, 64, &e->nnames, err) != 0)
+        return -1;
     if (s->val_kind == FT_VAL_SPLIT) {
         size_t held = (size_t)((double)e->rows * s->val_split + 0.5);
         if (held < 1)

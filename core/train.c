@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/layer.h"
 #include "core/train_internal.h"
 #include "core/trainer_struct.h"
 
@@ -71,9 +72,15 @@ void ft_trainer_free(ft_trainer *tr)
 {
     if (!tr)
         return;
-    ft_workspace_free(tr->ws);
+    for (int s = 0; tr->shards && s < tr->nshards; s++) {
+        ft_workspace_free(tr->shards[s].ws);
+        ft_batch_buffers_free(&tr->shards[s].buf);
+        if (s > 0)
+            free(tr->shards[s].grads);
+    }
+    free(tr->shards);
+    ft_pool_free(tr->pool);
     ft_optim_free(tr->opt);
-    ft_batch_buffers_free(&tr->buf);
     free(tr->order);
     free(tr->train_feat);
     free(tr->val_feat);
@@ -115,13 +122,18 @@ ft_trainer *ft_trainer_new(ft_model *m, const ft_dataset *train, const ft_datase
     size_t rows = ft_dataset_rows(train);
     tr->order = malloc(sizeof *tr->order * rows);
     tr->history = calloc((size_t)cfg->epochs, sizeof *tr->history);
-    if (!tr->opt || !tr->order || !tr->history)
+    tr->nshards = cfg->threads > 1 ? cfg->threads : 1;
+    tr->shards = calloc((size_t)tr->nshards, sizeof *tr->shards);
+    if (!tr->opt || !tr->order || !tr->history || !tr->shards)
         goto oom;
+    if (!(tr->pool = ft_pool_new(tr->nshards, err)))
+        goto fail;
     if (cfg->early_stopping && cfg->es_restore_best &&
         !(tr->best_params = malloc(sizeof(float) * (tr->tcount ? tr->tcount : 1))))
         goto oom;
     ft_rng_seed(&tr->shuffle_rng, cfg->seed);
-    ft_rng_seed(&tr->dropout_rng, cfg->seed ^ 0x5eed0d120u);
+    for (int sh = 0; sh < tr->nshards; sh++)
+        ft_rng_seed(&tr->shards[sh].dropout_rng, (cfg->seed ^ 0x5eed0d120u) + 0x9e3779b97f4a7c15ULL * (uint64_t)sh);
     tr->epoch_rng = tr->shuffle_rng;
     tr->best = metric_is_max(cfg->es_metric) ? -INFINITY : INFINITY;
     return tr;
@@ -133,35 +145,56 @@ fail:
     return NULL;
 }
 
+typedef struct {
+    ft_trainer *tr;
+    const ft_dataset *ds;
+    float *feat;
+    int failed;
+} features_job;
+
+/* Shard s computes rows [s * rows / n, (s + 1) * rows / n) of the prefix. */
+static void features_shard(void *ctx, int s)
+{
+    features_job *j = ctx;
+    ft_trainer *tr = j->tr;
+    size_t rows = ft_dataset_rows(j->ds), fsize = tr->feat_size;
+    size_t begin = rows * (size_t)s / (size_t)tr->nshards, end = rows * (size_t)(s + 1) / (size_t)tr->nshards;
+    size_t in = ft_shape_size(ft_dataset_shape(j->ds));
+    enum { CHUNK = 256 };
+    float *x = malloc(sizeof(float) * in * CHUNK);
+    uint32_t idx[CHUNK];
+    ft_error err = {0};
+    ft_workspace *ws = x ? ft_workspace_new_range(tr->m, 0, tr->lo, CHUNK, &err) : NULL;
+    if (!ws) {
+        j->failed = 1;
+        free(x);
+        return;
+    }
+    for (size_t start = begin; start < end; start += CHUNK) {
+        int n = (int)(end - start < CHUNK ? end - start : CHUNK);
+        for (int i = 0; i < n; i++)
+            idx[i] = (uint32_t)(start + (size_t)i);
+        ft_dataset_gather(j->ds, tr->pp, idx, (size_t)n, x);
+        const float *y = ft_model_forward(tr->m, ws, x, n, 0, NULL);
+        memcpy(j->feat + start * fsize, y, sizeof(float) * fsize * (size_t)n);
+    }
+    free(x);
+    ft_workspace_free(ws);
+}
+
 /* Run the frozen prefix [0, lo) once over a dataset into a feature array. */
 static float *compute_features(ft_trainer *tr, const ft_dataset *ds, ft_error *err)
 {
-    size_t rows = ft_dataset_rows(ds), fsize = tr->feat_size;
-    size_t in = ft_shape_size(ft_dataset_shape(ds));
-    int chunk = 256;
-    float *feat = malloc(sizeof(float) * fsize * (rows ? rows : 1));
-    float *x = malloc(sizeof(float) * in * (size_t)chunk);
-    uint32_t idx[256];
-    ft_workspace *ws = ft_workspace_new_range(tr->m, 0, tr->lo, chunk, err);
-    if (!feat || !x || !ws) {
-        if (ws)
-            ft_fail(err, FT_ENOMEM, NULL, "out of memory for the feature cache");
-        free(feat);
-        feat = NULL;
-        goto done;
+    size_t rows = ft_dataset_rows(ds);
+    features_job j = {tr, ds, malloc(sizeof(float) * tr->feat_size * (rows ? rows : 1)), 0};
+    if (j.feat)
+        ft_pool_run(tr->pool, features_shard, &j);
+    if (!j.feat || j.failed) {
+        free(j.feat);
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory for the feature cache");
+        return NULL;
     }
-    for (size_t start = 0; start < rows; start += (size_t)chunk) {
-        int n = (int)(rows - start < (size_t)chunk ? rows - start : (size_t)chunk);
-        for (int i = 0; i < n; i++)
-            idx[i] = (uint32_t)(start + (size_t)i);
-        ft_dataset_gather(ds, tr->pp, idx, (size_t)n, x);
-        const float *y = ft_model_forward(tr->m, ws, x, n, 0, NULL);
-        memcpy(feat + start * fsize, y, sizeof(float) * fsize * (size_t)n);
-    }
-done:
-    free(x);
-    ft_workspace_free(ws);
-    return feat;
+    return j.feat;
 }
 
 static void emit(const ft_train_hooks *h, const char *level, const char *msg, json_t *data)
@@ -224,11 +257,16 @@ static int prepare(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         }
     }
     size_t in = tr->run_from ? tr->feat_size : ft_shape_size(ft_model_input_shape(m));
-    tr->ws = ft_workspace_new(m, tr->run_from, tr->cfg.batch_size, err);
-    if (!tr->ws)
-        return -1;
-    if (ft_batch_buffers_alloc(&tr->buf, tr->cfg.batch_size, in, tr->units) != 0)
-        return ft_fail(err, FT_ENOMEM, NULL, "out of memory for batch buffers");
+    int shard_rows = (tr->cfg.batch_size + tr->nshards - 1) / tr->nshards;
+    for (int s = 0; s < tr->nshards; s++) {
+        ft_shard *sh = &tr->shards[s];
+        if (!(sh->ws = ft_workspace_new(m, tr->run_from, shard_rows, err)))
+            return -1;
+        if (ft_batch_buffers_alloc(&sh->buf, shard_rows, in, tr->units) != 0 ||
+            (s > 0 && !(sh->grads = calloc(ft_model_num_params(m) ? ft_model_num_params(m) : 1, sizeof(float)))))
+            return ft_fail(err, FT_ENOMEM, NULL, "out of memory for batch buffers");
+        ft_workspace_set_grads(sh->ws, s > 0 ? sh->grads : NULL);
+    }
     tr->prepared = true;
     return 0;
 }
@@ -248,22 +286,93 @@ void ft_trainer_make_order(ft_trainer *tr)
     ft_rng_shuffle(&tr->shuffle_rng, tr->order, rows);
 }
 
-/* One optimisation step on rows order[start..start+n). Returns the batch loss. */
-static double train_step(ft_trainer *tr, const ft_batch_source *src, size_t start, int n)
+/* Forward and backward of one shard's rows of the current batch. */
+static void shard_step(void *ctx, int s)
 {
-    ft_model *m = tr->m;
-    ft_batch_buffers *b = &tr->buf;
+    ft_trainer *tr = ctx;
+    ft_shard *sh = &tr->shards[s];
+    ft_batch_buffers *b = &sh->buf;
+    memset(&sh->acc, 0, sizeof sh->acc);
+    if (sh->n == 0)
+        return;
+    ft_batch_source src = source_for(tr, tr->train, tr->train_feat);
     int flags = FT_FWD_TRAIN | (ft_loss_fused(tr->cfg.loss) ? FT_FWD_LOGITS : 0);
-    ft_load_batch(src, tr->mode, tr->units, tr->order + start, n, b->x, b->labels, b->targets);
-    const float *out = ft_model_forward(m, tr->ws, b->x, n, flags, &tr->dropout_rng);
-    double loss = ft_loss_compute(tr->cfg.loss, tr->cfg.huber_delta, out, b->labels, b->targets, n,
-                                  tr->units, b->grad);
-    if (!isfinite(loss))
-        return loss;
-    ft_metric_add(&tr->acc, tr->mode, tr->units, out, b->labels, b->targets, n, loss, NULL, 0);
-    ft_model_backward(m, tr->ws, b->grad, NULL);
-    ft_optim_step(tr->opt, ft_model_params(m) + tr->toff, ft_model_grads(m) + tr->toff);
+    ft_load_batch(&src, tr->mode, tr->units, tr->order + sh->start, sh->n, b->x, b->labels, b->targets);
+    const float *out = ft_model_forward(tr->m, sh->ws, b->x, sh->n, flags, &sh->dropout_rng);
+    sh->loss = ft_loss_compute(tr->cfg.loss, tr->cfg.huber_delta, out, b->labels, b->targets, sh->n, tr->units,
+                               b->grad);
+    if (!isfinite(sh->loss))
+        return;
+    ft_metric_add(&sh->acc, tr->mode, tr->units, out, b->labels, b->targets, sh->n, sh->loss, NULL, 0);
+    if (sh->n != sh->total) {
+        /* The loss is a mean over the whole batch: weight this shard's share. */
+        float w = (float)sh->n / (float)sh->total;
+        size_t g = (size_t)sh->n * (size_t)tr->units;
+        for (size_t i = 0; i < g; i++)
+            b->grad[i] *= w;
+    }
+    ft_model_backward(tr->m, sh->ws, b->grad, NULL);
+}
+
+static void merge_acc(ft_metric_acc *into, const ft_metric_acc *a)
+{
+    into->loss_sum += a->loss_sum;
+    into->rows += a->rows;
+    into->correct += a->correct;
+    into->judged += a->judged;
+    into->abs_sum += a->abs_sum;
+    into->sq_sum += a->sq_sum;
+    into->elems += a->elems;
+}
+
+/* One optimisation step on rows order[start..start+n), split across the
+ * shards. Returns the batch loss (non-finite if training diverged). */
+static double train_step(ft_trainer *tr, size_t start, int n)
+{
+    int per = (n + tr->nshards - 1) / tr->nshards;
+    for (int s = 0; s < tr->nshards; s++) {
+        ft_shard *sh = &tr->shards[s];
+        int from = s * per < n ? s * per : n;
+        sh->start = start + (size_t)from;
+        sh->n = n - from < per ? n - from : per;
+        sh->total = n;
+    }
+    ft_pool_run(tr->pool, shard_step, tr);
+    double loss = 0;
+    float *g = ft_model_grads(tr->m) + tr->toff;
+    for (int s = 0; s < tr->nshards; s++) {
+        const ft_shard *sh = &tr->shards[s];
+        if (sh->n == 0)
+            continue;
+        if (!isfinite(sh->loss))
+            return sh->loss;
+        loss += sh->loss * sh->n / n;
+        merge_acc(&tr->acc, &sh->acc);
+        if (s > 0) /* sum the shards' gradients, in shard order */
+            ft_vec_add(g, sh->grads + tr->toff, tr->tcount);
+    }
+    ft_optim_step(tr->opt, ft_model_params(tr->m) + tr->toff, g);
     return loss;
+}
+
+typedef struct {
+    ft_trainer *tr;
+    const ft_batch_source *src;
+    int failed;
+} eval_job;
+
+/* Shard s evaluates a contiguous slice of the rows. */
+static void eval_shard(void *ctx, int s)
+{
+    eval_job *j = ctx;
+    ft_trainer *tr = j->tr;
+    ft_shard *sh = &tr->shards[s];
+    size_t rows = ft_dataset_rows(j->src->ds);
+    size_t begin = rows * (size_t)s / (size_t)tr->nshards, end = rows * (size_t)(s + 1) / (size_t)tr->nshards;
+    memset(&sh->acc, 0, sizeof sh->acc);
+    if (ft_eval_range(tr->m, sh->ws, j->src, tr->mode, tr->cfg.loss, tr->cfg.huber_delta, &sh->buf, begin, end,
+                      &sh->acc, NULL, 0) != 0)
+        j->failed = 1;
 }
 
 static int validate_epoch(ft_trainer *tr, ft_epoch_metrics *e, ft_error *err)
@@ -272,9 +381,12 @@ static int validate_epoch(ft_trainer *tr, ft_epoch_metrics *e, ft_error *err)
     if (!tr->val)
         return 0;
     ft_batch_source src = source_for(tr, tr->val, tr->val_feat);
+    eval_job j = {tr, &src, 0};
+    ft_pool_run(tr->pool, eval_shard, &j);
     ft_metric_acc acc = {0};
-    if (ft_eval_pass(tr->m, tr->ws, &src, tr->mode, tr->cfg.loss, tr->cfg.huber_delta, &tr->buf,
-                     &acc, NULL, 0) != 0)
+    for (int s = 0; s < tr->nshards; s++)
+        merge_acc(&acc, &tr->shards[s].acc);
+    if (j.failed)
         return ft_fail(err, FT_EINVAL, "optimizer.lr",
                        "validation loss is not finite at epoch %d: training diverged; try a lower learning rate",
                        e->epoch);
@@ -315,7 +427,6 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         return -1;
     size_t rows = ft_dataset_rows(tr->train), B = (size_t)tr->cfg.batch_size;
     long steps = (long)((rows + B - 1) / B);
-    ft_batch_source src = source_for(tr, tr->train, tr->train_feat);
     while (tr->epochs_done < tr->cfg.epochs && !tr->stopped_early) {
         int epoch = tr->epochs_done + 1;
         if (tr->step == 0) {
@@ -331,7 +442,7 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         while (tr->step < steps) {
             size_t start = (size_t)tr->step * B;
             int n = (int)(rows - start < B ? rows - start : B);
-            double loss = train_step(tr, &src, start, n);
+            double loss = train_step(tr, start, n);
             if (!isfinite(loss)) {
                 rc = ft_fail(err, FT_EINVAL, "optimizer.lr",
                              "the loss became %s at epoch %d, step %ld: training diverged; try a lower learning rate",

@@ -27,6 +27,8 @@ typedef struct {
     bool es_restore_best;      /* end with the weights of the best epoch */
     uint64_t seed;             /* shuffling and dropout */
     size_t cache_limit_bytes;  /* frozen-prefix cache budget; 0 turns the cache off */
+    int threads;               /* data-parallel shards per batch (0 or 1: one);
+                                  results are deterministic per thread count */
 } ft_train_config;
 
 /* Metrics of one epoch. NAN marks a value that does not apply. */

@@ -162,15 +162,14 @@ void ft_metric_finish(const ft_metric_acc *acc, ft_target_mode mode, double *los
     }
 }
 
-int ft_eval_pass(ft_model *m, ft_workspace *ws, const ft_batch_source *src, ft_target_mode mode,
-                 ft_loss_type loss, double huber_delta, const ft_batch_buffers *buf,
-                 ft_metric_acc *acc, uint64_t *confusion, int k)
+int ft_eval_range(ft_model *m, ft_workspace *ws, const ft_batch_source *src, ft_target_mode mode,
+                  ft_loss_type loss, double huber_delta, const ft_batch_buffers *buf, size_t begin, size_t end,
+                  ft_metric_acc *acc, uint64_t *confusion, int k)
 {
-    size_t rows = ft_dataset_rows(src->ds);
     int units = units_of(m);
     int flags = ft_loss_fused(loss) ? FT_FWD_LOGITS : 0;
-    for (size_t start = 0; start < rows; start += (size_t)buf->rows) {
-        int n = (int)(rows - start < (size_t)buf->rows ? rows - start : (size_t)buf->rows);
+    for (size_t start = begin; start < end; start += (size_t)buf->rows) {
+        int n = (int)(end - start < (size_t)buf->rows ? end - start : (size_t)buf->rows);
         for (int i = 0; i < n; i++)
             buf->idx[i] = (uint32_t)(start + (size_t)i);
         ft_load_batch(src, mode, units, buf->idx, n, buf->x, buf->labels, buf->targets);
@@ -230,7 +229,8 @@ int ft_evaluate(ft_model *m, const ft_dataset *ds, const ft_preproc *pp, ft_loss
     }
     ft_batch_source src = {.ds = ds, .pp = pp};
     ft_metric_acc acc = {0};
-    if (ft_eval_pass(m, ws, &src, mode, loss, huber_delta, &buf, &acc, out->confusion, k) != 0) {
+    if (ft_eval_range(m, ws, &src, mode, loss, huber_delta, &buf, 0, ft_dataset_rows(ds), &acc, out->confusion,
+                      k) != 0) {
         ft_fail(err, FT_EINVAL, NULL, "the model produces non-finite outputs on this dataset");
         goto done;
     }

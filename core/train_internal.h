@@ -60,10 +60,11 @@ typedef struct {
 int ft_batch_buffers_alloc(ft_batch_buffers *b, int rows, size_t in_size, int units);
 void ft_batch_buffers_free(ft_batch_buffers *b);
 
-/* A full pass over rows [0, rows) of src in order with an existing workspace. */
-int ft_eval_pass(ft_model *m, ft_workspace *ws, const ft_batch_source *src, ft_target_mode mode,
-                 ft_loss_type loss, double huber_delta, const ft_batch_buffers *buf,
-                 ft_metric_acc *acc, uint64_t *confusion, int k);
+/* Evaluate rows [begin, end) of src in order with an existing workspace,
+ * adding to acc (and confusion, k*k, if non-NULL). -1 if a loss is not finite. */
+int ft_eval_range(ft_model *m, ft_workspace *ws, const ft_batch_source *src, ft_target_mode mode,
+                  ft_loss_type loss, double huber_delta, const ft_batch_buffers *buf, size_t begin, size_t end,
+                  ft_metric_acc *acc, uint64_t *confusion, int k);
 
 double ft_now(void);
 

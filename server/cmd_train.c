@@ -59,7 +59,7 @@ static int usage(void)
 int ft_cmd_train(int argc, char **argv)
 {
     const char *spec_path = NULL, *out_path = "model.safetensors";
-    int threads = 0;
+    int threads = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out_path = argv[++i];
@@ -72,8 +72,10 @@ int ft_cmd_train(int argc, char **argv)
     }
     if (!spec_path || threads < 0)
         return usage();
-    if (threads > 0)
-        openblas_set_num_threads(threads);
+    /* Threads are data-parallel shards of each batch; every shard calls a
+     * single-threaded OpenBLAS (small per-layer sgemms scale badly across
+     * BLAS threads). */
+    openblas_set_num_threads(1);
 
     ft_error err = {0};
     json_error_t jerr;
@@ -91,6 +93,8 @@ int ft_cmd_train(int argc, char **argv)
         return 1;
     }
     json_decref(json);
+    if (threads > 0)
+        spec.train.threads = threads;
     ft_job_env env = {
         .load_dataset = load_dataset,
         .load_model = load_model,

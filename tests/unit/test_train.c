@@ -123,13 +123,14 @@ static int interrupt_epoch(void *ctx, ft_trainer *tr, const ft_epoch_metrics *m)
 
 /* Run a full training, and one interrupted at (epoch, step) then resumed in
  * a new trainer; the final models must be byte-identical. */
-static void resume_case(ft_optim_type opt, long epoch, long step)
+static void resume_case(ft_optim_type opt, long epoch, long step, int threads)
 {
     ft_dataset *ds = blobs_dataset(100, 3, 1), *val = blobs_dataset(30, 3, 3);
     ft_preproc pp;
     ft_preproc_init(&pp, ds);
     ft_error err = {0};
     ft_train_config c = config(opt, 4);
+    c.threads = threads;
     c.early_stopping = true;
     snprintf(c.es_metric, sizeof c.es_metric, "val_loss");
     c.es_patience = 10;
@@ -169,9 +170,11 @@ static void resume_case(ft_optim_type opt, long epoch, long step)
 
 static void test_resume_bit_identical(void)
 {
-    resume_case(FT_OPT_SGD, 2, 3);  /* mid-epoch */
-    resume_case(FT_OPT_ADAM, 1, 0); /* at an epoch boundary */
-    resume_case(FT_OPT_ADAMW, 3, 7);/* last step of an epoch */
+    resume_case(FT_OPT_SGD, 2, 3, 1);  /* mid-epoch */
+    resume_case(FT_OPT_ADAM, 1, 0, 1); /* at an epoch boundary */
+    resume_case(FT_OPT_ADAMW, 3, 7, 1);/* last step of an epoch */
+    resume_case(FT_OPT_SGD, 2, 5, 2);  /* two data-parallel threads */
+    resume_case(FT_OPT_ADAM, 3, 0, 3);
 }
 
 static void test_checkpoint_mismatch(void)
@@ -380,8 +383,52 @@ static void test_regression(void)
     ft_dataset_free(ds);
 }
 
+/* Data-parallel threads: deterministic per thread count, and the same
+ * training as one thread up to float rounding (no dropout here, since each
+ * shard draws its own masks). */
+static void test_threads(void)
+{
+    ft_dataset *ds = blobs_dataset(150, 3, 1), *val = blobs_dataset(30, 3, 2);
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_error err = {0};
+    const char *arch = "{\"input\": [1, 8, 8], \"layers\": ["
+                       "{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, \"activation\": \"relu\"},"
+                       "{\"type\": \"maxpool2d\", \"size\": 2}, {\"type\": \"flatten\"},"
+                       "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}";
+    float *params[3];
+    size_t n = 0;
+    int threads[3] = {1, 2, 2};
+    for (int run = 0; run < 3; run++) {
+        ft_model *m = model_from(arch);
+        ft_rng rng;
+        ft_rng_seed(&rng, 77);
+        ft_model_init(m, 0, FT_INIT_HE_NORMAL, 0, &rng);
+        ft_train_config c = config(FT_OPT_SGD, 2);
+        c.batch_size = 15; /* not a multiple of the thread count */
+        c.threads = threads[run];
+        ft_trainer *t = ft_trainer_new(m, ds, val, &pp, &c, &err);
+        CHECK(t && ft_trainer_run(t, NULL, &err) == 0);
+        n = ft_model_num_params(m);
+        params[run] = malloc(n * sizeof(float));
+        memcpy(params[run], ft_model_params(m), n * sizeof(float));
+        ft_trainer_free(t);
+        ft_model_free(m);
+    }
+    CHECK(memcmp(params[1], params[2], n * sizeof(float)) == 0);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs(params[0][i] - params[1][i]) / fmax(1e-2, fabs(params[0][i])));
+    CHECKF(worst < 1e-4, "1 and 2 threads differ by %g", worst);
+    for (int run = 0; run < 3; run++)
+        free(params[run]);
+    ft_dataset_free(ds);
+    ft_dataset_free(val);
+}
+
 int main(void)
 {
+    RUN(test_threads);
     RUN(test_learns);
     RUN(test_deterministic);
     RUN(test_resume_bit_identical);
