@@ -7,11 +7,12 @@
 
 BUILD   ?= build
 CC      ?= gcc
-PKGS     = jansson libpng zlib openblas sqlite3 libmicrohttpd
-CFLAGS  ?= -O3 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. $(shell pkg-config --cflags $(PKGS)) $(EXTRA_CFLAGS)
+PKGS     = jansson libpng zlib openblas sqlite3 libmicrohttpd nettle
+# OPT may be overridden (make sanitize uses -O1); the rest always applies.
+OPT     ?= -O3 -g
+override CFLAGS += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. $(shell pkg-config --cflags $(PKGS)) $(EXTRA_CFLAGS)
 LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
-LDFLAGS += $(EXTRA_LDFLAGS)
+override LDFLAGS += $(EXTRA_LDFLAGS)
 
 CORE_SRC   = $(wildcard core/*.c)
 SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c))
@@ -46,7 +47,7 @@ test: all
 
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize:
-	$(MAKE) BUILD=build-san CFLAGS="-O1 -g" EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" test
+	$(MAKE) BUILD=build-san OPT="-O1 -g" EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" test
 
 bench: all
 	bench/run.sh

@@ -98,6 +98,21 @@ void ft_atomic_abort(ft_atomic_file *f)
     f->tmp_path[0] = '\0';
 }
 
+int ft_commit_file(const char *tmp_path, const char *path, ft_error *err)
+{
+    int fd = open(tmp_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ft_fail_errno(err, errno, "cannot open", tmp_path);
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    if (rc != 0)
+        return ft_fail_errno(err, saved, "cannot fsync", tmp_path);
+    if (rename(tmp_path, path) != 0)
+        return ft_fail_errno(err, errno, "cannot rename into", path);
+    return fsync_parent_dir(path, err);
+}
+
 int ft_write_file_atomic(const char *path, const void *buf, size_t len, ft_error *err)
 {
     ft_atomic_file f;

@@ -34,6 +34,10 @@ void ft_atomic_abort(ft_atomic_file *f);
 /* Write a whole buffer to path atomically. */
 int ft_write_file_atomic(const char *path, const void *buf, size_t len, ft_error *err);
 
+/* Make an already written file durable under its final name: fsync it,
+ * rename it over `path`, fsync the directory (both in the same filesystem). */
+int ft_commit_file(const char *tmp_path, const char *path, ft_error *err);
+
 /* Read a whole file into a malloc'd buffer (NUL-terminated for convenience),
  * refusing files larger than max_len with FT_ETOOBIG. */
 int ft_read_file(const char *path, size_t max_len, unsigned char **buf, size_t *len, ft_error *err);

@@ -1,5 +1,6 @@
 /* Preprocessing: how raw dataset rows become model inputs. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,10 @@ void ft_preproc_free(ft_preproc *pp)
 int ft_preproc_fit_standardize(ft_preproc *pp, const ft_dataset *ds, ft_error *err)
 {
     size_t f = ft_shape_size(ft_dataset_shape(ds)), rows = ft_dataset_rows(ds);
+    if (rows == 0)
+        return ft_fail(err, FT_EINVAL, NULL, "cannot fit standardisation on an empty dataset");
+    if (f > SIZE_MAX / sizeof(double))
+        return ft_fail(err, FT_ENOMEM, NULL, "too many features");
     double *sum = calloc(f, sizeof *sum), *sq = calloc(f, sizeof *sq);
     float *mean = malloc(f * sizeof *mean), *std = malloc(f * sizeof *std);
     float *row = malloc(f * sizeof *row);
@@ -29,22 +34,32 @@ int ft_preproc_fit_standardize(ft_preproc *pp, const ft_dataset *ds, ft_error *e
         free(sum), free(sq), free(mean), free(std), free(row);
         return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     }
+    /* Two passes (mean, then squared deviations from it): the one-pass
+     * E[x^2] - E[x]^2 loses every digit when a feature's mean is large
+     * compared with its spread (timestamps, prices, sensor offsets). */
     ft_preproc scale_only = {.scale = pp->scale};
     for (size_t r = 0; r < rows; r++) {
         uint32_t i = (uint32_t)r;
         ft_dataset_gather(ds, &scale_only, &i, 1, row);
-        for (size_t j = 0; j < f; j++) {
+        for (size_t j = 0; j < f; j++)
             sum[j] += row[j];
-            sq[j] += (double)row[j] * row[j];
+    }
+    for (size_t j = 0; j < f; j++)
+        sum[j] /= (double)rows;
+    for (size_t r = 0; r < rows; r++) {
+        uint32_t i = (uint32_t)r;
+        ft_dataset_gather(ds, &scale_only, &i, 1, row);
+        for (size_t j = 0; j < f; j++) {
+            double d = row[j] - sum[j];
+            sq[j] += d * d;
         }
     }
     for (size_t j = 0; j < f; j++) {
-        double m = rows ? sum[j] / (double)rows : 0;
-        double var = rows ? sq[j] / (double)rows - m * m : 0;
-        double sd = sqrt(fmax(var, 0));
-        mean[j] = (float)m;
+        /* Population standard deviation (ddof = 0), as scikit-learn's StandardScaler. */
+        double sd = sqrt(sq[j] / (double)rows);
+        mean[j] = (float)sum[j];
         /* A constant feature would divide by zero: leave it centred, unscaled. */
-        std[j] = sd > 1e-12 ? (float)sd : 1.0f;
+        std[j] = sd > 1e-12 * fmax(1.0, fabs(sum[j])) ? (float)sd : 1.0f;
     }
     free(sum), free(sq), free(row);
     ft_preproc_free(pp);

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build=(build-essential pkg-config
-       libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpng-dev zlib1g-dev)
+       libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpng-dev zlib1g-dev nettle-dev)
 test=(python3 curl jq sqlite3 valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
       dataset-fashion-mnist)
 

@@ -1,5 +1,7 @@
 #include "server/cli_util.h"
 
+#include "core/ingest.h"
+
 #include <stdio.h>
 
 void ft_cli_print_error(const char *prog, const ft_error *err)
@@ -12,8 +14,12 @@ void ft_cli_print_error(const char *prog, const ft_error *err)
 
 ft_dataset *ft_cli_load_dataset(const char *path, const char *images, const char *labels, ft_error *err)
 {
-    if (images && labels)
-        return ft_idx_load(images, labels, err);
-    ft_fail(err, FT_EINVAL, NULL, "cannot load %s: single-file datasets are not supported yet", path ? path : "?");
-    return NULL;
+    /* The same parser and checks as an upload (core/ingest.h). */
+    ft_ingest_source src = {.path = images || labels ? NULL : path, .images_path = images, .labels_path = labels};
+    ft_dataset *ds = NULL;
+    if (!src.path && !images && !labels) {
+        ft_fail(err, FT_EINVAL, NULL, "no dataset path given");
+        return NULL;
+    }
+    return ft_ingest(&src, NULL, &ds, NULL, err) == 0 ? ds : NULL;
 }

@@ -1,0 +1,67 @@
+/* The service's shared state, passed to every route handler and worker. */
+#ifndef FT_APP_H
+#define FT_APP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "server/config.h"
+#include "server/http.h"
+#include "server/store.h"
+
+typedef struct ft_workers ft_workers;
+typedef struct ft_prom ft_prom;
+
+#define FT_MAX_WORKERS 64
+
+struct ft_app {
+    ft_config cfg;
+    ft_store *store;
+    ft_http *http;
+    ft_workers *workers;
+    ft_prom *prom;
+    time_t started_at;
+    atomic_bool shutting_down;   /* SIGTERM seen: /readyz fails, workers requeue */
+    atomic_int sse_streams;      /* open event streams */
+    char dir_datasets[2100], dir_models[2100], dir_checkpoints[2100], dir_tmp[2100];
+
+    /* Jobs running in this process, so a cancel takes effect within a
+     * batch without a database round trip, and event streams wake up when
+     * something happens. */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;      /* broadcast on every job event / status change */
+    unsigned long generation;    /* bumped with each broadcast */
+    struct {
+        char id[64];             /* "" = free slot */
+        atomic_bool cancel;
+    } running[FT_MAX_WORKERS];
+};
+
+/* Paths of stored files; names come only from generated ids. */
+void ft_app_dataset_path(const ft_app *app, const char *id, char *out, size_t n);
+void ft_app_model_path(const ft_app *app, const char *id, char *out, size_t n);
+void ft_app_checkpoint_path(const ft_app *app, const char *id, char *out, size_t n);
+
+/* A new id: prefix + 24 random hex digits ("job_3f9c..."). */
+void ft_app_new_id(const char *prefix, char *out, size_t n);
+/* True if s looks like an id with this prefix (prefix_ + 24 hex). */
+bool ft_app_valid_id(const char *prefix, const char *s);
+
+/* Something changed (event, status): wake event streams. */
+void ft_app_notify(ft_app *app);
+/* Wait up to ms for a change after `seen`; returns the current generation. */
+unsigned long ft_app_wait(ft_app *app, unsigned long seen, int ms);
+
+/* Register / unregister a job running in a worker; returns its cancel flag. */
+atomic_bool *ft_app_job_started(ft_app *app, const char *id);
+void ft_app_job_ended(ft_app *app, const char *id);
+/* Ask a job running here to stop (no-op if it runs elsewhere). */
+void ft_app_cancel(ft_app *app, const char *id);
+
+/* Log one line to stderr (text or JSON per --log-format): an event name and
+ * key/value pairs (NULL-terminated list of key, value strings). */
+void ft_app_log(const ft_app *app, const char *event, ...);
+
+#endif

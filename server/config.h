@@ -1,0 +1,44 @@
+/* Service configuration: command-line flags, each mirrored by a FINETUNED_*
+ * environment variable (flag --max-upload-bytes <-> FINETUNED_MAX_UPLOAD_BYTES).
+ * Flags win over the environment, which wins over the defaults. */
+#ifndef FT_CONFIG_H
+#define FT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct {
+    char listen_host[256];       /* --listen host part (default 127.0.0.1) */
+    int listen_port;             /* --listen port part (default 8080; 0 picks a free port) */
+    char data_dir[2048];         /* --data-dir (default ./data) */
+    char migrations_dir[2048];   /* --migrations-dir (default: beside the binary) */
+    int workers;                 /* --workers: training threads (default 1) */
+    int blas_threads;            /* --blas-threads per worker (default cores / workers) */
+    int http_threads;            /* --http-threads: request thread pool (default 4) */
+    size_t max_upload_bytes;     /* --max-upload-bytes (default 1 GiB) */
+    size_t max_json_bytes;       /* --max-json-bytes: JSON request bodies (default 1 MiB) */
+    char api_key[512];           /* --api-key / --api-key-file; empty = no auth */
+    char cors_origins[1024];     /* --cors-origin: comma-separated origins or "*"; empty = no CORS */
+    bool log_json;               /* --log-format json|text */
+    int checkpoint_seconds;      /* --checkpoint-interval (default 30) */
+    int lease_seconds;           /* --lease-seconds (default 30) */
+    int max_attempts;            /* --max-attempts per job (default 3) */
+    size_t min_free_bytes;       /* --min-free-disk: /readyz headroom (default 100 MiB) */
+    size_t cache_limit_bytes;    /* --feature-cache-limit (default 1 GiB) */
+    int max_connections;         /* --max-connections (default 256) */
+    int max_per_ip;              /* --max-connections-per-ip (default 64) */
+    int connection_timeout;      /* --connection-timeout seconds (default 30) */
+    int max_sse_streams;         /* --max-event-streams (default 16) */
+    char port_file[4096];        /* --port-file: write the bound port here (tests) */
+} ft_config;
+
+/* Fill cfg from defaults, the environment and argv (argv[0] is "serve").
+ * On a bad value, print the reason to `errors` and return -1. --help prints
+ * the flag table to `out` and returns 1. */
+int ft_config_load(ft_config *cfg, int argc, char **argv, FILE *out, FILE *errors);
+
+/* The flag table as text (for --help and docs). */
+void ft_config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,590 @@
+/* HTTP dispatch: routing, auth, CORS, replies, logs and metrics. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/http_internal.h"
+#include "server/prom.h"
+
+double ft_http_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- request accessors ---- */
+
+const char *ft_req_method(const ft_req *r) { return r->method; }
+const char *ft_req_path(const ft_req *r) { return r->path; }
+const char *ft_req_route(const ft_req *r) { return r->route ? r->route->pattern : "unmatched"; }
+json_t *ft_req_json(const ft_req *r) { return r->json; }
+const char *ft_req_id(const ft_req *r) { return r->id; }
+
+const char *ft_req_param(const ft_req *r, const char *name)
+{
+    for (int i = 0; i < r->nparams; i++)
+        if (strcmp(r->params[i].name, name) == 0)
+            return r->params[i].value;
+    return NULL;
+}
+
+const char *ft_req_query(const ft_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *ft_req_header(const ft_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const unsigned char *ft_req_raw(const ft_req *r, size_t *len)
+{
+    *len = r->body_len;
+    return (const unsigned char *)r->body;
+}
+
+size_t ft_req_parts(const ft_req *r, const ft_upload_part **parts)
+{
+    *parts = r->parts;
+    return r->nparts;
+}
+
+const char *ft_req_form(const ft_req *r, const char *key)
+{
+    return r->form ? json_string_value(json_object_get(r->form, key)) : NULL;
+}
+
+void ft_req_take_part(ft_req *r, size_t i)
+{
+    if (i < r->nparts)
+        r->keep[i] = true;
+}
+
+bool ft_req_limit(ft_req *r, int *limit)
+{
+    const char *s = ft_req_query(r, "limit");
+    *limit = 20;
+    if (!s)
+        return true;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end || v < 1 || v > 100) {
+        ft_reply_error(r, 400, "invalid_limit", "limit", "limit must be an integer between 1 and 100");
+        return false;
+    }
+    *limit = (int)v;
+    return true;
+}
+
+/* ---- replies ---- */
+
+static void set_response(ft_req *r, unsigned status, struct MHD_Response *resp)
+{
+    if (r->resp) /* a handler must reply once; keep the first */
+    {
+        MHD_destroy_response(resp);
+        return;
+    }
+    r->status = status;
+    r->resp = resp;
+}
+
+void ft_reply_header(ft_req *r, const char *name, const char *value)
+{
+    if (r->nheaders < FT_MAX_HEADERS) {
+        snprintf(r->headers[r->nheaders].name, sizeof r->headers[0].name, "%s", name);
+        snprintf(r->headers[r->nheaders].value, sizeof r->headers[0].value, "%s", value);
+        r->nheaders++;
+    }
+}
+
+void ft_reply_bytes(ft_req *r, unsigned status, const char *content_type, void *data, size_t len, bool take)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, data, take ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        if (take)
+            free(data);
+        return;
+    }
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    set_response(r, status, resp);
+}
+
+void ft_reply_json(ft_req *r, unsigned status, json_t *body)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(body);
+    if (!s) {
+        ft_reply_error(r, 500, "internal_error", NULL, "could not encode the response");
+        return;
+    }
+    size_t n = strlen(s);
+    s[n] = '\0';
+    char *line = realloc(s, n + 2); /* trailing newline: friendlier with curl */
+    if (line) {
+        line[n] = '\n';
+        line[n + 1] = '\0';
+        s = line;
+        n++;
+    }
+    ft_reply_bytes(r, status, "application/json", s, n, true);
+}
+
+static const char *error_type(unsigned status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 404: return "not_found_error";
+    case 409: return "conflict_error";
+    case 413: return "request_too_large";
+    case 415: return "unsupported_media_type";
+    case 429: return "rate_limit_error";
+    case 503: return "service_unavailable";
+    case 507: return "insufficient_storage";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+void ft_reply_error(ft_req *r, unsigned status, const char *code, const char *param, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(r->error_code, sizeof r->error_code, "%s", code);
+    json_t *e = json_pack("{s:{s:s, s:s, s:o, s:s}}", "error", "message", msg, "type", error_type(status), "param",
+                          param && *param ? json_string(param) : json_null(), "code", code);
+    ft_reply_json(r, status, e);
+}
+
+void ft_reply_ft_error(ft_req *r, const ft_error *e, unsigned invalid_status)
+{
+    switch (e->code) {
+    case FT_EINVAL:
+        ft_reply_error(r, invalid_status, invalid_status == 409 ? "conflict" : "invalid_value", e->param, "%s", e->msg);
+        return;
+    case FT_EFORMAT:
+        ft_reply_error(r, 400, "invalid_format", e->param, "%s", e->msg);
+        return;
+    case FT_ENOTFOUND:
+        ft_reply_error(r, 404, "not_found", e->param, "%s", e->msg);
+        return;
+    case FT_ETOOBIG:
+        ft_reply_error(r, 413, "too_large", e->param, "%s", e->msg);
+        return;
+    case FT_ENOSPC:
+        ft_reply_error(r, 507, "insufficient_storage", NULL,
+                       "the server's disk is full; nothing was stored. Retry once space is freed");
+        break;
+    default:
+        /* Internal details (paths, SQLite messages) stay in the log. */
+        ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s)", r->id);
+        break;
+    }
+    ft_app_log(r->http->app, "error", "request_id", r->id, "code", ft_errcode_name(e->code), "detail", e->msg, NULL);
+}
+
+void ft_reply_file(ft_req *r, const char *path, const char *content_type, const char *download_name)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        ft_reply_error(r, 404, "not_found", NULL, "the file is no longer available");
+        return;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+    if (!resp) {
+        close(fd);
+        ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s)", r->id);
+        return;
+    }
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    if (download_name) {
+        char disp[320];
+        snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", download_name);
+        MHD_add_response_header(resp, "Content-Disposition", disp);
+    }
+    set_response(r, 200, resp);
+}
+
+typedef struct {
+    long (*next)(void *ctx, char *buf, size_t max);
+    void (*done)(void *ctx);
+    void *ctx;
+} stream_ctx;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream_ctx *s = cls;
+    long n = s->next(s->ctx, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    stream_ctx *s = cls;
+    s->done(s->ctx);
+    free(s);
+}
+
+void ft_reply_stream(ft_req *r, const char *content_type, long (*next)(void *ctx, char *buf, size_t max),
+                     void (*done)(void *ctx), void *ctx)
+{
+    stream_ctx *s = malloc(sizeof *s);
+    struct MHD_Response *resp =
+        s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free) : NULL;
+    if (!resp) {
+        free(s);
+        done(ctx);
+        ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s)", r->id);
+        return;
+    }
+    *s = (stream_ctx){next, done, ctx};
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    set_response(r, 200, resp);
+}
+
+/* ---- routing ---- */
+
+/* Match path against pattern, capturing {params}. */
+static bool match(const char *pattern, const char *path, ft_req *r)
+{
+    int n = 0;
+    while (*pattern && *path) {
+        if (*pattern != '/' || *path != '/')
+            return false;
+        pattern++, path++;
+        const char *pe = strchr(pattern, '/'), *se = strchr(path, '/');
+        size_t plen = pe ? (size_t)(pe - pattern) : strlen(pattern);
+        size_t slen = se ? (size_t)(se - path) : strlen(path);
+        if (pattern[0] == '{') {
+            if (slen == 0 || n >= FT_MAX_PARAMS || slen >= sizeof r->params[0].value)
+                return false;
+            snprintf(r->params[n].name, sizeof r->params[n].name, "%.*s", (int)(plen - 2), pattern + 1);
+            snprintf(r->params[n].value, sizeof r->params[n].value, "%.*s", (int)slen, path);
+            n++;
+        } else if (plen != slen || strncmp(pattern, path, plen) != 0) {
+            return false;
+        }
+        pattern += plen, path += slen;
+    }
+    if (*pattern || *path)
+        return false;
+    r->nparams = n;
+    return true;
+}
+
+/* Find the route; *allow lists the methods the path accepts (for 405). */
+static const ft_route *route_for(ft_req *r, char *allow, size_t allow_n)
+{
+    const ft_http *h = r->http;
+    const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+    const ft_route *found = NULL;
+    allow[0] = '\0';
+    for (size_t i = 0; i < h->nroutes; i++) {
+        ft_req probe = {.nparams = 0};
+        if (!match(h->routes[i].pattern, r->path, &probe))
+            continue;
+        size_t used = strlen(allow);
+        snprintf(allow + used, allow_n - used, "%s%s", used ? ", " : "", h->routes[i].method);
+        if (!found && strcmp(h->routes[i].method, method) == 0) {
+            found = &h->routes[i];
+            memcpy(r->params, probe.params, sizeof r->params);
+            r->nparams = probe.nparams;
+        }
+    }
+    return found;
+}
+
+/* Constant-time comparison: the time does not depend on where they differ. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), n = la > lb ? la : lb;
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)((i < la ? a[i] : 0) ^ (i < lb ? b[i] : 0));
+    return diff == 0;
+}
+
+static bool authorized(ft_req *r)
+{
+    const char *key = r->http->app->cfg.api_key;
+    if (!key[0] || (r->route && r->route->open))
+        return true;
+    const char *auth = ft_req_header(r, "Authorization");
+    return auth && strncmp(auth, "Bearer ", 7) == 0 && same_secret(auth + 7, key);
+}
+
+/* The request's Origin if the configuration allows it, else NULL. */
+static const char *allowed_origin(ft_req *r)
+{
+    const char *cfg = r->http->app->cfg.cors_origins, *origin = ft_req_header(r, "Origin");
+    if (!cfg[0] || !origin)
+        return NULL;
+    if (strcmp(cfg, "*") == 0)
+        return "*";
+    size_t olen = strlen(origin);
+    for (const char *p = cfg; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && *p == ' ')
+            p++, len--;
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len == olen && strncmp(p, origin, len) == 0)
+            return origin;
+        p = comma ? comma + 1 : p + len;
+        if (!comma)
+            break;
+    }
+    return NULL;
+}
+
+static void new_request_id(ft_req *r)
+{
+    const char *given = ft_req_header(r, "X-Request-Id");
+    bool ok = given && strlen(given) > 0 && strlen(given) <= 64;
+    for (const char *c = given; ok && *c; c++)
+        ok = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '-' ||
+             *c == '_' || *c == '.';
+    if (ok)
+        snprintf(r->id, sizeof r->id, "%s", given);
+    else
+        ft_app_new_id("req", r->id, sizeof r->id);
+}
+
+/* Everything decided from the request line and headers, before the body. */
+static bool preflight(ft_req *r)
+{
+    char allow[128];
+    r->route = route_for(r, allow, sizeof allow);
+    if (strcmp(r->method, "OPTIONS") == 0) {
+        if (!allow[0]) {
+            ft_reply_error(r, 404, "unknown_route", NULL, "no route %s", r->path);
+            return false;
+        }
+        const char *origin = allowed_origin(r);
+        ft_reply_bytes(r, 204, "text/plain", "", 0, false);
+        char methods[160];
+        snprintf(methods, sizeof methods, "%s, OPTIONS", allow);
+        ft_reply_header(r, "Allow", methods);
+        if (origin) {
+            ft_reply_header(r, "Access-Control-Allow-Methods", methods);
+            ft_reply_header(r, "Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, Idempotency-Key, X-Request-Id, Last-Event-ID");
+            ft_reply_header(r, "Access-Control-Max-Age", "600");
+        }
+        return false;
+    }
+    if (!r->route) {
+        if (allow[0]) {
+            ft_reply_error(r, 405, "method_not_allowed", NULL, "%s is not allowed on %s (allowed: %s)", r->method,
+                           r->path, allow);
+            ft_reply_header(r, "Allow", allow);
+        } else {
+            ft_reply_error(r, 404, "unknown_route", NULL, "no route %s %s", r->method, r->path);
+        }
+        return false;
+    }
+    if (!authorized(r)) {
+        ft_reply_error(r, 401, "invalid_api_key", NULL,
+                       "missing or invalid API key: send Authorization: Bearer <key>");
+        ft_reply_header(r, "WWW-Authenticate", "Bearer");
+        return false;
+    }
+    return ft_body_begin(r);
+}
+
+static void run_handler(ft_req *r)
+{
+    r->route->handler(r->http->app, r);
+    if (!r->resp)
+        ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s): no response", r->id);
+}
+
+static enum MHD_Result queue(ft_req *r)
+{
+    struct MHD_Response *resp = r->resp;
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    if (!MHD_get_response_header(resp, "Cache-Control"))
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+    const char *origin = allowed_origin(r);
+    if (origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id");
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    for (int i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+    enum MHD_Result rc = MHD_queue_response(r->conn, r->status, resp);
+    MHD_destroy_response(resp);
+    r->resp = NULL;
+    return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size,
+                                  void **con_cls)
+{
+    (void)version;
+    ft_http *h = cls;
+    ft_req *r = *con_cls;
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)))
+            return MHD_NO;
+        *con_cls = r;
+        r->http = h;
+        r->conn = conn;
+        r->t0 = ft_http_now();
+        r->part_fd = -1;
+        snprintf(r->method, sizeof r->method, "%s", method);
+        new_request_id(r);
+        if (strlen(url) >= sizeof r->path) {
+            ft_reply_error(r, 414, "uri_too_long", NULL, "the request path is longer than %zu bytes",
+                           sizeof r->path - 1);
+            return queue(r);
+        }
+        snprintf(r->path, sizeof r->path, "%s", url);
+        if (!preflight(r))
+            return queue(r);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->body_error && !ft_body_feed(r, upload_data, *upload_size))
+            r->body_error = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->resp) /* already queued (should not be called again) */
+        return MHD_YES;
+    if (!r->body_error && ft_body_end(r))
+        run_handler(r);
+    if (!r->resp)
+        ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s)", r->id);
+    return queue(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    ft_http *h = cls;
+    ft_req *r = *con_cls;
+    if (!r)
+        return;
+    double secs = ft_http_now() - r->t0;
+    unsigned status = r->status ? r->status : 499; /* client went away before a reply */
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
+        status = 499;
+    char st[16], ms[32];
+    snprintf(st, sizeof st, "%u", status);
+    snprintf(ms, sizeof ms, "%.1f", secs * 1000);
+    ft_app_log(h->app, "request", "request_id", r->id, "method", r->method, "route", ft_req_route(r), "path",
+               r->path, "status", st, "ms", ms, r->error_code[0] ? "error" : NULL, r->error_code, NULL);
+    if (h->app->prom)
+        ft_prom_request(h->app->prom, r->route ? r->route->pattern : "unmatched", r->method, status, secs);
+    ft_body_free(r);
+    if (r->resp)
+        MHD_destroy_response(r->resp);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    ft_http *h = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    ft_app_log(h->app, "http_server", "message", msg, NULL);
+}
+
+ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_error *err)
+{
+    ft_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    h->app = app;
+    h->routes = routes;
+    h->nroutes = nroutes;
+    const ft_config *c = &app->cfg;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, c->listen_host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)c->listen_port);
+    } else if (inet_pton(AF_INET6, c->listen_host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)c->listen_port);
+        flags |= MHD_USE_IPv6;
+    } else if (strcmp(c->listen_host, "localhost") == 0) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)c->listen_port);
+        v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else {
+        free(h);
+        ft_fail(err, FT_EINVAL, "listen", "--listen needs a numeric address (e.g. 127.0.0.1 or 0.0.0.0), got '%s'",
+                c->listen_host);
+        return NULL;
+    }
+    /* epoll where the library has it, else whatever polling it supports. */
+    unsigned modes[] = {MHD_USE_EPOLL, MHD_USE_AUTO};
+    for (size_t m = 0; m < 2 && !h->daemon; m++)
+        h->daemon = MHD_start_daemon(
+            flags | modes[m], 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)c->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_per_ip,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, h, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+            MHD_OPTION_END);
+    if (!h->daemon) {
+        free(h);
+        ft_fail(err, FT_EIO, "listen", "cannot listen on %s:%d (address in use or not available)",
+                c->listen_host, c->listen_port);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : c->listen_port;
+    return h;
+}
+
+int ft_http_port(const ft_http *h) { return h->port; }
+
+void ft_http_quiesce(ft_http *h)
+{
+    if (h && h->daemon) {
+        MHD_socket s = MHD_quiesce_daemon(h->daemon);
+        if (s != MHD_INVALID_SOCKET)
+            close(s);
+    }
+}
+
+void ft_http_stop(ft_http *h)
+{
+    if (!h)
+        return;
+    if (h->daemon)
+        MHD_stop_daemon(h->daemon);
+    free(h);
+}

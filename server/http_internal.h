@@ -1,0 +1,70 @@
+/* Internal: the request struct shared by http.c (dispatch, replies) and
+ * http_body.c (request bodies and uploads). */
+#ifndef FT_HTTP_INTERNAL_H
+#define FT_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+
+#include "server/app.h"
+#include "server/http.h"
+
+#define FT_MAX_PARAMS 4
+#define FT_MAX_PARTS 4
+#define FT_MAX_HEADERS 8
+
+struct ft_http {
+    struct MHD_Daemon *daemon;
+    ft_app *app;
+    const ft_route *routes;
+    size_t nroutes;
+    int port;
+};
+
+struct ft_req {
+    ft_http *http;
+    struct MHD_Connection *conn;
+    const ft_route *route;
+    char method[16];
+    char path[2048];
+    char id[80];                     /* request id (X-Request-Id) */
+    double t0;                       /* monotonic start time */
+    struct {
+        char name[32];
+        char value[256];
+    } params[FT_MAX_PARAMS];
+    int nparams;
+
+    /* body */
+    char *body;                      /* JSON / raw body bytes */
+    size_t body_len, body_cap;
+    size_t limit;                    /* byte cap for this request's body */
+    uint64_t received;               /* body bytes seen */
+    json_t *json;                    /* parsed JSON body */
+    struct MHD_PostProcessor *post;  /* multipart parser */
+    ft_upload_part parts[FT_MAX_PARTS];
+    bool keep[FT_MAX_PARTS];         /* taken by the handler */
+    size_t nparts;
+    int part_fd;                     /* temp file being written, or -1 */
+    json_t *form;                    /* plain multipart fields */
+    bool body_error;                 /* a reply was decided while reading the body */
+
+    /* response */
+    struct MHD_Response *resp;
+    unsigned status;
+    struct {
+        char name[64];
+        char value[256];
+    } headers[FT_MAX_HEADERS];
+    int nheaders;
+    char error_code[64];             /* for the log line */
+};
+
+/* Body handling (http_body.c). Return false after deciding a reply. */
+bool ft_body_begin(ft_req *r);
+bool ft_body_feed(ft_req *r, const char *data, size_t len);
+bool ft_body_end(ft_req *r);
+void ft_body_free(ft_req *r);
+
+double ft_http_now(void);
+
+#endif

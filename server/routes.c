@@ -1,0 +1,48 @@
+/* The route table (DESIGN.md, "REST API"). */
+#include "server/routes.h"
+
+const ft_route ft_routes[] = {
+    {"GET", "/healthz", FT_BODY_NONE, ft_route_healthz, true},
+    {"GET", "/readyz", FT_BODY_NONE, ft_route_readyz, true},
+    {"GET", "/metrics", FT_BODY_NONE, ft_route_metrics, true},
+    {"GET", "/v1/version", FT_BODY_NONE, ft_route_version, false},
+
+    {"POST", "/v1/datasets", FT_BODY_UPLOAD, ft_route_dataset_upload, false},
+    {"GET", "/v1/datasets", FT_BODY_NONE, ft_route_dataset_list, false},
+    {"GET", "/v1/datasets/{id}", FT_BODY_NONE, ft_route_dataset_get, false},
+    {"DELETE", "/v1/datasets/{id}", FT_BODY_NONE, ft_route_dataset_delete, false},
+
+    {"POST", "/v1/models", FT_BODY_UPLOAD, ft_route_model_upload, false},
+    {"GET", "/v1/models", FT_BODY_NONE, ft_route_model_list, false},
+    {"GET", "/v1/models/{id}", FT_BODY_NONE, ft_route_model_get, false},
+    {"GET", "/v1/models/{id}/content", FT_BODY_NONE, ft_route_model_content, false},
+    {"DELETE", "/v1/models/{id}", FT_BODY_NONE, ft_route_model_delete, false},
+    {"POST", "/v1/models/{id}/predict", FT_BODY_RAW, ft_route_model_predict, false},
+    {"POST", "/v1/models/{id}/evaluate", FT_BODY_JSON, ft_route_model_evaluate, false},
+
+    {"POST", "/v1/jobs", FT_BODY_JSON, ft_route_job_create, false},
+    {"GET", "/v1/jobs", FT_BODY_NONE, ft_route_job_list, false},
+    {"GET", "/v1/jobs/{id}", FT_BODY_NONE, ft_route_job_get, false},
+    {"POST", "/v1/jobs/{id}/cancel", FT_BODY_NONE, ft_route_job_cancel, false},
+    {"GET", "/v1/jobs/{id}/events", FT_BODY_NONE, ft_route_job_events, false},
+    {"GET", "/v1/jobs/{id}/metrics", FT_BODY_NONE, ft_route_job_metrics, false},
+    {"GET", "/v1/jobs/{id}/metrics.png", FT_BODY_NONE, ft_route_job_metrics_png, false},
+    {"GET", "/v1/jobs/{id}/confusion.png", FT_BODY_NONE, ft_route_job_confusion_png, false},
+};
+
+const size_t ft_nroutes = sizeof ft_routes / sizeof ft_routes[0];
+
+const char *ft_route_id(ft_req *r, const char *prefix, const char *what)
+{
+    const char *id = ft_req_param(r, "id");
+    if (!ft_app_valid_id(prefix, id)) {
+        ft_reply_error(r, 404, "not_found", "id", "no %s with id '%s'", what, id ? id : "");
+        return NULL;
+    }
+    return id;
+}
+
+void ft_reply_list(ft_req *r, json_t *data, bool has_more)
+{
+    ft_reply_json(r, 200, json_pack("{s:s, s:o, s:b}", "object", "list", "data", data, "has_more", has_more));
+}

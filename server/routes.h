@@ -1,0 +1,44 @@
+/* Route handlers and the route table. */
+#ifndef FT_ROUTES_H
+#define FT_ROUTES_H
+
+#include "server/app.h"
+
+extern const ft_route ft_routes[];
+extern const size_t ft_nroutes;
+
+/* system */
+void ft_route_healthz(ft_app *app, ft_req *r);
+void ft_route_readyz(ft_app *app, ft_req *r);
+void ft_route_metrics(ft_app *app, ft_req *r);
+void ft_route_version(ft_app *app, ft_req *r);
+/* datasets */
+void ft_route_dataset_upload(ft_app *app, ft_req *r);
+void ft_route_dataset_list(ft_app *app, ft_req *r);
+void ft_route_dataset_get(ft_app *app, ft_req *r);
+void ft_route_dataset_delete(ft_app *app, ft_req *r);
+/* models */
+void ft_route_model_upload(ft_app *app, ft_req *r);
+void ft_route_model_list(ft_app *app, ft_req *r);
+void ft_route_model_get(ft_app *app, ft_req *r);
+void ft_route_model_content(ft_app *app, ft_req *r);
+void ft_route_model_delete(ft_app *app, ft_req *r);
+void ft_route_model_predict(ft_app *app, ft_req *r);
+void ft_route_model_evaluate(ft_app *app, ft_req *r);
+/* jobs */
+void ft_route_job_create(ft_app *app, ft_req *r);
+void ft_route_job_list(ft_app *app, ft_req *r);
+void ft_route_job_get(ft_app *app, ft_req *r);
+void ft_route_job_cancel(ft_app *app, ft_req *r);
+void ft_route_job_events(ft_app *app, ft_req *r);
+void ft_route_job_metrics(ft_app *app, ft_req *r);
+void ft_route_job_metrics_png(ft_app *app, ft_req *r);
+void ft_route_job_confusion_png(ft_app *app, ft_req *r);
+
+/* Shared by handlers: the {id} path parameter if it is a valid id with this
+ * prefix, else reply 404 and return NULL. `what` names the resource. */
+const char *ft_route_id(ft_req *r, const char *prefix, const char *what);
+/* Reply with a list envelope {"object": "list", "data": [...], "has_more"}. */
+void ft_reply_list(ft_req *r, json_t *data, bool has_more);
+
+#endif

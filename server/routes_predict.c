@@ -1,0 +1,284 @@
+/* POST /v1/models/{id}/predict and /evaluate. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/image.h"
+#include "core/spec.h"
+#include "core/train.h"
+#include "server/datasets.h"
+#include "server/routes.h"
+
+#define MAX_PREDICT_ROWS 10000
+
+static ft_model *model_for(ft_app *app, ft_req *r)
+{
+    const char *id = ft_route_id(r, "mdl", "model");
+    if (!id)
+        return NULL;
+    ft_error err = {0};
+    json_t *obj = ft_store_model_get(app->store, id, &err);
+    if (!obj) {
+        ft_reply_ft_error(r, &err, 422);
+        return NULL;
+    }
+    json_decref(obj);
+    char path[2300];
+    ft_app_model_path(app, id, path, sizeof path);
+    ft_model *m = ft_model_load(path, &err);
+    if (!m)
+        ft_reply_ft_error(r, &err, 500);
+    return m;
+}
+
+/* The model's recorded preprocessing (or the plain default for its input). */
+static int model_preproc(const ft_model *m, ft_preproc *pp, ft_error *err)
+{
+    const json_t *j = ft_model_preprocessing(m);
+    memset(pp, 0, sizeof *pp);
+    pp->scale = 1.0f;
+    return j ? ft_preproc_from_json(pp, j, ft_shape_size(ft_model_input_shape(m)), err) : 0;
+}
+
+/* Flatten nested JSON arrays of numbers into out (at most max values). */
+static long flatten(const json_t *v, float *out, size_t max, size_t *n)
+{
+    if (json_is_number(v)) {
+        if (*n >= max || !isfinite(json_number_value(v)))
+            return -1;
+        out[(*n)++] = (float)json_number_value(v);
+        return 0;
+    }
+    if (!json_is_array(v))
+        return -1;
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x)
+        if (flatten(x, out, max, n) != 0)
+            return -1;
+    return 0;
+}
+
+/* Raw feature rows from {"inputs": [row, ...]} or {"input": row}. */
+static float *json_rows(ft_req *r, const json_t *body, size_t features, int *nrows)
+{
+    const json_t *inputs = json_object_get(body, "inputs"), *one = json_object_get(body, "input");
+    size_t n = inputs ? json_array_size(inputs) : one ? 1 : 0;
+    if (!(inputs ? json_is_array(inputs) : one != NULL) || n == 0 || n > MAX_PREDICT_ROWS) {
+        ft_reply_error(r, 422, "invalid_value", "inputs",
+                       "send {\"inputs\": [[...], ...]} with 1 to %d rows of %zu numbers each (or a PNG image)",
+                       MAX_PREDICT_ROWS, features);
+        return NULL;
+    }
+    float *x = malloc(sizeof *x * features * n);
+    for (size_t i = 0; x && i < n; i++) {
+        size_t got = 0;
+        if (flatten(inputs ? json_array_get(inputs, i) : one, x + i * features, features, &got) != 0 ||
+            got != features) {
+            char param[32];
+            snprintf(param, sizeof param, inputs ? "inputs[%zu]" : "input", i);
+            ft_reply_error(r, 422, "invalid_value", param, "each row must hold exactly %zu finite numbers", features);
+            free(x);
+            return NULL;
+        }
+    }
+    *nrows = (int)n;
+    return x;
+}
+
+/* One PNG body -> one raw row in the model's [C, H, W] layout. */
+static float *png_row(ft_req *r, const ft_model *m, const unsigned char *body, size_t len)
+{
+    ft_shape in = ft_model_input_shape(m);
+    if (in.rank != 3 || (in.dim[0] != 1 && in.dim[0] != 3)) {
+        ft_reply_error(r, 415, "unsupported_media_type", "Content-Type",
+                       "this model takes rows of numbers, not images: send JSON {\"inputs\": [...]}");
+        return NULL;
+    }
+    ft_image im = {0};
+    ft_error err = {0};
+    size_t n = ft_shape_size(in);
+    uint8_t *chw = malloc(n);
+    float *x = malloc(sizeof *x * n);
+    if (!chw || !x || ft_png_decode(body, len, (uint64_t)1 << 26, &im, &err) != 0 ||
+        ft_image_to_chw(&im, in.dim[0], in.dim[1], in.dim[2], chw, &err) != 0) {
+        if (err.code)
+            ft_reply_error(r, 400, "invalid_image", NULL, "the body is not a usable PNG image: %s", err.msg);
+        else
+            ft_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
+        free(x);
+        x = NULL;
+    }
+    for (size_t i = 0; x && i < n; i++)
+        x[i] = chw[i];
+    free(chw);
+    ft_image_free(&im);
+    return x;
+}
+
+static json_t *prediction(const ft_model *m, const float *y, size_t units)
+{
+    const json_t *classes = ft_model_classes(m);
+    ft_activation act = ft_model_output_activation(m);
+    bool classify = classes && (act == FT_ACT_SOFTMAX || act == FT_ACT_SIGMOID);
+    if (!classify) {
+        json_t *values = json_array();
+        for (size_t j = 0; j < units; j++)
+            json_array_append_new(values, json_real(y[j]));
+        return json_pack("{s:o}", "values", values);
+    }
+    size_t k = json_array_size(classes);
+    json_t *probs = json_object();
+    size_t best = 0;
+    double best_p;
+    if (units == 1 && k == 2) { /* one sigmoid unit: P(class 1) */
+        double p1 = y[0];
+        json_object_set_new(probs, json_string_value(json_array_get(classes, 0)), json_real(1 - p1));
+        json_object_set_new(probs, json_string_value(json_array_get(classes, 1)), json_real(p1));
+        best = p1 >= 0.5;
+        best_p = best ? p1 : 1 - p1;
+    } else {
+        for (size_t j = 0; j < units && j < k; j++) {
+            json_object_set_new(probs, json_string_value(json_array_get(classes, j)), json_real(y[j]));
+            if (y[j] > y[best])
+                best = j;
+        }
+        best_p = y[best];
+    }
+    return json_pack("{s:O, s:I, s:f, s:o}", "class", json_array_get(classes, best), "index", (json_int_t)best,
+                     "probability", best_p, "probabilities", probs);
+}
+
+void ft_route_model_predict(ft_app *app, ft_req *r)
+{
+    ft_model *m = model_for(app, r);
+    if (!m)
+        return;
+    size_t len, features = ft_shape_size(ft_model_input_shape(m)), units = ft_shape_size(ft_model_output_shape(m));
+    const unsigned char *body = ft_req_raw(r, &len);
+    const char *ct = ft_req_header(r, "Content-Type");
+    int n = 1;
+    float *x = NULL, *y = NULL;
+    ft_preproc pp;
+    ft_error err = {0};
+    if (ct && strncasecmp(ct, "image/png", 9) == 0) {
+        x = png_row(r, m, body, len);
+    } else if (!ct || strncasecmp(ct, "application/json", 16) == 0) {
+        json_error_t jerr;
+        json_t *j = len ? json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+        if (!j)
+            ft_reply_error(r, 400, "invalid_json", NULL, "the body is not valid JSON%s%s", len ? ": " : "",
+                           len ? jerr.text : "");
+        else
+            x = json_rows(r, j, features, &n);
+        json_decref(j);
+    } else {
+        ft_reply_error(r, 415, "unsupported_media_type", "Content-Type",
+                       "send application/json {\"inputs\": [...]} or an image/png body");
+    }
+    if (!x)
+        goto done;
+    if (model_preproc(m, &pp, &err) != 0) {
+        ft_reply_ft_error(r, &err, 500);
+        goto done;
+    }
+    /* Raw values -> model inputs, exactly as training batches were made. */
+    for (int i = 0; i < n; i++)
+        for (size_t f = 0; f < features; f++) {
+            float *v = &x[(size_t)i * features + f];
+            *v *= pp.scale;
+            if (pp.features == features)
+                *v = (*v - pp.mean[f]) / pp.std[f];
+        }
+    ft_preproc_free(&pp);
+    y = malloc(sizeof *y * units * (size_t)n);
+    if (!y || ft_predict(m, x, n, y, &err) != 0) {
+        ft_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
+        goto done;
+    }
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(data, prediction(m, y + (size_t)i * units, units));
+    ft_reply_json(r, 200, json_pack("{s:s, s:s, s:o}", "object", "list", "model", ft_req_param(r, "id"), "data", data));
+done:
+    free(x);
+    free(y);
+    ft_model_free(m);
+}
+
+static ft_loss_type default_loss(const ft_model *m)
+{
+    ft_activation a = ft_model_output_activation(m);
+    return a == FT_ACT_SOFTMAX ? FT_LOSS_CROSS_ENTROPY : a == FT_ACT_SIGMOID ? FT_LOSS_BINARY_CROSS_ENTROPY : FT_LOSS_MSE;
+}
+
+void ft_route_model_evaluate(ft_app *app, ft_req *r)
+{
+    const json_t *body = ft_req_json(r);
+    ft_dataset_ref ref = {0};
+    ft_error err = {0};
+    const json_t *lossj = json_object_get(body, "loss");
+    ft_loss_type loss;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)body, key, v) {
+        if (strcmp(key, "dataset") != 0 && strcmp(key, "loss") != 0) {
+            ft_reply_error(r, 422, "unknown_field", key, "unknown field '%s' (expected dataset and loss)", key);
+            return;
+        }
+    }
+    if (!json_object_get(body, "dataset")) {
+        ft_reply_error(r, 422, "invalid_value", "dataset", "dataset is required");
+        return;
+    }
+    if (lossj && (!json_is_string(lossj) || ft_loss_parse(json_string_value(lossj), &loss) != 0)) {
+        ft_reply_error(r, 422, "invalid_value", "loss", "loss must be cross_entropy, binary_cross_entropy, mse, mae or huber");
+        return;
+    }
+    if (ft_dataset_ref_parse(json_object_get(body, "dataset"), "dataset", &ref, &err) != 0) {
+        ft_reply_ft_error(r, &err, 422);
+        return;
+    }
+    if (!ref.id) {
+        ft_reply_error(r, 422, "invalid_value", "dataset", "dataset must be a dataset id (ds_...) or an object with \"id\"");
+        ft_dataset_ref_free(&ref);
+        return;
+    }
+    ft_model *m = model_for(app, r);
+    ft_dataset *full = NULL, *ds = NULL;
+    ft_preproc pp = {0};
+    if (!m)
+        goto done;
+    if (!lossj)
+        loss = default_loss(m);
+    if (!(full = ft_stored_dataset_load(app, ref.id, &err))) {
+        ft_reply_ft_error(r, &err, 422);
+        goto done;
+    }
+    if (!(ds = ref.has_selector ? ft_dataset_select(full, &ref.sel, &err) : full)) {
+        ft_error_prefix(&err, "dataset");
+        ft_reply_ft_error(r, &err, 422);
+        goto done;
+    }
+    ft_eval_result res;
+    if (model_preproc(m, &pp, &err) != 0 || ft_evaluate(m, ds, &pp, loss, 1.0, 256, &res, &err) != 0) {
+        ft_reply_ft_error(r, &err, 422);
+        goto done;
+    }
+    json_t *out = ft_eval_result_json(&res, ds);
+    ft_eval_result_free(&res);
+    json_object_set_new(out, "object", json_string("evaluation"));
+    json_object_set_new(out, "model", json_string(ft_req_param(r, "id")));
+    json_object_set_new(out, "dataset", json_string(ref.id));
+    json_object_set_new(out, "loss_function", json_string(ft_loss_name(loss)));
+    ft_reply_json(r, 200, out);
+done:
+    ft_preproc_free(&pp);
+    if (ds != full)
+        ft_dataset_free(ds);
+    ft_dataset_free(full);
+    ft_model_free(m);
+    ft_dataset_ref_free(&ref);
+}

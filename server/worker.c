@@ -1,0 +1,389 @@
+/* Worker threads: claim, run, report, checkpoint, finish under the lease. */
+#include "server/worker.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/spec.h"
+#include "server/datasets.h"
+#include "server/prom.h"
+
+struct ft_workers {
+    ft_app *app;
+    int n;
+    pthread_t threads[FT_MAX_WORKERS];
+    bool running[FT_MAX_WORKERS];
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    unsigned long wakeups;
+    /* the job each worker holds, so a stuck shutdown can still requeue it */
+    struct {
+        char id[64], lease[64];
+    } held[FT_MAX_WORKERS];
+};
+
+typedef enum { STOP_NONE, STOP_CANCEL, STOP_SHUTDOWN, STOP_LEASE_LOST, STOP_CHECKPOINT_FAILED } stop_reason;
+
+typedef struct {
+    ft_app *app;
+    ft_workers *w;
+    int index;
+    ft_claim claim;
+    atomic_bool *cancel;
+    char ckpt[2300];
+    int epochs;                 /* the spec's epoch count, for progress */
+    double last_ckpt, last_beat;
+    stop_reason stop;
+    ft_error stop_err;
+} job_run;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void event(job_run *j, const char *level, const char *message, const json_t *data)
+{
+    ft_error err = {0};
+    ft_store_job_event(j->app->store, j->claim.id, level, message, data, &err);
+    ft_app_notify(j->app);
+}
+
+static bool checkpoint(job_run *j, ft_trainer *tr)
+{
+    ft_error err = {0};
+    if (ft_trainer_save_checkpoint(tr, j->ckpt, &err) != 0) {
+        j->stop = STOP_CHECKPOINT_FAILED;
+        j->stop_err = err;
+        return false;
+    }
+    j->last_ckpt = now_s();
+    return true;
+}
+
+static json_t *progress_json(const ft_progress *p)
+{
+    return json_pack("{s:i, s:i, s:I, s:I, s:f, s:f}", "epoch", p->epoch, "epochs", p->epochs, "step",
+                     (json_int_t)p->step, "steps_per_epoch", (json_int_t)p->steps_per_epoch, "samples_per_second",
+                     p->samples_per_second, "eta_seconds", p->eta_seconds);
+}
+
+/* Heartbeat: extend the lease, notice a cancel requested elsewhere. */
+static bool beat(job_run *j, const json_t *progress, const json_t *metrics)
+{
+    ft_error err = {0};
+    ft_store *s = j->app->store;
+    int held = ft_store_job_heartbeat(s, j->claim.id, j->claim.lease, j->app->cfg.lease_seconds, &err);
+    if (held == 0) {
+        j->stop = STOP_LEASE_LOST;
+        return false;
+    }
+    if (progress || metrics)
+        ft_store_job_progress(s, j->claim.id, j->claim.lease, progress, metrics, &err);
+    if (ft_store_job_cancel_requested(s, j->claim.id))
+        atomic_store(j->cancel, true);
+    j->last_beat = now_s();
+    ft_app_notify(j->app);
+    return true;
+}
+
+static int on_step(void *ctx, ft_trainer *tr, const ft_progress *p)
+{
+    job_run *j = ctx;
+    if (atomic_load(j->cancel)) {
+        j->stop = STOP_CANCEL;
+        return 1;
+    }
+    if (atomic_load(&j->app->shutting_down)) {
+        if (checkpoint(j, tr))
+            j->stop = STOP_SHUTDOWN;
+        return 1;
+    }
+    double t = now_s();
+    if (t - j->last_beat >= 1.0) {
+        json_t *progress = progress_json(p);
+        bool ok = beat(j, progress, NULL);
+        json_decref(progress);
+        ft_prom_worker_rate(j->app->prom, j->index, p->samples_per_second);
+        if (!ok)
+            return 1;
+    }
+    if (t - j->last_ckpt >= j->app->cfg.checkpoint_seconds && !checkpoint(j, tr))
+        return 1;
+    return 0;
+}
+
+static int on_epoch(void *ctx, ft_trainer *tr, const ft_epoch_metrics *m)
+{
+    job_run *j = ctx;
+    ft_error err = {0};
+    json_t *row = ft_epoch_metrics_json(m);
+    ft_store_job_metric_put(j->app->store, j->claim.id, m->epoch, row, &err);
+    double eta = (j->epochs - m->epoch) * m->seconds;
+    json_t *progress = json_pack("{s:i, s:i, s:i, s:i, s:f, s:f}", "epoch", m->epoch, "epochs", j->epochs, "step", 0,
+                                 "steps_per_epoch", 0, "samples_per_second", m->samples_per_second, "eta_seconds",
+                                 eta > 0 ? eta : 0.0);
+    char msg[256];
+    snprintf(msg, sizeof msg, "epoch %d done in %.2f s", m->epoch, m->seconds);
+    event(j, "info", msg, row);
+    bool ok = beat(j, progress, row);
+    json_decref(progress);
+    json_decref(row);
+    if (!ok || !checkpoint(j, tr))
+        return 1;
+    return atomic_load(j->cancel) ? (j->stop = STOP_CANCEL, 1) : 0;
+}
+
+static void on_event(void *ctx, const char *level, const char *message, const json_t *data)
+{
+    event(ctx, level, message, data);
+}
+
+static ft_dataset *load_dataset(void *ctx, const ft_dataset_ref *ref, ft_error *err)
+{
+    job_run *j = ctx;
+    return ft_stored_dataset_load(j->app, ref->id, err);
+}
+
+static ft_model *load_model(void *ctx, const char *id, ft_error *err)
+{
+    job_run *j = ctx;
+    char path[2300];
+    if (!ft_app_valid_id("mdl", id)) {
+        ft_fail(err, FT_ENOTFOUND, "base_model", "no model with id '%s'", id);
+        return NULL;
+    }
+    ft_app_model_path(j->app, id, path, sizeof path);
+    return ft_model_load(path, err);
+}
+
+/* Save the trained model and finish the job, fenced by the lease. */
+static void succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
+{
+    ft_app *app = j->app;
+    char mid[64], path[2300];
+    ft_error err = {0};
+    ft_app_new_id("mdl", mid, sizeof mid);
+    ft_app_model_path(app, mid, path, sizeof path);
+    const char *dataset = spec->dataset.id;
+    ft_model_set_meta(res->model, "job", j->claim.id, &err);
+    ft_model_set_meta(res->model, "dataset", dataset, &err);
+    if (spec->base_model)
+        ft_model_set_meta(res->model, "base_model", spec->base_model, &err);
+    if (ft_model_save(res->model, path, &err) != 0) {
+        json_t *e = json_pack("{s:s, s:s, s:o}", "message", "could not save the trained model (is the disk full?)",
+                              "code", ft_errcode_name(err.code), "param", json_null());
+        ft_store_job_fail(app->store, j->claim.id, j->claim.lease, e, &err);
+        json_decref(e);
+        return;
+    }
+    struct stat st = {0};
+    stat(path, &st);
+    json_t *name = json_object_get(spec->json, "name");
+    json_t *extra = json_pack("{s:o, s:I, s:s, s:s, s:s, s:o}", "name", name ? json_deep_copy(name) : json_null(),
+                              "bytes", (json_int_t)st.st_size, "source", "job", "job", j->claim.id, "dataset",
+                              dataset, "base_model", spec->base_model ? json_string(spec->base_model) : json_null());
+    json_t *model_obj = ft_model_object(res->model, mid, extra);
+    json_t *result = json_pack("{s:O, s:O, s:f, s:i, s:b, s:b}", "test_metrics", res->test ? res->test : json_null(),
+                               "validation_metrics", res->validation ? res->validation : json_null(), "train_seconds", res->train_seconds, "epochs_completed", res->epochs_done,
+                               "stopped_early", res->stopped_early, "feature_cache", res->cached);
+    int held = ft_store_job_succeed(app->store, j->claim.id, j->claim.lease, model_obj, result, &err);
+    if (held != 1)
+        unlink(path); /* another worker owns the job now: this model must not appear */
+    json_decref(extra);
+    json_decref(model_obj);
+    json_decref(result);
+}
+
+static void fail(job_run *j, const ft_error *e)
+{
+    ft_error err = {0};
+    json_t *error = json_pack("{s:s, s:s, s:o}", "message", e->msg, "code", ft_errcode_name(e->code), "param",
+                              e->param[0] ? json_string(e->param) : json_null());
+    ft_store_job_fail(j->app->store, j->claim.id, j->claim.lease, error, &err);
+    json_decref(error);
+}
+
+static void run(job_run *j)
+{
+    ft_app *app = j->app;
+    ft_job_spec spec;
+    ft_job_result res = {0};
+    ft_error err = {0};
+    double started = now_s();
+    const char *final = "failed";
+    ft_app_checkpoint_path(app, j->claim.id, j->ckpt, sizeof j->ckpt);
+    j->last_ckpt = j->last_beat = started;
+    if (ft_job_spec_parse(j->claim.spec, &spec, &err) != 0) {
+        fail(j, &err);
+        goto out;
+    }
+    j->epochs = spec.train.epochs;
+    bool resuming = access(j->ckpt, F_OK) == 0;
+    char msg[256];
+    snprintf(msg, sizeof msg, "attempt %d started%s", j->claim.attempts,
+             resuming ? ", resuming from the last checkpoint" : "");
+    event(j, "info", msg, NULL);
+    ft_job_env env = {
+        .ctx = j,
+        .load_dataset = load_dataset,
+        .load_model = load_model,
+        .hooks = {.ctx = j, .on_step = on_step, .on_epoch = on_epoch, .on_event = on_event},
+        .resume_from = resuming ? j->ckpt : NULL,
+    };
+    spec.train.cache_limit_bytes = app->cfg.cache_limit_bytes;
+    spec.train.threads = app->cfg.blas_threads;
+    if (ft_job_run(&spec, &env, &res, &err) == 0) {
+        succeed(j, &spec, &res);
+        final = "succeeded";
+    } else if (err.code == FT_ECANCELLED && j->stop == STOP_CANCEL) {
+        ft_store_job_cancelled(app->store, j->claim.id, j->claim.lease, &err);
+        final = "cancelled";
+    } else if (err.code == FT_ECANCELLED && j->stop == STOP_SHUTDOWN) {
+        ft_store_job_requeue(app->store, j->claim.id, j->claim.lease, &err);
+        final = "requeued";
+    } else if (err.code == FT_ECANCELLED && j->stop == STOP_LEASE_LOST) {
+        final = "lease_lost"; /* someone else runs it now; leave everything to them */
+    } else {
+        if (j->stop == STOP_CHECKPOINT_FAILED) {
+            err = j->stop_err;
+            ft_error_prefix(&err, "checkpoint failed");
+        }
+        fail(j, &err);
+    }
+    ft_job_spec_free(&spec);
+out:
+    if (strcmp(final, "requeued") != 0 && strcmp(final, "lease_lost") != 0)
+        unlink(j->ckpt);
+    ft_job_result_free(&res);
+    ft_prom_worker_rate(app->prom, j->index, 0);
+    if (strcmp(final, "succeeded") == 0 || strcmp(final, "failed") == 0 || strcmp(final, "cancelled") == 0)
+        ft_prom_job_finished(app->prom, final, now_s() - started);
+    char secs[32];
+    snprintf(secs, sizeof secs, "%.2f", now_s() - started);
+    ft_app_log(app, "job_finished", "job", j->claim.id, "outcome", final, "seconds", secs, NULL);
+    ft_app_notify(app);
+}
+
+typedef struct {
+    ft_workers *w;
+    int index;
+} worker_arg;
+
+static void *worker_main(void *p)
+{
+    worker_arg *a = p;
+    ft_workers *w = a->w;
+    int index = a->index;
+    free(a);
+    ft_app *app = w->app;
+    char name[32];
+    snprintf(name, sizeof name, "worker-%d-%d", (int)getpid(), index);
+    while (!atomic_load(&app->shutting_down)) {
+        ft_error err = {0};
+        job_run j = {.app = app, .w = w, .index = index};
+        pthread_mutex_lock(&w->lock);
+        unsigned long seen = w->wakeups;
+        pthread_mutex_unlock(&w->lock);
+        int got = ft_store_job_claim(app->store, name, app->cfg.lease_seconds, &j.claim, &err);
+        if (got == 1) {
+            pthread_mutex_lock(&w->lock);
+            snprintf(w->held[index].id, sizeof w->held[index].id, "%s", j.claim.id);
+            snprintf(w->held[index].lease, sizeof w->held[index].lease, "%s", j.claim.lease);
+            pthread_mutex_unlock(&w->lock);
+            ft_app_log(app, "job_started", "job", j.claim.id, "worker", name, NULL);
+            j.cancel = ft_app_job_started(app, j.claim.id);
+            run(&j);
+            ft_app_job_ended(app, j.claim.id);
+            pthread_mutex_lock(&w->lock);
+            w->held[index].id[0] = '\0';
+            pthread_mutex_unlock(&w->lock);
+            ft_claim_free(&j.claim);
+            continue;
+        }
+        if (got < 0)
+            ft_app_log(app, "claim_failed", "detail", err.msg, NULL);
+        /* Idle: wait for a submit, or poll again in a second for expired leases. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_mutex_lock(&w->lock);
+        while (w->wakeups == seen && !atomic_load(&app->shutting_down))
+            if (pthread_cond_timedwait(&w->wake, &w->lock, &until) != 0)
+                break;
+        pthread_mutex_unlock(&w->lock);
+    }
+    return NULL;
+}
+
+ft_workers *ft_workers_start(ft_app *app, ft_error *err)
+{
+    ft_workers *w = calloc(1, sizeof *w);
+    if (!w) {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    w->app = app;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    for (int i = 0; i < app->cfg.workers && i < FT_MAX_WORKERS; i++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (!a || pthread_create(&w->threads[i], NULL, worker_main, a) != 0) {
+            free(a);
+            ft_fail(err, FT_ENOMEM, NULL, "cannot start worker thread %d", i);
+            atomic_store(&app->shutting_down, true);
+            ft_workers_stop(w);
+            return NULL;
+        }
+        *a = (worker_arg){w, i};
+        w->running[i] = true;
+        w->n = i + 1;
+    }
+    return w;
+}
+
+void ft_workers_wake(ft_workers *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->wakeups++;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void ft_workers_stop(ft_workers *w)
+{
+    if (!w)
+        return;
+    ft_workers_wake(w);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 9;
+    bool stuck = false;
+    for (int i = 0; i < w->n; i++)
+        if (w->running[i] && pthread_timedjoin_np(w->threads[i], NULL, &until) != 0)
+            stuck = true;
+    if (stuck) {
+        /* A worker still loading data or building its cache: hand its job
+         * back to the queue ourselves; the process exits right after. */
+        pthread_mutex_lock(&w->lock);
+        for (int i = 0; i < w->n; i++)
+            if (w->held[i].id[0]) {
+                ft_error err = {0};
+                ft_store_job_requeue(w->app->store, w->held[i].id, w->held[i].lease, &err);
+                ft_app_log(w->app, "job_requeued", "job", w->held[i].id, "reason", "shutdown", NULL);
+            }
+        pthread_mutex_unlock(&w->lock);
+        return; /* threads are left to die with the process */
+    }
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    free(w);
+}
