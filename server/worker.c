@@ -36,6 +36,7 @@ typedef struct {
     atomic_bool *cancel;
     char ckpt[2300];
     int epochs;                 /* the spec's epoch count, for progress */
+    long steps_per_epoch;       /* from the last progress report */
     double last_ckpt, last_beat;
     stop_reason stop;
     ft_error stop_err;
@@ -105,6 +106,7 @@ static int on_step(void *ctx, ft_trainer *tr, const ft_progress *p)
             j->stop = STOP_SHUTDOWN;
         return 1;
     }
+    j->steps_per_epoch = p->steps_per_epoch;
     double t = now_s();
     if (t - j->last_beat >= 1.0) {
         json_t *progress = progress_json(p);
@@ -126,9 +128,9 @@ static int on_epoch(void *ctx, ft_trainer *tr, const ft_epoch_metrics *m)
     json_t *row = ft_epoch_metrics_json(m);
     ft_store_job_metric_put(j->app->store, j->claim.id, m->epoch, row, &err);
     double eta = (j->epochs - m->epoch) * m->seconds;
-    json_t *progress = json_pack("{s:i, s:i, s:i, s:i, s:f, s:f}", "epoch", m->epoch, "epochs", j->epochs, "step", 0,
-                                 "steps_per_epoch", 0, "samples_per_second", m->samples_per_second, "eta_seconds",
-                                 eta > 0 ? eta : 0.0);
+    json_t *progress = json_pack("{s:i, s:i, s:I, s:I, s:f, s:f}", "epoch", m->epoch, "epochs", j->epochs, "step",
+                                 (json_int_t)j->steps_per_epoch, "steps_per_epoch", (json_int_t)j->steps_per_epoch,
+                                 "samples_per_second", m->samples_per_second, "eta_seconds", eta > 0 ? eta : 0.0);
     char msg[256];
     snprintf(msg, sizeof msg, "epoch %d done in %.2f s", m->epoch, m->seconds);
     event(j, "info", msg, row);
@@ -334,6 +336,8 @@ ft_workers *ft_workers_start(ft_app *app, ft_error *err)
     pthread_cond_init(&w->wake, NULL);
     for (int i = 0; i < app->cfg.workers && i < FT_MAX_WORKERS; i++) {
         worker_arg *a = malloc(sizeof *a);
+        if (a)
+            *a = (worker_arg){w, i};
         if (!a || pthread_create(&w->threads[i], NULL, worker_main, a) != 0) {
             free(a);
             ft_fail(err, FT_ENOMEM, NULL, "cannot start worker thread %d", i);
@@ -341,7 +345,6 @@ ft_workers *ft_workers_start(ft_app *app, ft_error *err)
             ft_workers_stop(w);
             return NULL;
         }
-        *a = (worker_arg){w, i};
         w->running[i] = true;
         w->n = i + 1;
     }

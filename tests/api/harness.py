@@ -6,10 +6,13 @@ order and prints "PASS name" / "FAIL name" lines and a closing
 "N passed, N failed" line, the convention tests/run.sh counts.
 """
 import gzip
+import http.client
 import json
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -18,6 +21,7 @@ import traceback
 import urllib.error
 import urllib.request
 import uuid
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("FT_BUILD", "build")
@@ -175,6 +179,204 @@ def idx_subset(images_gz, labels_gz, count, classes=None):
         img += images[16 + 784 * i:16 + 784 * (i + 1)]
         lab.append(labels[8 + i])
     return bytes(img), bytes(lab)
+
+
+def fashion_rows(images_gz, labels_gz, count, classes=None):
+    """The first `count` Fashion-MNIST rows (of `classes`) as [(784 pixel bytes, label)]."""
+    img, lab = idx_subset(images_gz, labels_gz, count, classes)
+    return [(img[16 + 784 * i:16 + 784 * (i + 1)], lab[8 + i]) for i in range(len(lab) - 8)]
+
+
+def png_gray(width, height, pixels):
+    """An 8-bit grayscale PNG of width x height pixel bytes (row-major)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+    raw = b"".join(b"\x00" + bytes(pixels[y * width:(y + 1) * width]) for y in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def png_size(data):
+    """(width, height) of a PNG, after checking its signature and IHDR chunk."""
+    check(data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG: %r" % data[:16])
+    check(data[12:16] == b"IHDR", "PNG without IHDR first")
+    return struct.unpack(">II", data[16:24])
+
+
+def safetensors_parse(data):
+    """(metadata, {name: (dtype, shape, bytes)}) of a .safetensors file, with
+    the format's rules checked (header length, offsets tiling the buffer)."""
+    check(len(data) >= 8, "safetensors file shorter than 8 bytes")
+    n = struct.unpack("<Q", data[:8])[0]
+    check(8 + n <= len(data), "safetensors header length %d beyond the file" % n)
+    header = json.loads(data[8:8 + n])
+    buf = data[8 + n:]
+    meta = header.pop("__metadata__", {})
+    tensors, spans = {}, []
+    for name, t in header.items():
+        a, b = t["data_offsets"]
+        check(0 <= a <= b <= len(buf), "tensor %s offsets out of range" % name)
+        tensors[name] = (t["dtype"], t["shape"], buf[a:b])
+        spans.append((a, b))
+    spans.sort()
+    pos = 0
+    for a, b in spans:
+        check(a == pos, "tensors do not tile the buffer (gap or overlap at %d)" % a)
+        pos = b
+    check(pos == len(buf), "bytes after the last tensor")
+    return meta, tensors
+
+
+def wait_for(predicate, timeout=60, interval=0.05, what="a condition"):
+    """Poll predicate() until it returns something true; return that value."""
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.time() > deadline:
+            raise AssertionError("timed out after %gs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def sse_events(server, path, headers=None, timeout=120, on_event=None):
+    """Read a Server-Sent Events stream until `event: end` (or the server
+    closes it). Returns (status, headers, events); each event is a dict with
+    id, event ("message" by default), data and, if data is JSON, json.
+    on_event(event) is called as each event arrives (e.g. to cancel a job)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+    hdrs = {"Accept": "text/event-stream"}
+    hdrs.update(headers or {})
+    try:
+        conn.request("GET", path, headers=hdrs)
+        resp = conn.getresponse()
+        if resp.status != 200:
+            return resp.status, resp.headers, [json.loads(resp.read())]
+        events, cur = [], {}
+        while True:
+            line = resp.readline()
+            if not line:
+                break
+            line = line.decode().rstrip("\r\n")
+            if line == "":
+                if cur:
+                    ev = {"id": cur.get("id"), "event": cur.get("event", "message"),
+                          "data": "\n".join(cur.get("data", []))}
+                    try:
+                        ev["json"] = json.loads(ev["data"])
+                    except ValueError:
+                        ev["json"] = None
+                    events.append(ev)
+                    if on_event:
+                        on_event(ev)
+                    if ev["event"] == "end":
+                        break
+                cur = {}
+                continue
+            if line.startswith(":"):
+                continue  # comment (keepalive)
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "data":
+                cur.setdefault("data", []).append(value)
+            else:
+                cur[field] = value
+        return resp.status, resp.headers, events
+    finally:
+        conn.close()
+
+
+def raw_http(server, data, timeout=15, shut_write=False):
+    """Send raw bytes on a new connection and read one response (status line,
+    headers, Content-Length body). Lets a test send a request whose headers
+    promise more body than it sends."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+    try:
+        sock.sendall(data)
+        if shut_write:
+            sock.shutdown(socket.SHUT_WR)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            got = sock.recv(65536)
+            if not got:
+                break
+            buf += got
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        check(lines and lines[0].startswith("HTTP/1."), "no HTTP response: %r" % buf[:200])
+        status = int(lines[0].split()[1])
+        headers = http.client.HTTPMessage()
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip()] = value.strip()
+        length = int(headers.get("Content-Length", "0"))
+        while len(body) < length:
+            got = sock.recv(65536)
+            if not got:
+                break
+            body += got
+        return Response(status, headers, body[:length])
+    finally:
+        sock.close()
+
+
+def csv_text(header, rows):
+    """CSV text from a header list and rows of values."""
+    return "\n".join([",".join(header)] + [",".join(str(v) for v in row) for row in rows]) + "\n"
+
+
+def upload_fashion(server, count, classes=None, split="train", name=None, gz=False):
+    """Upload the first `count` Fashion-MNIST rows (of `classes`) of the train
+    or t10k split as an IDX pair; returns the dataset object."""
+    prefix = "train" if split == "train" else "t10k"
+    img, lab = idx_subset(prefix + "-images-idx3-ubyte.gz", prefix + "-labels-idx1-ubyte.gz", count, classes)
+    if gz:
+        img, lab = gzip.compress(img), gzip.compress(lab)
+    query = "?name=" + name if name else ""
+    resp = server.upload("/v1/datasets", {"images": ("images.idx", img), "labels": ("labels.idx", lab)}, query=query)
+    check(resp.status == 201, "dataset upload: %r" % resp)
+    return resp.json()
+
+
+def mlp_architecture(inputs, outputs, hidden=(32,), output="softmax"):
+    """A small MLP for `inputs` ([1, 28, 28] or [n]) -> outputs units."""
+    layers = [{"type": "flatten"}] if len(inputs) > 1 else []
+    layers += [{"type": "dense", "units": h, "activation": "relu"} for h in hidden]
+    layers.append({"type": "dense", "units": outputs, "activation": output})
+    return {"input": list(inputs), "layers": layers}
+
+
+def cnn_architecture(outputs):
+    """A small CNN for 28x28 grayscale images: slow enough per epoch that a
+    job with many epochs stays running while a test looks at it."""
+    return {"input": [1, 28, 28], "layers": [
+        {"type": "conv2d", "filters": 8, "kernel": 3, "padding": 1, "activation": "relu"},
+        {"type": "maxpool2d", "size": 2},
+        {"type": "flatten"},
+        {"type": "dense", "units": outputs, "activation": "softmax"}]}
+
+
+def submit(server, spec, headers=None):
+    """POST /v1/jobs expecting 201; returns the job object."""
+    resp = server.post("/v1/jobs", spec, headers=headers)
+    check(resp.status == 201, "job submit: %r" % resp)
+    return resp.json()
+
+
+def start_long_job(server, dataset_id, classes=10, **extra):
+    """Submit a job that trains for a very long time (cancel it when done)
+    and wait until it runs with progress reported; returns the job object."""
+    spec = {"dataset": dataset_id, "architecture": cnn_architecture(classes), "epochs": 100000}
+    spec.update(extra)
+    job = submit(server, spec)
+    return wait_for(lambda: (lambda j: j if j["status"] == "running" and j["progress"] else None)(
+        server.get("/v1/jobs/" + job["id"]).json()), timeout=120, what="job %s running" % job["id"])
+
+
+def cancel_and_wait(server, job_id, timeout=60):
+    """Cancel a job (if it is still active) and wait for its terminal status."""
+    server.post("/v1/jobs/%s/cancel" % job_id)
+    return server.wait_job(job_id, timeout=timeout)
 
 
 def check(cond, message="check failed"):
