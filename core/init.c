@@ -46,6 +46,11 @@ static void init_layer(ft_model *m, const ft_layer *l, ft_init_scheme scheme, do
     case FT_INIT_ZEROS:
         memset(w, 0, sizeof(float) * l->nweights);
         break;
+    case FT_INIT_TORCH_DEFAULT:
+        /* kaiming_uniform_(a=sqrt(5)) gives bound 1/sqrt(fan_in), and torch
+         * draws the bias from the same range: the one scheme with a random bias. */
+        fill_uniform(w, l->nweights + l->nbias, 1.0 / sqrt(fan_in), rng);
+        return;
     }
     memset(w + l->nweights, 0, sizeof(float) * l->nbias);
 }

@@ -18,6 +18,7 @@ static const char *const init_names[] = {
     [FT_INIT_HE_NORMAL] = "he_normal", [FT_INIT_HE_UNIFORM] = "he_uniform",
     [FT_INIT_XAVIER_NORMAL] = "xavier_normal", [FT_INIT_XAVIER_UNIFORM] = "xavier_uniform",
     [FT_INIT_LECUN_NORMAL] = "lecun_normal", [FT_INIT_NORMAL] = "normal", [FT_INIT_ZEROS] = "zeros",
+    [FT_INIT_TORCH_DEFAULT] = "torch_default",
 };
 
 const char *ft_layer_type_name(ft_layer_type t) { return layer_names[t]; }

@@ -31,7 +31,8 @@ typedef enum {
 
 typedef enum {
     FT_INIT_HE_NORMAL, FT_INIT_HE_UNIFORM, FT_INIT_XAVIER_NORMAL, FT_INIT_XAVIER_UNIFORM,
-    FT_INIT_LECUN_NORMAL, FT_INIT_NORMAL, FT_INIT_ZEROS
+    FT_INIT_LECUN_NORMAL, FT_INIT_NORMAL, FT_INIT_ZEROS,
+    FT_INIT_TORCH_DEFAULT /* nn.Linear / nn.Conv2d default: weights and biases U(+-1/sqrt(fan_in)) */
 } ft_init_scheme;
 
 typedef struct ft_model ft_model;

@@ -243,7 +243,7 @@ static int parse_init(const json_t *v, ft_transfer *t, ft_error *err)
     const char *name = json_is_object(v) ? json_string_value(json_object_get(v, "type")) : json_string_value(v);
     if (!name || ft_init_parse(name, &t->init) != 0)
         return ft_fail(err, FT_EINVAL, "init",
-                       "init must be he_normal, he_uniform, xavier_normal, xavier_uniform, lecun_normal, normal or zeros (or {\"type\": \"normal\", \"std\": s})");
+                       "init must be he_normal, he_uniform, xavier_normal, xavier_uniform, lecun_normal, normal, zeros or torch_default (or {\"type\": \"normal\", \"std\": s})");
     if (json_is_object(v)) {
         static const char *const keys[] = {"type", "std", NULL};
         if (only_keys(v, "init", keys, err) != 0 || get_num(v, "init", "std", 0, 100, &t->init_std, err) != 0)

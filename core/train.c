@@ -160,7 +160,7 @@ static void features_shard(void *ctx, int s)
     size_t rows = ft_dataset_rows(j->ds), fsize = tr->feat_size;
     size_t begin = rows * (size_t)s / (size_t)tr->nshards, end = rows * (size_t)(s + 1) / (size_t)tr->nshards;
     size_t in = ft_shape_size(ft_dataset_shape(j->ds));
-    enum { CHUNK = 256 };
+    enum { CHUNK = 64 }; /* small buffers: first touches of fresh pages cost more than the sgemm savings */
     float *x = malloc(sizeof(float) * in * CHUNK);
     uint32_t idx[CHUNK];
     ft_error err = {0};

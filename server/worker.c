@@ -232,6 +232,15 @@ static void run(job_run *j)
     snprintf(msg, sizeof msg, "attempt %d started%s", j->claim.attempts,
              resuming ? ", resuming from the last checkpoint" : "");
     event(j, "info", msg, NULL);
+    if (j->claim.attempts == 1 && !resuming) {
+        /* The plan's warnings and advice belong in the job's story too. */
+        json_t *job = ft_store_job_get(app->store, j->claim.id, &err);
+        size_t i;
+        json_t *w;
+        json_array_foreach(json_object_get(job, "warnings"), i, w)
+            event(j, json_string_value(json_object_get(w, "level")), json_string_value(json_object_get(w, "message")), w);
+        json_decref(job);
+    }
     ft_job_env env = {
         .ctx = j,
         .load_dataset = load_dataset,

@@ -149,6 +149,7 @@ static void test_init_statistics(void)
         {FT_INIT_XAVIER_UNIFORM, sqrt(6.0 / 700) / sqrt(3.0), sqrt(6.0 / 700)},
         {FT_INIT_LECUN_NORMAL, sqrt(1.0 / 400), 0},
         {FT_INIT_NORMAL, 0.02, 0},
+        {FT_INIT_TORCH_DEFAULT, 0.05 / sqrt(3.0), 0.05},
     };
     size_t n = 120000;
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
@@ -165,8 +166,13 @@ static void test_init_statistics(void)
         CHECK(fabs(mean) < 0.02 * cases[c].std + 1e-4);
         if (cases[c].bound > 0)
             CHECK(mx <= cases[c].bound && mx > 0.99 * cases[c].bound);
+        double bias_max = 0;
         for (size_t i = n; i < n + 300; i++)
-            CHECK(w[i] == 0); /* biases */
+            bias_max = fmax(bias_max, fabs(w[i]));
+        if (cases[c].s == FT_INIT_TORCH_DEFAULT) /* torch also draws biases from U(+-1/sqrt(fan_in)) */
+            CHECK(bias_max > 0.04 && bias_max <= 0.05);
+        else
+            CHECK(bias_max == 0);
     }
     ft_model_free(m);
 }
