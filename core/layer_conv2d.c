@@ -50,6 +50,19 @@ static size_t conv_scratch(const ft_layer *l, int batch)
     return (patch_size(l) + (size_t)l->filters) * cols;
 }
 
+/* Output columns [*lo, *hi) whose input column ox*sw - pw + kj lands inside
+ * [0, W) for kernel column kj; the others read padding. */
+static void inside_columns(const ft_layer *l, int kj, int *lo, int *hi)
+{
+    int W = l->in.dim[2], OW = l->out.dim[2];
+    *lo = 0;
+    *hi = OW;
+    while (*lo < OW && *lo * l->sw - l->pw + kj < 0)
+        (*lo)++;
+    while (*hi > *lo && (*hi - 1) * l->sw - l->pw + kj >= W)
+        (*hi)--;
+}
+
 /* col[(c, ki, kj)][(b, oy, ox)] = x[b, c, oy*sh - ph + ki, ox*sw - pw + kj] (0 outside). */
 static void im2col(const ft_layer *l, const float *x, int batch, float *col)
 {
@@ -60,12 +73,8 @@ static void im2col(const ft_layer *l, const float *x, int batch, float *col)
         for (int ki = 0; ki < l->kh; ki++)
             for (int kj = 0; kj < l->kw; kj++) {
                 float *row = col + ((size_t)(c * l->kh + ki) * (size_t)l->kw + (size_t)kj) * ncols;
-                /* Output columns whose input column lands inside [0, W). */
-                int lo = 0, hi = OW;
-                while (lo < OW && lo * l->sw - l->pw + kj < 0)
-                    lo++;
-                while (hi > lo && (hi - 1) * l->sw - l->pw + kj >= W)
-                    hi--;
+                int lo, hi;
+                inside_columns(l, kj, &lo, &hi);
                 for (int b = 0; b < batch; b++) {
                     const float *plane = x + ((size_t)b * (size_t)C + (size_t)c) * (size_t)H * (size_t)W;
                     for (int oy = 0; oy < OH; oy++) {
@@ -102,11 +111,8 @@ static void col2im(const ft_layer *l, const float *col, int batch, float *dx)
         for (int ki = 0; ki < l->kh; ki++)
             for (int kj = 0; kj < l->kw; kj++) {
                 const float *row = col + ((size_t)(c * l->kh + ki) * (size_t)l->kw + (size_t)kj) * ncols;
-                int lo = 0, hi = OW;
-                while (lo < OW && lo * l->sw - l->pw + kj < 0)
-                    lo++;
-                while (hi > lo && (hi - 1) * l->sw - l->pw + kj >= W)
-                    hi--;
+                int lo, hi;
+                inside_columns(l, kj, &lo, &hi);
                 for (int b = 0; b < batch; b++) {
                     float *plane = dx + ((size_t)b * (size_t)C + (size_t)c) * (size_t)H * (size_t)W;
                     for (int oy = 0; oy < OH; oy++) {

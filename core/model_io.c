@@ -12,16 +12,40 @@
 
 #define MODEL_FORMAT "finetuned.model.v1"
 
-/* Tensor shape of a layer's weight in PyTorch layout. */
-static int weight_shape(const ft_layer *l, uint64_t *shape)
+/* One parameter tensor of the file: "<layer>.weight" in PyTorch layout or
+ * "<layer>.bias", and where its values sit in the flat parameter array. */
+typedef struct {
+    char name[80];
+    int rank;
+    uint64_t shape[4];
+    size_t offset;
+} param_tensor;
+
+/* The model's tensors in file order; returns how many (at most 2 per layer). */
+static int param_tensors(const ft_model *m, param_tensor *t)
 {
-    if (l->type == FT_LAYER_CONV2D) {
-        shape[0] = (uint64_t)l->filters, shape[1] = (uint64_t)l->in.dim[0];
-        shape[2] = (uint64_t)l->kh, shape[3] = (uint64_t)l->kw;
-        return 4;
+    int n = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const ft_layer *l = &m->layers[i];
+        if (!l->nweights)
+            continue;
+        param_tensor *w = &t[n++], *b = &t[n++];
+        snprintf(w->name, sizeof w->name, "%s.weight", l->name);
+        if (l->type == FT_LAYER_CONV2D) {
+            w->rank = 4;
+            w->shape[0] = (uint64_t)l->filters, w->shape[1] = (uint64_t)l->in.dim[0];
+            w->shape[2] = (uint64_t)l->kh, w->shape[3] = (uint64_t)l->kw;
+        } else {
+            w->rank = 2;
+            w->shape[0] = (uint64_t)l->units, w->shape[1] = (uint64_t)l->in.dim[0];
+        }
+        w->offset = l->param_offset;
+        snprintf(b->name, sizeof b->name, "%s.bias", l->name);
+        b->rank = 1;
+        b->shape[0] = (uint64_t)l->nbias;
+        b->offset = l->param_offset + l->nweights;
     }
-    shape[0] = (uint64_t)l->units, shape[1] = (uint64_t)l->in.dim[0];
-    return 2;
+    return n;
 }
 
 static char *dump_json(const json_t *j)
@@ -32,20 +56,16 @@ static char *dump_json(const json_t *j)
 /* Queue tensors and metadata; *strings collects allocations freed by the caller. */
 static int build_writer(const ft_model *m, ft_st_writer *w, char **strings, ft_error *err)
 {
-    char names[2][80];
-    for (int i = 0; i < m->nlayers; i++) {
-        const ft_layer *l = &m->layers[i];
-        if (!l->nweights)
-            continue;
-        uint64_t shape[4], bshape[1] = {(uint64_t)l->nbias};
-        int rank = weight_shape(l, shape);
-        snprintf(names[0], sizeof names[0], "%s.weight", l->name);
-        snprintf(names[1], sizeof names[1], "%s.bias", l->name);
-        const float *p = m->params + l->param_offset;
-        if (ft_st_writer_add(w, names[0], FT_ST_F32, rank, shape, p, err) != 0 ||
-            ft_st_writer_add(w, names[1], FT_ST_F32, 1, bshape, p + l->nweights, err) != 0)
+    param_tensor *t = malloc(sizeof *t * 2 * (size_t)m->nlayers);
+    if (!t)
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    int n = param_tensors(m, t);
+    for (int i = 0; i < n; i++)
+        if (ft_st_writer_add(w, t[i].name, FT_ST_F32, t[i].rank, t[i].shape, m->params + t[i].offset, err) != 0) {
+            free(t);
             return -1;
-    }
+        }
+    free(t); /* the writer copied the names */
     json_t *arch = ft_model_arch_json(m);
     strings[0] = arch ? dump_json(arch) : NULL;
     json_decref(arch);
@@ -128,25 +148,20 @@ static ft_model *load_from(ft_st_file *f, ft_error *err)
         ft_fail(err, FT_EFORMAT, sub.param, "invalid architecture: %s", sub.msg);
         return NULL;
     }
-    size_t expected = 0;
-    char name[80];
-    for (int i = 0; i < m->nlayers; i++) {
-        const ft_layer *l = &m->layers[i];
-        if (!l->nweights)
-            continue;
-        uint64_t shape[4], bshape[1] = {(uint64_t)l->nbias};
-        int rank = weight_shape(l, shape);
-        float *p = m->params + l->param_offset;
-        snprintf(name, sizeof name, "%s.weight", l->name);
-        if (ft_st_read_f32(f, name, rank, shape, p, err) != 0)
-            goto fail;
-        snprintf(name, sizeof name, "%s.bias", l->name);
-        if (ft_st_read_f32(f, name, 1, bshape, p + l->nweights, err) != 0)
-            goto fail;
-        expected += 2;
+    param_tensor *t = malloc(sizeof *t * 2 * (size_t)m->nlayers);
+    if (!t) {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        goto fail;
     }
-    if (ft_st_count(f) != expected) {
-        ft_fail(err, FT_EFORMAT, NULL, "the file holds %zu tensors; the architecture has %zu",
+    int expected = param_tensors(m, t);
+    for (int i = 0; i < expected; i++)
+        if (ft_st_read_f32(f, t[i].name, t[i].rank, t[i].shape, m->params + t[i].offset, err) != 0) {
+            free(t);
+            goto fail;
+        }
+    free(t);
+    if (ft_st_count(f) != (size_t)expected) {
+        ft_fail(err, FT_EFORMAT, NULL, "the file holds %zu tensors; the architecture has %d",
                 ft_st_count(f), expected);
         goto fail;
     }
