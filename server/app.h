@@ -39,6 +39,11 @@ struct ft_app {
     } running[FT_MAX_WORKERS];
 };
 
+/* Open the state behind the service (cfg must be loaded): data directories,
+ * the store with its migrations, the orphan sweep, metrics. */
+int ft_app_open(ft_app *app, ft_error *err);
+void ft_app_close(ft_app *app);
+
 /* Paths of stored files; names come only from generated ids. */
 void ft_app_dataset_path(const ft_app *app, const char *id, char *out, size_t n);
 void ft_app_model_path(const ft_app *app, const char *id, char *out, size_t n);
