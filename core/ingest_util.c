@@ -67,6 +67,7 @@ void ft_chunkbuf_free(ft_chunkbuf *b)
 
 struct ft_strtab {
     char **str;       /* strings by id */
+    size_t *len;      /* their lengths (they may contain NUL bytes) */
     size_t n, cap;    /* count, slots in str */
     uint32_t *slot;   /* open-addressing table of id + 1 (0 = empty) */
     size_t nslots;    /* a power of two, at least 2n */
@@ -81,6 +82,7 @@ void ft_strtab_free(ft_strtab *t)
     for (size_t i = 0; i < t->n; i++)
         free(t->str[i]);
     free(t->str);
+    free(t->len);
     free(t->slot);
     free(t);
 }
@@ -99,7 +101,7 @@ static int rehash(ft_strtab *t, size_t nslots)
     if (!slot)
         return -1;
     for (size_t id = 0; id < t->n; id++) {
-        size_t i = hash_bytes(t->str[id], strlen(t->str[id])) & (nslots - 1);
+        size_t i = hash_bytes(t->str[id], t->len[id]) & (nslots - 1);
         while (slot[i])
             i = (i + 1) & (nslots - 1);
         slot[i] = (uint32_t)id + 1;
@@ -117,9 +119,9 @@ int ft_strtab_intern(ft_strtab *t, const char *s, size_t n, uint32_t *id, int *a
         return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     size_t i = hash_bytes(s, n) & (t->nslots - 1);
     while (t->slot[i]) {
-        const char *c = t->str[t->slot[i] - 1];
-        if (strncmp(c, s, n) == 0 && c[n] == '\0') {
-            *id = t->slot[i] - 1;
+        uint32_t k = t->slot[i] - 1;
+        if (t->len[k] == n && memcmp(t->str[k], s, n) == 0) {
+            *id = k;
             return 0;
         }
         i = (i + 1) & (t->nslots - 1);
@@ -129,9 +131,12 @@ int ft_strtab_intern(ft_strtab *t, const char *s, size_t n, uint32_t *id, int *a
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
         char **str = realloc(t->str, cap * sizeof *str);
-        if (!str)
+        if (str)
+            t->str = str;
+        size_t *len = str ? realloc(t->len, cap * sizeof *len) : NULL;
+        if (!len)
             return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
-        t->str = str;
+        t->len = len;
         t->cap = cap;
     }
     char *copy = malloc(n + 1);
@@ -140,6 +145,7 @@ int ft_strtab_intern(ft_strtab *t, const char *s, size_t n, uint32_t *id, int *a
     memcpy(copy, s, n);
     copy[n] = '\0';
     t->str[t->n] = copy;
+    t->len[t->n] = n;
     t->slot[i] = (uint32_t)t->n + 1;
     *id = (uint32_t)t->n++;
     *added = 1;

@@ -211,7 +211,7 @@ static int parse_head(json_t *head, ft_job_spec *s, ft_error *err)
         for (size_t i = 0; i < n; i++) {
             json_t *u = json_array_get(hidden, i);
             if (!json_is_integer(u) || json_integer_value(u) < 1 || json_integer_value(u) > (1 << 20)) {
-                char p[32];
+                char p[48];
                 snprintf(p, sizeof p, "head.hidden[%zu]", i);
                 return ft_fail(err, FT_EINVAL, p, "%s must be an integer between 1 and %d", p, 1 << 20);
             }

@@ -66,10 +66,16 @@ ft_stream *ft_stream_open_file(const char *path, ft_error *err)
         ft_fail_errno(err, errno, "cannot open", path);
         return NULL;
     }
-    struct stat st;
+    struct stat st = {0};
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, 0) != 0) {
+        int dir = S_ISDIR(st.st_mode);
         close(fd);
-        ft_fail(err, FT_EINVAL, NULL, "%s is not a regular file", path);
+        if (dir) /* an image folder, most likely: say how to send it */
+            ft_fail(err, FT_EINVAL, NULL,
+                    "%s is a directory; pack an image folder as a tar first (tar czf data.tar.gz -C %s .)", path,
+                    path);
+        else
+            ft_fail(err, FT_EINVAL, NULL, "%s is not a regular file", path);
         return NULL;
     }
     ft_stream *s = stream_alloc(err);

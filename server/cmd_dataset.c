@@ -125,6 +125,8 @@ static int find_labels(arg_file *f, int n, int i)
 
 static int inspect_files(char **paths, int n, inspect_cfg *cfg)
 {
+    if (n <= 0)
+        return 0;
     arg_file *f = calloc((size_t)n, sizeof *f);
     if (!f) {
         fprintf(stderr, "%s: out of memory\n", PROG);
@@ -142,7 +144,7 @@ static int inspect_files(char **paths, int n, inspect_cfg *cfg)
             f[i].is_idx = 1;
     }
     /* Pair images with labels first, so the pairs are known before output. */
-    int *partner = malloc(sizeof *partner * (size_t)n);
+    int *partner = calloc((size_t)n, sizeof *partner);
     for (int i = 0; partner && i < n; i++)
         partner[i] = -1;
     for (int i = 0; partner && i < n; i++)

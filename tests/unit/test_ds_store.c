@@ -162,7 +162,8 @@ static void test_tampered_files(void)
                     "tensor 'x' does not match __metadata__ \"input_shape\"");
     expect_tampered("U8", 2, xs, x, FT_ST_I32, 1, ys, y, bad_summary, "__metadata__ \"summary\" is not a JSON object");
     expect_tampered("F32", 2, xfs, xf, FT_ST_F32, 2, yfs, yf, regression, "x[1][0] = nan is not a finite float32");
-    expect_tampered("I64", 2, xfs, xf, FT_ST_F32, 2, yfs, yf, regression,
+    int64_t xi[2] = {1, 2};
+    expect_tampered("I64", 2, xfs, xi, FT_ST_F32, 2, yfs, yf, regression,
                     "tensor 'x' is I64; it must be U8 or F32 (F64 is converted to F32)");
     /* A summary that lies about the data is corrected from the data. */
     ft_error err = {0};

@@ -114,6 +114,7 @@ def main():
     write("too_many_classes.csv", "a,label\n1,x\n2,y\n3,z\n")
     write("long_line.csv", "a,b,label\n" + "1," * 40 + "x\n")
     write("label_nan.csv", "a,y\n1,2\n2,nan\n")
+    write("nul_label.csv", b"a,b\n1,x\n2,x\0y\n")  # fuzzer find: NUL inside a label
     gz = gzip.compress(b"a,b,label\n" + b"1,2,x\n" * 1000, mtime=0)
     write("truncated.csv.gz", gz[:len(gz) // 2])
     write("bad_method.csv.gz", gz[:2] + b"\x07" + gz[3:])
