@@ -1,18 +1,41 @@
 #!/usr/bin/env bash
 # Installs what finetuned needs on Debian 12 (bookworm), from Debian's archive.
 #   deploy/install-deps.sh          build + runtime dependencies
-#   deploy/install-deps.sh --test   also what the test suite needs
+#   deploy/install-deps.sh --test   also what the test suite needs, including
+#                                   the npm tools of tools/ci (npm ci)
+#   deploy/install-deps.sh --bench  also what bench/ compares against (PyTorch,
+#                                   pandas, PIL, wrk)
 # Run as root (or through sudo).
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 build=(build-essential pkg-config
        libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpng-dev zlib1g-dev nettle-dev)
+# Packaging tests: prometheus (promtool checks /metrics), python3-yaml and
+# python3-jsonschema (the deploy/ YAML, live answers against openapi.yaml),
+# systemd (systemd-analyze verifies the unit), wget (the image's
+# HEALTHCHECK), e2fsprogs + util-linux (a read-only data dir on a loop
+# mount, PID 1 in a PID namespace), shellcheck, nodejs/npm (the linters
+# and schema validators of tools/ci: Dockerfile, compose, k8s, OpenAPI).
+# python3-sklearn: the CSV files scikit-learn ships are test data for the
+# dataset parsers.
 test=(python3 curl jq sqlite3 valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
-      dataset-fashion-mnist)
+      dataset-fashion-mnist python3-sklearn
+      prometheus python3-yaml python3-jsonschema systemd wget e2fsprogs util-linux binutils shellcheck)
+
+bench=(python3-torch python3-numpy python3-pandas python3-pil wrk time jq curl dataset-fashion-mnist)
 
 pkgs=("${build[@]}")
+if [ "${1:-}" = "--bench" ]; then
+    pkgs+=("${bench[@]}")
+fi
 if [ "${1:-}" = "--test" ]; then
     pkgs+=("${test[@]}")
+    # A Node.js that ships its own npm (NodeSource's) conflicts with Debian's
+    # npm package: take Debian's only where there is no npm yet.
+    if ! command -v npm >/dev/null; then
+        pkgs+=(nodejs npm)
+    fi
 fi
 
 SUDO=""
@@ -23,3 +46,9 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 echo "install-deps: ${#pkgs[@]} packages present"
+
+if [ "${1:-}" = "--test" ]; then
+    # Pinned by tools/ci/package-lock.json; npm ci starts from a clean tree.
+    npm ci --prefix "$root/tools/ci" --no-audit --no-fund --loglevel=error >/dev/null
+    echo "install-deps: npm tools in tools/ci/node_modules ($(node --version))"
+fi

@@ -1,16 +1,22 @@
 #include "server/prom.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/app.h"
 #include "server/version.h"
 
-#define MAX_SERIES 256
+/* Series are bounded: routes are the table's patterns (or "unmatched") and
+ * methods are folded to a fixed set, so clients cannot mint label values;
+ * 28 routes x 8 methods x a dozen statuses stays well inside this. */
+#define MAX_SERIES 1024
 #define MAX_ROUTES 64
 #define NBUCKETS 12
 
@@ -72,8 +78,21 @@ static void observe(histogram *h, const double *buckets, double v)
     h->sum += v;
 }
 
+/* The method as a label value: any other token a client sends becomes
+ * "OTHER", so arbitrary methods cannot grow the series table (or fill it and
+ * crowd out real series). */
+static const char *method_label(const char *method)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcmp(method, known[i]) == 0)
+            return known[i];
+    return "OTHER";
+}
+
 void ft_prom_request(ft_prom *p, const char *route, const char *method, unsigned status, double seconds)
 {
+    method = method_label(method);
     pthread_mutex_lock(&p->lock);
     int i = 0;
     while (i < p->nseries && !(p->series[i].status == status && strcmp(p->series[i].route, route) == 0 &&
@@ -150,6 +169,27 @@ static void put(text *t, const char *fmt, ...)
     }
 }
 
+/* A label value in the exposition format: backslash, quote and newline
+ * escaped. Route patterns are ours, but the format must hold whatever they
+ * become. */
+static const char *label_value(const char *v, char *out, size_t n)
+{
+    size_t j = 0;
+    for (; *v && j + 3 < n; v++) {
+        if (*v == '\\' || *v == '"') {
+            out[j++] = '\\';
+            out[j++] = *v;
+        } else if (*v == '\n') {
+            out[j++] = '\\';
+            out[j++] = 'n';
+        } else {
+            out[j++] = *v;
+        }
+    }
+    out[j] = '\0';
+    return out;
+}
+
 static void put_histogram(text *t, const char *name, const char *labels, const histogram *h, const double *b)
 {
     uint64_t cum = 0;
@@ -189,6 +229,68 @@ static void put_store_figures(text *t, ft_app *app)
     json_decref(s);
 }
 
+/* Samples/s of the jobs running here, as their progress reports it (the
+ * figure GET /v1/jobs/{id} shows, refreshed every epoch and every second
+ * within long epochs). The workers' own step-time rates are the fallback
+ * when the store cannot be read: they are only sampled within epochs
+ * longer than a second, so short-epoch jobs would read 0 from them. */
+static double running_rate(ft_app *app, char (*ids)[64], int n, double fallback)
+{
+    double rate = 0;
+    for (int i = 0; i < n; i++) {
+        ft_error err = {0};
+        json_t *job = ft_store_job_get(app->store, ids[i], &err);
+        if (!job)
+            return fallback;
+        const char *status = json_string_value(json_object_get(job, "status"));
+        json_t *v = json_object_get(json_object_get(job, "progress"), "samples_per_second");
+        if (status && strcmp(status, "running") == 0 && json_is_number(v) && json_number_value(v) > 0)
+            rate += json_number_value(v);
+        json_decref(job);
+    }
+    return rate;
+}
+
+/* The standard process_* families (as the official client libraries
+ * export them), so the usual dashboards and alerts work unchanged. */
+static void put_process_figures(text *t)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        put(t, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+               "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n",
+            (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+                (double)ru.ru_stime.tv_usec * 1e-6);
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long pages_total = 0, pages_rss = 0;
+    if (f) {
+        if (fscanf(f, "%llu %llu", &pages_total, &pages_rss) == 2) {
+            unsigned long long page = (unsigned long long)sysconf(_SC_PAGESIZE);
+            put(t, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                   "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n",
+                pages_rss * page);
+            put(t, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+                   "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %llu\n",
+                pages_total * page);
+        }
+        fclose(f);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int fds = -1; /* the directory's own descriptor is not one of ours */
+        while (readdir(d))
+            fds++;
+        closedir(d);
+        fds -= 2; /* "." and ".." */
+        put(t, "# HELP process_open_fds Number of open file descriptors.\n"
+               "# TYPE process_open_fds gauge\nprocess_open_fds %d\n", fds);
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        put(t, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+               "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+}
+
 char *ft_prom_render(ft_prom *p, ft_app *app, size_t *len)
 {
     text t = {0};
@@ -201,26 +303,22 @@ char *ft_prom_render(ft_prom *p, ft_app *app, size_t *len)
     pthread_mutex_lock(&p->lock);
     put(&t, "# HELP finetuned_http_requests_total HTTP requests by route, method and status.\n"
             "# TYPE finetuned_http_requests_total counter\n");
-    for (int i = 0; i < p->nseries; i++)
-        put(&t, "finetuned_http_requests_total{route=\"%s\",method=\"%s\",status=\"%u\"} %llu\n", p->series[i].route,
-            p->series[i].method, p->series[i].status, (unsigned long long)p->series[i].n);
+    for (int i = 0; i < p->nseries; i++) {
+        char route[200];
+        put(&t, "finetuned_http_requests_total{route=\"%s\",method=\"%s\",status=\"%u\"} %llu\n",
+            label_value(p->series[i].route, route, sizeof route), p->series[i].method, p->series[i].status,
+            (unsigned long long)p->series[i].n);
+    }
     put(&t, "# HELP finetuned_http_request_duration_seconds HTTP request duration by route.\n"
             "# TYPE finetuned_http_request_duration_seconds histogram\n");
     for (int i = 0; i < p->nroutes; i++) {
-        char labels[128];
-        snprintf(labels, sizeof labels, "route=\"%s\"", p->durations[i].route);
+        char labels[256], route[200];
+        snprintf(labels, sizeof labels, "route=\"%s\"", label_value(p->durations[i].route, route, sizeof route));
         put_histogram(&t, "finetuned_http_request_duration_seconds", labels, &p->durations[i].h, req_buckets);
     }
-    int running = 0;
-    double rate = 0;
-    for (int w = 0; w < FT_MAX_WORKERS; w++) {
-        running += p->worker_rate[w] > 0;
-        rate += p->worker_rate[w];
-    }
-    put(&t, "# HELP finetuned_jobs_running Jobs training in this process.\n# TYPE finetuned_jobs_running gauge\n"
-            "finetuned_jobs_running %d\n", running);
-    put(&t, "# HELP finetuned_training_samples_per_second Training throughput of this process.\n"
-            "# TYPE finetuned_training_samples_per_second gauge\nfinetuned_training_samples_per_second %.3f\n", rate);
+    double worker_rate = 0;
+    for (int w = 0; w < FT_MAX_WORKERS; w++)
+        worker_rate += p->worker_rate[w];
     put(&t, "# HELP finetuned_jobs_finished_total Jobs this process finished, by final status.\n"
             "# TYPE finetuned_jobs_finished_total counter\n");
     for (int i = 0; i < p->njobs_done; i++)
@@ -230,6 +328,26 @@ char *ft_prom_render(ft_prom *p, ft_app *app, size_t *len)
             "# TYPE finetuned_job_duration_seconds histogram\n");
     put_histogram(&t, "finetuned_job_duration_seconds", "", &p->job_seconds, job_buckets);
     pthread_mutex_unlock(&p->lock);
+    /* Running = jobs holding a worker here, whatever phase they are in
+     * (loading data, building the feature cache, testing): a throughput of
+     * 0 does not mean idle. */
+    char ids[FT_MAX_WORKERS][64];
+    int running = 0;
+    pthread_mutex_lock(&app->lock);
+    for (int w = 0; w < FT_MAX_WORKERS; w++)
+        if (app->running[w].id[0])
+            memcpy(ids[running++], app->running[w].id, sizeof ids[0]);
+    pthread_mutex_unlock(&app->lock);
+    put(&t, "# HELP finetuned_training_samples_per_second Training throughput of this process's running jobs.\n"
+            "# TYPE finetuned_training_samples_per_second gauge\nfinetuned_training_samples_per_second %.3f\n",
+        running_rate(app, ids, running, worker_rate));
+    put(&t, "# HELP finetuned_jobs_running Jobs running in this process's workers.\n"
+            "# TYPE finetuned_jobs_running gauge\nfinetuned_jobs_running %d\n", running);
+    put(&t, "# HELP finetuned_workers Training worker threads of this process.\n"
+            "# TYPE finetuned_workers gauge\nfinetuned_workers %d\n", app->cfg.workers);
+    put(&t, "# HELP finetuned_event_streams Open Server-Sent Events streams.\n"
+            "# TYPE finetuned_event_streams gauge\nfinetuned_event_streams %d\n", atomic_load(&app->sse_streams));
+    put_process_figures(&t);
     *len = t.len;
     return t.buf;
 }

@@ -1,0 +1,90 @@
+# finetuned: an HTTP fine-tuning service (see README.md and deploy/README.md).
+#
+#   docker build -t finetuned .
+#   docker run -d --name finetuned -p 8080:8080 -v finetuned-data:/var/lib/finetuned \
+#       -e FINETUNED_API_KEY=change-me --stop-timeout 30 finetuned
+#
+# The package lists below are the single source of truth for what the image
+# holds: tools/check_image_deps.sh parses them, builds the binary the way the
+# build stage does, and checks with ldd + dpkg -S that every shared library
+# it needs comes from a runtime package (CI has no Docker engine).
+
+# ---- build: the -dev packages, and `make` ----
+FROM debian:bookworm-slim AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        build-essential \
+        pkg-config \
+        libjansson-dev \
+        libmicrohttpd-dev \
+        libopenblas-dev \
+        libpng-dev \
+        libsqlite3-dev \
+        nettle-dev \
+        zlib1g-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Only what the binary is built from (.dockerignore keeps the rest out), so
+# an edit to tests or docs does not invalidate the build layer.
+COPY Makefile ./
+COPY core/ core/
+COPY server/ server/
+COPY migrations/ migrations/
+RUN make -j"$(nproc)" build/finetuned
+
+# ---- runtime: only the shared libraries the binary links, and wget ----
+FROM debian:bookworm-slim
+# wget, not curl, for the HEALTHCHECK: it is one small package whose
+# libraries (gnutls, idn2) the service already pulls in, where curl brings
+# libcurl with ssh, ldap, kerberos, rtmp and http/2 stacks that nothing uses.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libjansson4 \
+        libmicrohttpd12 \
+        libnettle8 \
+        libopenblas0-pthread \
+        libpng16-16 \
+        libsqlite3-0 \
+        zlib1g \
+        wget \
+    && rm -rf /var/lib/apt/lists/*
+
+# A fixed numeric uid, so Kubernetes' runAsNonRoot can verify it and volume
+# ownership stays the same across image rebuilds.
+RUN groupadd --system --gid 10001 finetuned \
+    && useradd --system --uid 10001 --gid finetuned --home-dir /var/lib/finetuned \
+        --no-create-home --shell /usr/sbin/nologin finetuned \
+    && install -d -o finetuned -g finetuned -m 0750 /var/lib/finetuned
+
+# The binary finds its migrations in ../share/finetuned/migrations.
+COPY --from=build /src/build/finetuned /usr/local/bin/finetuned
+COPY --from=build /src/migrations/ /usr/local/share/finetuned/migrations/
+
+# Every serve flag is also a FINETUNED_* variable (`finetuned serve --help`).
+# Inside a container the service must listen on all interfaces; publish the
+# port with -p and set FINETUNED_API_KEY (or FINETUNED_API_KEY_FILE) to
+# require a bearer token on /v1.
+ENV FINETUNED_LISTEN=0.0.0.0:8080 \
+    FINETUNED_DATA_DIR=/var/lib/finetuned
+
+# Created after the chown above, so a new named volume starts owned by
+# finetuned.
+VOLUME ["/var/lib/finetuned"]
+EXPOSE 8080
+USER 10001:10001
+
+# /healthz is "the process is alive" (it needs no API key). The port comes
+# from FINETUNED_LISTEN so a changed listen port does not fail the check;
+# --no-proxy because a proxy set for outbound traffic must not catch it.
+# The CMD runs in /bin/sh, which expands ${VAR##*:}; dockerfile-utils checks
+# it like a build-time substitution, hence the next line.
+# dockerfile-utils: ignore
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD wget --quiet --tries=1 --timeout=4 --no-proxy -O /dev/null "http://127.0.0.1:${FINETUNED_LISTEN##*:}/healthz" || exit 1
+
+# On SIGTERM the service stops accepting, checkpoints running jobs and
+# requeues them, which takes up to ~10 s: Docker's default 10 s grace is too
+# short, so run with --stop-timeout 30 (compose: stop_grace_period: 30s).
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/finetuned"]
+CMD ["serve"]
