@@ -9,11 +9,28 @@ shuffled mini-batches, as `finetuned train` does. Prints
 import argparse
 import gzip
 import json
+import os
+import sys
 import time
 
-import numpy as np
-import torch
-from torch import nn
+
+def _threads_from_argv():
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return "1"
+
+
+# "Same thread count": torch.set_num_threads() does not limit the OpenBLAS
+# that Debian's torch calls for matrix products, which otherwise starts a
+# thread per core on its own. Fix its pool size before torch loads it.
+os.environ["OPENBLAS_NUM_THREADS"] = _threads_from_argv()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist/"
 

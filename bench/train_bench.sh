@@ -33,7 +33,7 @@ for model in mlp cnn; do
 JSON
             ours=$(for _ in $(seq "$REPEAT"); do
                 "$BIN" train "$TMP/spec.json" --out "$TMP/m.safetensors" --threads "$threads" 2>/dev/null |
-                    head -n 1 | jq .samples_per_second
+                    jq -s '.[0].samples_per_second'
             done | best)
             theirs=$(for _ in $(seq "$REPEAT"); do
                 /usr/bin/python3 bench/torch_train.py --model "$model" --batch "$batch" --threads "$threads" |
