@@ -470,8 +470,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
-    if (r->resp) /* already queued (should not be called again) */
-        return MHD_YES;
+    /* A reply decided while reading the body (413 on a chunked body, bad
+     * multipart) waits for the end of the body: libmicrohttpd refuses a
+     * response during an upload-data call. Queue it now; returning without
+     * a response would make libmicrohttpd call us again at once, forever. */
+    if (r->resp)
+        return queue(r);
     if (!r->body_error && ft_body_end(r))
         run_handler(r);
     if (!r->resp)
@@ -547,7 +551,11 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
                 c->listen_host);
         return NULL;
     }
-    /* epoll where the library has it, else whatever polling it supports. */
+    /* epoll where the library has it, else whatever polling it supports.
+     * No MHD_OPTION_LISTENING_ADDRESS_REUSE: set to 1 it means SO_REUSEPORT,
+     * and a second instance on the same port would start "successfully" and
+     * take half the connections. The default (SO_REUSEADDR) still allows a
+     * quick restart. */
     unsigned modes[] = {MHD_USE_EPOLL, MHD_USE_AUTO};
     for (size_t m = 0; m < 2 && !h->daemon; m++)
         h->daemon = MHD_start_daemon(
@@ -556,8 +564,7 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)c->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_per_ip,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, h, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-            MHD_OPTION_END);
+            on_completed, h, MHD_OPTION_END);
     if (!h->daemon) {
         free(h);
         ft_fail(err, FT_EIO, "listen", "cannot listen on %s:%d (address in use or not available)",

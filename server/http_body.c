@@ -254,7 +254,8 @@ bool ft_body_end(ft_req *r)
         return false;
     }
     json_error_t jerr;
-    r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Any JSON value parses (RFC 8259); a handler rejects a non-object with 422. */
+    r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!r->json) {
         ft_reply_error(r, 400, "invalid_json", NULL, "the body is not valid JSON: %s (line %d, column %d)", jerr.text,
                        jerr.line, jerr.column);

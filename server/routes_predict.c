@@ -254,16 +254,31 @@ void ft_route_model_evaluate(ft_app *app, ft_req *r)
     if (!lossj)
         loss = default_loss(m);
     if (!(full = ft_stored_dataset_load(app, ref.id, &err))) {
-        ft_reply_ft_error(r, &err, 422);
+        /* An id in the body is a field of the request, as in POST /v1/jobs:
+         * 422 naming it, not 404 (which is for the path's model id). */
+        if (err.code == FT_ENOTFOUND)
+            ft_reply_error(r, 422, "unknown_dataset", "dataset", "no dataset with id '%s'", ref.id);
+        else
+            ft_reply_ft_error(r, &err, 422);
         goto done;
     }
     if (!(ds = ref.has_selector ? ft_dataset_select(full, &ref.sel, &err) : full)) {
+        /* The selector's errors name "classes[0]": the request calls it "dataset.classes[0]". */
+        if (err.param[0]) {
+            char param[sizeof err.param];
+            snprintf(param, sizeof param, "dataset.%.*s", (int)(sizeof param - 9), err.param);
+            memcpy(err.param, param, sizeof param);
+        }
         ft_error_prefix(&err, "dataset");
         ft_reply_ft_error(r, &err, 422);
         goto done;
     }
     ft_eval_result res;
     if (model_preproc(m, &pp, &err) != 0 || ft_evaluate(m, ds, &pp, loss, 1.0, 256, &res, &err) != 0) {
+        /* A model/data mismatch comes back as a training-spec field
+         * ("head.units"); this request has only dataset and loss. */
+        if (err.code == FT_EINVAL && strcmp(err.param, "loss") != 0)
+            snprintf(err.param, sizeof err.param, "dataset");
         ft_reply_ft_error(r, &err, 422);
         goto done;
     }

@@ -129,7 +129,10 @@ build_clean_copy() {
     make_line=$(field run "$build_stage" | grep -E '(^|[ ;&])make( |$)' | tail -n 1 || true)
     [ -n "$make_line" ] || die "the build stage has no RUN make ... line"
     say "building a clean copy: $make_line"
-    if ! (cd "$work" && bash -c "$make_line") >"$log" 2>&1; then
+    # A docker build starts from a clean environment: when this check runs
+    # under `make sanitize`, MAKEFLAGS would carry BUILD=build-san into it.
+    if ! (cd "$work" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES \
+              -u BUILD -u OPT -u EXTRA_CFLAGS -u EXTRA_LDFLAGS bash -c "$make_line") >"$log" 2>&1; then
         tail -n 40 "$log"
         die "the build stage's make failed in a clean copy (log above)"
     fi

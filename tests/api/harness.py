@@ -100,6 +100,16 @@ class Server:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
+    def stop_clean(self, timeout=15):
+        """SIGTERM, then check a clean exit: status 0 and no sanitizer report
+        (ASan, UBSan, LeakSanitizer) in the server's log."""
+        code = self.stop(timeout=timeout)
+        log = self.log_text()
+        reports = [line for line in log.split("\n")
+                   if "Sanitizer" in line or "runtime error:" in line]
+        check(not reports, "sanitizer report in the server log:\n" + log[-4000:])
+        check(code == 0, "server exit status %r after SIGTERM:\n%s" % (code, log[-2000:]))
+
     def close(self):
         self.stop()
         self.log.close()
