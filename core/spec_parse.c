@@ -304,8 +304,9 @@ static int parse_early(const json_t *v, ft_train_config *c, ft_error *err)
     c->es_restore_best = true;
     json_t *metric = json_object_get(v, "metric");
     if (metric) {
-        if (!json_is_string(metric) || strlen(json_string_value(metric)) >= sizeof c->es_metric)
-            return ft_fail(err, FT_EINVAL, "early_stopping.metric", "metric must be a metric name such as val_loss");
+        if (!json_is_string(metric) || !ft_train_metric_known(json_string_value(metric)))
+            return ft_fail(err, FT_EINVAL, "early_stopping.metric",
+                           "early_stopping.metric must be train_ or val_ followed by loss, accuracy, mae or rmse");
         snprintf(c->es_metric, sizeof c->es_metric, "%s", json_string_value(metric));
     }
     long long patience = c->es_patience;

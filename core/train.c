@@ -35,6 +35,12 @@ static double metric_value(const ft_epoch_metrics *e, const char *metric)
     return NAN;
 }
 
+bool ft_train_metric_known(const char *name)
+{
+    ft_epoch_metrics probe = {0};
+    return !isnan(metric_value(&probe, name));
+}
+
 static int check_config(const ft_train_config *cfg, const ft_dataset *val, ft_error *err)
 {
     if (cfg->batch_size < 1 || cfg->batch_size > 65536)
@@ -42,8 +48,7 @@ static int check_config(const ft_train_config *cfg, const ft_dataset *val, ft_er
     if (cfg->epochs < 1 || cfg->epochs > 100000)
         return ft_fail(err, FT_EINVAL, "epochs", "epochs must be between 1 and 100000");
     if (cfg->early_stopping) {
-        ft_epoch_metrics probe = {0};
-        if (isnan(metric_value(&probe, cfg->es_metric)) || !cfg->es_metric[0])
+        if (!ft_train_metric_known(cfg->es_metric))
             return ft_fail(err, FT_EINVAL, "early_stopping.metric",
                            "unknown metric '%s' (train_/val_ + loss, accuracy, mae, rmse)", cfg->es_metric);
         if (strncmp(cfg->es_metric, "val_", 4) == 0 && !val)

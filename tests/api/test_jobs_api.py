@@ -145,6 +145,8 @@ def test_invalid_specs_422_with_field_path():
         (spec(test="ds_000000000000000000000000"), "test"),
         (spec(early_stopping={"patience": 2}), "early_stopping.metric"),
         (spec(early_stopping={"patience": 0}, validation={"split": 0.2}), "early_stopping.patience"),
+        (spec(early_stopping={"metric": "val_f1"}, validation={"split": 0.2}), "early_stopping.metric"),
+        (spec(early_stopping={"metric": 3}, validation={"split": 0.2}), "early_stopping.metric"),
         (spec(metadata=[1]), "metadata"),
         (spec(name=7), "name"),
     ]
