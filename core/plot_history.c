@@ -20,6 +20,14 @@ static double *column(const json_t *rows, const char *key, size_t n)
     return v;
 }
 
+static bool has_values(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(v[i]))
+            return true;
+    return false;
+}
+
 int ft_plot_history_png(const char *title, const json_t *rows, int width, int height, unsigned char **png,
                         size_t *png_len, ft_plot_area *areas, ft_error *err)
 {
@@ -46,7 +54,9 @@ int ft_plot_history_png(const char *title, const json_t *rows, int width, int he
                                 {"val loss", epoch, loss[VAL], n, colours[VAL]}};
     ft_plot_series met_s[2] = {{train_label, epoch, met[TRAIN], n, colours[TRAIN]},
                                {val_label, epoch, met[VAL], n, colours[VAL]}};
-    ft_plot_panel panels[2] = {{"loss", "epoch", loss_s, 2}, {metric, "epoch", met_s, 2}};
+    /* Without a validation set there is no val curve, so no legend entry for one. */
+    size_t nseries = has_values(loss[VAL], n) || has_values(met[VAL], n) ? 2 : 1;
+    ft_plot_panel panels[2] = {{"loss", "epoch", loss_s, nseries}, {metric, "epoch", met_s, nseries}};
     rc = ft_plot_lines_png(title, panels, 2, width, height, png, png_len, areas, err);
 done:
     free(epoch);

@@ -488,6 +488,48 @@ static void test_font(void)
     ft_font_draw_up(buf, 20, 12, 15, 30, "clipped", 3, 0);
 }
 
+/* Pixels of exactly this colour in the whole image. */
+static int count_colour(const image *img, uint32_t rgb)
+{
+    int count = 0;
+    for (int y = 0; y < img->h; y++)
+        for (int x = 0; x < img->w; x++)
+            count += px(img, x, y) == rgb;
+    return count;
+}
+
+/* The training chart draws a val curve, and lists it in the legend, only
+ * when the rows have validation metrics. */
+static void test_history_val_series_only_with_validation(void)
+{
+    const uint32_t val_orange = 0xff7f0e;
+    const char *without = "[{\"epoch\": 1, \"train_loss\": 1.0, \"train_accuracy\": 0.5},"
+                          " {\"epoch\": 2, \"train_loss\": 0.5, \"train_accuracy\": 0.8}]";
+    const char *with = "[{\"epoch\": 1, \"train_loss\": 1.0, \"train_accuracy\": 0.5, \"val_loss\": 1.2,"
+                       " \"val_accuracy\": 0.4},"
+                       " {\"epoch\": 2, \"train_loss\": 0.5, \"train_accuracy\": 0.8, \"val_loss\": 0.7,"
+                       " \"val_accuracy\": 0.7}]";
+    const char *cases[2] = {without, with};
+    int orange[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        json_t *rows = json_loads(cases[i], 0, NULL);
+        unsigned char *png = NULL;
+        size_t len = 0;
+        ft_error err = {0};
+        CHECK(rows && ft_plot_history_png("history", rows, 900, 500, &png, &len, NULL, &err) == 0);
+        image img = {0};
+        if (png && decode(png, len, &img) == 0) {
+            orange[i] = count_colour(&img, val_orange);
+            save(i ? "/tmp/ft_plot_history_val.png" : "/tmp/ft_plot_history_noval.png", png, len);
+        }
+        free(img.rgb);
+        free(png);
+        json_decref(rows);
+    }
+    CHECKF(orange[0] == 0, "%d val-coloured pixels without validation rows", orange[0]);
+    CHECKF(orange[1] > 50, "only %d val-coloured pixels with validation rows", orange[1]);
+}
+
 int main(void)
 {
     RUN(test_lines_two_panels);
@@ -499,5 +541,6 @@ int main(void)
     RUN(test_errors);
     RUN(test_png_roundtrip);
     RUN(test_font);
+    RUN(test_history_val_series_only_with_validation);
     return TEST_SUMMARY();
 }
