@@ -42,7 +42,8 @@ static void refill(sse_stream *s)
     size_t i;
     json_t *e;
     json_array_foreach(events, i, e) {
-        char *data = json_dumps(e, JSON_COMPACT);
+        /* Numbers as in JSON replies (10 significant digits, not 17). */
+        char *data = json_dumps(e, JSON_COMPACT | JSON_REAL_PRECISION(10));
         long long seq = (long long)json_integer_value(json_object_get(e, "seq"));
         char head[64];
         snprintf(head, sizeof head, "id: %lld\ndata: ", seq);
