@@ -4,6 +4,7 @@
 #   make sanitize   the same suite built with ASan + UBSan into build-san/
 #   make bench      benchmarks beside PyTorch (needs python3-torch)
 #   make fuzz-smoke short libFuzzer runs of every harness (clang-14)
+#   make demo       the transfer-learning experiment against a running server
 
 BUILD   ?= build
 CC      ?= gcc
@@ -51,6 +52,11 @@ sanitize:
 
 bench: all
 	bench/run.sh
+
+# The transfer-learning experiment against a running server (examples/fashion_transfer.sh).
+URL ?= http://127.0.0.1:8080
+demo:
+	examples/fashion_transfer.sh $(URL)
 
 clean:
 	rm -rf build build-san build-fuzz
