@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The transfer-learning benchmark's speed, finetuned vs PyTorch in the same
-# run (DESIGN.md protocol, 1 thread): pretraining the base on the 30,000
-# images of classes 0-4 (3 epochs), and the "drop 2, frozen, he" fine-tune on
-# 500 images (30 epochs). Times count the training loop only (our
-# train_seconds, which includes building the frozen-prefix cache).
+# run (DESIGN.md protocol), with 1 and with 2 threads on both sides (THREADS
+# overrides): pretraining the base on the 30,000 images of classes 0-4 (3
+# epochs), and the "drop 2, frozen, he" fine-tune on 500 images (30 epochs).
+# Times count the training loop only (our train_seconds, which includes
+# building the frozen-prefix cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FT_BUILD:-build}/finetuned
@@ -29,16 +30,19 @@ cat >"$TMP/finetune.json" <<JSON
  "base_model": "$TMP/base.safetensors", "drop_layers": 2, "freeze": "base", "head": {"hidden": [128]},
  "init": "he_normal", "optimizer": $sgd, "batch_size": 64, "epochs": 30, "seed": 42}
 JSON
-ours_base=$("$BIN" train "$TMP/base.json" --out "$TMP/base.safetensors" --threads 1 2>/dev/null | tail -n 1 |
-    jq .train_seconds)
-ours_ft=$(for _ in 1 2 3; do
-    "$BIN" train "$TMP/finetune.json" --out "$TMP/ft.safetensors" --threads 1 2>/dev/null | tail -n 1 | jq .train_seconds
-done | sort -g | head -n 1)
-torch=$(/usr/bin/python3 bench/torch_transfer.py --threads 1)
-torch_base=$(jq -r 'select(.variant == "base") | .seconds' <<<"$torch")
-torch_ft=$(jq -r 'select(.variant == "drop 2 (output + last hidden), frozen, he") | .seconds' <<<"$torch")
-printf '%-34s %14s %14s %9s\n' step "finetuned (s)" "pytorch (s)" speed-up
-printf '%-34s %14.2f %14.2f %8.1fx\n' "pretrain base (30k images, 3 ep)" "$ours_base" "$torch_base" \
-    "$(jq -n "$torch_base / $ours_base")"
-printf '%-34s %14.3f %14.3f %8.1fx\n' "fine-tune drop 2 frozen he (500)" "$ours_ft" "$torch_ft" \
-    "$(jq -n "$torch_ft / $ours_ft")"
+printf '%-34s %7s %14s %14s %9s\n' step threads "finetuned (s)" "pytorch (s)" speed-up
+for threads in ${THREADS:-1 2}; do
+    ours_base=$("$BIN" train "$TMP/base.json" --out "$TMP/base.safetensors" --threads "$threads" 2>/dev/null |
+        tail -n 1 | jq .train_seconds)
+    ours_ft=$(for _ in 1 2 3; do
+        "$BIN" train "$TMP/finetune.json" --out "$TMP/ft.safetensors" --threads "$threads" 2>/dev/null |
+            tail -n 1 | jq .train_seconds
+    done | sort -g | head -n 1)
+    torch=$(/usr/bin/python3 bench/torch_transfer.py --threads "$threads")
+    torch_base=$(jq -r 'select(.variant == "base") | .seconds' <<<"$torch")
+    torch_ft=$(jq -r 'select(.variant == "drop 2 (output + last hidden), frozen, he") | .seconds' <<<"$torch")
+    printf '%-34s %7d %14.2f %14.2f %8.1fx\n' "pretrain base (30k images, 3 ep)" "$threads" "$ours_base" \
+        "$torch_base" "$(jq -n "$torch_base / $ours_base")"
+    printf '%-34s %7d %14.3f %14.3f %8.1fx\n' "fine-tune drop 2 frozen he (500)" "$threads" "$ours_ft" \
+        "$torch_ft" "$(jq -n "$torch_ft / $ours_ft")"
+done
