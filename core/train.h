@@ -60,12 +60,12 @@ typedef struct {
     void (*on_event)(void *ctx, const char *level, const char *message, const json_t *data);
 } ft_train_hooks;
 
-/* Check that the model's head, the loss and the dataset's targets fit
- * together (units vs classes, softmax vs cross_entropy ...). */
 /* True if NAME is a metric early stopping can watch: train_/val_ + loss,
  * accuracy, mae or rmse. */
 bool ft_train_metric_known(const char *name);
 
+/* Check that the model's head, the loss and the dataset's targets fit
+ * together (units vs classes, softmax vs cross_entropy ...). */
 int ft_train_check(const ft_model *m, const ft_dataset *ds, ft_loss_type loss, ft_error *err);
 
 /* A trainer for model m on train (and val, may be NULL). The preprocessing
