@@ -10,20 +10,16 @@ FT_HOT void ft_vec_add(float *restrict y, const float *restrict x, size_t n)
         y[i] += x[i];
 }
 
-FT_HOT float ft_copy_sum(float *restrict dst, const float *restrict src, size_t n)
+FT_HOT float ft_vec_sum(const float *x, size_t n)
 {
     float lane[16] = {0};
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
-        for (size_t j = 0; j < 16; j++) {
-            dst[i + j] = src[i + j];
-            lane[j] += src[i + j];
-        }
+        for (size_t j = 0; j < 16; j++)
+            lane[j] += x[i + j];
     float tail = 0;
-    for (; i < n; i++) {
-        dst[i] = src[i];
-        tail += src[i];
-    }
+    for (; i < n; i++)
+        tail += x[i];
     for (size_t j = 0; j < 16; j++)
         tail += lane[j];
     return tail;

@@ -69,9 +69,9 @@ void ft_act_backward(ft_activation act, float slope, const float *y, float *dy, 
 
 /* y[i] += x[i] for i < n. */
 void ft_vec_add(float *y, const float *x, size_t n);
-/* dst[i] = src[i] for i < n; returns the sum of src (16 partial sums, so the
- * loop vectorises and the result does not depend on the vector width). */
-float ft_copy_sum(float *dst, const float *src, size_t n);
+/* The sum of x[0..n) (16 partial sums, so the loop vectorises and the
+ * result does not depend on the vector width). */
+float ft_vec_sum(const float *x, size_t n);
 
 /* Hot elementwise loops are compiled for several vector widths; the dynamic
  * loader picks the best the CPU has (results are identical: no FMA contraction

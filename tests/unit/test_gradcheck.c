@@ -125,6 +125,9 @@ static void test_conv2d(void)
     check_model("conv 3x3 pad 1", "{\"input\": [2, 6, 5], \"layers\": [{\"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, \"padding\": 1, \"activation\": \"tanh\"}]}", 2);
     check_model("conv stride 2", "{\"input\": [3, 7, 6], \"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": [3, 2], \"stride\": 2, \"padding\": [1, 0], \"activation\": \"relu\"}]}", 2);
     check_model("conv leaky", "{\"input\": [1, 5, 5], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 2, \"stride\": [1, 2], \"activation\": \"leaky_relu\", \"negative_slope\": 0.1}]}", 3);
+    /* Stride 1 and unchanged width: im2col/col2im shift whole planes. */
+    check_model("conv 5x5 pad 2", "{\"input\": [2, 6, 7], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 5, \"padding\": 2, \"activation\": \"tanh\"}]}", 2);
+    check_model("conv 3x3 pad 0x1", "{\"input\": [2, 5, 4], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3, \"padding\": [0, 1], \"activation\": \"tanh\"}]}", 2);
     check_model("conv sigmoid", "{\"input\": [2, 4, 4], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3, \"padding\": \"same\", \"activation\": \"sigmoid\"}]}", 2);
 }
 
