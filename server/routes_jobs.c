@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/spec.h"
 #include "server/data_info.h"
@@ -206,6 +207,13 @@ void ft_route_job_cancel(ft_app *app, ft_req *r)
     }
     ft_app_cancel(app, id);
     ft_app_notify(app);
+    if (strcmp(json_string_value(json_object_get(job, "status")), "cancelled") == 0) {
+        /* A queued job (requeued at shutdown) may have a checkpoint: it never
+         * resumes now. */
+        char ckpt[2300];
+        ft_app_checkpoint_path(app, id, ckpt, sizeof ckpt);
+        unlink(ckpt);
+    }
     ft_reply_json(r, 200, job);
 }
 

@@ -98,6 +98,7 @@ typedef struct {
     char lease[64];        /* lease token: the fencing token for this attempt */
     json_t *spec;          /* the job's spec (owned) */
     int attempts;          /* including this one */
+    json_t *settled;       /* ids of dead jobs this call ended for good (owned; NULL if none) */
 } ft_claim;
 
 /* Claim the oldest runnable job: queued, or running with an expired lease
@@ -106,7 +107,9 @@ typedef struct {
  * error that says so (code "max_attempts_exceeded"), and a dead job whose
  * cancel was requested is cancelled; both get an event. `worker` is
  * recorded for operators. Returns 1 with *c filled, 0 if nothing is
- * runnable (c->spec NULL), -1 on error. */
+ * runnable (c->spec NULL), -1 on error. With 0 or 1, c->settled lists the
+ * dead jobs just failed or cancelled (their checkpoints are garbage now),
+ * so call ft_claim_free after either. */
 int ft_store_job_claim(ft_store *s, const char *worker, int lease_seconds, ft_claim *c, ft_error *err);
 void ft_claim_free(ft_claim *c);
 

@@ -38,8 +38,9 @@ static int new_lease_token(char out[33], ft_error *err)
 
 /* Settle running jobs whose lease expired and that must not run again: the
  * ones that used up max_attempts fail, the ones whose cancel was requested
- * before their worker died are cancelled. Each gets an event saying why. */
-static int settle_dead_jobs(ft_conn *c, int64_t now_ms, ft_error *err)
+ * before their worker died are cancelled. Each gets an event saying why.
+ * *ids receives their ids (NULL if none). */
+static int settle_dead_jobs(ft_conn *c, int64_t now_ms, json_t **ids, ft_error *err)
 {
     sqlite3_stmt *st = ft_sq_query(
         c,
@@ -70,6 +71,10 @@ static int settle_dead_jobs(ft_conn *c, int64_t now_ms, ft_error *err)
         bool failed = strcmp(json_string_value(json_array_get(job, 1)), "failed") == 0;
         rc = ft_sq_event_add(c, json_string_value(json_array_get(job, 0)), failed ? "error" : "info",
                              json_string_value(json_array_get(job, 2)), NULL, err);
+        if (rc == 0 && !*ids && !(*ids = json_array()))
+            rc = ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        if (rc == 0)
+            json_array_append(*ids, json_array_get(job, 0));
     }
     json_decref(settled);
     return rc;
@@ -102,7 +107,7 @@ int ft_store_job_claim(ft_store *s, const char *worker, int lease_seconds, ft_cl
         return rc;
     if (ft_sq_begin(c, err) != 0)
         return -1;
-    rc = settle_dead_jobs(c, now_ms, err);
+    rc = settle_dead_jobs(c, now_ms, &claim->settled, err);
     /* The subquery and the update are one statement inside a write
      * transaction: no other connection can claim the same row in between. */
     sqlite3_stmt *st = NULL;
@@ -123,8 +128,12 @@ int ft_store_job_claim(ft_store *s, const char *worker, int lease_seconds, ft_cl
     }
     ft_sq_release(c, st);
     rc = ft_sq_end(c, rc, err);
-    if (rc != 1)
+    if (rc != 1) {
+        /* On error the settling was rolled back with the rest. */
+        json_t *settled = rc == 0 ? json_incref(claim->settled) : NULL;
         ft_claim_free(claim);
+        claim->settled = settled;
+    }
     return rc;
 }
 
@@ -133,6 +142,7 @@ void ft_claim_free(ft_claim *c)
     if (!c)
         return;
     json_decref(c->spec);
+    json_decref(c->settled);
     memset(c, 0, sizeof *c);
 }
 

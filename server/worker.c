@@ -165,8 +165,11 @@ static ft_model *load_model(void *ctx, const char *id, ft_error *err)
     return ft_model_load(path, err);
 }
 
-/* Save the trained model and finish the job, fenced by the lease. */
-static void succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
+/* Save the trained model and finish the job, fenced by the lease. Returns
+ * the outcome: "succeeded", "failed" (the model could not be saved), or
+ * "lease_lost" (the job is not over here: another worker owns it, or its
+ * row could not be written and it will be reclaimed). */
+static const char *succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
 {
     ft_app *app = j->app;
     char mid[64], path[2300];
@@ -183,7 +186,7 @@ static void succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
                               "code", ft_errcode_name(err.code), "param", json_null());
         ft_store_job_fail(app->store, j->claim.id, j->claim.lease, e, &err);
         json_decref(e);
-        return;
+        return "failed";
     }
     struct stat st = {0};
     stat(path, &st);
@@ -201,15 +204,20 @@ static void succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
     json_decref(extra);
     json_decref(model_obj);
     json_decref(result);
+    return held == 1 ? "succeeded" : "lease_lost";
 }
 
-static void fail(job_run *j, const ft_error *e)
+/* Fail the job under the lease. Returns the outcome: "failed", or
+ * "not_recorded" if the database refused the write (a full disk): the job
+ * stays running until its lease runs out and a claim takes it again. */
+static const char *fail(job_run *j, const ft_error *e)
 {
     ft_error err = {0};
     json_t *error = json_pack("{s:s, s:s, s:o}", "message", e->msg, "code", ft_errcode_name(e->code), "param",
                               e->param[0] ? json_string(e->param) : json_null());
-    ft_store_job_fail(j->app->store, j->claim.id, j->claim.lease, error, &err);
+    int held = ft_store_job_fail(j->app->store, j->claim.id, j->claim.lease, error, &err);
     json_decref(error);
+    return held == 1 ? "failed" : "not_recorded";
 }
 
 static void run(job_run *j)
@@ -223,7 +231,7 @@ static void run(job_run *j)
     ft_app_checkpoint_path(app, j->claim.id, j->ckpt, sizeof j->ckpt);
     j->last_ckpt = j->last_beat = started;
     if (ft_job_spec_parse(j->claim.spec, &spec, &err) != 0) {
-        fail(j, &err);
+        final = fail(j, &err);
         goto out;
     }
     j->epochs = spec.train.epochs;
@@ -251,8 +259,7 @@ static void run(job_run *j)
     spec.train.cache_limit_bytes = app->cfg.cache_limit_bytes;
     spec.train.threads = app->cfg.blas_threads;
     if (ft_job_run(&spec, &env, &res, &err) == 0) {
-        succeed(j, &spec, &res);
-        final = "succeeded";
+        final = succeed(j, &spec, &res);
     } else if (err.code == FT_ECANCELLED && j->stop == STOP_CANCEL) {
         ft_store_job_cancelled(app->store, j->claim.id, j->claim.lease, &err);
         final = "cancelled";
@@ -266,7 +273,7 @@ static void run(job_run *j)
             err = j->stop_err;
             ft_error_prefix(&err, "checkpoint failed");
         }
-        fail(j, &err);
+        final = fail(j, &err);
     }
     ft_job_spec_free(&spec);
 out:
@@ -303,6 +310,15 @@ static void *worker_main(void *p)
         unsigned long seen = w->wakeups;
         pthread_mutex_unlock(&w->lock);
         int got = ft_store_job_claim(app->store, name, app->cfg.lease_seconds, &j.claim, &err);
+        /* Dead jobs the claim ended for good never resume: their checkpoints go
+         * now, not at the next start-up sweep. */
+        size_t i;
+        json_t *dead;
+        json_array_foreach(j.claim.settled, i, dead) {
+            char ckpt[2300];
+            ft_app_checkpoint_path(app, json_string_value(dead), ckpt, sizeof ckpt);
+            unlink(ckpt);
+        }
         if (got == 1) {
             pthread_mutex_lock(&w->lock);
             snprintf(w->held[index].id, sizeof w->held[index].id, "%s", j.claim.id);
@@ -318,6 +334,7 @@ static void *worker_main(void *p)
             ft_claim_free(&j.claim);
             continue;
         }
+        ft_claim_free(&j.claim);
         if (got < 0)
             ft_app_log(app, "claim_failed", "detail", err.msg, NULL);
         /* Idle: wait for a submit, or poll again in a second for expired leases. */

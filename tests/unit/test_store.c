@@ -783,6 +783,7 @@ static void test_max_attempts(void)
     sleep_ms(1100);
     /* job_1's worker died twice: it fails, and the claim moves on to job_2. */
     CHECK(claim(fx.s, "w", 60, &c) == 1 && strcmp(c.id, "job_2") == 0);
+    CHECK(json_array_size(c.settled) == 1 && strcmp(json_string_value(json_array_get(c.settled, 0)), "job_1") == 0);
     ft_claim_free(&c);
     json_t *j = ft_store_job_get(fx.s, "job_1", &err);
     json_t *e = json_object_get(j, "error");
@@ -907,8 +908,11 @@ static void test_dead_worker_after_cancel_request(void)
     ft_claim_free(&c);
     CHECK(ft_store_job_cancel(fx.s, "job_1", NULL, &err) == 0);
     sleep_ms(1100);
-    /* Its worker died: the job is cancelled, not run again. */
+    /* Its worker died: the job is cancelled, not run again, and the claim
+     * says so (its checkpoint can go). */
     CHECK(claim(fx.s, "w", 60, &c) == 0);
+    CHECK(json_array_size(c.settled) == 1 && strcmp(json_string_value(json_array_get(c.settled, 0)), "job_1") == 0);
+    ft_claim_free(&c);
     char st[16];
     CHECK(strcmp(job_status(fx.s, "job_1", st, sizeof st), "cancelled") == 0);
     fx_done(&fx);
