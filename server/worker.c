@@ -210,10 +210,37 @@ static const char *succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
 /* Fail the job under the lease. Returns the outcome: "failed", or
  * "not_recorded" if the database refused the write (a full disk): the job
  * stays running until its lease runs out and a claim takes it again. */
+/* Job errors are shown to API users, and core's messages about files name
+ * them ("cannot write /srv/data/checkpoints/job_....ckpt.tmp: No space left
+ * on device"). The user gets "a file in the data dir" instead of the path;
+ * the log keeps the whole message. */
+static void without_paths(const char *in, char *out, size_t n)
+{
+    static const char placeholder[] = "a file in the data dir";
+    size_t o = 0;
+    for (size_t i = 0; in[i] && o + 1 < n;) {
+        bool token_start = i == 0 || strchr(" '\"(=", in[i - 1]);
+        bool path = token_start && (in[i] == '/' || strncmp(in + i, "./", 2) == 0 || strncmp(in + i, "../", 3) == 0);
+        if (!path) {
+            out[o++] = in[i++];
+            continue;
+        }
+        while (in[i] && !strchr(" '\"),;", in[i]) && !(in[i] == ':' && (in[i + 1] == ' ' || !in[i + 1])))
+            i++;
+        for (const char *p = placeholder; *p && o + 1 < n; p++)
+            out[o++] = *p;
+    }
+    out[o] = '\0';
+}
+
 static const char *fail(job_run *j, const ft_error *e)
 {
     ft_error err = {0};
-    json_t *error = json_pack("{s:s, s:s, s:o}", "message", e->msg, "code", ft_errcode_name(e->code), "param",
+    char message[sizeof e->msg + 64];
+    without_paths(e->msg, message, sizeof message);
+    if (strcmp(message, e->msg) != 0)
+        ft_app_log(j->app, "job_error", "job", j->claim.id, "detail", e->msg, NULL);
+    json_t *error = json_pack("{s:s, s:s, s:o}", "message", message, "code", ft_errcode_name(e->code), "param",
                               e->param[0] ? json_string(e->param) : json_null());
     int held = ft_store_job_fail(j->app->store, j->claim.id, j->claim.lease, error, &err);
     json_decref(error);

@@ -249,6 +249,10 @@ def test_checkpoint_enospc_fails_the_job_clearly():
         check(job["status"] == "failed", job)
         check(job["error"]["code"] == "no_space" and "checkpoint" in job["error"]["message"] and
               "No space left" in job["error"]["message"], job["error"])
+        # The user sees what failed, not the server's file layout; the log has the path.
+        check("/" not in job["error"]["message"] and "a file in the data dir" in job["error"]["message"],
+              job["error"])
+        check(s.data_dir in s.log_text(), "the log lost the failing path")
         wait_listing(s, files, "the failed job")
         check(db_count(s, "models") == nmodels, "a model row for a failed job")
         check_intact(s, before)
