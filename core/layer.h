@@ -75,8 +75,13 @@ float ft_vec_sum(const float *x, size_t n);
 
 /* Hot elementwise loops are compiled for several vector widths; the dynamic
  * loader picks the best the CPU has (results are identical: no FMA contraction
- * in ISO C mode). */
+ * in ISO C mode). Clang (the fuzz build) would give the dispatcher internal
+ * linkage, so it gets plain functions. */
+#ifdef __clang__
+#define FT_HOT
+#else
 #define FT_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 
 /* Output size of a sliding window: floor((n + 2p - k) / s) + 1, or 0 if none fit. */
 static inline int ft_window_out(int n, int k, int s, int p)

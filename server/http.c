@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ingest_util.h"
 #include "server/http_internal.h"
 #include "server/prom.h"
 
@@ -154,16 +157,36 @@ static const char *error_type(unsigned status)
     }
 }
 
+/* Replace each byte that is not part of a well-formed UTF-8 character with
+ * '?', in place. Messages quote the client's bytes (paths, headers, file
+ * names) and get cut to a buffer's size, maybe inside a character; JSON
+ * strings must be UTF-8, so without this the reply could not be encoded. */
+static void make_utf8(char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (len <= n - i && ft_utf8_valid(s + i, len))
+            i += len;
+        else
+            s[i++] = '?';
+    }
+}
+
 void ft_reply_error(ft_req *r, unsigned status, const char *code, const char *param, const char *fmt, ...)
 {
-    char msg[1024];
+    char msg[1024], par[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    snprintf(par, sizeof par, "%s", param ? param : "");
+    make_utf8(msg);
+    make_utf8(par);
     snprintf(r->error_code, sizeof r->error_code, "%s", code);
     json_t *e = json_pack("{s:{s:s, s:s, s:o, s:s}}", "error", "message", msg, "type", error_type(status), "param",
-                          param && *param ? json_string(param) : json_null(), "code", code);
+                          par[0] ? json_string(par) : json_null(), "code", code);
     ft_reply_json(r, status, e);
 }
 
@@ -219,31 +242,92 @@ void ft_reply_file(ft_req *r, const char *path, const char *content_type, const 
     set_response(r, 200, resp);
 }
 
-typedef struct {
+struct ft_stream {
     long (*next)(void *ctx, char *buf, size_t max);
     void (*done)(void *ctx);
     void *ctx;
-} stream_ctx;
+    ft_http *http;
+    struct MHD_Connection *conn;
+    bool parked;                 /* in http->suspended (under its lock) */
+    ft_stream *next_suspended;
+};
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    stream_ctx *s = cls;
+    ft_stream *s = cls;
     long n = s->next(s->ctx, buf, max);
-    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+    if (n != 0)
+        return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+    /* Nothing to send yet: park the connection rather than block (or spin)
+     * in this thread, which serves other connections too. */
+    ft_http *h = s->http;
+    pthread_mutex_lock(&h->lock);
+    bool stopping = h->stopping;
+    if (!stopping) {
+        if (!s->parked) {
+            s->next_suspended = h->suspended;
+            h->suspended = s;
+            s->parked = true;
+        }
+        MHD_suspend_connection(s->conn);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return stopping ? MHD_CONTENT_READER_END_OF_STREAM : 0;
 }
 
 static void stream_free(void *cls)
 {
-    stream_ctx *s = cls;
+    ft_stream *s = cls;
+    /* libmicrohttpd may close a connection it was asked to suspend (the
+     * client had already gone): never resume it after this. */
+    ft_http *h = s->http;
+    pthread_mutex_lock(&h->lock);
+    for (ft_stream **p = &h->suspended; *p; p = &(*p)->next_suspended)
+        if (*p == s) {
+            *p = s->next_suspended;
+            break;
+        }
+    pthread_mutex_unlock(&h->lock);
     s->done(s->ctx);
     free(s);
+}
+
+static void resume_streams(ft_http *h)
+{
+    pthread_mutex_lock(&h->lock);
+    for (ft_stream *s = h->suspended; s; s = s->next_suspended) {
+        s->parked = false;
+        MHD_resume_connection(s->conn);
+    }
+    h->suspended = NULL;
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Resume parked streams on every change the app signals, and every second
+ * (to notice other processes' writes and to send keepalives). */
+static void *waker_main(void *arg)
+{
+    ft_http *h = arg;
+    unsigned long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        bool stop = h->stopping;
+        pthread_mutex_unlock(&h->lock);
+        if (stop)
+            return NULL;
+        if (atomic_load(&h->app->shutting_down))
+            nanosleep(&(struct timespec){0, 50000000}, NULL); /* ft_app_wait returns at once now */
+        else
+            seen = ft_app_wait(h->app, seen, 1000);
+        resume_streams(h);
+    }
 }
 
 void ft_reply_stream(ft_req *r, const char *content_type, long (*next)(void *ctx, char *buf, size_t max),
                      void (*done)(void *ctx), void *ctx)
 {
-    stream_ctx *s = malloc(sizeof *s);
+    ft_stream *s = malloc(sizeof *s);
     struct MHD_Response *resp =
         s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free) : NULL;
     if (!resp) {
@@ -252,7 +336,7 @@ void ft_reply_stream(ft_req *r, const char *content_type, long (*next)(void *ctx
         ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s)", r->id);
         return;
     }
-    *s = (stream_ctx){next, done, ctx};
+    *s = (ft_stream){next, done, ctx, r->http, r->conn, false, NULL};
     MHD_add_response_header(resp, "Content-Type", content_type);
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
@@ -260,6 +344,36 @@ void ft_reply_stream(ft_req *r, const char *content_type, long (*next)(void *ctx
 }
 
 /* ---- routing ---- */
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+        return (c | 0x20) - 'a' + 10;
+    return -1;
+}
+
+/* Percent-decoding of the path and the query arguments, except %00: a NUL
+ * would end the C string early, so "/healthz%00x" or
+ * "/v1/models/{id}/content%00.png" would reach the route its prefix names.
+ * Kept as the three characters, it matches no route and no id. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls, (void)conn;
+    char *out = s;
+    for (const char *in = s; *in;) {
+        int hi = in[0] == '%' ? hex_digit(in[1]) : -1, lo = hi >= 0 ? hex_digit(in[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *out++ = (char)(hi * 16 + lo);
+            in += 3;
+        } else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
+}
 
 /* Match path against pattern, capturing {params}. */
 static bool match(const char *pattern, const char *path, ft_req *r)
@@ -327,7 +441,8 @@ static bool authorized(ft_req *r)
     if (!key[0] || (r->route && r->route->open))
         return true;
     const char *auth = ft_req_header(r, "Authorization");
-    return auth && strncmp(auth, "Bearer ", 7) == 0 && same_secret(auth + 7, key);
+    /* The scheme name is case-insensitive (RFC 7235); the key is not. */
+    return auth && strncasecmp(auth, "Bearer ", 7) == 0 && same_secret(auth + 7, key);
 }
 
 /* The request's Origin if the configuration allows it, else NULL. */
@@ -437,6 +552,90 @@ static enum MHD_Result queue(ft_req *r)
     return rc;
 }
 
+/* ---- the request-head deadline ---- */
+
+static ft_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* A request head is complete (in_request), or a new one begins. */
+static void conn_mark(ft_http *h, struct MHD_Connection *conn, bool in_request)
+{
+    ft_conn *c = conn_of(conn);
+    if (!c)
+        return;
+    pthread_mutex_lock(&h->conns_lock);
+    c->in_request = in_request;
+    c->since = ft_http_now();
+    pthread_mutex_unlock(&h->conns_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    ft_http *h = cls;
+    ft_conn *c = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!info || !(c = calloc(1, sizeof *c)))
+            return; /* untracked: only the idle timeout applies */
+        c->fd = info->connect_fd;
+        c->since = ft_http_now();
+        pthread_mutex_lock(&h->conns_lock);
+        c->next = h->conns;
+        if (h->conns)
+            h->conns->prev = c;
+        h->conns = c;
+        pthread_mutex_unlock(&h->conns_lock);
+        *socket_context = c;
+        return;
+    }
+    if (!c)
+        return;
+    /* libmicrohttpd closes the socket after this call: while c is in the
+     * list (under the lock), c->fd is still this connection's. */
+    pthread_mutex_lock(&h->conns_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&h->conns_lock);
+    free(c);
+    *socket_context = NULL;
+}
+
+/* Every 250 ms: shut down the connections whose request head has taken
+ * longer than the connection timeout; libmicrohttpd sees the socket close
+ * and frees the connection as usual. */
+static void *reap_slow_heads(void *arg)
+{
+    ft_http *h = arg;
+    double limit = h->app->cfg.connection_timeout;
+    pthread_mutex_lock(&h->conns_lock);
+    while (!h->reaper_stop) {
+        double now = ft_http_now();
+        for (ft_conn *c = h->conns; c; c = c->next)
+            if (!c->in_request && !c->cut && now - c->since > limit) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->cut = true;
+                ft_app_log(h->app, "http_server", "message",
+                           "dropped a connection: its request head took longer than the connection timeout", NULL);
+            }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250000000L;
+        if (until.tv_nsec >= 1000000000L)
+            until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&h->reaper_wake, &h->conns_lock, &until);
+    }
+    pthread_mutex_unlock(&h->conns_lock);
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size,
                                   void **con_cls)
@@ -445,6 +644,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ft_http *h = cls;
     ft_req *r = *con_cls;
     if (!r) {
+        conn_mark(h, conn, true);
         if (!(r = calloc(1, sizeof *r)))
             return MHD_NO;
         *con_cls = r;
@@ -486,9 +686,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     ft_http *h = cls;
     ft_req *r = *con_cls;
+    conn_mark(h, conn, false); /* a kept-alive connection's next head starts now */
     if (!r)
         return;
     double secs = ft_http_now() - r->t0;
@@ -528,10 +728,13 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
     h->app = app;
     h->routes = routes;
     h->nroutes = nroutes;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->conns_lock, NULL);
+    pthread_cond_init(&h->reaper_wake, NULL);
     const ft_config *c = &app->cfg;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, c->listen_host, &v4->sin_addr) == 1) {
@@ -560,12 +763,15 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
     for (size_t m = 0; m < 2 && !h->daemon; m++)
         h->daemon = MHD_start_daemon(
             flags | modes[m], 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)c->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_per_ip,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, h, MHD_OPTION_END);
+            on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (!h->daemon) {
+        pthread_mutex_destroy(&h->lock);
+        pthread_mutex_destroy(&h->conns_lock);
+        pthread_cond_destroy(&h->reaper_wake);
         free(h);
         ft_fail(err, FT_EIO, "listen", "cannot listen on %s:%d (address in use or not available)",
                 c->listen_host, c->listen_port);
@@ -573,6 +779,18 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : c->listen_port;
+    if (pthread_create(&h->waker, NULL, waker_main, h) != 0) {
+        ft_http_stop(h);
+        ft_fail(err, FT_ENOMEM, NULL, "cannot start the HTTP stream thread");
+        return NULL;
+    }
+    h->waker_started = true;
+    if (pthread_create(&h->reaper, NULL, reap_slow_heads, h) != 0) {
+        ft_http_stop(h);
+        ft_fail(err, FT_ENOMEM, NULL, "cannot start the HTTP connection reaper thread");
+        return NULL;
+    }
+    h->reaper_started = true;
     return h;
 }
 
@@ -591,7 +809,25 @@ void ft_http_stop(ft_http *h)
 {
     if (!h)
         return;
+    pthread_mutex_lock(&h->lock);
+    h->stopping = true;
+    pthread_mutex_unlock(&h->lock);
+    if (h->waker_started) {
+        ft_app_notify(h->app); /* end the waker's wait */
+        pthread_join(h->waker, NULL);
+    }
+    /* libmicrohttpd must not be stopped with suspended connections. */
+    resume_streams(h);
+    pthread_mutex_lock(&h->conns_lock);
+    h->reaper_stop = true;
+    pthread_cond_signal(&h->reaper_wake);
+    pthread_mutex_unlock(&h->conns_lock);
+    if (h->reaper_started)
+        pthread_join(h->reaper, NULL);
     if (h->daemon)
-        MHD_stop_daemon(h->daemon);
+        MHD_stop_daemon(h->daemon); /* closes every connection: the list empties */
+    pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->conns_lock);
+    pthread_cond_destroy(&h->reaper_wake);
     free(h);
 }

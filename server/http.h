@@ -93,7 +93,9 @@ void ft_reply_bytes(ft_req *r, unsigned status, const char *content_type, void *
 /* A file from disk, streamed (download). */
 void ft_reply_file(ft_req *r, const char *path, const char *content_type, const char *download_name);
 /* An unbounded stream: `next` fills up to max bytes and returns the count,
- * 0 to wait (it may block briefly), -1 at the end; `done` frees ctx. */
+ * -1 at the end, or 0 when it has nothing yet (it must not block): the
+ * connection is then parked, without holding a thread, and `next` is called
+ * again after the next ft_app_notify or within a second. `done` frees ctx. */
 void ft_reply_stream(ft_req *r, const char *content_type,
                      long (*next)(void *ctx, char *buf, size_t max), void (*done)(void *ctx), void *ctx);
 /* Extra response header for the reply about to be sent. */

@@ -102,6 +102,8 @@ static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const c
 {
     (void)kind, (void)transfer_encoding;
     ft_req *r = cls;
+    if (!key) /* a part without name= in its Content-Disposition */
+        key = "";
     if (!filename) {
         /* A plain field (e.g. name=...): keep small ones as form values. */
         if (!r->form)
@@ -245,6 +247,15 @@ bool ft_body_end(ft_req *r)
                            "no file in the upload: send it as multipart (curl -F file=@data.csv) or as a raw body");
             return false;
         }
+        /* Two files under one name: taking either would silently drop the other. */
+        for (size_t i = 0; i < r->nparts; i++)
+            for (size_t j = i + 1; j < r->nparts; j++)
+                if (strcmp(r->parts[i].field, r->parts[j].field) == 0) {
+                    ft_reply_error(r, 400, "invalid_multipart", r->parts[i].field,
+                                   "the upload has two file parts named '%s': send each file once",
+                                   r->parts[i].field);
+                    return false;
+                }
         return true;
     }
     if (r->route->body != FT_BODY_JSON)

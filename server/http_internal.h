@@ -4,6 +4,7 @@
 #define FT_HTTP_INTERNAL_H
 
 #include <microhttpd.h>
+#include <pthread.h>
 
 #include "server/app.h"
 #include "server/http.h"
@@ -12,12 +13,41 @@
 #define FT_MAX_PARTS 4
 #define FT_MAX_HEADERS 8
 
+typedef struct ft_stream ft_stream;
+
+/* An open connection, for the request-head deadline (http.c, reap_slow_heads). */
+typedef struct ft_conn {
+    struct ft_conn *prev, *next;
+    int fd;
+    double since;                    /* monotonic time the current request head began */
+    bool in_request;                 /* the head is complete: the request is being served */
+    bool cut;                        /* already shut down */
+} ft_conn;
+
 struct ft_http {
     struct MHD_Daemon *daemon;
     ft_app *app;
     const ft_route *routes;
     size_t nroutes;
     int port;
+    /* Streams with nothing to send are suspended (a blocked callback would
+     * stall every connection of its pool thread); the waker thread resumes
+     * them when the app signals a change, and at least every second. */
+    pthread_mutex_t lock;
+    ft_stream *suspended;            /* list, under lock */
+    bool stopping;                   /* under lock: no more suspending */
+    pthread_t waker;
+    bool waker_started;
+    /* libmicrohttpd's connection timeout counts idle time only, so a client
+     * sending a byte now and then (slowloris) would hold a connection
+     * forever. The reaper thread shuts down connections whose request head
+     * is not complete within the connection timeout. */
+    pthread_mutex_t conns_lock;
+    pthread_cond_t reaper_wake;
+    ft_conn *conns;                  /* open connections, under conns_lock */
+    bool reaper_stop;                /* under conns_lock */
+    pthread_t reaper;
+    bool reaper_started;
 };
 
 struct ft_req {

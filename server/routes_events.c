@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/routes.h"
 
@@ -17,7 +18,7 @@ typedef struct {
     ft_app *app;
     char id[64];
     long long last_seq;
-    unsigned long generation;
+    time_t last_write;  /* for keepalives */
     bool done;
     char *pending;     /* formatted bytes not yet sent */
     size_t len, off;
@@ -72,7 +73,7 @@ static void refill(sse_stream *s)
 static long sse_next(void *ctx, char *buf, size_t max)
 {
     sse_stream *s = ctx;
-    for (int idle = 0; s->off == s->len; idle++) {
+    if (s->off == s->len) {
         free(s->pending);
         s->pending = NULL;
         s->len = s->off = 0;
@@ -80,14 +81,15 @@ static long sse_next(void *ctx, char *buf, size_t max)
             return -1;
         refill(s);
         if (s->len == 0) {
-            /* Block until something changes (or a second passes, to notice
-             * other processes' writes); a comment keeps proxies from closing
-             * an idle stream. */
-            unsigned long g = ft_app_wait(s->app, s->generation, 1000);
-            if (g == s->generation && idle % 15 == 14)
-                append(s, ": keepalive\n\n");
-            s->generation = g;
+            /* Nothing new: the HTTP layer parks the stream until something
+             * changes (or a second passes, to notice other processes'
+             * writes). A comment every 15 s keeps proxies from closing an
+             * idle stream. */
+            if (time(NULL) - s->last_write < 15)
+                return 0;
+            append(s, ": keepalive\n\n");
         }
+        s->last_write = time(NULL);
     }
     size_t n = s->len - s->off < max ? s->len - s->off : max;
     memcpy(buf, s->pending + s->off, n);
@@ -171,5 +173,6 @@ void ft_route_job_events(ft_app *app, ft_req *r)
     s->app = app;
     snprintf(s->id, sizeof s->id, "%s", id);
     s->last_seq = after;
+    s->last_write = time(NULL);
     ft_reply_stream(r, "text/event-stream", sse_next, sse_done, s);
 }

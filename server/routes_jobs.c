@@ -86,8 +86,10 @@ static ft_model *load_base(ft_app *app, ft_req *r, const char *id)
     char path[2300];
     ft_app_model_path(app, id, path, sizeof path);
     ft_model *m = ft_model_load(path, &err);
-    if (!m)
+    if (!m) {
+        err.code = FT_EIO; /* the server's own file: a server fault; its path stays in the log */
         ft_reply_ft_error(r, &err, 422);
+    }
     return m;
 }
 

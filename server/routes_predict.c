@@ -1,4 +1,5 @@
 /* POST /v1/models/{id}/predict and /evaluate. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,12 @@ static ft_model *model_for(ft_app *app, ft_req *r)
     char path[2300];
     ft_app_model_path(app, id, path, sizeof path);
     ft_model *m = ft_model_load(path, &err);
-    if (!m)
+    if (!m) {
+        /* The file is the server's own: failing to load it is a server
+         * fault, and its message names the path. Details go to the log. */
+        err.code = FT_EIO;
         ft_reply_ft_error(r, &err, 500);
+    }
     return m;
 }
 
@@ -46,7 +51,8 @@ static int model_preproc(const ft_model *m, ft_preproc *pp, ft_error *err)
 static long flatten(const json_t *v, float *out, size_t max, size_t *n)
 {
     if (json_is_number(v)) {
-        if (*n >= max || !isfinite(json_number_value(v)))
+        /* Finite as a double is not enough: the model computes in float. */
+        if (*n >= max || !(fabs(json_number_value(v)) <= FLT_MAX))
             return -1;
         out[(*n)++] = (float)json_number_value(v);
         return 0;
@@ -198,6 +204,16 @@ void ft_route_model_predict(ft_app *app, ft_req *r)
         ft_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
         goto done;
     }
+    /* Huge inputs can overflow inside the network; a NaN has no JSON form. */
+    for (size_t i = 0; i < units * (size_t)n; i++)
+        if (!isfinite(y[i])) {
+            char param[32];
+            snprintf(param, sizeof param, "inputs[%zu]", i / units);
+            ft_reply_error(r, 422, "invalid_value", param,
+                           "the model's outputs overflow for this row: its values are far outside the range the "
+                           "model was trained on");
+            goto done;
+        }
     json_t *data = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(data, prediction(m, y + (size_t)i * units, units));
@@ -238,6 +254,7 @@ void ft_route_model_evaluate(ft_app *app, ft_req *r)
         return;
     }
     if (ft_dataset_ref_parse(json_object_get(body, "dataset"), "dataset", &ref, &err) != 0) {
+        ft_dataset_ref_free(&ref); /* what it parsed before the error */
         ft_reply_ft_error(r, &err, 422);
         return;
     }
@@ -256,10 +273,12 @@ void ft_route_model_evaluate(ft_app *app, ft_req *r)
     if (!(full = ft_stored_dataset_load(app, ref.id, &err))) {
         /* An id in the body is a field of the request, as in POST /v1/jobs:
          * 422 naming it, not 404 (which is for the path's model id). */
-        if (err.code == FT_ENOTFOUND)
+        if (err.code == FT_ENOTFOUND) {
             ft_reply_error(r, 422, "unknown_dataset", "dataset", "no dataset with id '%s'", ref.id);
-        else
+        } else {
+            err.code = FT_EIO; /* a stored file that does not load: a server fault, as in model_for */
             ft_reply_ft_error(r, &err, 422);
+        }
         goto done;
     }
     if (!(ds = ref.has_selector ? ft_dataset_select(full, &ref.sel, &err) : full)) {

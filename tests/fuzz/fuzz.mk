@@ -1,28 +1,35 @@
-# libFuzzer harnesses for the dataset parsers (included by the Makefile).
-#   make fuzz          build build-fuzz/fuzz_{csv,tar,png,idx,safetensors}
+# libFuzzer harnesses for the dataset parsers and the HTTP service (included
+# by the Makefile).
+#   make fuzz          build build-fuzz/fuzz_{csv,tar,png,idx,safetensors,http}
 #   make fuzz-smoke    run each for FUZZ_TIME seconds (default 20); a crash fails
 #   make fuzz-regress  run every corpus file once (the kept crashers included)
 # Needs clang-14, libfuzzer-14-dev and libclang-rt-14-dev. Longer runs:
 #   build-fuzz/fuzz_csv -max_total_time=600 build-fuzz/corpus/csv tests/fuzz/corpus/csv
 # New inputs go to build-fuzz/corpus/<target>/, crashes to build-fuzz/artifacts/;
 # copy a fixed crasher into tests/fuzz/corpus/<target>/ to keep it as a test.
+# fuzz_http runs the whole service in-process (core/ and server/ built here
+# too); its input format is described at the top of tests/fuzz/fuzz_http.c.
 
 FUZZ_CC      ?= clang-14
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_TIME    ?= 20
-FUZZ_TARGETS  = csv tar png idx safetensors
+FUZZ_TARGETS  = csv tar png idx safetensors http
 FUZZ_PKGS     = jansson libpng zlib nettle
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # FT_FUZZING: libpng ignores chunk CRCs, so mutations reach the decoder
 # instead of all failing the checksum.
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -DFT_FUZZING -g -O1 -Wall -Wextra -Werror -I. \
-                $(shell pkg-config --cflags $(FUZZ_PKGS)) $(FUZZ_SAN)
+                $(shell pkg-config --cflags $(PKGS)) $(FUZZ_SAN)
 FUZZ_LIBS     = $(shell pkg-config --libs $(FUZZ_PKGS)) -lm
 FUZZ_CORE     = error fsutil dataset safetensors safetensors_write stream numparse ingest ingest_run \
                 ingest_util csv csv_reader csv_labels tar png_decode image_convert image_dataset idx \
                 st_dataset dataset_store
 FUZZ_OBJ      = $(FUZZ_CORE:%=$(FUZZ_BUILD)/core/%.o)
 FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+# The service: every core/ and server/ object but main.
+FUZZ_HTTP_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(SERVER_SRC:%.c=$(FUZZ_BUILD)/%.o)
+# Per-target libFuzzer flags: the service logs every request on stderr.
+FUZZ_ARGS_http = -close_fd_mask=2 -max_len=20000
 
 .PHONY: fuzz fuzz-regress
 
@@ -30,8 +37,15 @@ $(FUZZ_BUILD)/core/%.o: core/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
+$(FUZZ_BUILD)/server/%.o: server/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(FUZZ_LIBS) -o $@
+
+$(FUZZ_BUILD)/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HTTP_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_HTTP_OBJ) $(LDLIBS) -o $@
 
 fuzz: $(FUZZ_BINS)
 
@@ -40,7 +54,8 @@ fuzz-smoke: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
 	    echo "== fuzz_$$t: $(FUZZ_TIME) s"; \
-	    $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    args=; [ $$t != http ] || args="$(FUZZ_ARGS_http)"; \
+	    $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 $$args \
 	        -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t- $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \
 	        2>$(FUZZ_BUILD)/fuzz_$$t.log || { tail -n 60 $(FUZZ_BUILD)/fuzz_$$t.log; echo "FAIL fuzz_$$t"; exit 1; }; \
 	    grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' $(FUZZ_BUILD)/fuzz_$$t.log | tr '\n' ' '; \
@@ -49,9 +64,10 @@ fuzz-smoke: $(FUZZ_BINS)
 
 fuzz-regress: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \
-	    $(FUZZ_BUILD)/fuzz_$$t -runs=0 tests/fuzz/corpus/$$t 2>$(FUZZ_BUILD)/regress_$$t.log \
+	    args=; [ $$t != http ] || args="$(FUZZ_ARGS_http)"; \
+	    $(FUZZ_BUILD)/fuzz_$$t -runs=0 $$args tests/fuzz/corpus/$$t 2>$(FUZZ_BUILD)/regress_$$t.log \
 	        || { tail -n 60 $(FUZZ_BUILD)/regress_$$t.log; echo "FAIL fuzz-regress $$t"; exit 1; }; \
 	    echo "PASS fuzz-regress $$t"; \
 	done
 
--include $(FUZZ_OBJ:.o=.d)
+-include $(FUZZ_OBJ:.o=.d) $(FUZZ_HTTP_OBJ:.o=.d)

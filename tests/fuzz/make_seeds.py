@@ -3,7 +3,9 @@
 
 Standard library only. Seeds are small valid and invalid inputs of every
 kind the parsers know (each harness's first byte selects options, so seeds
-start with an option byte). Crashers found later are added by hand next to
+start with an option byte). The http seeds are requests like the API tests
+make, in the text form tests/fuzz/fuzz_http.c frames (tokens such as {ds}
+name the objects the harness keeps). Crashers found later are added by hand next to
 these (named crash-*) and are kept as regression inputs.
     /usr/bin/python3 tests/fuzz/make_seeds.py"""
 import gzip
@@ -56,6 +58,171 @@ def png(w, h, color_type, depth, interlace=False, palette=None, trns=None):
     if trns:
         out += chunk(b"tRNS", trns)
     return out + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def multipart(files, fields=None, boundary="ftfuzz"):
+    """A multipart/form-data body: files = [(field, filename, bytes)]."""
+    out = b""
+    for name, value in (fields or {}).items():
+        out += ('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (boundary, name, value)).encode()
+    for name, filename, data in files:
+        out += ('--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n" % (boundary, name, filename)).encode() + data + b"\r\n"
+    return out + ("--%s--\r\n" % boundary).encode()
+
+
+def request(method, target, headers=(), body=b""):
+    """One request in the harness's text form."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        headers = list(headers) + ["Content-Type: application/json"]
+    elif isinstance(body, str):
+        body = body.encode()
+    head = "%s %s\n" % (method, target) + "".join(h + "\n" for h in headers)
+    return head.encode() + b"\n" + body
+
+
+def http_seeds(pngs, images, labels):
+    csv = b"a,b,c,d,label\n1,2,3,4,x\n0.5,1,-1,2,y\n3,3,3,3,z\n1,0,0,1,x\n"
+    reg = b"a,b,y\n0.1,0.2,0.3\n1,2,3\n-1,0.5,2\n"
+    arch = {"input": [4], "layers": [{"name": "h", "type": "dense", "units": 8, "activation": "relu"},
+                                     {"type": "dense", "units": 3, "activation": "softmax"}]}
+    model = make_bad.safetensors(
+        [("out.weight", "F32", [3, 4], struct.pack("<12f", *[i / 10 for i in range(12)])),
+         ("out.bias", "F32", [3], struct.pack("<3f", 0, 0.5, -0.5))],
+        {"format": "finetuned.model.v1", "trainable_from": "0", "classes": '["x","y","z"]',
+         "architecture": json.dumps({"input": [4], "layers": [
+             {"name": "out", "type": "dense", "units": 3, "activation": "softmax"}]})})
+    mp = ["Content-Type: multipart/form-data; boundary=ftfuzz"]
+    seeds = {
+        # system
+        "healthz": request("GET", "/healthz"),
+        "readyz": request("GET", "/readyz"),
+        "metrics": request("GET", "/metrics"),
+        "version": request("GET", "/v1/version"),
+        "head_healthz": request("HEAD", "/healthz"),
+        "options_cors": request("OPTIONS", "/v1/jobs", ["Origin: https://a.example",
+                                                        "Access-Control-Request-Method: POST"]),
+        "cors_get": request("GET", "/v1/datasets", ["Origin: https://b.example"]),
+        "unknown_route": request("GET", "/v1/nothing/here"),
+        "method_405": request("PUT", "/v1/datasets"),
+        "no_auth": request("GET", "/v1/models", ["Authorization: Bearer wrong"]),
+        "request_id": request("GET", "/v1/version", ["X-Request-Id: abc-123_x.y"]),
+        "long_path": request("GET", "/v1/jobs/" + "a" * 300),
+        # datasets
+        "ds_upload_multipart": request("POST", "/v1/datasets?name=colors", mp,
+                                       multipart([("file", "c.csv", csv)])),
+        "ds_upload_fields": request("POST", "/v1/datasets", mp,
+                                    multipart([("file", "p.csv", reg)], {"name": "prices", "task": "regression"})),
+        "ds_upload_raw": request("POST", "/v1/datasets?task=regression&name=r", ["Content-Type: text/csv"], reg),
+        "ds_upload_raw_charset": request("POST", "/v1/datasets?label=label&delimiter=,&header=true",
+                                         ["Content-Type: text/csv; charset=utf-8"], csv),
+        "ds_upload_chunked": request("POST", "/v1/datasets", ["Content-Type: text/csv",
+                                                              "Transfer-Encoding: chunked"], csv),
+        "ds_upload_idx": request("POST", "/v1/datasets?name=idx", mp,
+                                 multipart([("images", "i.idx", images), ("labels", "l.idx", labels)])),
+        "ds_upload_idx_gz": request("POST", "/v1/datasets", mp,
+                                    multipart([("images", "i.gz", gzip.compress(images, mtime=0)),
+                                               ("labels", "l.gz", gzip.compress(labels, mtime=0))])),
+        "ds_upload_tar": request("POST", "/v1/datasets?image_size=4x4&color=grayscale",
+                                 ["Content-Type: application/x-tar"],
+                                 make_bad.tar(make_bad.tar_entry("cat/1.png", pngs["gray8"]),
+                                              make_bad.tar_entry("dog/2.png", pngs["rgb8"]))),
+        "ds_upload_gzip": request("POST", "/v1/datasets", ["Content-Type: application/gzip"],
+                                  gzip.compress(csv, mtime=0)),
+        "ds_upload_missing_labels": request("POST", "/v1/datasets", mp, multipart([("images", "i", images)])),
+        "ds_upload_two_files": request("POST", "/v1/datasets", mp,
+                                       multipart([("a", "a.csv", csv), ("b", "b.csv", csv)])),
+        "ds_upload_no_file": request("POST", "/v1/datasets", mp, multipart([], {"name": "x"})),
+        "ds_upload_bad_boundary": request("POST", "/v1/datasets", ["Content-Type: multipart/form-data"],
+                                          multipart([("file", "c.csv", csv)])),
+        "ds_upload_415": request("POST", "/v1/datasets", ["Content-Type: image/png"], b"\x89PNG"),
+        "ds_upload_413": request("POST", "/v1/datasets", ["Content-Type: text/csv", "Content-Length: 99999999"],
+                                 csv),
+        "ds_upload_then_get": request("POST", "/v1/datasets?name=n", ["Content-Type: text/csv"], csv)
+        + b"\n%%\n" + request("GET", "/v1/datasets/{new}")
+        + b"\n%%\n" + request("DELETE", "/v1/datasets/{new}"),
+        "ds_list": request("GET", "/v1/datasets?limit=2"),
+        "ds_list_after": request("GET", "/v1/datasets?limit=100&after={ds}"),
+        "ds_list_bad_limit": request("GET", "/v1/datasets?limit=0"),
+        "ds_list_bad_after": request("GET", "/v1/datasets?after=ds_000000000000000000000000"),
+        "ds_get": request("GET", "/v1/datasets/{ds}"),
+        "ds_get_missing": request("GET", "/v1/datasets/ds_000000000000000000000000"),
+        "ds_delete_conflict": request("DELETE", "/v1/datasets/{ds}"),
+        # models
+        "mdl_upload_raw": request("POST", "/v1/models?name=m", ["Content-Type: application/octet-stream"], model),
+        "mdl_upload_multipart": request("POST", "/v1/models", mp, multipart([("file", "m.safetensors", model)])),
+        "mdl_upload_then_predict": request("POST", "/v1/models", ["Content-Type: application/octet-stream"], model)
+        + b"\n%%\n" + request("POST", "/v1/models/{new}/predict", body={"inputs": [[1, 2, 3, 4]]})
+        + b"\n%%\n" + request("GET", "/v1/models/{new}/content"),
+        "mdl_upload_garbage": request("POST", "/v1/models", mp, multipart([("file", "x.safetensors", b"garbage")])),
+        "mdl_upload_json": request("POST", "/v1/models", ["Content-Type: application/json"], "{}"),
+        "mdl_list": request("GET", "/v1/models?limit=1&after={mdl}"),
+        "mdl_get": request("GET", "/v1/models/{mdl}"),
+        "mdl_content": request("GET", "/v1/models/{img}/content"),
+        "mdl_delete_missing": request("DELETE", "/v1/models/mdl_000000000000000000000000"),
+        "predict_rows": request("POST", "/v1/models/{mdl}/predict", body={"inputs": [[1, 2, 3, 4], [0, 0, 0, 1.5]]}),
+        "predict_one_nested": request("POST", "/v1/models/{img}/predict",
+                                      body={"input": [[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]]}),
+        "predict_png": request("POST", "/v1/models/{img}/predict", ["Content-Type: image/png"], pngs["gray8"]),
+        "predict_png_rgb": request("POST", "/v1/models/{img}/predict", ["Content-Type: image/png"], pngs["rgb8_adam7"]),
+        "predict_png_tabular": request("POST", "/v1/models/{mdl}/predict", ["Content-Type: image/png"], pngs["gray4"]),
+        "predict_bad_row": request("POST", "/v1/models/{mdl}/predict", body={"inputs": [[1, 2, "x"]]}),
+        "predict_bad_json": request("POST", "/v1/models/{mdl}/predict", ["Content-Type: application/json"], "{nope"),
+        "predict_no_type": request("POST", "/v1/models/{mdl}/predict", [], '{"input": [1, 2, 3, 4]}'),
+        "predict_csv_415": request("POST", "/v1/models/{mdl}/predict", ["Content-Type: text/csv"], "1,2,3"),
+        "evaluate": request("POST", "/v1/models/{mdl}/evaluate", body={"dataset": "{ds}"}),
+        "evaluate_selector": request("POST", "/v1/models/{mdl}/evaluate",
+                                     body={"dataset": {"id": "{ds}", "classes": ["z", "x"], "per_class": 1, "seed": 3},
+                                           "loss": "cross_entropy"}),
+        "evaluate_bad": request("POST", "/v1/models/{mdl}/evaluate", body={"dataset": "{ds}", "extra": 1}),
+        "evaluate_mse": request("POST", "/v1/models/{mdl}/evaluate", body={"dataset": "{ds}", "loss": "mse"}),
+        "evaluate_image_model": request("POST", "/v1/models/{img}/evaluate", body={"dataset": {"id": "{ds}"}}),
+        # jobs
+        "job_scratch": request("POST", "/v1/jobs", ["Idempotency-Key: k1"],
+                               {"dataset": "{ds}", "architecture": arch, "epochs": 2, "name": "n",
+                                "metadata": {"a": "b"}}),
+        "job_finetune": request("POST", "/v1/jobs", [],
+                                {"dataset": "{ds}", "base_model": "{mdl}", "drop_layers": 1,
+                                 "freeze": {"trainable_last": 1}, "head": {"hidden": [4], "dropout": 0.1},
+                                 "init": {"type": "normal", "std": 0.01}, "validation": {"split": 0.2},
+                                 "test": "{ds}", "optimizer": {"type": "adam", "lr": 0.001},
+                                 "early_stopping": {"metric": "val_loss", "patience": 2}, "epochs": 3}),
+        "job_cut_after": request("POST", "/v1/jobs", [],
+                                 {"dataset": {"id": "{ds}", "classes": ["x", "y"], "per_class": 2, "seed": 1},
+                                  "base_model": "{mdl}", "cut_after": "hidden", "freeze": "none",
+                                  "loss": "cross_entropy", "batch_size": 2, "strict": True}),
+        "job_bad_spec": request("POST", "/v1/jobs", [], {"dataset": "{ds}", "epochs": 0, "head": {"units": -1}}),
+        "job_path_dataset": request("POST", "/v1/jobs", [], {"dataset": "/etc/passwd", "architecture": arch}),
+        "job_not_json": request("POST", "/v1/jobs", ["Content-Type: application/json"], "{\"dataset\": "),
+        "job_text_415": request("POST", "/v1/jobs", ["Content-Type: text/plain"], "x"),
+        "job_empty_body": request("POST", "/v1/jobs", ["Content-Type: application/json"]),
+        "job_then_cancel": request("POST", "/v1/jobs", [], {"dataset": "{ds}", "architecture": arch})
+        + b"\n%%\n" + request("POST", "/v1/jobs/{new}/cancel")
+        + b"\n%%\n" + request("GET", "/v1/jobs/{new}/events"),
+        "job_list": request("GET", "/v1/jobs?limit=5&status=queued"),
+        "job_list_after": request("GET", "/v1/jobs?after={job}&status=cancelled"),
+        "job_list_bad_status": request("GET", "/v1/jobs?status=done"),
+        "job_get": request("GET", "/v1/jobs/{job}"),
+        "job_cancel": request("POST", "/v1/jobs/{job}/cancel"),
+        "job_events": request("GET", "/v1/jobs/{job}/events?after=0&limit=10"),
+        "job_events_resume": request("GET", "/v1/jobs/{job}/events", ["Last-Event-ID: 1"]),
+        "job_events_sse": request("GET", "/v1/jobs/{job}/events", ["Accept: text/event-stream"]),
+        "job_metrics": request("GET", "/v1/jobs/{job}/metrics"),
+        "job_metrics_csv": request("GET", "/v1/jobs/{job}/metrics?format=csv"),
+        "job_metrics_bad_format": request("GET", "/v1/jobs/{job}/metrics?format=xml"),
+        "job_metrics_png": request("GET", "/v1/jobs/{job}/metrics.png"),
+        "job_confusion_png": request("GET", "/v1/jobs/{job}/confusion.png"),
+        "job_missing": request("GET", "/v1/jobs/job_000000000000000000000000/metrics"),
+        # raw bytes ("!"): framing the harness does not fix
+        "raw_pipelined": b"!GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/version HTTP/1.1\r\n"
+                         b"Host: x\r\nAuthorization: Bearer fuzz-key\r\n\r\n",
+        "raw_short_body": b"!POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 50\r\n\r\n{\"dataset\"",
+        "raw_http10": b"!GET /v1/datasets?limit=1 HTTP/1.0\r\nAuthorization: Bearer fuzz-key\r\n\r\n",
+    }
+    for name, data in seeds.items():
+        put("http", name, data)
 
 
 def main():
@@ -133,6 +300,8 @@ def main():
     for f in sorted(os.listdir(BAD)):
         if f.endswith(".safetensors"):
             put("safetensors", "bad_" + f, b"\0" + open(os.path.join(BAD, f), "rb").read())
+
+    http_seeds(pngs, images, labels)
 
 
 if __name__ == "__main__":
