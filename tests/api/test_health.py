@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Server, check, run_tests
+from harness import Server, check, run_tests, wait_for
 
 
 def wait_for(predicate, timeout=30, what="a condition"):
@@ -82,8 +82,9 @@ def test_readyz_read_only_data_dir():
         # What the kernel does to ext4 on an I/O error with errors=remount-ro:
         # the file system turns read-only under the open database.
         sh("mount", "-o", "remount,abort", mnt)
-        r = server.get("/readyz")
-        check(r.status == 503, "%r" % r)
+        # The abort reaches the open database's file descriptors within moments.
+        r = wait_for(lambda: (lambda x: x if x.status == 503 else None)(server.get("/readyz")), timeout=10,
+                     what="/readyz to report the read-only file system")
         body = r.json()
         check(body["checks"]["database_writable"] is False, "%r" % body)
         check("database" in body["reason"], "reason %r" % body["reason"])
