@@ -24,7 +24,10 @@
  * deleted (jobs cancelled) after it; the data dir is recreated when it grows.
  *
  * Server logs go to stderr: run with -close_fd_mask=2 to keep them out of
- * the way (harness failures and sanitizer reports still show). */
+ * the way (harness failures and sanitizer reports still show).
+ * FUZZ_HTTP_TRACE=1 prints each request's status and time;
+ * FUZZ_HTTP_GDB=1 prints, on a hang, the last requests sent, every
+ * thread's stack (gdb) and the sockets (ss). */
 #include <arpa/inet.h>
 #include <cblas.h>
 #include <errno.h>
