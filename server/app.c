@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "core/ingest_util.h"
+#include "core/model.h"
 
 void ft_app_dataset_path(const ft_app *app, const char *id, char *out, size_t n)
 {
@@ -225,4 +226,18 @@ void ft_app_log(const ft_app *app, const char *event, ...)
     if (fclose(out) == 0)
         fwrite(line, 1, len, stderr); /* one write per line */
     free(line);
+}
+
+struct ft_model *ft_app_load_model(ft_app *app, const char *id, ft_error *err)
+{
+    json_t *obj = ft_store_model_get(app->store, id, err);
+    if (!obj)
+        return NULL;
+    json_decref(obj);
+    char path[2300];
+    ft_app_model_path(app, id, path, sizeof path);
+    ft_model *m = ft_model_load(path, err);
+    if (!m && err)
+        err->code = FT_EIO;
+    return m;
 }

@@ -49,6 +49,11 @@ void ft_app_dataset_path(const ft_app *app, const char *id, char *out, size_t n)
 void ft_app_model_path(const ft_app *app, const char *id, char *out, size_t n);
 void ft_app_checkpoint_path(const ft_app *app, const char *id, char *out, size_t n);
 
+/* The stored model `id`: FT_ENOTFOUND if no such row, FT_EIO if its file
+ * does not load (the server's own file: a server fault, and the message,
+ * which names the path, is for the log). */
+struct ft_model *ft_app_load_model(ft_app *app, const char *id, ft_error *err);
+
 /* A new id: prefix + 24 random hex digits ("job_3f9c..."). */
 void ft_app_new_id(const char *prefix, char *out, size_t n);
 /* True if s looks like an id with this prefix (prefix_ + 24 hex). */

@@ -77,19 +77,11 @@ static void request_hash(const json_t *body, char *out, size_t n)
 static ft_model *load_base(ft_app *app, ft_req *r, const char *id)
 {
     ft_error err = {0};
-    json_t *obj = ft_app_valid_id("mdl", id) ? ft_store_model_get(app->store, id, &err) : NULL;
-    if (!obj) {
+    ft_model *m = ft_app_valid_id("mdl", id) ? ft_app_load_model(app, id, &err) : NULL;
+    if (!m && (err.code == FT_ENOTFOUND || !err.code))
         ft_reply_error(r, 422, "unknown_model", "base_model", "no model with id '%s'", id);
-        return NULL;
-    }
-    json_decref(obj);
-    char path[2300];
-    ft_app_model_path(app, id, path, sizeof path);
-    ft_model *m = ft_model_load(path, &err);
-    if (!m) {
-        err.code = FT_EIO; /* the server's own file: a server fault; its path stays in the log */
+    else if (!m)
         ft_reply_ft_error(r, &err, 422);
-    }
     return m;
 }
 

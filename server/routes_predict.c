@@ -20,21 +20,9 @@ static ft_model *model_for(ft_app *app, ft_req *r)
     if (!id)
         return NULL;
     ft_error err = {0};
-    json_t *obj = ft_store_model_get(app->store, id, &err);
-    if (!obj) {
+    ft_model *m = ft_app_load_model(app, id, &err);
+    if (!m)
         ft_reply_ft_error(r, &err, 422);
-        return NULL;
-    }
-    json_decref(obj);
-    char path[2300];
-    ft_app_model_path(app, id, path, sizeof path);
-    ft_model *m = ft_model_load(path, &err);
-    if (!m) {
-        /* The file is the server's own: failing to load it is a server
-         * fault, and its message names the path. Details go to the log. */
-        err.code = FT_EIO;
-        ft_reply_ft_error(r, &err, 500);
-    }
     return m;
 }
 
