@@ -89,7 +89,7 @@ bool ft_req_limit(ft_req *r, int *limit)
 
 /* ---- replies ---- */
 
-static void set_response(ft_req *r, unsigned status, struct MHD_Response *resp)
+void ft_set_response(ft_req *r, unsigned status, struct MHD_Response *resp)
 {
     if (r->resp) /* a handler must reply once; keep the first */
     {
@@ -119,7 +119,7 @@ void ft_reply_bytes(ft_req *r, unsigned status, const char *content_type, void *
         return;
     }
     MHD_add_response_header(resp, "Content-Type", content_type);
-    set_response(r, status, resp);
+    ft_set_response(r, status, resp);
 }
 
 void ft_reply_json(ft_req *r, unsigned status, json_t *body)
@@ -239,108 +239,7 @@ void ft_reply_file(ft_req *r, const char *path, const char *content_type, const 
         snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", download_name);
         MHD_add_response_header(resp, "Content-Disposition", disp);
     }
-    set_response(r, 200, resp);
-}
-
-struct ft_stream {
-    long (*next)(void *ctx, char *buf, size_t max);
-    void (*done)(void *ctx);
-    void *ctx;
-    ft_http *http;
-    struct MHD_Connection *conn;
-    bool parked;                 /* in http->suspended (under its lock) */
-    ft_stream *next_suspended;
-};
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    ft_stream *s = cls;
-    long n = s->next(s->ctx, buf, max);
-    if (n != 0)
-        return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
-    /* Nothing to send yet: park the connection rather than block (or spin)
-     * in this thread, which serves other connections too. */
-    ft_http *h = s->http;
-    pthread_mutex_lock(&h->lock);
-    bool stopping = h->stopping;
-    if (!stopping) {
-        if (!s->parked) {
-            s->next_suspended = h->suspended;
-            h->suspended = s;
-            s->parked = true;
-        }
-        MHD_suspend_connection(s->conn);
-    }
-    pthread_mutex_unlock(&h->lock);
-    return stopping ? MHD_CONTENT_READER_END_OF_STREAM : 0;
-}
-
-static void stream_free(void *cls)
-{
-    ft_stream *s = cls;
-    /* libmicrohttpd may close a connection it was asked to suspend (the
-     * client had already gone): never resume it after this. */
-    ft_http *h = s->http;
-    pthread_mutex_lock(&h->lock);
-    for (ft_stream **p = &h->suspended; *p; p = &(*p)->next_suspended)
-        if (*p == s) {
-            *p = s->next_suspended;
-            break;
-        }
-    pthread_mutex_unlock(&h->lock);
-    s->done(s->ctx);
-    free(s);
-}
-
-static void resume_streams(ft_http *h)
-{
-    pthread_mutex_lock(&h->lock);
-    for (ft_stream *s = h->suspended; s; s = s->next_suspended) {
-        s->parked = false;
-        MHD_resume_connection(s->conn);
-    }
-    h->suspended = NULL;
-    pthread_mutex_unlock(&h->lock);
-}
-
-/* Resume parked streams on every change the app signals, and every second
- * (to notice other processes' writes and to send keepalives). */
-static void *waker_main(void *arg)
-{
-    ft_http *h = arg;
-    unsigned long seen = 0;
-    for (;;) {
-        pthread_mutex_lock(&h->lock);
-        bool stop = h->stopping;
-        pthread_mutex_unlock(&h->lock);
-        if (stop)
-            return NULL;
-        if (atomic_load(&h->app->shutting_down))
-            nanosleep(&(struct timespec){0, 50000000}, NULL); /* ft_app_wait returns at once now */
-        else
-            seen = ft_app_wait(h->app, seen, 1000);
-        resume_streams(h);
-    }
-}
-
-void ft_reply_stream(ft_req *r, const char *content_type, long (*next)(void *ctx, char *buf, size_t max),
-                     void (*done)(void *ctx), void *ctx)
-{
-    ft_stream *s = malloc(sizeof *s);
-    struct MHD_Response *resp =
-        s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free) : NULL;
-    if (!resp) {
-        free(s);
-        done(ctx);
-        ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s)", r->id);
-        return;
-    }
-    *s = (ft_stream){next, done, ctx, r->http, r->conn, false, NULL};
-    MHD_add_response_header(resp, "Content-Type", content_type);
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    set_response(r, 200, resp);
+    ft_set_response(r, 200, resp);
 }
 
 /* ---- routing ---- */
@@ -728,6 +627,7 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
     h->app = app;
     h->routes = routes;
     h->nroutes = nroutes;
+    h->hangup_epoll = -1;
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->conns_lock, NULL);
     pthread_cond_init(&h->reaper_wake, NULL);
@@ -779,12 +679,10 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : c->listen_port;
-    if (pthread_create(&h->waker, NULL, waker_main, h) != 0) {
+    if (!ft_http_streams_start(h, err)) {
         ft_http_stop(h);
-        ft_fail(err, FT_ENOMEM, NULL, "cannot start the HTTP stream thread");
         return NULL;
     }
-    h->waker_started = true;
     if (pthread_create(&h->reaper, NULL, reap_slow_heads, h) != 0) {
         ft_http_stop(h);
         ft_fail(err, FT_ENOMEM, NULL, "cannot start the HTTP connection reaper thread");
@@ -809,15 +707,7 @@ void ft_http_stop(ft_http *h)
 {
     if (!h)
         return;
-    pthread_mutex_lock(&h->lock);
-    h->stopping = true;
-    pthread_mutex_unlock(&h->lock);
-    if (h->waker_started) {
-        ft_app_notify(h->app); /* end the waker's wait */
-        pthread_join(h->waker, NULL);
-    }
-    /* libmicrohttpd must not be stopped with suspended connections. */
-    resume_streams(h);
+    ft_http_streams_stop(h);
     pthread_mutex_lock(&h->conns_lock);
     h->reaper_stop = true;
     pthread_cond_signal(&h->reaper_wake);

@@ -1,5 +1,6 @@
-/* Internal: the request struct shared by http.c (dispatch, replies) and
- * http_body.c (request bodies and uploads). */
+/* Internal: the server and request structs shared by http.c (dispatch,
+ * replies), http_body.c (request bodies and uploads) and http_stream.c
+ * (streamed replies). */
 #ifndef FT_HTTP_INTERNAL_H
 #define FT_HTTP_INTERNAL_H
 
@@ -32,12 +33,16 @@ struct ft_http {
     int port;
     /* Streams with nothing to send are suspended (a blocked callback would
      * stall every connection of its pool thread); the waker thread resumes
-     * them when the app signals a change, and at least every second. */
+     * them when the app signals a change, and at least every second; the
+     * hang-up watcher when a parked stream's client goes (http_stream.c). */
     pthread_mutex_t lock;
     ft_stream *suspended;            /* list, under lock */
     bool stopping;                   /* under lock: no more suspending */
     pthread_t waker;
     bool waker_started;
+    int hangup_epoll;                /* parked streams' sockets, EPOLLRDHUP */
+    pthread_t hangup_watcher;
+    bool hangup_watcher_started;
     /* libmicrohttpd's connection timeout counts idle time only, so a client
      * sending a byte now and then (slowloris) would hold a connection
      * forever. The reaper thread shuts down connections whose request head
@@ -96,5 +101,13 @@ bool ft_body_end(ft_req *r);
 void ft_body_free(ft_req *r);
 
 double ft_http_now(void);
+/* The reply of r (a handler replies once: a second reply is dropped). */
+void ft_set_response(ft_req *r, unsigned status, struct MHD_Response *resp);
+
+/* The stream threads (http_stream.c): started once the daemon runs; stop
+ * also resumes every parked stream, as libmicrohttpd must not be stopped
+ * with suspended connections. */
+bool ft_http_streams_start(ft_http *h, ft_error *err);
+void ft_http_streams_stop(ft_http *h);
 
 #endif
