@@ -31,6 +31,8 @@ static const option options[] = {
     {"workers", INT(workers), 1, 64, "training worker threads (default 1)"},
     {"blas-threads", INT(blas_threads), 1, 256, "OpenBLAS threads per worker (default: cores / workers)"},
     {"http-threads", INT(http_threads), 1, 256, "HTTP request threads (default 4)"},
+    {"heavy-threads", INT(heavy_threads), 1, 64, "threads for upload parsing, predict, evaluate, job submits (default 2)"},
+    {"heavy-queue", INT(heavy_queue), 0, 10000, "such requests waiting for a thread; past it 503 (default 64)"},
     {"max-upload-bytes", SIZE(max_upload_bytes), 1, LONG_MAX, "largest upload, bytes (K/M/G suffixes; default 1G)"},
     {"max-json-bytes", SIZE(max_json_bytes), 64, LONG_MAX, "largest JSON request body (default 1M)"},
     {"api-key", STR(api_key), 0, 0, "require Authorization: Bearer KEY on /v1 routes"},
@@ -58,6 +60,8 @@ static void defaults(ft_config *c)
     snprintf(c->data_dir, sizeof c->data_dir, "./data");
     c->workers = 1;
     c->http_threads = 4;
+    c->heavy_threads = 2;
+    c->heavy_queue = 64;
     c->max_upload_bytes = (size_t)1 << 30;
     c->max_json_bytes = (size_t)1 << 20;
     c->checkpoint_seconds = 30;

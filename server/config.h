@@ -16,6 +16,8 @@ typedef struct {
     int workers;                 /* --workers: training threads (default 1) */
     int blas_threads;            /* --blas-threads per worker (default cores / workers) */
     int http_threads;            /* --http-threads: request thread pool (default 4) */
+    int heavy_threads;           /* --heavy-threads: threads for uploads, predict, evaluate, submits (default 2) */
+    int heavy_queue;             /* --heavy-queue: such requests waiting for one, past it 503 (default 64) */
     size_t max_upload_bytes;     /* --max-upload-bytes (default 1 GiB) */
     size_t max_json_bytes;       /* --max-json-bytes: JSON request bodies (default 1 MiB) */
     char api_key[512];           /* --api-key / --api-key-file; empty = no auth */

@@ -337,7 +337,7 @@ static bool same_secret(const char *a, const char *b)
 static bool authorized(ft_req *r)
 {
     const char *key = r->http->app->cfg.api_key;
-    if (!key[0] || (r->route && r->route->open))
+    if (!key[0] || (r->route && (r->route->flags & FT_ROUTE_OPEN)))
         return true;
     const char *auth = ft_req_header(r, "Authorization");
     /* The scheme name is case-insensitive (RFC 7235); the key is not. */
@@ -424,7 +424,7 @@ static bool preflight(ft_req *r)
     return ft_body_begin(r);
 }
 
-static void run_handler(ft_req *r)
+void ft_run_handler(ft_req *r)
 {
     r->route->handler(r->http->app, r);
     if (!r->resp)
@@ -535,6 +535,15 @@ static void *reap_slow_heads(void *arg)
     return NULL;
 }
 
+static void reply_busy(ft_req *r)
+{
+    ft_reply_error(r, 503, "server_busy", NULL,
+                   "the server is busy with other uploads, predictions, evaluations and job submissions "
+                   "(--heavy-threads %d, --heavy-queue %d); retry shortly",
+                   r->http->app->cfg.heavy_threads, r->http->app->cfg.heavy_queue);
+    ft_reply_header(r, "Retry-After", "1");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size,
                                   void **con_cls)
@@ -575,8 +584,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
      * a response would make libmicrohttpd call us again at once, forever. */
     if (r->resp)
         return queue(r);
-    if (!r->body_error && ft_body_end(r))
-        run_handler(r);
+    if (!r->body_error && ft_body_end(r)) {
+        if (!(r->route->flags & FT_ROUTE_HEAVY))
+            ft_run_handler(r);
+        else if (ft_http_pool_submit(h->pool, r))
+            return MHD_YES; /* called again once the pool thread has replied */
+        else
+            reply_busy(r);
+    }
     if (!r->resp)
         ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s)", r->id);
     return queue(r);
@@ -679,7 +694,8 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : c->listen_port;
-    if (!ft_http_streams_start(h, err)) {
+    if (!(h->pool = ft_http_pool_start(h, c->heavy_threads, c->heavy_queue, err)) ||
+        !ft_http_streams_start(h, err)) {
         ft_http_stop(h);
         return NULL;
     }
@@ -707,6 +723,7 @@ void ft_http_stop(ft_http *h)
 {
     if (!h)
         return;
+    ft_http_pool_stop(h->pool); /* before the daemon: its requests wait suspended */
     ft_http_streams_stop(h);
     pthread_mutex_lock(&h->conns_lock);
     h->reaper_stop = true;

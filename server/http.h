@@ -26,12 +26,17 @@ typedef enum {
 
 typedef void (*ft_handler)(ft_app *app, ft_req *req);
 
+enum {
+    FT_ROUTE_OPEN = 1,    /* reachable without the API key (health, metrics) */
+    FT_ROUTE_HEAVY = 2    /* runs on the request pool, off the HTTP threads (http_pool.c) */
+};
+
 typedef struct {
     const char *method;   /* "GET", "POST", "DELETE" */
     const char *pattern;  /* "/v1/jobs/{id}/cancel": {name} matches one path segment */
     ft_body_kind body;
     ft_handler handler;
-    bool open;            /* reachable without the API key (health, metrics) */
+    unsigned flags;       /* FT_ROUTE_* */
 } ft_route;
 
 /* Start listening with the given routes (the array must outlive the server).
@@ -39,6 +44,8 @@ typedef struct {
 ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_error *err);
 /* The port actually bound (useful with --listen 127.0.0.1:0). */
 int ft_http_port(const ft_http *h);
+/* Requests of heavy routes running or waiting on the request pool. */
+int ft_http_heavy_requests(ft_http *h);
 /* Stop accepting new connections; requests in flight continue. */
 void ft_http_quiesce(ft_http *h);
 /* Stop and free (waits for handlers to return). */

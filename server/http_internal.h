@@ -15,6 +15,7 @@
 #define FT_MAX_HEADERS 8
 
 typedef struct ft_stream ft_stream;
+typedef struct ft_http_pool ft_http_pool;
 
 /* An open connection, for the request-head deadline (http.c, reap_slow_heads). */
 typedef struct ft_conn {
@@ -41,6 +42,7 @@ struct ft_http {
     pthread_t waker;
     bool waker_started;
     int hangup_epoll;                /* parked streams' sockets, EPOLLRDHUP */
+    ft_http_pool *pool;              /* runs the heavy routes' handlers */
     pthread_t hangup_watcher;
     bool hangup_watcher_started;
     /* libmicrohttpd's connection timeout counts idle time only, so a client
@@ -103,6 +105,17 @@ void ft_body_free(ft_req *r);
 double ft_http_now(void);
 /* The reply of r (a handler replies once: a second reply is dropped). */
 void ft_set_response(ft_req *r, unsigned status, struct MHD_Response *resp);
+
+/* Run r's handler; it must reply (a missing reply becomes a 500). */
+void ft_run_handler(ft_req *r);
+
+/* The request pool (http_pool.c): `nthreads` threads, and up to `queue`
+ * requests waiting for one. submit suspends r's connection and returns
+ * true, or returns false when the pool is full or stopping; stop runs what
+ * was accepted, then joins. */
+ft_http_pool *ft_http_pool_start(ft_http *h, int nthreads, int queue, ft_error *err);
+bool ft_http_pool_submit(ft_http_pool *p, ft_req *r);
+void ft_http_pool_stop(ft_http_pool *p);
 
 /* The stream threads (http_stream.c): started once the daemon runs; stop
  * also resumes every parked stream, as libmicrohttpd must not be stopped

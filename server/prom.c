@@ -347,6 +347,9 @@ char *ft_prom_render(ft_prom *p, ft_app *app, size_t *len)
             "# TYPE finetuned_workers gauge\nfinetuned_workers %d\n", app->cfg.workers);
     put(&t, "# HELP finetuned_event_streams Open Server-Sent Events streams.\n"
             "# TYPE finetuned_event_streams gauge\nfinetuned_event_streams %d\n", atomic_load(&app->sse_streams));
+    put(&t, "# HELP finetuned_heavy_requests Uploads, predictions, evaluations and job submits running or "
+            "waiting on the request pool.\n# TYPE finetuned_heavy_requests gauge\nfinetuned_heavy_requests %d\n",
+        ft_http_heavy_requests(app->http));
     put_process_figures(&t);
     *len = t.len;
     return t.buf;
