@@ -164,6 +164,8 @@ ft_workspace *ft_workspace_new(const ft_model *m, int from, int max_batch, ft_er
 /* The same for layers [from, to) only (forward only unless to == n): used to
  * run a frozen prefix once for the feature cache. */
 ft_workspace *ft_workspace_new_range(const ft_model *m, int from, int to, int max_batch, ft_error *err);
+/* Floats such a workspace for layers [from, to) holds (a layout is enough). */
+size_t ft_workspace_floats(const ft_model *m, int from, int to, int max_batch);
 void ft_workspace_free(ft_workspace *ws);
 /* Make backward write parameter gradients into `grads` (ft_model_num_params
  * floats, same layout as the model's) instead of the model's own array:
