@@ -91,7 +91,7 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
         goto done;
     if (s->base_model && !(base = env->load_model(env->ctx, s->base_model, err)))
         goto done;
-    if (ft_data_info_from(full, &info, err) != 0 || ft_job_plan(s, &info, base, &out->warnings, err) != 0)
+    if (ft_data_info_from(full, &info, err) != 0 || ft_job_plan(s, &info, base, NULL, &out->warnings, err) != 0)
         goto done;
     if (s->dataset.has_selector) {
         if (!(whole = ft_dataset_select(full, &s->dataset.sel, err)))
@@ -160,7 +160,7 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
         ft_eval_result r;
         if (!sets[i])
             continue;
-        if (ft_evaluate(m, sets[i], &pp, s->train.loss, s->train.huber_delta, 256, &r, err) != 0)
+        if (ft_evaluate(m, sets[i], &pp, s->train.loss, s->train.huber_delta, FT_EVAL_BATCH, &r, err) != 0)
             goto done;
         *dest[i] = ft_eval_result_json(&r, sets[i]);
         ft_eval_result_free(&r);

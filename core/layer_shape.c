@@ -1,4 +1,5 @@
 /* Layers that only move or mask values: flatten and dropout. */
+#include <limits.h>
 #include <string.h>
 
 #include "core/layer.h"
@@ -11,8 +12,10 @@ static size_t no_scratch(const ft_layer *l, int batch)
 
 static int flatten_setup(ft_layer *l, const char *param, ft_error *err)
 {
-    (void)param, (void)err;
-    l->out = ft_shape1((int)ft_shape_size(l->in));
+    size_t n;
+    if (ft_shape_elements(l->in, &n) != 0 || n > INT_MAX)
+        return ft_fail(err, FT_EINVAL, param, "flatten layer '%s' has more inputs than a shape can hold", l->name);
+    l->out = ft_shape1((int)n);
     return 0;
 }
 

@@ -78,8 +78,19 @@ ft_model *ft_model_assemble(ft_shape input, ft_layer *layers, int nlayers, const
     m->input = input;
     m->layers = layers;
     m->nlayers = nlayers;
+    m->meta = json_object();
+    if (!m->meta) {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        goto fail;
+    }
     if (nlayers < 1 || nlayers > FT_MAX_LAYERS) {
         ft_fail(err, FT_EINVAL, param, "a model needs 1 to %d layers, got %d", FT_MAX_LAYERS, nlayers);
+        goto fail;
+    }
+    /* The input is bounded like every layer's output, so no size product overflows. */
+    size_t in_size;
+    if (ft_shape_elements(input, &in_size) != 0 || in_size > FT_MAX_ELEMENTS) {
+        ft_fail(err, FT_EINVAL, param, "the input has more than %u values per sample", FT_MAX_ELEMENTS);
         goto fail;
     }
     ft_shape shape = input;
@@ -97,29 +108,32 @@ ft_model *ft_model_assemble(ft_shape input, ft_layer *layers, int nlayers, const
         l->nweights = l->nbias = 0;
         if (l->ops->setup(l, lparam, err) != 0)
             goto fail;
-        if (ft_shape_size(l->out) > FT_MAX_ELEMENTS) {
+        size_t out_size;
+        if (ft_shape_elements(l->out, &out_size) != 0 || out_size > FT_MAX_ELEMENTS) {
             ft_fail(err, FT_EINVAL, lparam, "layer '%s' output is too large", l->name);
             goto fail;
         }
         l->param_offset = m->nparams;
-        m->nparams += l->nweights + l->nbias;
-        if (m->nparams > FT_MAX_PARAMS) {
+        if (l->nweights > FT_MAX_PARAMS || l->nbias > FT_MAX_PARAMS ||
+            (m->nparams += l->nweights + l->nbias) > FT_MAX_PARAMS) {
             ft_fail(err, FT_EINVAL, lparam, "the model has more than %zu parameters", FT_MAX_PARAMS);
             goto fail;
         }
         shape = l->out;
     }
-    m->params = calloc(m->nparams ? m->nparams : 1, sizeof(float));
-    m->grads = calloc(m->nparams ? m->nparams : 1, sizeof(float));
-    m->meta = json_object();
-    if (!m->params || !m->grads || !m->meta) {
-        ft_fail(err, FT_ENOMEM, NULL, "out of memory for %zu parameters", m->nparams);
-        goto fail;
-    }
     return m;
 fail:
     ft_model_free(m);
     return NULL;
+}
+
+int ft_model_alloc_params(ft_model *m, ft_error *err)
+{
+    m->params = calloc(m->nparams ? m->nparams : 1, sizeof(float));
+    m->grads = calloc(m->nparams ? m->nparams : 1, sizeof(float));
+    if (!m->params || !m->grads)
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory for %zu parameters", m->nparams);
+    return 0;
 }
 
 void ft_model_free(ft_model *m)
@@ -144,8 +158,10 @@ ft_model *ft_model_clone(const ft_model *m, ft_error *err)
     }
     memcpy(layers, m->layers, sizeof *layers * (size_t)m->nlayers);
     ft_model *c = ft_model_assemble(m->input, layers, m->nlayers, "", err);
-    if (!c)
+    if (!c || ft_model_alloc_params(c, err) != 0) {
+        ft_model_free(c);
         return NULL;
+    }
     memcpy(c->params, m->params, sizeof(float) * m->nparams);
     c->first_trainable = m->first_trainable;
     json_decref(c->meta);

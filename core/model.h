@@ -61,6 +61,11 @@ int ft_init_parse(const char *s, ft_init_scheme *out);
  * path reported in errors (e.g. "architecture" -> "architecture.layers[2].units"). */
 ft_model *ft_model_from_json(const json_t *arch, const char *param, ft_error *err);
 
+/* The same checks without the parameter arrays: a layout (shapes, parameter
+ * counts, names) for planning, which costs kilobytes whatever the model's
+ * size. Only the query functions below work on it (params are NULL). */
+ft_model *ft_model_layout_from_json(const json_t *arch, const char *param, ft_error *err);
+
 /* Canonical architecture JSON (every attribute explicit); caller owns it. */
 json_t *ft_model_arch_json(const ft_model *m);
 
@@ -110,6 +115,9 @@ int ft_model_save(const ft_model *m, const char *path, ft_error *err);
 int ft_model_save_mem(const ft_model *m, unsigned char **buf, size_t *len, ft_error *err);
 ft_model *ft_model_load(const char *path, ft_error *err);
 ft_model *ft_model_load_mem(const void *buf, size_t len, ft_error *err);
+/* A model file's layout and metadata (classes, preprocessing, trainable_from)
+ * from its header alone; the weights are neither read nor allocated. */
+ft_model *ft_model_load_layout(const char *path, ft_error *err);
 
 /* ---- transfer learning (model surgery) ---- */
 
@@ -138,6 +146,8 @@ typedef struct {
  * output is not flat). Errors name the spec field ("drop_layers", "cut_after"...). */
 ft_model *ft_model_transfer(const ft_model *base, const ft_transfer *t, ft_rng *rng, int *kept,
                             ft_error *err);
+/* The transferred model's layout only (base may be a layout too). */
+ft_model *ft_model_transfer_layout(const ft_model *base, const ft_transfer *t, int *kept, ft_error *err);
 
 /* ---- execution ---- */
 
@@ -154,6 +164,8 @@ ft_workspace *ft_workspace_new(const ft_model *m, int from, int max_batch, ft_er
 /* The same for layers [from, to) only (forward only unless to == n): used to
  * run a frozen prefix once for the feature cache. */
 ft_workspace *ft_workspace_new_range(const ft_model *m, int from, int to, int max_batch, ft_error *err);
+/* Floats such a workspace for layers [from, to) holds (a layout is enough). */
+size_t ft_workspace_floats(const ft_model *m, int from, int to, int max_batch);
 void ft_workspace_free(ft_workspace *ws);
 /* Make backward write parameter gradients into `grads` (ft_model_num_params
  * floats, same layout as the model's) instead of the model's own array:

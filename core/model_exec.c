@@ -22,6 +22,22 @@ struct ft_workspace {
     float *block;      /* the single allocation behind all buffers */
 };
 
+/* Each piece is rounded to 16 floats to keep 64-byte alignment. */
+static size_t aligned16(size_t floats) { return (floats + 15) & ~(size_t)15; }
+
+size_t ft_workspace_floats(const ft_model *m, int from, int to, int max_batch)
+{
+    size_t total = 0, widest = ft_shape_size(m->layers[from].in), b = (size_t)max_batch;
+    for (int i = from; i < to; i++) {
+        const ft_layer *l = &m->layers[i];
+        size_t out = ft_shape_size(l->out);
+        if (out > widest)
+            widest = out;
+        total += aligned16(b * out) + aligned16(l->ops->scratch_floats(l, max_batch));
+    }
+    return total + 2 * aligned16(b * widest); /* the two gradient buffers */
+}
+
 ft_workspace *ft_workspace_new(const ft_model *m, int from, int max_batch, ft_error *err)
 {
     return ft_workspace_new_range(m, from, m->nlayers, max_batch, err);
@@ -44,18 +60,7 @@ ft_workspace *ft_workspace_new_range(const ft_model *m, int from, int to, int ma
     ws->scratch = calloc((size_t)m->nlayers, sizeof *ws->scratch);
     if (!ws->act || !ws->scratch)
         goto oom;
-    /* Sizes in floats; each piece is rounded to 16 floats to keep 64-byte alignment. */
-    size_t total = 0, widest = ft_shape_size(m->layers[from].in), b = (size_t)max_batch;
-    for (int i = from; i < to; i++) {
-        const ft_layer *l = &m->layers[i];
-        size_t out = ft_shape_size(l->out);
-        if (out > widest)
-            widest = out;
-        total += (b * out + 15) & ~(size_t)15;
-        total += (l->ops->scratch_floats(l, max_batch) + 15) & ~(size_t)15;
-    }
-    size_t gsize = (b * widest + 15) & ~(size_t)15;
-    total += 2 * gsize;
+    size_t total = ft_workspace_floats(m, from, to, max_batch), b = (size_t)max_batch;
     if (total > ((size_t)1 << 34) / sizeof(float)) {
         ft_workspace_free(ws);
         ft_fail(err, FT_ETOOBIG, "batch_size", "a batch of %d needs more than 16 GiB of activations",
@@ -69,12 +74,12 @@ ft_workspace *ft_workspace_new_range(const ft_model *m, int from, int to, int ma
     for (int i = from; i < to; i++) {
         const ft_layer *l = &m->layers[i];
         ws->act[i] = p;
-        p += (b * ft_shape_size(l->out) + 15) & ~(size_t)15;
+        p += aligned16(b * ft_shape_size(l->out));
         ws->scratch[i] = p;
-        p += (l->ops->scratch_floats(l, max_batch) + 15) & ~(size_t)15;
+        p += aligned16(l->ops->scratch_floats(l, max_batch));
     }
     ws->grad_a = p;
-    ws->grad_b = p + gsize;
+    ws->grad_b = p + (total - (size_t)(p - ws->block)) / 2;
     return ws;
 oom:
     ft_workspace_free(ws);

@@ -19,11 +19,15 @@ struct ft_model {
     json_t *meta;            /* string -> string extra metadata (lineage) */
 };
 
-/* Allocate a model for `nlayers` layers whose type, name and hyperparameters
- * are already set in layers[]; runs every setup, sizes and zeroes params.
- * Takes ownership of layers (freed on failure too). */
+/* A model's layout for `nlayers` layers whose type, name and hyperparameters
+ * are already set in layers[]: runs every setup and counts parameters, but
+ * allocates no parameter arrays (params and grads stay NULL). Takes
+ * ownership of layers (freed on failure too). */
 ft_model *ft_model_assemble(ft_shape input, ft_layer *layers, int nlayers, const char *param,
                             ft_error *err);
+
+/* Allocate a layout's zeroed params and grads. */
+int ft_model_alloc_params(ft_model *m, ft_error *err);
 
 /* Fill a layer's vtable from its type. */
 void ft_layer_bind(ft_layer *l);

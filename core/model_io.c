@@ -128,7 +128,33 @@ static json_t *meta_json(ft_st_file *f, const char *key, ft_error *err)
     return j;
 }
 
-static ft_model *load_from(ft_st_file *f, ft_error *err)
+/* Allocate m's parameters and read them: every tensor the architecture
+ * names, with its exact shape, finite, and nothing else in the file. */
+static int read_weights(ft_st_file *f, ft_model *m, ft_error *err)
+{
+    if (ft_model_alloc_params(m, err) != 0)
+        return -1;
+    param_tensor *t = malloc(sizeof *t * 2 * (size_t)m->nlayers);
+    if (!t)
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    int expected = param_tensors(m, t);
+    for (int i = 0; i < expected; i++)
+        if (ft_st_read_f32(f, t[i].name, t[i].rank, t[i].shape, m->params + t[i].offset, err) != 0) {
+            free(t);
+            return -1;
+        }
+    free(t);
+    if (ft_st_count(f) != (size_t)expected)
+        return ft_fail(err, FT_EFORMAT, NULL, "the file holds %zu tensors; the architecture has %d",
+                       ft_st_count(f), expected);
+    for (size_t i = 0; i < m->nparams; i++)
+        if (!isfinite(m->params[i]))
+            return ft_fail(err, FT_EFORMAT, NULL, "parameter %zu is not a finite number", i);
+    return 0;
+}
+
+/* Build the model a file describes; its weights only if `weights`. */
+static ft_model *load_from(ft_st_file *f, bool weights, ft_error *err)
 {
     const char *format = ft_st_meta(f, "format");
     if (!format || strcmp(format, MODEL_FORMAT) != 0) {
@@ -142,34 +168,14 @@ static ft_model *load_from(ft_st_file *f, ft_error *err)
         ft_fail(err, FT_EFORMAT, NULL, "%s", sub.msg[0] ? sub.msg : "metadata 'architecture' is missing");
         return NULL;
     }
-    ft_model *m = ft_model_from_json(arch, "architecture", &sub);
+    ft_model *m = ft_model_layout_from_json(arch, "architecture", &sub);
     json_decref(arch);
     if (!m) {
         ft_fail(err, FT_EFORMAT, sub.param, "invalid architecture: %s", sub.msg);
         return NULL;
     }
-    param_tensor *t = malloc(sizeof *t * 2 * (size_t)m->nlayers);
-    if (!t) {
-        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    if (weights && read_weights(f, m, err) != 0)
         goto fail;
-    }
-    int expected = param_tensors(m, t);
-    for (int i = 0; i < expected; i++)
-        if (ft_st_read_f32(f, t[i].name, t[i].rank, t[i].shape, m->params + t[i].offset, err) != 0) {
-            free(t);
-            goto fail;
-        }
-    free(t);
-    if (ft_st_count(f) != (size_t)expected) {
-        ft_fail(err, FT_EFORMAT, NULL, "the file holds %zu tensors; the architecture has %d",
-                ft_st_count(f), expected);
-        goto fail;
-    }
-    for (size_t i = 0; i < m->nparams; i++)
-        if (!isfinite(m->params[i])) {
-            ft_fail(err, FT_EFORMAT, NULL, "parameter %zu is not a finite number", i);
-            goto fail;
-        }
     const char *first = ft_st_meta(f, "trainable_from");
     char *end = NULL;
     long ft = first ? strtol(first, &end, 10) : 0;
@@ -209,11 +215,11 @@ static int load_extra_meta(ft_model *m, ft_st_file *f, ft_error *err)
 }
 
 /* Both loaders: validate, build, then attach lineage. Takes ownership of f. */
-static ft_model *load_and_close(ft_st_file *f, ft_error *err)
+static ft_model *load_and_close(ft_st_file *f, bool weights, ft_error *err)
 {
     if (!f)
         return NULL;
-    ft_model *m = load_from(f, err);
+    ft_model *m = load_from(f, weights, err);
     if (m && load_extra_meta(m, f, err) != 0) {
         ft_model_free(m);
         m = NULL;
@@ -224,10 +230,15 @@ static ft_model *load_and_close(ft_st_file *f, ft_error *err)
 
 ft_model *ft_model_load(const char *path, ft_error *err)
 {
-    return load_and_close(ft_st_open(path, err), err);
+    return load_and_close(ft_st_open(path, err), true, err);
+}
+
+ft_model *ft_model_load_layout(const char *path, ft_error *err)
+{
+    return load_and_close(ft_st_open(path, err), false, err);
 }
 
 ft_model *ft_model_load_mem(const void *buf, size_t len, ft_error *err)
 {
-    return load_and_close(ft_st_open_mem(buf, len, err), err);
+    return load_and_close(ft_st_open_mem(buf, len, err), true, err);
 }

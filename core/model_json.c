@@ -236,7 +236,7 @@ json_t *ft_shape_to_json(ft_shape s)
     return a;
 }
 
-ft_model *ft_model_from_json(const json_t *arch, const char *param, ft_error *err)
+ft_model *ft_model_layout_from_json(const json_t *arch, const char *param, ft_error *err)
 {
     char p[160];
     const char *base = param ? param : "";
@@ -282,6 +282,16 @@ ft_model *ft_model_from_json(const json_t *arch, const char *param, ft_error *er
         }
     }
     return ft_model_assemble(input, ls, (int)n, base, err);
+}
+
+ft_model *ft_model_from_json(const json_t *arch, const char *param, ft_error *err)
+{
+    ft_model *m = ft_model_layout_from_json(arch, param, err);
+    if (m && ft_model_alloc_params(m, err) != 0) {
+        ft_model_free(m);
+        return NULL;
+    }
+    return m;
 }
 
 static json_t *pair(int a, int b) { return json_pack("[i,i]", a, b); }

@@ -28,6 +28,12 @@ int ft_optim_parse(const char *s, ft_optim_type *out)
     return -1;
 }
 
+size_t ft_optim_state_floats(const ft_optim_config *cfg, size_t n)
+{
+    /* SGD keeps a velocity only with momentum; Adam keeps two moments. */
+    return cfg->type == FT_OPT_SGD ? (cfg->momentum != 0 ? n : 0) : 2 * n;
+}
+
 ft_optim *ft_optim_new(const ft_optim_config *cfg, size_t n, ft_error *err)
 {
     ft_optim *o = calloc(1, sizeof *o);
@@ -37,10 +43,7 @@ ft_optim *ft_optim_new(const ft_optim_config *cfg, size_t n, ft_error *err)
     }
     o->cfg = *cfg;
     o->n = n;
-    if (cfg->type == FT_OPT_SGD)
-        o->nstate = cfg->momentum != 0 ? n : 0;
-    else
-        o->nstate = 2 * n;
+    o->nstate = ft_optim_state_floats(cfg, n);
     o->state = calloc(o->nstate ? o->nstate : 1, sizeof(float));
     if (!o->state) {
         free(o);

@@ -29,6 +29,8 @@ int ft_optim_parse(const char *s, ft_optim_type *out);
 
 /* State for n parameters. */
 ft_optim *ft_optim_new(const ft_optim_config *cfg, size_t n, ft_error *err);
+/* Floats of state the optimiser keeps for n parameters. */
+size_t ft_optim_state_floats(const ft_optim_config *cfg, size_t n);
 void ft_optim_free(ft_optim *o);
 
 /* One update of params[0..n) with grads[0..n). */

@@ -3,6 +3,7 @@
 #define FT_SHAPE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define FT_SHAPE_MAX_RANK 3
 
@@ -18,6 +19,22 @@ static inline size_t ft_shape_size(ft_shape s)
     for (int i = 0; i < s.rank; i++)
         n *= (size_t)s.dim[i];
     return n;
+}
+
+/* The same, checked: -1 if a dimension is not positive or the product
+ * overflows size_t (shapes read from files are not trusted). */
+static inline int ft_shape_elements(ft_shape s, size_t *out)
+{
+    size_t n = 1;
+    if (s.rank < 1 || s.rank > FT_SHAPE_MAX_RANK)
+        return -1;
+    for (int i = 0; i < s.rank; i++) {
+        if (s.dim[i] < 1 || n > SIZE_MAX / (size_t)s.dim[i])
+            return -1;
+        n *= (size_t)s.dim[i];
+    }
+    *out = n;
+    return 0;
 }
 
 static inline ft_shape ft_shape1(int f) { return (ft_shape){1, {f, 0, 0}}; }

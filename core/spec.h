@@ -59,6 +59,7 @@ void ft_job_spec_free(ft_job_spec *spec);
 typedef struct {
     size_t rows;
     ft_shape shape;
+    ft_xtype xtype;                   /* how rows are held in memory */
     ft_target_kind kind;
     int target_dim;                   /* classes or targets per row */
     const char *const *class_names;   /* target_dim names (classes) */
@@ -77,12 +78,54 @@ void ft_data_info_free(ft_data_info *info);
 int ft_dataset_ref_check(const ft_dataset_ref *ref, const ft_data_info *d, const char *param, size_t *rows,
                          int *classes, const char **names, int max_names, int *nnames, ft_error *err);
 
+/* Rows per batch of the final validation and test evaluations. */
+#define FT_EVAL_BATCH 256
+
+/* A job's peak memory in bytes, estimated from shapes alone. */
+typedef struct {
+    size_t weights;     /* the model's parameters, and the base model's (loaded for the whole run) */
+    size_t gradients;   /* the model's gradients and one copy per extra data-parallel shard */
+    size_t optimizer;   /* optimiser state of the trainable parameters, and restore_best's copy */
+    size_t activations; /* each shard's workspace and batch buffers, and the final evaluation's */
+    size_t cache;       /* the frozen-prefix feature cache */
+    size_t data;        /* the datasets as held in memory */
+    size_t total;       /* the sum (SIZE_MAX if it overflows) */
+} ft_job_memory;
+
+/* What the estimate is a function of. */
+typedef struct {
+    const ft_model *model;         /* the job's model; a layout is enough */
+    const ft_model *base;          /* the base model, or NULL */
+    const ft_train_config *train;  /* batch size, optimiser, threads, cache limit, early stopping */
+    size_t train_rows, val_rows;   /* rows trained on and validated on (the cache holds both) */
+    size_t data_bytes;             /* every dataset held, with selected and split copies */
+    bool evaluates;                /* a validation or test set is evaluated at the end */
+} ft_job_shape;
+
+void ft_job_memory_estimate(const ft_job_shape *j, ft_job_memory *out);
+
+/* Bytes `rows` rows of a dataset like d take in memory (features and targets). */
+size_t ft_data_info_bytes(const ft_data_info *d, size_t rows);
+/* Bytes of every dataset a job holds at once: the training set (with
+ * `selected` rows selected) and its copies, the validation and test sets. */
+size_t ft_job_data_bytes(const ft_job_spec *s, const ft_data_info *train, size_t selected, const ft_data_info *val,
+                         const ft_data_info *test);
+
+/* The memory side of a plan. */
+typedef struct {
+    size_t limit;                   /* refuse (FT_ETOOBIG) an estimate above this; 0 = no limit */
+    const ft_data_info *val, *test; /* the separate validation and test sets, or NULL */
+    ft_job_memory estimate;         /* filled in by ft_job_plan */
+} ft_job_budget;
+
 /* Check the spec against the training data and the base model (NULL for a
- * from-scratch job), resolve the defaults that depend on them (head output and
- * units, loss) into spec, and list warnings: a JSON array of {"code", "level",
- * "message", "param"} (level "warning" or "info"). With "strict": true any
- * warning is an error. */
-int ft_job_plan(ft_job_spec *spec, const ft_data_info *train, const ft_model *base,
+ * from-scratch job; its layout is enough), resolve the defaults that depend on
+ * them (head output and units, loss) into spec, and list warnings: a JSON
+ * array of {"code", "level", "message", "param"} (level "warning" or "info").
+ * With "strict": true any warning is an error. Nothing the size of the model
+ * is allocated. With a budget, the job's memory is estimated and checked
+ * after every cheaper check passed. */
+int ft_job_plan(ft_job_spec *spec, const ft_data_info *train, const ft_model *base, ft_job_budget *budget,
                 json_t **warnings, ft_error *err);
 
 /* Build the job's model before training: the transferred base or the

@@ -119,6 +119,10 @@ static int parse_classes(const json_t *a, const char *path, ft_dataset_ref *r, f
         } else {
             return ft_fail(err, FT_EINVAL, pi, "%s: classes must be all indices (>= 0) or all names", pi);
         }
+        /* A class selected twice would get two labels for the same rows. */
+        for (size_t k = 0; k < i; k++)
+            if (names ? strcmp(r->class_names[k], r->class_names[i]) == 0 : r->class_ids[k] == r->class_ids[i])
+                return ft_fail(err, FT_EINVAL, pi, "%s repeats %s[%zu]: select each class once", pi, p, k);
     }
     r->sel.class_ids = r->class_ids;
     r->sel.class_names = (const char *const *)r->class_names;

@@ -14,6 +14,7 @@ int ft_data_info_from(const ft_dataset *ds, ft_data_info *info, ft_error *err)
     memset(info, 0, sizeof *info);
     info->rows = ft_dataset_rows(ds);
     info->shape = ft_dataset_shape(ds);
+    info->xtype = ft_dataset_xtype(ds);
     info->kind = ft_dataset_target_kind(ds);
     info->target_dim = ft_dataset_target_dim(ds);
     if (info->kind != FT_TARGET_CLASSES)
@@ -42,6 +43,7 @@ void ft_data_info_free(ft_data_info *info)
 /* The training rows and classes left after the spec's selector and split. */
 typedef struct {
     size_t rows;
+    size_t selected;        /* rows the selector takes, before the split */
     int classes;            /* or targets per row */
     const char *names[64];  /* first class names, for the class-set comparison */
     int nnames;
@@ -101,6 +103,7 @@ static int effective(const ft_job_spec *s, const ft_data_info *d, effective_data
     memset(e, 0, sizeof *e);
     if (ft_dataset_ref_check(&s->dataset, d, "dataset", &e->rows, &e->classes, e->names, 64, &e->nnames, err) != 0)
         return -1;
+    e->selected = e->rows;
     if (s->val_kind == FT_VAL_SPLIT) {
         size_t held = (size_t)((double)e->rows * s->val_split + 0.5);
         if (held < 1)
@@ -115,6 +118,13 @@ static int effective(const ft_job_spec *s, const ft_data_info *d, effective_data
     return 0;
 }
 
+/* The loss an output activation pairs with. */
+static ft_loss_type loss_for(ft_activation out)
+{
+    return out == FT_ACT_SOFTMAX ? FT_LOSS_CROSS_ENTROPY : out == FT_ACT_SIGMOID ? FT_LOSS_BINARY_CROSS_ENTROPY
+                                                                               : FT_LOSS_MSE;
+}
+
 /* Head defaults that follow from the data: output activation, units, loss. */
 static void resolve_defaults(ft_job_spec *s, const ft_data_info *d, const effective_data *e)
 {
@@ -125,9 +135,7 @@ static void resolve_defaults(ft_job_spec *s, const ft_data_info *d, const effect
     if (t->units == 0)
         t->units = t->output == FT_ACT_SIGMOID && classes && e->classes == 2 ? 1 : e->classes;
     if (!s->loss_given)
-        s->train.loss = t->output == FT_ACT_SOFTMAX   ? FT_LOSS_CROSS_ENTROPY
-                        : t->output == FT_ACT_SIGMOID ? FT_LOSS_BINARY_CROSS_ENTROPY
-                                                      : FT_LOSS_MSE;
+        s->train.loss = loss_for(t->output);
 }
 
 static int check_fit(const ft_job_spec *s, const ft_model *m, const ft_data_info *d,
@@ -326,34 +334,64 @@ ft_model *ft_job_build_model(const ft_job_spec *s, const ft_model *base, int *ke
     return m;
 }
 
-int ft_job_plan(ft_job_spec *s, const ft_data_info *train, const ft_model *base, json_t **warnings,
-                ft_error *err)
+static void human(size_t bytes, char *out, size_t n)
+{
+    if (bytes >= (size_t)1 << 30)
+        snprintf(out, n, "%.1f GiB", (double)bytes / (1 << 30));
+    else
+        snprintf(out, n, "%.1f MiB", (double)bytes / (1 << 20));
+}
+
+/* Estimate the job's memory into budget->estimate and refuse it past the limit. */
+static int check_memory(const ft_job_spec *s, const ft_model *m, const ft_model *base, const ft_data_info *train,
+                        const effective_data *e, ft_job_budget *b, ft_error *err)
+{
+    size_t data = ft_job_data_bytes(s, train, e->selected, b->val, b->test);
+    size_t val_rows = s->val_kind == FT_VAL_SPLIT ? e->selected - e->rows : b->val ? b->val->rows : 0;
+    ft_job_shape shape = {m, base, &s->train, e->rows, val_rows, data, b->val || b->test || s->val_kind == FT_VAL_SPLIT};
+    ft_job_memory *est = &b->estimate;
+    ft_job_memory_estimate(&shape, est);
+    if (!b->limit || est->total <= b->limit)
+        return 0;
+    char t[32], w[32], g[32], o[32], a[32], c[32], d[32], l[32];
+    human(est->total, t, sizeof t), human(est->weights, w, sizeof w), human(est->gradients, g, sizeof g);
+    human(est->optimizer, o, sizeof o), human(est->activations, a, sizeof a), human(est->cache, c, sizeof c);
+    human(est->data, d, sizeof d), human(b->limit, l, sizeof l);
+    /* Point at what to shrink: the batch, the data, or the model. */
+    const char *param = est->activations >= est->total / 2 ? "batch_size"
+                        : est->data >= est->total / 2  ? "dataset"
+                        : base                         ? "head"
+                                                       : "architecture";
+    return ft_fail(err, FT_ETOOBIG, param,
+                   "the job needs an estimated %s of memory (weights %s, gradients %s, optimizer state %s, "
+                   "activations %s at batch_size %d, feature cache %s, data %s), over the %s budget per job",
+                   t, w, g, o, a, s->train.batch_size, c, d, l);
+}
+
+int ft_job_plan(ft_job_spec *s, const ft_data_info *train, const ft_model *base, ft_job_budget *budget,
+                json_t **warnings, ft_error *err)
 {
     *warnings = NULL;
     effective_data e;
     if (effective(s, train, &e, err) != 0)
         return -1;
-    if (base)
-        resolve_defaults(s, train, &e);
-    else if (!s->loss_given) {
-        /* From scratch the architecture's last activation picks the loss. */
-        ft_model *probe = ft_model_from_json(s->architecture, "architecture", err);
-        if (!probe)
-            return -1;
-        ft_activation out = ft_model_output_activation(probe);
-        ft_model_free(probe);
-        s->train.loss = out == FT_ACT_SOFTMAX   ? FT_LOSS_CROSS_ENTROPY
-                        : out == FT_ACT_SIGMOID ? FT_LOSS_BINARY_CROSS_ENTROPY
-                                                : FT_LOSS_MSE;
-    }
     if (s->train.early_stopping && strncmp(s->train.es_metric, "val_", 4) == 0 && s->val_kind == FT_VAL_NONE)
         return ft_fail(err, FT_EINVAL, "early_stopping.metric", "%s needs a validation set (add \"validation\")",
                        s->train.es_metric);
+    if (base)
+        resolve_defaults(s, train, &e);
+    /* One layout serves every check below: planning allocates nothing the size of the model. */
     int kept = 0;
-    ft_model *m = ft_job_build_model(s, base, &kept, err);
+    ft_model *m = base ? ft_model_transfer_layout(base, &s->transfer, &kept, err)
+                       : ft_model_layout_from_json(s->architecture, "architecture", err);
     if (!m)
         return -1;
+    /* From scratch the architecture's last activation picks the loss. */
+    if (!base && !s->loss_given)
+        s->train.loss = loss_for(ft_model_output_activation(m));
     int rc = check_fit(s, m, train, &e, err);
+    if (rc == 0 && budget)
+        rc = check_memory(s, m, base, train, &e, budget, err);
     json_t *list = json_array();
     if (rc == 0)
         collect_warnings(s, m, base, kept, &e, list);

@@ -60,8 +60,7 @@ static int check_config(const ft_train_config *cfg, const ft_dataset *val, ft_er
     return 0;
 }
 
-/* Lowest layer whose parameters train; n if none. */
-static int lowest_trained(const ft_model *m)
+int ft_lowest_trained(const ft_model *m)
 {
     int n = ft_model_num_layers(m);
     for (int i = ft_model_first_trainable(m); i < n; i++) {
@@ -116,7 +115,7 @@ ft_trainer *ft_trainer_new(ft_model *m, const ft_dataset *train, const ft_datase
     tr->cfg = *cfg;
     tr->units = units_of(m);
     ft_target_mode_for(m, train, cfg->loss, &tr->mode, err);
-    tr->lo = lowest_trained(m);
+    tr->lo = ft_lowest_trained(m);
     if (tr->lo == ft_model_num_layers(m)) {
         ft_fail(err, FT_EINVAL, "freeze", "nothing to train: every layer with parameters is frozen");
         goto fail;
@@ -209,13 +208,8 @@ static void emit(const ft_train_hooks *h, const char *level, const char *msg, js
     json_decref(data);
 }
 
-/* Decide on the frozen-prefix cache, build it, and size the workspace. */
-static int prepare(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
+ft_cache_use ft_cache_decide(const ft_model *m, int lo, size_t rows, size_t limit, size_t *feat_size)
 {
-    ft_model *m = tr->m;
-    int lo = tr->lo;
-    size_t rows = ft_dataset_rows(tr->train) + (tr->val ? ft_dataset_rows(tr->val) : 0);
-    tr->run_from = 0;
     /* Only a prefix that holds frozen weights does work worth caching. */
     bool frozen_work = false;
     for (int i = 0; i < lo; i++) {
@@ -223,20 +217,36 @@ static int prepare(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         ft_model_layer_info(m, i, &li);
         frozen_work |= li.has_params;
     }
-    if (frozen_work && tr->cfg.cache_limit_bytes > 0) {
+    if (!frozen_work || limit == 0)
+        return FT_CACHE_OFF;
+    ft_layer_info below;
+    ft_model_layer_info(m, lo - 1, &below);
+    *feat_size = ft_shape_size(below.output);
+    if (ft_model_prefix_is_random(m, lo))
+        return FT_CACHE_RANDOM;
+    return (double)rows * (double)*feat_size * sizeof(float) > (double)limit ? FT_CACHE_TOO_BIG : FT_CACHE_ON;
+}
+
+/* Decide on the frozen-prefix cache, build it, and size the workspace. */
+static int prepare(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
+{
+    ft_model *m = tr->m;
+    int lo = tr->lo;
+    size_t rows = ft_dataset_rows(tr->train) + (tr->val ? ft_dataset_rows(tr->val) : 0);
+    tr->run_from = 0;
+    ft_cache_use use = ft_cache_decide(m, lo, rows, tr->cfg.cache_limit_bytes, &tr->feat_size);
+    if (use != FT_CACHE_OFF) {
         ft_layer_info below;
-        ft_model_layer_info(m, lo - 1, &below);
-        tr->feat_size = ft_shape_size(below.output);
         double bytes = (double)rows * (double)tr->feat_size * sizeof(float);
         char msg[320];
-        if (ft_model_prefix_is_random(m, lo)) {
+        if (use == FT_CACHE_RANDOM) {
             ft_layer_info first;
             ft_model_layer_info(m, lo, &first);
             snprintf(msg, sizeof msg,
                      "Feature cache not used: the frozen layers below '%s' include dropout, so their output is not a fixed function of the input.",
                      first.name);
             emit(hooks, "info", msg, NULL);
-        } else if (bytes > (double)tr->cfg.cache_limit_bytes) {
+        } else if (use == FT_CACHE_TOO_BIG) {
             snprintf(msg, sizeof msg,
                      "Feature cache not used: it would take %.1f MiB, over the %.1f MiB limit; every epoch runs the frozen layers.",
                      bytes / 1048576.0, (double)tr->cfg.cache_limit_bytes / 1048576.0);

@@ -114,6 +114,9 @@ int ft_evaluate(ft_model *m, const ft_dataset *ds, const ft_preproc *pp, ft_loss
 void ft_eval_result_free(ft_eval_result *r);
 json_t *ft_eval_result_json(const ft_eval_result *r, const ft_dataset *ds);
 
+/* Rows ft_predict runs at a time. */
+#define FT_PREDICT_CHUNK 256
+
 /* Run the model on n preprocessed rows x, writing n * units outputs
  * (probabilities for softmax / sigmoid heads). */
 int ft_predict(ft_model *m, const float *x, int n, float *out, ft_error *err);

@@ -196,6 +196,13 @@ int ft_batch_buffers_alloc(ft_batch_buffers *b, int rows, size_t in_size, int un
     return -1;
 }
 
+size_t ft_batch_buffers_bytes(int rows, size_t in_size, int units)
+{
+    ft_batch_buffers b;
+    return (size_t)rows * (sizeof *b.idx + sizeof *b.x * in_size + sizeof *b.labels +
+                           2 * sizeof *b.targets * (size_t)units);
+}
+
 void ft_batch_buffers_free(ft_batch_buffers *b)
 {
     free(b->idx);
@@ -281,7 +288,7 @@ json_t *ft_eval_result_json(const ft_eval_result *r, const ft_dataset *ds)
 
 int ft_predict(ft_model *m, const float *x, int n, float *out, ft_error *err)
 {
-    const int chunk = 256;
+    const int chunk = FT_PREDICT_CHUNK;
     size_t in = ft_shape_size(ft_model_input_shape(m));
     size_t units = ft_shape_size(ft_model_output_shape(m));
     ft_workspace *ws = ft_workspace_new(m, 0, n < chunk ? (n > 0 ? n : 1) : chunk, err);

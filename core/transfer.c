@@ -56,8 +56,7 @@ static int validate_head(const ft_transfer *t, ft_error *err)
     return 0;
 }
 
-ft_model *ft_model_transfer(const ft_model *base, const ft_transfer *t, ft_rng *rng, int *kept_out,
-                            ft_error *err)
+ft_model *ft_model_transfer_layout(const ft_model *base, const ft_transfer *t, int *kept_out, ft_error *err)
 {
     int kept = kept_layers(base, t, err);
     if (kept < 0 || validate_head(t, err) != 0)
@@ -108,11 +107,6 @@ ft_model *ft_model_transfer(const ft_model *base, const ft_transfer *t, ft_rng *
     ft_model *m = ft_model_assemble(base->input, ls, n, "", err);
     if (!m)
         return NULL;
-    /* Kept layers keep their order, so their parameters are the same prefix. */
-    size_t kept_params = kept ? base->layers[kept - 1].param_offset + base->layers[kept - 1].nweights +
-                                    base->layers[kept - 1].nbias
-                              : 0;
-    memcpy(m->params, base->params, sizeof(float) * kept_params);
     switch (t->freeze) {
     case FT_FREEZE_BASE:
         m->first_trainable = kept;
@@ -124,6 +118,25 @@ ft_model *ft_model_transfer(const ft_model *base, const ft_transfer *t, ft_rng *
         m->first_trainable = kept - t->trainable_last;
         break;
     }
+    if (kept_out)
+        *kept_out = kept;
+    return m;
+}
+
+ft_model *ft_model_transfer(const ft_model *base, const ft_transfer *t, ft_rng *rng, int *kept_out,
+                            ft_error *err)
+{
+    int kept;
+    ft_model *m = ft_model_transfer_layout(base, t, &kept, err);
+    if (!m || ft_model_alloc_params(m, err) != 0) {
+        ft_model_free(m);
+        return NULL;
+    }
+    /* Kept layers keep their order, so their parameters are the same prefix. */
+    size_t kept_params = kept ? base->layers[kept - 1].param_offset + base->layers[kept - 1].nweights +
+                                    base->layers[kept - 1].nbias
+                              : 0;
+    memcpy(m->params, base->params, sizeof(float) * kept_params);
     ft_model_init(m, kept, t->init, t->init_std, rng);
     if (kept_out)
         *kept_out = kept;

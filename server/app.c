@@ -228,7 +228,7 @@ void ft_app_log(const ft_app *app, const char *event, ...)
     free(line);
 }
 
-struct ft_model *ft_app_load_model(ft_app *app, const char *id, ft_error *err)
+static ft_model *load_model(ft_app *app, const char *id, bool weights, ft_error *err)
 {
     json_t *obj = ft_store_model_get(app->store, id, err);
     if (!obj)
@@ -236,8 +236,18 @@ struct ft_model *ft_app_load_model(ft_app *app, const char *id, ft_error *err)
     json_decref(obj);
     char path[2300];
     ft_app_model_path(app, id, path, sizeof path);
-    ft_model *m = ft_model_load(path, err);
+    ft_model *m = weights ? ft_model_load(path, err) : ft_model_load_layout(path, err);
     if (!m && err)
         err->code = FT_EIO;
     return m;
+}
+
+struct ft_model *ft_app_load_model(ft_app *app, const char *id, ft_error *err)
+{
+    return load_model(app, id, true, err);
+}
+
+struct ft_model *ft_app_load_model_layout(ft_app *app, const char *id, ft_error *err)
+{
+    return load_model(app, id, false, err);
 }

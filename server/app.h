@@ -53,6 +53,8 @@ void ft_app_checkpoint_path(const ft_app *app, const char *id, char *out, size_t
  * does not load (the server's own file: a server fault, and the message,
  * which names the path, is for the log). */
 struct ft_model *ft_app_load_model(ft_app *app, const char *id, ft_error *err);
+/* The same from the file's header only: the layout and metadata, no weights. */
+struct ft_model *ft_app_load_model_layout(ft_app *app, const char *id, ft_error *err);
 
 /* A new id: prefix + 24 random hex digits ("job_3f9c..."). */
 void ft_app_new_id(const char *prefix, char *out, size_t n);

@@ -44,6 +44,7 @@ static const option options[] = {
     {"max-attempts", INT(max_attempts), 1, 100, "attempts per job before it fails (default 3)"},
     {"min-free-disk", SIZE(min_free_bytes), 0, LONG_MAX, "free space /readyz requires in the data dir (default 100M)"},
     {"feature-cache-limit", SIZE(cache_limit_bytes), 0, LONG_MAX, "memory for the frozen-prefix cache per job (default 1G)"},
+    {"max-job-memory", SIZE(max_job_memory), 1, LONG_MAX, "a job's estimated peak memory; larger jobs get 422 at submit (default: 3/4 of RAM / workers)"},
     {"max-connections", INT(max_connections), 1, 100000, "concurrent connections (default 256)"},
     {"max-connections-per-ip", INT(max_per_ip), 1, 100000, "concurrent connections per client IP (default 64)"},
     {"connection-timeout", INT(connection_timeout), 1, 3600, "idle connection timeout, seconds (default 30)"},
@@ -232,6 +233,12 @@ int ft_config_load(ft_config *c, int argc, char **argv, FILE *out, FILE *errors)
         }
         if (set_option(c, o, v, errors) != 0)
             return -1;
+    }
+    if (c->max_job_memory == 0) {
+        /* Room for every worker's job at once, with a quarter left for the rest. */
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        size_t ram = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)4 << 30;
+        c->max_job_memory = ram / 4 * 3 / (size_t)c->workers;
     }
     if (c->blas_threads == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);

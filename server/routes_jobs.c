@@ -74,15 +74,16 @@ static void request_hash(const json_t *body, char *out, size_t n)
     snprintf(out, n, "%016llx", (unsigned long long)h);
 }
 
-static ft_model *load_base(ft_app *app, ft_req *r, const char *id)
+/* The plan's refusals: an over-budget job and unknown base model are named
+ * as such; the rest are invalid values of the field. */
+static void reply_plan_error(ft_req *r, const ft_error *err)
 {
-    ft_error err = {0};
-    ft_model *m = ft_app_valid_id("mdl", id) ? ft_app_load_model(app, id, &err) : NULL;
-    if (!m && (err.code == FT_ENOTFOUND || !err.code))
-        ft_reply_error(r, 422, "unknown_model", "base_model", "no model with id '%s'", id);
-    else if (!m)
-        ft_reply_ft_error(r, &err, 422);
-    return m;
+    if (err->code == FT_ETOOBIG)
+        ft_reply_error(r, 422, "job_too_large", err->param, "%s", err->msg);
+    else if (err->code == FT_ENOTFOUND && strcmp(err->param, "base_model") == 0)
+        ft_reply_error(r, 422, "unknown_model", "base_model", "%s", err->msg);
+    else
+        ft_reply_ft_error(r, err, 422);
 }
 
 void ft_route_job_create(ft_app *app, ft_req *r)
@@ -91,11 +92,12 @@ void ft_route_job_create(ft_app *app, ft_req *r)
     ft_error err = {0};
     ft_data_info info = {0};
     json_t *train_ds = NULL, *val_ds = NULL, *test_ds = NULL, *warnings = NULL, *existing = NULL;
-    ft_model *base = NULL;
     if (ft_job_spec_parse(ft_req_json(r), &spec, &err) != 0) {
         ft_reply_ft_error(r, &err, 422);
         return;
     }
+    /* Cheap checks first (references, selectors, set compatibility); the
+     * plan builds only a layout and estimates memory from shapes. */
     if (!ref_is_id(r, &spec.dataset, "dataset") ||
         (spec.val_kind == FT_VAL_SET && !ref_is_id(r, &spec.val, "validation")) ||
         (spec.has_test && !ref_is_id(r, &spec.test, "test")))
@@ -104,19 +106,21 @@ void ft_route_job_create(ft_app *app, ft_req *r)
         (spec.val_kind == FT_VAL_SET && !(val_ds = referenced_dataset(app, r, &spec.val, "validation"))) ||
         (spec.has_test && !(test_ds = referenced_dataset(app, r, &spec.test, "test"))))
         goto done;
-    if (spec.base_model && !(base = load_base(app, r, spec.base_model)))
-        goto done;
-    if (ft_data_info_from_object(train_ds, &info, &err) != 0 || ft_job_plan(&spec, &info, base, &warnings, &err) != 0) {
-        ft_reply_ft_error(r, &err, 422);
-        goto done;
-    }
     size_t rows;
     int classes, nnames;
     const char *names[1];
-    ft_dataset_ref_check(&spec.dataset, &info, "dataset", &rows, &classes, names, 1, &nnames, &err);
+    if (ft_data_info_from_object(train_ds, &info, &err) != 0 ||
+        ft_dataset_ref_check(&spec.dataset, &info, "dataset", &rows, &classes, names, 1, &nnames, &err) != 0) {
+        ft_reply_ft_error(r, &err, 422);
+        goto done;
+    }
     if ((val_ds && !compatible(r, &spec.val, val_ds, &info, classes, "validation")) ||
         (test_ds && !compatible(r, &spec.test, test_ds, &info, classes, "test")))
         goto done;
+    if (ft_job_plan_stored(app, &spec, &warnings, &err) != 0) {
+        reply_plan_error(r, &err);
+        goto done;
+    }
 
     char id[64], hash[32];
     ft_app_new_id("job", id, sizeof id);
@@ -158,7 +162,6 @@ done:
     json_decref(test_ds);
     json_decref(warnings);
     json_decref(existing);
-    ft_model_free(base);
     ft_job_spec_free(&spec);
 }
 

@@ -13,6 +13,9 @@
 #include "server/routes.h"
 
 #define MAX_PREDICT_ROWS 10000
+/* Memory one predict request may take: its rows in and out, and the
+ * network's activations for the rows run at once. */
+#define MAX_PREDICT_BYTES ((size_t)256 << 20)
 
 static ft_model *model_for(ft_app *app, ft_req *r)
 {
@@ -55,8 +58,22 @@ static long flatten(const json_t *v, float *out, size_t max, size_t *n)
     return 0;
 }
 
+/* Refuse (413) n rows whose buffers would pass MAX_PREDICT_BYTES for model m. */
+static bool within_budget(ft_req *r, const ft_model *m, size_t n)
+{
+    size_t floats = n * (ft_shape_size(ft_model_input_shape(m)) + ft_shape_size(ft_model_output_shape(m)));
+    floats += ft_workspace_floats(m, 0, ft_model_num_layers(m), (int)(n < FT_PREDICT_CHUNK ? n : FT_PREDICT_CHUNK));
+    if (floats <= MAX_PREDICT_BYTES / sizeof(float))
+        return true;
+    ft_reply_error(r, 413, "predict_too_large", "inputs",
+                   "%zu row%s of this model need about %zu MiB, over the %zu MiB one predict request may use; "
+                   "send fewer rows per request",
+                   n, n == 1 ? "" : "s", floats / (1048576 / sizeof(float)), MAX_PREDICT_BYTES >> 20);
+    return false;
+}
+
 /* Raw feature rows from {"inputs": [row, ...]} or {"input": row}. */
-static float *json_rows(ft_req *r, const json_t *body, size_t features, int *nrows)
+static float *json_rows(ft_req *r, const ft_model *m, const json_t *body, size_t features, int *nrows)
 {
     const json_t *inputs = json_object_get(body, "inputs"), *one = json_object_get(body, "input");
     size_t n = inputs ? json_array_size(inputs) : one ? 1 : 0;
@@ -66,7 +83,11 @@ static float *json_rows(ft_req *r, const json_t *body, size_t features, int *nro
                        MAX_PREDICT_ROWS, features);
         return NULL;
     }
+    if (!within_budget(r, m, n))
+        return NULL;
     float *x = malloc(sizeof *x * features * n);
+    if (!x)
+        ft_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
     for (size_t i = 0; x && i < n; i++) {
         size_t got = 0;
         if (flatten(inputs ? json_array_get(inputs, i) : one, x + i * features, features, &got) != 0 ||
@@ -91,6 +112,8 @@ static float *png_row(ft_req *r, const ft_model *m, const unsigned char *body, s
                        "this model takes rows of numbers, not images: send JSON {\"inputs\": [...]}");
         return NULL;
     }
+    if (!within_budget(r, m, 1))
+        return NULL;
     ft_image im = {0};
     ft_error err = {0};
     size_t n = ft_shape_size(in);
@@ -166,7 +189,7 @@ void ft_route_model_predict(ft_app *app, ft_req *r)
             ft_reply_error(r, 400, "invalid_json", NULL, "the body is not valid JSON%s%s", len ? ": " : "",
                            len ? jerr.text : "");
         else
-            x = json_rows(r, j, features, &n);
+            x = json_rows(r, m, j, features, &n);
         json_decref(j);
     } else {
         ft_reply_error(r, 415, "unsupported_media_type", "Content-Type",

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/spec.h"
+#include "server/data_info.h"
 #include "server/datasets.h"
 #include "server/prom.h"
 
@@ -283,9 +284,14 @@ static void run(job_run *j)
         .hooks = {.ctx = j, .on_step = on_step, .on_epoch = on_epoch, .on_event = on_event},
         .resume_from = resuming ? j->ckpt : NULL,
     };
-    spec.train.cache_limit_bytes = app->cfg.cache_limit_bytes;
-    spec.train.threads = app->cfg.blas_threads;
-    if (ft_job_run(&spec, &env, &res, &err) == 0) {
+    /* Plan again before allocating anything: the budget may have shrunk (a
+     * restart with a smaller --max-job-memory) since the job was queued. */
+    json_t *warnings = NULL;
+    int planned = ft_job_plan_stored(app, &spec, &warnings, &err);
+    json_decref(warnings);
+    if (planned != 0) {
+        final = fail(j, &err);
+    } else if (ft_job_run(&spec, &env, &res, &err) == 0) {
         final = succeed(j, &spec, &res);
     } else if (err.code == FT_ECANCELLED && j->stop == STOP_CANCEL) {
         ft_store_job_cancelled(app->store, j->claim.id, j->claim.lease, &err);
