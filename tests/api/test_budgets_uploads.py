@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""Upload budgets (issue 10, items 3, 4 and 11) against the real service.
+
+Scenarios:
+- A ~4 KB tar of 1x1 PNGs with image_size=46000x46000 is refused with 400
+  (image_size is capped at 4096 per side), in under 1 s, with flat memory.
+- A tar of 1x1 PNGs with a legal image_size=4096x4096, rgb, and enough entries
+  to pass the default 4 GiB budget gets 413 with the would-be size and the
+  limit, in under 1 s, with flat memory: the entries are counted before any
+  image is decoded.
+- A gzipped IDX pair whose headers claim 2^32-1 images gets 413 in under 1 s
+  with flat memory (refused from the headers).
+- --max-dataset-bytes set through FINETUNED_MAX_DATASET_BYTES: a CSV that
+  grows past it gets 413 naming the line; a CSV within it is stored.
+- `finetuned dataset inspect` applies the same budget (same variable).
+"""
+import gzip
+import io
+import os
+import struct
+import subprocess
+import tarfile
+import tempfile
+import time
+
+from harness import BINARY, Server, check, csv_text, expect_error, png_gray, run_tests
+
+server = None
+MB = 1 << 20
+
+
+def setup():
+    global server
+    server = Server()
+
+
+def status_kb(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s in /proc/%d/status" % (key, pid))
+
+
+def bounded(srv, fn, seconds=1.0, growth=50 * MB):
+    """Run fn(); check it took under `seconds` and that the server's resident
+    memory (now and at its peak) grew by less than `growth` bytes."""
+    pid = srv.proc.pid
+    rss, hwm = status_kb(pid, "VmRSS"), status_kb(pid, "VmHWM")
+    t0 = time.monotonic()
+    resp = fn()
+    elapsed = time.monotonic() - t0
+    check(elapsed < seconds, "took %.2f s" % elapsed)
+    d_rss, d_hwm = (status_kb(pid, "VmRSS") - rss) * 1024, (status_kb(pid, "VmHWM") - hwm) * 1024
+    check(d_rss < growth and d_hwm < growth, "memory grew: RSS +%d MiB, peak +%d MiB" % (d_rss >> 20, d_hwm >> 20))
+    return resp
+
+
+def png_tar(n, classes=("a", "b")):
+    """A tar of n 1x1 grayscale PNGs spread over the class directories."""
+    buf = io.BytesIO()
+    png = png_gray(1, 1, [128])
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for i in range(n):
+            info = tarfile.TarInfo("%s/%d.png" % (classes[i % len(classes)], i))
+            info.size = len(png)
+            t.addfile(info, io.BytesIO(png))
+    return buf.getvalue()[:1024 * (n + 1)]  # header + data block each, then the end blocks (no record padding)
+
+
+def test_image_size_side_capped():
+    data = png_tar(3)
+    check(len(data) == 4096, "tar is %d bytes" % len(data))
+    resp = bounded(server, lambda: server.upload("/v1/datasets", {"file": ("tiny.tar", data)},
+                                                 query="?image_size=46000x46000"))
+    err = expect_error(resp, 400, "invalid_option", "image_size")
+    check("4096" in err["message"], err["message"])
+
+
+def test_tar_budget_from_entry_count():
+    # 100 x 4096x4096 RGB = 4.7 GiB > 4 GiB (the default), from the count alone.
+    data = png_tar(100)
+    resp = bounded(server, lambda: server.upload("/v1/datasets", {"file": ("many.tar", data)},
+                                                 query="?image_size=4096x4096&color=rgb"))
+    err = expect_error(resp, 413, "too_large")
+    check("100 images of 4096x4096x3" in err["message"] and "4.7 GiB" in err["message"]
+          and "limit of 4.0 GiB" in err["message"], err["message"])
+    # The same archive at a small size is fine.
+    resp = server.upload("/v1/datasets", {"file": ("many.tar", data)}, query="?image_size=8x8")
+    check(resp.status == 201 and resp.json()["rows"] == 100, "upload: %r" % resp)
+
+
+def test_idx_headers_claim_2_32_images():
+    images = gzip.compress(bytes([0, 0, 8, 3]) + struct.pack(">III", 2**32 - 1, 28, 28) + bytes(784))
+    labels = gzip.compress(bytes([0, 0, 8, 1]) + struct.pack(">I", 2**32 - 1) + bytes(1))
+    resp = bounded(server, lambda: server.upload(
+        "/v1/datasets", {"images": ("huge-images.gz", images), "labels": ("huge-labels.gz", labels)}))
+    err = expect_error(resp, 413, "too_large")
+    check("4294967295 images of 28x28" in err["message"] and "limit of 4.0 GiB" in err["message"], err["message"])
+
+
+def test_csv_budget_as_it_streams():
+    with Server(env={"FINETUNED_MAX_DATASET_BYTES": "1M"}) as small:
+        # 2 features + a label: 12 bytes per row stored; 100,000 rows = 1.1 MiB.
+        big = csv_text(["a", "b", "label"], [[i % 7, i % 5, i % 2] for i in range(100000)])
+        resp = bounded(small, lambda: small.post("/v1/datasets", big, content_type="text/csv"))
+        err = expect_error(resp, 413, "too_large")
+        check("line 87383" in err["message"] and "limit of 1.0 MiB" in err["message"], err["message"])
+        resp = small.post("/v1/datasets", big[:big.index("\n", 200000) + 1], content_type="text/csv")
+        check(resp.status == 201, "a CSV within the budget: %r" % resp)
+
+
+def test_inspect_applies_the_budget():
+    with tempfile.NamedTemporaryFile("w", suffix=".csv") as f:
+        f.write(csv_text(["a", "b", "label"], [[i, i, i % 2] for i in range(10)]))
+        f.flush()
+        env = dict(os.environ, FINETUNED_MAX_DATASET_BYTES="100")
+        p = subprocess.run([BINARY, "dataset", "inspect", f.name], env=env, capture_output=True, text=True)
+        check(p.returncode == 1 and "more than the dataset limit of 100 bytes" in p.stderr, p.stderr)
+        env["FINETUNED_MAX_DATASET_BYTES"] = "1K"
+        p = subprocess.run([BINARY, "dataset", "inspect", f.name], env=env, capture_output=True, text=True)
+        check(p.returncode == 0, p.stderr)
+
+
+def teardown():
+    if server:
+        server.close()
+
+
+if __name__ == "__main__":
+    setup()
+    try:
+        run_tests(globals())
+    finally:
+        teardown()
