@@ -13,9 +13,16 @@ Scenarios:
 - --max-dataset-bytes set through FINETUNED_MAX_DATASET_BYTES: a CSV that
   grows past it gets 413 naming the line; a CSV within it is stored.
 - `finetuned dataset inspect` applies the same budget (same variable).
+- A safetensors dataset whose x is [n, H, W, C] (channels last, as numpy and
+  Keras hold images) is refused at upload with a message naming the expected
+  [n, C, H, W] and the "layout" metadata; with layout NHWC it loads,
+  transposed, as [C, H, W], and the summary records the layout.
+- A model file whose conv2d weights are TensorFlow's [kh, kw, in, out] is
+  refused at upload (400) with a message saying the layout expected.
 """
 import gzip
 import io
+import json
 import os
 import struct
 import subprocess
@@ -23,7 +30,8 @@ import tarfile
 import tempfile
 import time
 
-from harness import BINARY, Server, check, csv_text, expect_error, png_gray, run_tests
+from harness import (BINARY, Server, check, csv_text, expect_error, png_gray, run_tests, safetensors_parse,
+                     submit)
 
 server = None
 MB = 1 << 20
@@ -120,6 +128,59 @@ def test_inspect_applies_the_budget():
         env["FINETUNED_MAX_DATASET_BYTES"] = "1K"
         p = subprocess.run([BINARY, "dataset", "inspect", f.name], env=env, capture_output=True, text=True)
         check(p.returncode == 0, p.stderr)
+
+
+def safetensors_bytes(tensors, metadata=None):
+    """A .safetensors file of {name: (dtype, shape, bytes)} in the given order."""
+    header, offset = {}, 0
+    for name, (dtype, shape, data) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+    if metadata:
+        header["__metadata__"] = metadata
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + b"".join(t[2] for t in tensors.values())
+
+
+def nhwc_images(n=16):
+    """n 8x8 RGB images, channels last; class 1 images are bright."""
+    x = bytes((200 if i % 2 else 20) + (p % 3) for i in range(n) for p in range(8 * 8 * 3))
+    y = struct.pack("<%di" % n, *[i % 2 for i in range(n)])
+    return {"x": ("U8", [n, 8, 8, 3], x), "y": ("I32", [n], y)}
+
+
+def test_nhwc_dataset_refused_or_transposed():
+    resp = server.upload("/v1/datasets", {"file": ("nhwc.safetensors", safetensors_bytes(nhwc_images()))})
+    err = expect_error(resp, 422, "invalid_dataset")
+    check("channels-last (NHWC)" in err["message"] and "[n, C, H, W]" in err["message"]
+          and '"layout"' in err["message"], err["message"])
+    resp = server.upload("/v1/datasets", {"file": ("nhwc.safetensors",
+                                                   safetensors_bytes(nhwc_images(), {"layout": "NHWC"}))})
+    check(resp.status == 201, "%r" % resp)
+    ds = resp.json()
+    check(ds["input_shape"] == [3, 8, 8] and ds["layout"] == "NHWC" and ds["rows"] == 16, "%r" % ds)
+
+
+def test_model_with_tensorflow_conv_layout_refused():
+    ds = server.upload("/v1/datasets", {"file": ("nhwc.safetensors",
+                                                 safetensors_bytes(nhwc_images(), {"layout": "NHWC"}))}).json()
+    arch = {"input": [3, 8, 8], "layers": [
+        {"type": "conv2d", "filters": 4, "kernel": 3, "padding": 1, "activation": "relu"},
+        {"type": "flatten"}, {"type": "dense", "units": 2, "activation": "softmax"}]}
+    job = server.wait_job(submit(server, {"dataset": ds["id"], "architecture": arch, "epochs": 1})["id"])
+    check(job["status"] == "succeeded", "%r" % job)
+    content = server.get("/v1/models/%s/content" % job["result_model"]).body
+    meta, tensors = safetensors_parse(content)
+    name, (dtype, shape, data) = next((k, v) for k, v in tensors.items() if len(v[1]) == 4)
+    check(shape == [4, 3, 3, 3], "conv weight %r" % shape)
+    # Reorder [out, in, kh, kw] -> [kh, kw, in, out], as a Keras export holds it.
+    w = struct.unpack("<108f", data)
+    tf = [w[((o * 3 + i) * 3 + a) * 3 + b] for a in range(3) for b in range(3) for i in range(3) for o in range(4)]
+    tensors[name] = (dtype, [3, 3, 3, 4], struct.pack("<108f", *tf))
+    resp = server.upload("/v1/models", {"file": ("keras.safetensors", safetensors_bytes(tensors, meta))})
+    err = expect_error(resp, 400, "invalid_model", "file")
+    check("[out, in, kh, kw]" in err["message"] and "[3,3,3,4]" in err["message"], err["message"])
+    check(server.upload("/v1/models", {"file": ("torch.safetensors", content)}).status == 201, "the original loads")
 
 
 def teardown():
