@@ -19,6 +19,12 @@ Scenarios:
   transposed, as [C, H, W], and the summary records the layout.
 - A model file whose conv2d weights are TensorFlow's [kh, kw, in, out] is
   refused at upload (400) with a message saying the layout expected.
+- A 1,000-class job (CSV of 2 features, 1 epoch, a test set): the job's JSON
+  carries per-class precision/recall and the 20 top confusions instead of a
+  10^6-cell matrix, stays under 1 MB and answers GET fast (10 ms expected;
+  asserted under 0.25 s for a loaded machine); confusion.png refuses with
+  422 too_many_classes before allocating anything k x k. A 3-class job keeps
+  its full matrix.
 """
 import gzip
 import io
@@ -181,6 +187,42 @@ def test_model_with_tensorflow_conv_layout_refused():
     err = expect_error(resp, 400, "invalid_model", "file")
     check("[out, in, kh, kw]" in err["message"] and "[3,3,3,4]" in err["message"], err["message"])
     check(server.upload("/v1/models", {"file": ("torch.safetensors", content)}).status == 201, "the original loads")
+
+
+def test_thousand_class_job_json_is_bounded():
+    rows = [[i % 13, i % 7, "c%d" % (i % 1000)] for i in range(2000)]
+    ds = server.post("/v1/datasets", csv_text(["a", "b", "label"], rows), content_type="text/csv").json()
+    check(len(ds["classes"]) == 1000, "classes %d" % len(ds["classes"]))
+    arch = {"input": [2], "layers": [{"type": "dense", "units": 1000, "activation": "softmax"}]}
+    job = submit(server, {"dataset": ds["id"], "architecture": arch, "epochs": 1, "test": ds["id"]})
+    job = server.wait_job(job["id"], timeout=120)
+    check(job["status"] == "succeeded", "%r" % job)
+    best = 1.0
+    for _ in range(5):
+        t0 = time.monotonic()
+        resp = server.get("/v1/jobs/" + job["id"])
+        best = min(best, time.monotonic() - t0)
+    check(resp.status == 200 and len(resp.body) < MB, "GET: %d bytes" % len(resp.body))
+    check(best < 0.25, "GET took %.3f s" % best)
+    cm = resp.json()["test_metrics"]["confusion_matrix"]
+    check("matrix" not in cm and cm["classes"] == 1000 and len(cm["labels"]) == 1000, "%r" % list(cm))
+    check(len(cm["per_class"]) == 1000 and sum(c["support"] for c in cm["per_class"]) == 2000, "per_class")
+    top = cm["top_confusions"]
+    check(0 < len(top) <= 20 and all(t["true"] != t["predicted"] for t in top), "top %r" % top[:3])
+    check([t["count"] for t in top] == sorted((t["count"] for t in top), reverse=True), "top is sorted")
+    resp = bounded(server, lambda: server.get("/v1/jobs/%s/confusion.png" % job["id"]))
+    expect_error(resp, 422, "too_many_classes")
+
+
+def test_small_job_keeps_full_matrix():
+    rows = [[i % 5, i % 3, "abc"[i % 3]] for i in range(60)]
+    ds = server.post("/v1/datasets", csv_text(["a", "b", "label"], rows), content_type="text/csv").json()
+    arch = {"input": [2], "layers": [{"type": "dense", "units": 3, "activation": "softmax"}]}
+    job = server.wait_job(submit(server, {"dataset": ds["id"], "architecture": arch, "epochs": 1,
+                                          "test": ds["id"]})["id"])
+    cm = job["test_metrics"]["confusion_matrix"]
+    check(cm["labels"] == ["a", "b", "c"] and sum(map(sum, cm["matrix"])) == 60 and "per_class" not in cm, "%r" % cm)
+    check(server.get("/v1/jobs/%s/confusion.png" % job["id"]).status == 200, "confusion.png")
 
 
 def teardown():
