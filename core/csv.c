@@ -181,13 +181,12 @@ static int data_row(csv_parser *c, ft_error *err)
     if (r->nfields != c->ncols)
         return ft_fail(err, FT_EFORMAT, NULL, "line %llu: expected %zu fields (as in the header) but found %zu",
                        (unsigned long long)r->line, c->ncols, r->nfields);
-    if (c->labels.nrows >= UINT32_MAX)
-        return ft_fail(err, FT_ETOOBIG, NULL, "line %llu: more than %u rows", (unsigned long long)r->line,
-                       UINT32_MAX);
     size_t row_bytes = (size_t)c->features * sizeof(float);
-    if (c->x.total + row_bytes > c->opt->max_dataset_bytes)
-        return ft_fail(err, FT_ETOOBIG, NULL, "line %llu: the parsed data exceeds %llu bytes (the limit)",
-                       (unsigned long long)r->line, (unsigned long long)c->opt->max_dataset_bytes);
+    /* Stored size as the rows accumulate: features plus a 4-byte label or target. */
+    if (ft_ingest_budget(c->labels.nrows + 1, row_bytes + sizeof(float), c->opt->max_dataset_bytes, err) != 0) {
+        ft_error_prefix(err, "line %llu", (unsigned long long)r->line);
+        return -1;
+    }
     float *x = ft_chunkbuf_reserve(&c->x, row_bytes, err);
     if (!x)
         return -1;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/ingest_internal.h"
+#include "core/ingest_util.h"
 
 #define IDX_U8 0x08
 
@@ -125,16 +126,19 @@ int ft_idx_parse(ft_stream *images, const char *iname, ft_stream *labels, const 
     }
     if (check_header(&ih, 3, iname, err) != 0 || check_header(&lh, 1, lname, err) != 0)
         return -1;
-    uint64_t n = ih.dims[0], pixels = (uint64_t)ih.dims[1] * ih.dims[2], bytes;
+    uint64_t n = ih.dims[0], pixels = (uint64_t)ih.dims[1] * ih.dims[2];
     if (ih.dims[1] > 65536 || ih.dims[2] > 65536 || pixels > opt->max_image_pixels)
         return ft_fail(err, FT_ETOOBIG, NULL, "%s: images of %ux%u pixels are too large", iname, ih.dims[1],
                        ih.dims[2]);
     if (lh.dims[0] != n)
         return ft_fail(err, FT_EFORMAT, NULL, "%s has %llu images but %s has %u labels", iname,
                        (unsigned long long)n, lname, lh.dims[0]);
-    if (pixels > UINT64_MAX / n || (bytes = n * pixels) > opt->max_dataset_bytes || bytes > SIZE_MAX)
-        return ft_fail(err, FT_ETOOBIG, NULL, "%s: %llu images of %ux%u exceed the dataset size limit", iname,
-                       (unsigned long long)n, ih.dims[1], ih.dims[2]);
+    /* From the headers alone: nothing is allocated or decompressed past them. */
+    if (ft_ingest_budget(n, pixels + sizeof(int32_t), opt->max_dataset_bytes, err) != 0) {
+        ft_error_prefix(err, "%s: %llu images of %ux%u", iname, (unsigned long long)n, ih.dims[1], ih.dims[2]);
+        return -1;
+    }
+    uint64_t bytes = n * pixels;
     uint8_t *y = malloc((size_t)n);
     if (!y)
         return ft_fail(err, FT_ENOMEM, NULL, "out of memory");

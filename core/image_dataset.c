@@ -33,6 +33,8 @@ typedef struct {
     ft_strtab *other_dirs;  /* directory entries and parents of skipped files */
     json_t *skipped;        /* first skipped entries, with reasons */
     uint64_t nskipped, rows, resized;
+    int counting;           /* the pre-scan: count images, decode nothing */
+    uint64_t images;        /* what the pre-scan counted (the budget's row count) */
 } tar_images;
 
 static int entry_fail(ft_error *err, ft_errcode code, const char *name, const char *what)
@@ -88,6 +90,19 @@ static int intern_parent(ft_strtab *tab, const char *path, uint32_t *id, ft_erro
     return ft_strtab_intern(tab, path, slash ? (size_t)(slash - path) : 0, id, &added, err);
 }
 
+/* Whether the counted images, h x w x ch bytes each plus a label, fit the
+ * dataset budget. */
+static int budget(const tar_images *t, const char *path, int h, int w, int ch, ft_error *err)
+{
+    uint64_t row_bytes = (uint64_t)h * (uint64_t)w * (uint64_t)ch + sizeof(int32_t);
+    if (ft_ingest_budget(t->images, row_bytes, t->opt->max_dataset_bytes, err) == 0)
+        return 0;
+    char text[256];
+    ft_msg_text(text, sizeof text, path, strlen(path));
+    ft_error_prefix(err, "entry '%s': %llu images of %dx%dx%d", text, (unsigned long long)t->images, h, w, ch);
+    return -1;
+}
+
 /* Decode one PNG entry and append it as a row. */
 static int add_image(tar_images *t, const char *path, const ft_tar_entry *e, ft_error *err)
 {
@@ -97,6 +112,15 @@ static int add_image(tar_images *t, const char *path, const ft_tar_entry *e, ft_
                  (unsigned long long)e->size, (unsigned long long)t->opt->max_entry_bytes);
         return entry_fail(err, FT_ETOOBIG, path, what);
     }
+    if (t->counting) {
+        t->rows++;
+        return 0;
+    }
+    /* Stored size from image_size x the counted images, before decoding any. */
+    if (t->rows == 0 && t->opt->image_height &&
+        budget(t, path, t->opt->image_height, t->opt->image_width, t->opt->color == FT_COLOR_RGB ? 3 : 1,
+               err) != 0)
+        return -1;
     if (e->size > t->buf_cap) {
         unsigned char *b = realloc(t->buf, (size_t)e->size);
         if (!b)
@@ -116,16 +140,15 @@ static int add_image(tar_images *t, const char *path, const ft_tar_entry *e, ft_
         t->out_w = t->opt->image_width ? t->opt->image_width : im.width;
         t->ch = t->opt->color == FT_COLOR_GRAYSCALE ? 1 : t->opt->color == FT_COLOR_RGB ? 3 : im.channels;
         t->row_bytes = (size_t)t->ch * (size_t)t->out_h * (size_t)t->out_w;
+        if (budget(t, path, t->out_h, t->out_w, t->ch, err) != 0) { /* now exact: every row takes as much */
+            ft_image_free(&im);
+            return -1;
+        }
     }
     int rc = -1;
     uint32_t *dir;
     uint8_t *row;
-    if (t->rows >= UINT32_MAX) {
-        ft_fail(err, FT_ETOOBIG, NULL, "more than %u images", UINT32_MAX);
-    } else if (t->x.total + t->row_bytes > t->opt->max_dataset_bytes) {
-        ft_fail(err, FT_ETOOBIG, NULL, "entry '%s': the images exceed %llu bytes (the limit)", path,
-                (unsigned long long)t->opt->max_dataset_bytes);
-    } else if ((row = ft_chunkbuf_reserve(&t->x, t->row_bytes, err)) &&
+    if ((row = ft_chunkbuf_reserve(&t->x, t->row_bytes, err)) &&
                (dir = ft_chunkbuf_reserve(&t->dir_of_row, sizeof *dir, err)) &&
                intern_parent(t->dirs, path, dir, err) == 0 &&
                ft_image_to_chw(&im, t->ch, t->out_h, t->out_w, row, err) == 0) {
@@ -313,6 +336,11 @@ static int build(tar_images *t, ft_dataset **out, ft_error *err)
         }
     }
     size_t k = ft_strtab_count(classes);
+    if (k > t->opt->max_classes) {
+        ft_fail(err, FT_ETOOBIG, NULL, "%zu class directories are more than the limit of %llu classes", k,
+                (unsigned long long)t->opt->max_classes);
+        goto done;
+    }
     sorted = malloc(k * sizeof *sorted);
     rank = malloc(k * sizeof *rank);
     if (!sorted || !rank || k > INT32_MAX) {
@@ -357,14 +385,15 @@ done:
     return rc;
 }
 
-static int parse(tar_images *t, ft_dataset **out, ft_error *err)
+/* Every entry of the archive through on_entry; *entries counts them. */
+static int walk(tar_images *t, uint64_t *entries, ft_error *err)
 {
     ft_tar_entry e;
     char *path = NULL;
     int rc;
-    uint64_t entries = 0;
+    *entries = 0;
     while ((rc = ft_tar_next(t->tar, &e, err)) == 1) {
-        entries++;
+        (*entries)++;
         char *p = realloc(path, strlen(e.name) + 1);
         if (!p) {
             rc = ft_fail(err, FT_ENOMEM, NULL, "out of memory");
@@ -377,7 +406,13 @@ static int parse(tar_images *t, ft_dataset **out, ft_error *err)
         }
     }
     free(path);
-    if (rc < 0)
+    return rc < 0 ? -1 : 0;
+}
+
+static int parse(tar_images *t, ft_dataset **out, ft_error *err)
+{
+    uint64_t entries;
+    if (walk(t, &entries, err) != 0)
         return -1;
     if (t->rows == 0)
         return ft_fail(err, FT_EFORMAT, NULL, entries ? "the archive holds no PNG images%s" : "the archive is empty%s",
@@ -395,30 +430,51 @@ static int parse(tar_images *t, ft_dataset **out, ft_error *err)
     return 0;
 }
 
-int ft_images_tar_parse(ft_stream *in, const ft_ingest_options *opt, ft_dataset **out, json_t *info,
-                        ft_error *err)
+static int tar_images_init(tar_images *t, ft_stream *in, const ft_ingest_options *opt, json_t *info,
+                           ft_error *err)
+{
+    memset(t, 0, sizeof *t);
+    t->opt = opt;
+    t->info = info;
+    ft_chunkbuf_init(&t->x, 4u << 20);
+    ft_chunkbuf_init(&t->dir_of_row, 1u << 16);
+    t->tar = ft_tar_new(in, err);
+    t->dirs = ft_strtab_new();
+    t->other_dirs = ft_strtab_new();
+    t->skipped = json_array();
+    return t->tar && t->dirs && t->other_dirs && t->skipped ? 0 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+}
+
+static void tar_images_free(tar_images *t)
+{
+    ft_tar_free(t->tar);
+    ft_strtab_free(t->dirs);
+    ft_strtab_free(t->other_dirs);
+    json_decref(t->skipped);
+    ft_chunkbuf_free(&t->x);
+    ft_chunkbuf_free(&t->dir_of_row);
+    free(t->buf);
+}
+
+int ft_images_tar_parse(ft_stream *in, ft_stream *prescan, const ft_ingest_options *opt, ft_dataset **out,
+                        json_t *info, ft_error *err)
 {
     tar_images t;
-    memset(&t, 0, sizeof t);
-    t.opt = opt;
-    t.info = info;
-    ft_chunkbuf_init(&t.x, 4u << 20);
-    ft_chunkbuf_init(&t.dir_of_row, 1u << 16);
-    t.tar = ft_tar_new(in, err);
-    t.dirs = ft_strtab_new();
-    t.other_dirs = ft_strtab_new();
-    t.skipped = json_array();
-    int rc;
-    if (!t.tar || !t.dirs || !t.other_dirs || !t.skipped)
-        rc = ft_fail(err, FT_ENOMEM, NULL, "out of memory");
-    else
+    uint64_t entries;
+    int rc = tar_images_init(&t, prescan, opt, NULL, err);
+    t.counting = 1;
+    if (rc == 0)
+        rc = walk(&t, &entries, err);
+    uint64_t images = t.rows;
+    tar_images_free(&t);
+    if (rc != 0)
+        return -1;
+    if (tar_images_init(&t, in, opt, info, err) == 0) {
+        t.images = images;
         rc = parse(&t, out, err);
-    ft_tar_free(t.tar);
-    ft_strtab_free(t.dirs);
-    ft_strtab_free(t.other_dirs);
-    json_decref(t.skipped);
-    ft_chunkbuf_free(&t.x);
-    ft_chunkbuf_free(&t.dir_of_row);
-    free(t.buf);
+    } else {
+        rc = -1;
+    }
+    tar_images_free(&t);
     return rc;
 }

@@ -64,7 +64,7 @@ static int parse_dim(const char *s, int *out)
 {
     char *end;
     long v = strtol(s, &end, 10);
-    if (end == s || v < 1 || v > 65536)
+    if (end == s || v < 1 || v > FT_MAX_IMAGE_SIDE)
         return -1;
     *out = (int)v;
     return (int)(end - s);
@@ -131,7 +131,8 @@ int ft_ingest_option_set(ft_ingest_options *opt, const char *key, const char *va
         else if (n <= 0 || (value[n] != 'x' && value[n] != 'X') || parse_dim(value + n + 1, &w) <= 0 ||
                  value[n + 1 + parse_dim(value + n + 1, &w)] != '\0')
             return ft_fail(err, FT_EINVAL, key,
-                           "image_size must be HEIGHTxWIDTH (e.g. 28x28) or one size, from 1 to 65536");
+                           "image_size must be HEIGHTxWIDTH (e.g. 28x28) or one size, each from 1 to %d",
+                           FT_MAX_IMAGE_SIDE);
         opt->image_height = h;
         opt->image_width = w;
         return 0;

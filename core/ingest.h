@@ -76,7 +76,13 @@ typedef enum {
 #define FT_DEFAULT_MAX_DECOMPRESSED (8ull << 30)
 #define FT_DEFAULT_MAX_IMAGE_PIXELS (1ull << 26) /* 8192 x 8192 */
 #define FT_DEFAULT_MAX_ENTRY_BYTES (256ull << 20)
-#define FT_DEFAULT_MAX_DATASET_BYTES (8ull << 30)
+/* A dataset is held whole in memory by every job that trains on it (and by
+ * its selectors and splits), so its stored size bounds a job's data share:
+ * 4 GiB is 70 Fashion-MNISTs or CIFAR-10 25 times over, and still leaves a
+ * 16 GB machine room for a worker's model and batches. */
+#define FT_DEFAULT_MAX_DATASET_BYTES (4ull << 30)
+/* Largest image_size side: 4096 x 4096 RGB is already 48 MiB per image. */
+#define FT_MAX_IMAGE_SIDE 4096
 
 /* How to read a dataset. Zero-initialise, then set what you need: every 0 /
  * NULL field means "the default". String fields are borrowed for the call. */
@@ -95,7 +101,7 @@ typedef struct {
     uint64_t max_decompressed_bytes; /* output of gunzip (bomb guard) */
     uint64_t max_image_pixels;       /* width * height of one source image */
     uint64_t max_entry_bytes;        /* one file inside an archive */
-    uint64_t max_dataset_bytes;      /* the parsed dataset in memory */
+    uint64_t max_dataset_bytes;      /* the dataset as stored: pixels or features, labels, targets */
 } ft_ingest_options;
 
 /* What to read: one file, or an IDX pair. `name` (and images_name /

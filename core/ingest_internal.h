@@ -27,8 +27,11 @@ int ft_sniff_stream(ft_stream *s, const ft_ingest_options *opt, const char *name
 int ft_csv_parse(ft_stream *in, const ft_ingest_options *opt, ft_dataset **out, json_t *info,
                  ft_error *err);
 
-/* A tar archive of <class>/<name>.png (the stream may be gunzipped). */
-int ft_images_tar_parse(ft_stream *in, const ft_ingest_options *opt, ft_dataset **out,
+/* A tar archive of <class>/<name>.png (the streams may be gunzipped).
+ * `prescan` is a second stream over the same archive: it is read first to
+ * count the images, so that the dataset budget is checked before any image
+ * is decoded. */
+int ft_images_tar_parse(ft_stream *in, ft_stream *prescan, const ft_ingest_options *opt, ft_dataset **out,
                         json_t *info, ft_error *err);
 
 /* An IDX pair; the names prefix messages about one file of the pair. */

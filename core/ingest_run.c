@@ -37,10 +37,28 @@ static int ingest_safetensors(const ft_ingest_source *src, const ft_ingest_optio
     return rc;
 }
 
+static ft_stream *open_single(const ft_ingest_source *src, ft_error *err)
+{
+    return src->data ? ft_stream_open_mem(src->data, src->len, err) : ft_stream_open_file(src->path, err);
+}
+
+/* An image archive is read twice: once to count its images (the budget),
+ * then to decode them. */
+static int ingest_tar(const ft_ingest_source *src, const ft_ingest_options *opt, ft_stream *s, ft_dataset **out,
+                      json_t *info, ft_error *err)
+{
+    ft_stream *prescan = open_single(src, err);
+    int rc = prescan && ft_stream_auto_gunzip(prescan, opt, err) == 0
+                 ? ft_images_tar_parse(s, prescan, opt, out, info, err)
+                 : -1;
+    ft_stream_close(prescan);
+    return rc;
+}
+
 static int ingest_single(const ft_ingest_source *src, const ft_ingest_options *opt, const char *name,
                          ft_dataset **out, json_t *info, json_t *files, ft_error *err)
 {
-    ft_stream *s = src->data ? ft_stream_open_mem(src->data, src->len, err) : ft_stream_open_file(src->path, err);
+    ft_stream *s = open_single(src, err);
     if (!s)
         return -1;
     ft_format fmt;
@@ -51,7 +69,7 @@ static int ingest_single(const ft_ingest_source *src, const ft_ingest_options *o
             rc = ft_csv_parse(s, opt, out, info, err);
             break;
         case FT_FORMAT_TAR:
-            rc = ft_images_tar_parse(s, opt, out, info, err);
+            rc = ingest_tar(src, opt, s, out, info, err);
             break;
         case FT_FORMAT_SAFETENSORS:
             rc = ingest_safetensors(src, opt, s, out, info, err);
@@ -125,8 +143,9 @@ done:
 static int check_options(const ft_ingest_options *o, ft_error *err)
 {
     if ((o->image_height > 0) != (o->image_width > 0) || o->image_height < 0 || o->image_width < 0 ||
-        o->image_height > 65536 || o->image_width > 65536)
-        return ft_fail(err, FT_EINVAL, "image_size", "image_size needs a height and a width from 1 to 65536");
+        o->image_height > FT_MAX_IMAGE_SIDE || o->image_width > FT_MAX_IMAGE_SIDE)
+        return ft_fail(err, FT_EINVAL, "image_size", "image_size needs a height and a width from 1 to %d",
+                       FT_MAX_IMAGE_SIDE);
     if (o->delimiter == '"' || o->delimiter == '\n' || o->delimiter == '\r' || o->delimiter == '\0')
         return ft_fail(err, FT_EINVAL, "delimiter", "the delimiter cannot be a quote or a line break");
     if ((unsigned)o->task > FT_TASK_REGRESSION || (unsigned)o->color > FT_COLOR_RGB ||

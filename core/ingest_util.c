@@ -1,8 +1,35 @@
 /* Chunked byte store, string interning, UTF-8 checks for the parsers. */
 #include "core/ingest_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* "812 bytes", "48.0 MiB", "3072.0 GiB". */
+static void size_text(char *out, size_t cap, double bytes)
+{
+    if (bytes >= (1 << 30))
+        snprintf(out, cap, "%.1f GiB", bytes / (1 << 30));
+    else if (bytes >= (1 << 20))
+        snprintf(out, cap, "%.1f MiB", bytes / (1 << 20));
+    else
+        snprintf(out, cap, "%.0f bytes", bytes);
+}
+
+int ft_ingest_budget(uint64_t rows, uint64_t row_bytes, uint64_t limit, ft_error *err)
+{
+    if (rows > UINT32_MAX)
+        return ft_fail(err, FT_ETOOBIG, NULL, "%llu rows are more than a dataset holds (%u)",
+                       (unsigned long long)rows, UINT32_MAX);
+    if (row_bytes == 0 || rows <= limit / row_bytes) /* rows * row_bytes <= limit, without overflow */
+        return 0;
+    char would[32], max[32];
+    size_text(would, sizeof would, (double)rows * (double)row_bytes);
+    size_text(max, sizeof max, (double)limit);
+    return ft_fail(err, FT_ETOOBIG, NULL,
+                   "%llu rows of %llu bytes would take %s stored, more than the dataset limit of %s",
+                   (unsigned long long)rows, (unsigned long long)row_bytes, would, max);
+}
 
 void ft_chunkbuf_init(ft_chunkbuf *b, size_t chunk_size)
 {

@@ -47,6 +47,12 @@ int ft_strtab_intern(ft_strtab *t, const char *s, size_t n, uint32_t *id, int *a
 size_t ft_strtab_count(const ft_strtab *t);
 const char *ft_strtab_get(const ft_strtab *t, uint32_t id);
 
+/* Refuse (FT_ETOOBIG) a dataset of `rows` rows of `row_bytes` stored bytes
+ * each -- features plus the label or targets -- that would exceed `limit`,
+ * or that has more rows than a dataset can index. Parsers call it with what
+ * headers, counts or the rows so far promise, before they allocate. */
+int ft_ingest_budget(uint64_t rows, uint64_t row_bytes, uint64_t limit, ft_error *err);
+
 /* Whether the n bytes at p are well-formed UTF-8 without NUL bytes
  * (everything that goes into JSON must be). */
 int ft_utf8_valid(const char *p, size_t n);

@@ -140,6 +140,9 @@ static int read_weights(ft_st_file *f, ft_model *m, ft_error *err)
     int expected = param_tensors(m, t);
     for (int i = 0; i < expected; i++)
         if (ft_st_read_f32(f, t[i].name, t[i].rank, t[i].shape, m->params + t[i].offset, err) != 0) {
+            if (t[i].rank == 4 && ft_st_find(f, t[i].name)) /* there, but not in our layout */
+                ft_error_prefix(err, "conv2d weights must be [out, in, kh, kw] (PyTorch's layout; "
+                                "transpose TensorFlow's [kh, kw, in, out] with permute(3, 2, 0, 1))");
             free(t);
             return -1;
         }

@@ -257,10 +257,11 @@ static int parse(ft_st_file *f, const ft_ingest_options *opt, ft_dataset **out, 
                        (unsigned long long)n);
     if (ydim == 0 || ydim > 65536)
         return ft_fail(err, FT_EFORMAT, NULL, "tensor 'y' is %s: the target dimension is out of range", ydims);
-    /* The header check already bounded x's bytes by the file size; F64 halves. */
-    uint64_t bytes = (x->end - x->begin) / (x->dtype == FT_ST_F64 ? 2 : 1);
-    if (n > UINT32_MAX || bytes > opt->max_dataset_bytes || bytes > SIZE_MAX / 2)
-        return ft_fail(err, FT_ETOOBIG, NULL, "tensor 'x' is larger than the dataset size limit");
+    /* Stored size from the header: x as U8 or F32, plus a label or the targets per row. */
+    uint64_t row_bytes = ft_shape_size(shape) * (x->dtype == FT_ST_U8 ? 1 : sizeof(float)) +
+                         (classes ? sizeof(int32_t) : ydim * sizeof(float));
+    if (ft_ingest_budget(n, row_bytes, opt->max_dataset_bytes, err) != 0)
+        return -1;
     fill_ctx c = {.row_size = ft_shape_size(shape), .target_dim = (int)ydim, .classes = INT32_MAX, .max_label = -1};
     if (classes) {
         if ((*names = class_names(f, opt->max_classes, err)) == NULL && ft_st_meta(f, "classes"))

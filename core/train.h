@@ -108,6 +108,12 @@ typedef struct {
     uint64_t *confusion;  /* k*k counts [true * k + predicted] (malloc'd), or NULL */
 } ft_eval_result;
 
+/* Up to this many classes the JSON carries the full confusion matrix; above
+ * it (k^2 cells would dwarf the job object), per-class precision and recall
+ * and the FT_CONFUSION_TOP largest off-diagonal cells instead. */
+#define FT_CONFUSION_MAX_CLASSES 100
+#define FT_CONFUSION_TOP 20
+
 /* Evaluate a model on a dataset (loss and metrics, confusion for classes). */
 int ft_evaluate(ft_model *m, const ft_dataset *ds, const ft_preproc *pp, ft_loss_type loss,
                 double huber_delta, int batch, ft_eval_result *out, ft_error *err);

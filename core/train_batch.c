@@ -262,6 +262,57 @@ void ft_eval_result_free(ft_eval_result *r)
 /* JSON number, or null for NAN. */
 static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
+static uint64_t cell(const ft_eval_result *r, int t, int p)
+{
+    return r->confusion[(size_t)t * (size_t)r->classes + (size_t)p];
+}
+
+static json_t *confusion_full(const ft_eval_result *r)
+{
+    json_t *matrix = json_array();
+    for (int t = 0; t < r->classes; t++) {
+        json_t *row = json_array();
+        for (int p = 0; p < r->classes; p++)
+            json_array_append_new(row, json_integer((json_int_t)cell(r, t, p)));
+        json_array_append_new(matrix, row);
+    }
+    return json_pack("{s:o}", "matrix", matrix);
+}
+
+/* Per-class precision / recall / support and the largest off-diagonal
+ * cells: O(k) JSON however many classes there are. */
+static json_t *confusion_summary(const ft_eval_result *r, const json_t *labels)
+{
+    int k = r->classes, top[FT_CONFUSION_TOP][2], ntop = 0;
+    json_t *per_class = json_array(), *confusions = json_array();
+    for (int c = 0; c < k; c++) {
+        uint64_t predicted = 0, support = 0;
+        for (int o = 0; o < k; o++) {
+            predicted += cell(r, o, c);
+            support += cell(r, c, o);
+            if (o == c || !cell(r, c, o))
+                continue;
+            /* insertion into the top list, largest first */
+            int at = ntop < FT_CONFUSION_TOP ? ntop++ : FT_CONFUSION_TOP;
+            for (; at > 0 && cell(r, top[at - 1][0], top[at - 1][1]) < cell(r, c, o); at--)
+                if (at < FT_CONFUSION_TOP)
+                    memcpy(top[at], top[at - 1], sizeof top[at]);
+            if (at < FT_CONFUSION_TOP)
+                top[at][0] = c, top[at][1] = o;
+        }
+        uint64_t hit = cell(r, c, c);
+        json_array_append_new(per_class, json_pack("{s:o, s:o, s:I}", "precision",
+                                                   num(predicted ? (double)hit / (double)predicted : NAN), "recall",
+                                                   num(support ? (double)hit / (double)support : NAN), "support",
+                                                   (json_int_t)support));
+    }
+    for (int i = 0; i < ntop; i++)
+        json_array_append_new(confusions, json_pack("{s:O, s:O, s:I}", "true", json_array_get(labels, (size_t)top[i][0]),
+                                                    "predicted", json_array_get(labels, (size_t)top[i][1]), "count",
+                                                    (json_int_t)cell(r, top[i][0], top[i][1])));
+    return json_pack("{s:i, s:o, s:o}", "classes", k, "per_class", per_class, "top_confusions", confusions);
+}
+
 json_t *ft_eval_result_json(const ft_eval_result *r, const ft_dataset *ds)
 {
     json_t *j = json_pack("{s:I, s:o}", "rows", (json_int_t)r->rows, "loss", num(r->loss));
@@ -271,18 +322,16 @@ json_t *ft_eval_result_json(const ft_eval_result *r, const ft_dataset *ds)
         json_object_set_new(j, "mae", num(r->mae));
         json_object_set_new(j, "rmse", num(r->rmse));
     }
-    if (r->confusion) {
-        json_t *labels = json_array(), *matrix = json_array();
-        for (int t = 0; t < r->classes; t++) {
-            const char *name = ds ? ft_dataset_class_name(ds, t) : NULL;
-            json_array_append_new(labels, name ? json_string(name) : json_integer(t));
-            json_t *row = json_array();
-            for (int p = 0; p < r->classes; p++)
-                json_array_append_new(row, json_integer((json_int_t)r->confusion[(size_t)t * (size_t)r->classes + (size_t)p]));
-            json_array_append_new(matrix, row);
-        }
-        json_object_set_new(j, "confusion_matrix", json_pack("{s:o, s:o}", "labels", labels, "matrix", matrix));
+    if (!r->confusion)
+        return j;
+    json_t *labels = json_array();
+    for (int t = 0; t < r->classes; t++) {
+        const char *name = ds ? ft_dataset_class_name(ds, t) : NULL;
+        json_array_append_new(labels, name ? json_string(name) : json_integer(t));
     }
+    json_t *cm = r->classes <= FT_CONFUSION_MAX_CLASSES ? confusion_full(r) : confusion_summary(r, labels);
+    json_object_set_new(cm, "labels", labels);
+    json_object_set_new(j, "confusion_matrix", cm);
     return j;
 }
 

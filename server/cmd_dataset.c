@@ -14,6 +14,7 @@
 #include "core/dataset_store.h"
 #include "core/ingest.h"
 #include "server/cli.h"
+#include "server/config.h"
 
 #define PROG "finetuned dataset inspect"
 
@@ -37,7 +38,10 @@ static int usage(FILE *out)
             "  --no-header             the CSV has no header row\n"
             "  --images F --labels F   an IDX pair\n"
             "  --save PATH             also write the stored form (one dataset only)\n"
-            "  --compact               one JSON object per line instead of indented JSON\n");
+            "  --compact               one JSON object per line instead of indented JSON\n"
+            "\n"
+            "FINETUNED_MAX_DATASET_BYTES (e.g. 512M) sets the stored-size limit, as for the server\n"
+            "(default 4G).\n");
     return out == stdout ? 0 : 2;
 }
 
@@ -188,6 +192,16 @@ int ft_cmd_dataset(int argc, char **argv)
         {"--color", "color"},   {"--format", "format"},       {"--delimiter", "delimiter"},
     };
     inspect_cfg cfg = {0};
+    /* The server's dataset budget, so that inspect answers as an upload would. */
+    const char *budget = getenv("FINETUNED_MAX_DATASET_BYTES");
+    size_t limit;
+    if (budget && *budget) {
+        if (ft_config_parse_size(budget, &limit) != 0 || limit == 0) {
+            fprintf(stderr, "%s: FINETUNED_MAX_DATASET_BYTES must be a size such as 512M or 4G\n", PROG);
+            return 2;
+        }
+        cfg.opt.max_dataset_bytes = limit;
+    }
     const char *images = NULL, *labels = NULL;
     char **files = calloc((size_t)argc, sizeof *files);
     int nfiles = 0, status;

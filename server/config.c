@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/ingest.h"
+
 typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL_JSON, OPT_LISTEN, OPT_KEYFILE } opt_kind;
 
 typedef struct {
@@ -35,6 +37,7 @@ static const option options[] = {
     {"heavy-queue", INT(heavy_queue), 0, 10000, "such requests waiting for a thread; past it 503 (default 64)"},
     {"max-upload-bytes", SIZE(max_upload_bytes), 1, LONG_MAX, "largest upload, bytes (K/M/G suffixes; default 1G)"},
     {"max-json-bytes", SIZE(max_json_bytes), 64, LONG_MAX, "largest JSON request body (default 1M)"},
+    {"max-dataset-bytes", SIZE(max_dataset_bytes), 1, LONG_MAX, "largest dataset as stored, checked before decoding (default 4G)"},
     {"api-key", STR(api_key), 0, 0, "require Authorization: Bearer KEY on /v1 routes"},
     {"api-key-file", OPT_KEYFILE, 0, 0, 0, 0, "read the API key from a file (first line)"},
     {"cors-origin", STR(cors_origins), 0, 0, "allowed CORS origins, comma-separated, or *"},
@@ -65,6 +68,7 @@ static void defaults(ft_config *c)
     c->heavy_queue = 64;
     c->max_upload_bytes = (size_t)1 << 30;
     c->max_json_bytes = (size_t)1 << 20;
+    c->max_dataset_bytes = FT_DEFAULT_MAX_DATASET_BYTES; /* why 4 GiB: core/ingest.h */
     c->checkpoint_seconds = 30;
     c->lease_seconds = 30;
     c->max_attempts = 3;
@@ -76,8 +80,7 @@ static void defaults(ft_config *c)
     c->max_sse_streams = 16;
 }
 
-/* "123", "64K", "100M", "1G" -> bytes. */
-static int parse_size(const char *s, size_t *out)
+int ft_config_parse_size(const char *s, size_t *out)
 {
     errno = 0;
     char *end;
@@ -124,7 +127,7 @@ static int set_option(ft_config *c, const option *o, const char *v, FILE *errors
         return 0;
     }
     case OPT_SIZE:
-        if (parse_size(v, (size_t *)base) != 0 || *(size_t *)base < (size_t)o->min) {
+        if (ft_config_parse_size(v, (size_t *)base) != 0 || *(size_t *)base < (size_t)o->min) {
             fprintf(errors, "finetuned serve: --%s must be a size such as 512K, 100M or 1G, got '%s'\n", o->flag, v);
             return -1;
         }

@@ -20,6 +20,7 @@ typedef struct {
     int heavy_queue;             /* --heavy-queue: such requests waiting for one, past it 503 (default 64) */
     size_t max_upload_bytes;     /* --max-upload-bytes (default 1 GiB) */
     size_t max_json_bytes;       /* --max-json-bytes: JSON request bodies (default 1 MiB) */
+    size_t max_dataset_bytes;    /* --max-dataset-bytes: a dataset as stored (default 4 GiB) */
     char api_key[512];           /* --api-key / --api-key-file; empty = no auth */
     char cors_origins[1024];     /* --cors-origin: comma-separated origins or "*"; empty = no CORS */
     bool log_json;               /* --log-format json|text */
@@ -40,6 +41,9 @@ typedef struct {
  * On a bad value, print the reason to `errors` and return -1. --help prints
  * the flag table to `out` and returns 1. */
 int ft_config_load(ft_config *cfg, int argc, char **argv, FILE *out, FILE *errors);
+
+/* "123", "64K", "100M", "1G" -> bytes; -1 if malformed. */
+int ft_config_parse_size(const char *s, size_t *out);
 
 /* The flag table as text (for --help and docs). */
 void ft_config_usage(FILE *out);

@@ -33,9 +33,10 @@ ft_dataset *ft_stored_dataset_load(ft_app *app, const char *id, ft_error *err)
 static const char *const option_keys[] = {"format", "label", "task", "delimiter", "header", "image_size", "color"};
 #define NOPTION_KEYS (sizeof option_keys / sizeof *option_keys)
 
-static bool read_options(ft_req *r, ft_ingest_options *opt)
+static bool read_options(ft_app *app, ft_req *r, ft_ingest_options *opt)
 {
     memset(opt, 0, sizeof *opt);
+    opt->max_dataset_bytes = app->cfg.max_dataset_bytes;
     for (size_t i = 0; i < NOPTION_KEYS; i++) {
         const char *v = ft_req_query(r, option_keys[i]);
         if (!v)
@@ -93,7 +94,7 @@ void ft_route_dataset_upload(ft_app *app, ft_req *r)
 {
     ft_ingest_options opt;
     ft_ingest_source src;
-    if (!read_options(r, &opt) || !pick_source(r, &src))
+    if (!read_options(app, r, &opt) || !pick_source(r, &src))
         return;
     ft_dataset *ds = NULL;
     json_t *summary = NULL;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/plot.h"
+#include "core/train.h"
 #include "server/routes.h"
 
 /* "job_ab12... - drop 2, frozen, he_normal" (or the job's name). */
@@ -92,6 +93,14 @@ void ft_route_job_confusion_png(ft_app *app, ft_req *r)
     }
     json_t *labels = json_object_get(cm, "labels"), *matrix = json_object_get(cm, "matrix");
     size_t k = json_array_size(labels);
+    if (k > FT_CONFUSION_MAX_CLASSES) { /* before anything k x k is allocated */
+        ft_reply_error(r, 422, "too_many_classes", NULL,
+                       "the job has %zu classes; a confusion image is drawn for at most %d. The job's "
+                       "confusion_matrix has per_class metrics and top_confusions instead",
+                       k, FT_CONFUSION_MAX_CLASSES);
+        json_decref(job);
+        return;
+    }
     if (!cm || k == 0 || json_array_size(matrix) != k) {
         const char *status = json_string_value(json_object_get(job, "status"));
         if (strcmp(status, "succeeded") != 0)

@@ -33,6 +33,8 @@ static int set_option(ft_ingest_options *o, char *kv)
         o->max_entry_bytes = n;
     else if (strcmp(k, "max_image_pixels") == 0)
         o->max_image_pixels = n;
+    else if (strcmp(k, "max_dataset_bytes") == 0)
+        o->max_dataset_bytes = n;
     else {
         static char keep[16][256]; /* option strings are borrowed for the call */
         static int used;

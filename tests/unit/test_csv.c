@@ -316,7 +316,9 @@ static void test_option_strings(void)
     ft_error err = {0};
     CHECK(ft_ingest_option_set(&o, "image_size", "28x32", &err) == 0 && o.image_height == 28 && o.image_width == 32);
     CHECK(ft_ingest_option_set(&o, "image_size", "64", &err) == 0 && o.image_height == 64 && o.image_width == 64);
-    const char *bad_sizes[] = {"0x5", "28x", "x28", "28x28x3", "-1", "70000", "28*28", ""};
+    /* Sides are capped (4096): 46000x46000 would order a 2 GiB image per entry. */
+    CHECK(ft_ingest_option_set(&o, "image_size", "4096x4096", &err) == 0 && o.image_height == 4096);
+    const char *bad_sizes[] = {"0x5", "28x", "x28", "28x28x3", "-1", "70000", "28*28", "", "46000x46000", "4097x1"};
     for (size_t i = 0; i < sizeof bad_sizes / sizeof *bad_sizes; i++)
         CHECKF(ft_ingest_option_set(&o, "image_size", bad_sizes[i], &err) != 0 && strcmp(err.param, "image_size") == 0,
                "'%s' accepted", bad_sizes[i]);

@@ -112,6 +112,7 @@ def main():
     write("sklearn_rows.csv", "3,2,a,b\n1,2,0\n3,4,1\n")
     write("sklearn_index.csv", "2,2,a,b\n1,2,0\n3,4,5\n")
     write("too_many_classes.csv", "a,label\n1,x\n2,y\n3,z\n")
+    write("budget.csv", "a,b,label\n" + "".join("%d,%d,x\n" % (i, i) for i in range(5)))
     write("long_line.csv", "a,b,label\n" + "1," * 40 + "x\n")
     write("label_nan.csv", "a,y\n1,2\n2,nan\n")
     write("nul_label.csv", b"a,b\n1,x\n2,x\0y\n")  # fuzzer find: NUL inside a label
@@ -149,6 +150,9 @@ def main():
     write("sparse.tar", tar(tar_entry("cat/1.png", good, typeflag=b"S")))
     write("bad_utf8_name.tar", tar(tar_entry(b"cat/caf\xe9.png", good)))
     write("big_entry.tar", tar(tar_entry("cat/1.png", good + b"\0" * 2000)))
+    # budgets: 5 images x 64x64 (+ a 4-byte label) pass 10000 bytes before any is decoded
+    write("budget.tar", tar(*[tar_entry("cat/%d.png" % i, good) for i in range(5)]))
+    write("three_classes.tar", tar(*[tar_entry("%s/1.png" % c, good) for c in ("a", "b", "c")]))
     write("only_hidden.tar", tar(tar_entry("cat/.DS_Store", b"x"), tar_entry("cat/._1.png", b"x")))
     # ---- IDX pairs ----
     images = idx(0x08, [3, 2, 2], bytes(range(12)))
@@ -163,6 +167,9 @@ def main():
     write("zero-images-idx3-ubyte", idx(0x08, [0, 2, 2], b""))
     write("rank2-images-idx2-ubyte", idx(0x08, [3, 4], bytes(12)))
     write("ok-images-idx3-ubyte.gz", gzip.compress(images, mtime=0))
+    # headers claiming 2^32-1 images of 28x28: refused from the headers alone
+    write("huge-images-idx3-ubyte.gz", gzip.compress(idx(0x08, [2**32 - 1, 28, 28], b""), mtime=0))
+    write("huge-labels-idx1-ubyte.gz", gzip.compress(idx(0x08, [2**32 - 1], b""), mtime=0))
     # ---- safetensors ----
     x = bytes(range(12))
     y = struct.pack("<3i", 0, 1, 2)
@@ -181,6 +188,7 @@ def main():
     write("y_bool.safetensors", safetensors([("x", "U8", [3, 4], x), ("y", "BOOL", [3], b"\0\1\0")]))
     good_st = safetensors([("x", "U8", [3, 4], x), ("y", "I32", [3], y)])
     write("truncated.safetensors", good_st[:-4])
+    write("budget.safetensors", safetensors([("x", "U8", [100, 8, 8], bytes(6400)), ("y", "I32", [100], bytes(400))]))
     write("gzipped.safetensors", gzip.compress(good_st, mtime=0))
 
 
