@@ -119,6 +119,10 @@ int ft_evaluate(ft_model *m, const ft_dataset *ds, const ft_preproc *pp, ft_loss
                 double huber_delta, int batch, ft_eval_result *out, ft_error *err);
 void ft_eval_result_free(ft_eval_result *r);
 json_t *ft_eval_result_json(const ft_eval_result *r, const ft_dataset *ds);
+/* The whole confusion matrix as CSV, whatever the number of classes: a
+ * header row of predicted labels, then one row per true label (malloc'd
+ * text in *out). FT_EINVAL if r has no matrix (not a classifier). */
+int ft_eval_confusion_csv(const ft_eval_result *r, const ft_dataset *ds, char **out, size_t *len, ft_error *err);
 
 /* Rows ft_predict runs at a time. */
 #define FT_PREDICT_CHUNK 256

@@ -335,6 +335,60 @@ json_t *ft_eval_result_json(const ft_eval_result *r, const ft_dataset *ds)
     return j;
 }
 
+/* A CSV field: quoted when it holds a comma, quote or line break. */
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void csv_label(FILE *f, const ft_dataset *ds, int c)
+{
+    const char *name = ds ? ft_dataset_class_name(ds, c) : NULL;
+    if (name)
+        csv_field(f, name);
+    else
+        fprintf(f, "%d", c);
+}
+
+int ft_eval_confusion_csv(const ft_eval_result *r, const ft_dataset *ds, char **out, size_t *len, ft_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    if (!r->confusion)
+        return ft_fail(err, FT_EINVAL, NULL, "there is no confusion matrix: the model is not a classifier");
+    FILE *f = open_memstream(out, len);
+    if (!f)
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    fputs("true\\predicted", f);
+    for (int p = 0; p < r->classes; p++) {
+        fputc(',', f);
+        csv_label(f, ds, p);
+    }
+    fputc('\n', f);
+    for (int t = 0; t < r->classes; t++) {
+        csv_label(f, ds, t);
+        for (int p = 0; p < r->classes; p++)
+            fprintf(f, ",%llu", (unsigned long long)cell(r, t, p));
+        fputc('\n', f);
+    }
+    if (fclose(f) != 0) {
+        free(*out);
+        *out = NULL;
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    }
+    return 0;
+}
+
 int ft_predict(ft_model *m, const float *x, int n, float *out, ft_error *err)
 {
     const int chunk = FT_PREDICT_CHUNK;

@@ -28,6 +28,7 @@ const ft_route ft_routes[] = {
     {"GET", "/v1/jobs/{id}/metrics", FT_BODY_NONE, ft_route_job_metrics, 0},
     {"GET", "/v1/jobs/{id}/metrics.png", FT_BODY_NONE, ft_route_job_metrics_png, 0},
     {"GET", "/v1/jobs/{id}/confusion.png", FT_BODY_NONE, ft_route_job_confusion_png, 0},
+    {"GET", "/v1/jobs/{id}/confusion.csv", FT_BODY_NONE, ft_route_job_confusion_csv, FT_ROUTE_HEAVY},
 };
 
 const size_t ft_nroutes = sizeof ft_routes / sizeof ft_routes[0];

@@ -34,6 +34,7 @@ void ft_route_job_events(ft_app *app, ft_req *r);
 void ft_route_job_metrics(ft_app *app, ft_req *r);
 void ft_route_job_metrics_png(ft_app *app, ft_req *r);
 void ft_route_job_confusion_png(ft_app *app, ft_req *r);
+void ft_route_job_confusion_csv(ft_app *app, ft_req *r);
 
 /* Shared by handlers: the {id} path parameter if it is a valid id with this
  * prefix, else reply 404 and return NULL. `what` names the resource. */

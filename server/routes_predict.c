@@ -241,58 +241,59 @@ static ft_loss_type default_loss(const ft_model *m)
     return a == FT_ACT_SOFTMAX ? FT_LOSS_CROSS_ENTROPY : a == FT_ACT_SIGMOID ? FT_LOSS_BINARY_CROSS_ENTROPY : FT_LOSS_MSE;
 }
 
-void ft_route_model_evaluate(ft_app *app, ft_req *r)
-{
-    const json_t *body = ft_req_json(r);
-    ft_dataset_ref ref = {0};
-    ft_error err = {0};
-    const json_t *lossj = json_object_get(body, "loss");
+/* An evaluation's request: the dataset (an id or a selector) and the loss,
+ * checked before anything is loaded. */
+typedef struct {
+    ft_dataset_ref ref;
+    bool has_loss;               /* else the model's output decides */
     ft_loss_type loss;
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)body, key, v) {
-        if (strcmp(key, "dataset") != 0 && strcmp(key, "loss") != 0) {
-            ft_reply_error(r, 422, "unknown_field", key, "unknown field '%s' (expected dataset and loss)", key);
-            return;
-        }
-    }
-    if (!json_object_get(body, "dataset")) {
-        ft_reply_error(r, 422, "invalid_value", "dataset", "dataset is required");
-        return;
-    }
-    if (lossj && (!json_is_string(lossj) || ft_loss_parse(json_string_value(lossj), &loss) != 0)) {
+} eval_request;
+
+/* false after replying 422 (ref freed). */
+static bool eval_request_parse(ft_req *r, const json_t *dataset, const json_t *lossj, eval_request *q)
+{
+    ft_error err = {0};
+    memset(q, 0, sizeof *q);
+    q->has_loss = lossj != NULL;
+    if (lossj && (!json_is_string(lossj) || ft_loss_parse(json_string_value(lossj), &q->loss) != 0)) {
         ft_reply_error(r, 422, "invalid_value", "loss", "loss must be cross_entropy, binary_cross_entropy, mse, mae or huber");
-        return;
+        return false;
     }
-    if (ft_dataset_ref_parse(json_object_get(body, "dataset"), "dataset", &ref, &err) != 0) {
-        ft_dataset_ref_free(&ref); /* what it parsed before the error */
+    if (ft_dataset_ref_parse(dataset, "dataset", &q->ref, &err) != 0) {
+        ft_dataset_ref_free(&q->ref); /* what it parsed before the error */
         ft_reply_ft_error(r, &err, 422);
-        return;
+        return false;
     }
-    if (!ref.id) {
+    if (!q->ref.id) {
         ft_reply_error(r, 422, "invalid_value", "dataset", "dataset must be a dataset id (ds_...) or an object with \"id\"");
-        ft_dataset_ref_free(&ref);
-        return;
+        ft_dataset_ref_free(&q->ref);
+        return false;
     }
-    ft_model *m = model_for(app, r);
+    return true;
+}
+
+/* Evaluate m as q asks and reply with the metrics as JSON, or with the
+ * whole confusion matrix as CSV. `model_id` names the model in the JSON. */
+static void evaluate_and_reply(ft_app *app, ft_req *r, ft_model *m, const char *model_id, const eval_request *q,
+                               bool csv)
+{
+    const ft_dataset_ref *ref = &q->ref;
+    ft_error err = {0};
+    ft_loss_type loss = q->has_loss ? q->loss : default_loss(m);
     ft_dataset *full = NULL, *ds = NULL;
     ft_preproc pp = {0};
-    if (!m)
-        goto done;
-    if (!lossj)
-        loss = default_loss(m);
-    if (!(full = ft_stored_dataset_load(app, ref.id, &err))) {
+    if (!(full = ft_stored_dataset_load(app, ref->id, &err))) {
         /* An id in the body is a field of the request, as in POST /v1/jobs:
          * 422 naming it, not 404 (which is for the path's model id). */
         if (err.code == FT_ENOTFOUND) {
-            ft_reply_error(r, 422, "unknown_dataset", "dataset", "no dataset with id '%s'", ref.id);
+            ft_reply_error(r, 422, "unknown_dataset", "dataset", "no dataset with id '%s'", ref->id);
         } else {
             err.code = FT_EIO; /* a stored file that does not load: a server fault, as in model_for */
             ft_reply_ft_error(r, &err, 422);
         }
         goto done;
     }
-    if (!(ds = ref.has_selector ? ft_dataset_select(full, &ref.sel, &err) : full)) {
+    if (!(ds = ref->has_selector ? ft_dataset_select(full, &ref->sel, &err) : full)) {
         /* The selector's errors name "classes[0]": the request calls it "dataset.classes[0]". */
         if (err.param[0]) {
             char param[sizeof err.param];
@@ -312,11 +313,21 @@ void ft_route_model_evaluate(ft_app *app, ft_req *r)
         ft_reply_ft_error(r, &err, 422);
         goto done;
     }
+    if (csv) {
+        char *text;
+        size_t len;
+        if (ft_eval_confusion_csv(&res, ds, &text, &len, &err) != 0)
+            ft_reply_ft_error(r, &err, 422);
+        else
+            ft_reply_bytes(r, 200, "text/csv; charset=utf-8", text, len, true);
+        ft_eval_result_free(&res);
+        goto done;
+    }
     json_t *out = ft_eval_result_json(&res, ds);
     ft_eval_result_free(&res);
     json_object_set_new(out, "object", json_string("evaluation"));
-    json_object_set_new(out, "model", json_string(ft_req_param(r, "id")));
-    json_object_set_new(out, "dataset", json_string(ref.id));
+    json_object_set_new(out, "model", json_string(model_id));
+    json_object_set_new(out, "dataset", json_string(ref->id));
     json_object_set_new(out, "loss_function", json_string(ft_loss_name(loss)));
     ft_reply_json(r, 200, out);
 done:
@@ -324,6 +335,89 @@ done:
     if (ds != full)
         ft_dataset_free(ds);
     ft_dataset_free(full);
+}
+
+/* ?format=json (the default) or csv; false after replying 400. */
+static bool csv_format(ft_req *r, bool *csv)
+{
+    const char *format = ft_req_query(r, "format");
+    *csv = format && strcmp(format, "csv") == 0;
+    if (format && !*csv && strcmp(format, "json") != 0) {
+        ft_reply_error(r, 400, "invalid_format", "format", "format must be json or csv");
+        return false;
+    }
+    return true;
+}
+
+void ft_route_model_evaluate(ft_app *app, ft_req *r)
+{
+    const json_t *body = ft_req_json(r);
+    const char *key;
+    json_t *v;
+    bool csv;
+    if (!csv_format(r, &csv))
+        return;
+    json_object_foreach((json_t *)body, key, v) {
+        if (strcmp(key, "dataset") != 0 && strcmp(key, "loss") != 0) {
+            ft_reply_error(r, 422, "unknown_field", key, "unknown field '%s' (expected dataset and loss)", key);
+            return;
+        }
+    }
+    if (!json_object_get(body, "dataset")) {
+        ft_reply_error(r, 422, "invalid_value", "dataset", "dataset is required");
+        return;
+    }
+    eval_request q;
+    if (!eval_request_parse(r, json_object_get(body, "dataset"), json_object_get(body, "loss"), &q))
+        return;
+    ft_model *m = model_for(app, r);
+    if (m)
+        evaluate_and_reply(app, r, m, ft_req_param(r, "id"), &q, csv);
     ft_model_free(m);
-    ft_dataset_ref_free(&ref);
+    ft_dataset_ref_free(&q.ref);
+}
+
+/* GET /v1/jobs/{id}/confusion.csv: the job's test confusion matrix in full,
+ * whatever the number of classes (the job object keeps at most
+ * FT_CONFUSION_MAX_CLASSES; above that, a summary). It is computed again
+ * from the job's model and test set, which gives the same counts: the
+ * evaluation is deterministic and the model is the one the job tested. */
+void ft_route_job_confusion_csv(ft_app *app, ft_req *r)
+{
+    const char *id = ft_route_id(r, "job", "job");
+    if (!id)
+        return;
+    ft_error err = {0};
+    json_t *job = ft_store_job_get(app->store, id, &err);
+    if (!job) {
+        ft_reply_ft_error(r, &err, 422);
+        return;
+    }
+    const char *status = json_string_value(json_object_get(job, "status"));
+    const char *model_id = json_string_value(json_object_get(job, "result_model"));
+    const json_t *test = json_object_get(json_object_get(job, "spec"), "test");
+    const json_t *cm = json_object_get(json_object_get(job, "test_metrics"), "confusion_matrix");
+    const json_t *test_id = json_is_object(test) ? json_object_get(test, "id") : test;
+    json_t *test_row = json_is_string(test_id) ? ft_store_dataset_get(app->store, json_string_value(test_id), &err) : NULL;
+    ft_model *m = NULL;
+    if (strcmp(status, "succeeded") != 0 || !model_id)
+        ft_reply_error(r, 409, "not_ready", NULL, "the confusion matrix exists once the job has succeeded (it is %s)",
+                       status);
+    else if (!test || json_is_null(test) || !cm)
+        ft_reply_error(r, 404, "no_confusion_matrix", NULL,
+                       "the job has no test confusion matrix: it needs a classification head and a test set");
+    else if (!test_row)
+        ft_reply_error(r, 410, "gone", NULL, "the job's test dataset %s was deleted", json_string_value(test_id));
+    else if (!(m = ft_app_load_model(app, model_id, &err)))
+        ft_reply_error(r, 410, "gone", NULL, "the job's model %s was deleted", model_id);
+    else {
+        eval_request q;
+        if (eval_request_parse(r, test, NULL, &q)) {
+            evaluate_and_reply(app, r, m, model_id, &q, true);
+            ft_dataset_ref_free(&q.ref);
+        }
+    }
+    ft_model_free(m);
+    json_decref(test_row);
+    json_decref(job);
 }
