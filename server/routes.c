@@ -47,3 +47,13 @@ void ft_reply_list(ft_req *r, json_t *data, bool has_more)
 {
     ft_reply_json(r, 200, json_pack("{s:s, s:o, s:b}", "object", "list", "data", data, "has_more", has_more));
 }
+
+json_t *ft_route_job(ft_app *app, ft_req *r)
+{
+    const char *id = ft_route_id(r, "job", "job");
+    ft_error err = {0};
+    json_t *job = id ? ft_store_job_get(app->store, id, &err) : NULL;
+    if (id && !job)
+        ft_reply_ft_error(r, &err, 422);
+    return job;
+}

@@ -39,6 +39,8 @@ void ft_route_job_confusion_csv(ft_app *app, ft_req *r);
 /* Shared by handlers: the {id} path parameter if it is a valid id with this
  * prefix, else reply 404 and return NULL. `what` names the resource. */
 const char *ft_route_id(ft_req *r, const char *prefix, const char *what);
+/* The job the path's {id} names, or NULL after replying 404. */
+json_t *ft_route_job(ft_app *app, ft_req *r);
 /* Reply with a list envelope {"object": "list", "data": [...], "has_more"}. */
 void ft_reply_list(ft_req *r, json_t *data, bool has_more);
 

@@ -127,16 +127,12 @@ static bool parse_seq(ft_req *r, const char *s, long long *out)
 
 void ft_route_job_events(ft_app *app, ft_req *r)
 {
-    const char *id = ft_route_id(r, "job", "job");
-    if (!id)
+    json_t *job = ft_route_job(app, r);
+    if (!job)
         return;
-    ft_error err = {0};
-    json_t *job = ft_store_job_get(app->store, id, &err);
-    if (!job) {
-        ft_reply_ft_error(r, &err, 422);
-        return;
-    }
+    const char *id = ft_req_param(r, "id");
     json_decref(job);
+    ft_error err = {0};
     long long after;
     const char *resume = ft_req_header(r, "Last-Event-ID");
     if (!parse_seq(r, resume ? resume : ft_req_query(r, "after"), &after))

@@ -40,16 +40,6 @@ static void chart_title(const json_t *job, char *out, size_t n)
     snprintf(out, n, "%s \xe2\x80\x94 %s", id ? id : "job", variant);
 }
 
-static json_t *job_for(ft_app *app, ft_req *r)
-{
-    const char *id = ft_route_id(r, "job", "job");
-    ft_error err = {0};
-    json_t *job = id ? ft_store_job_get(app->store, id, &err) : NULL;
-    if (id && !job)
-        ft_reply_ft_error(r, &err, 422);
-    return job;
-}
-
 static void reply_png(ft_req *r, int rc, unsigned char *png, size_t len, const ft_error *err)
 {
     if (rc != 0) {
@@ -61,7 +51,7 @@ static void reply_png(ft_req *r, int rc, unsigned char *png, size_t len, const f
 
 void ft_route_job_metrics_png(ft_app *app, ft_req *r)
 {
-    json_t *job = job_for(app, r);
+    json_t *job = ft_route_job(app, r);
     if (!job)
         return;
     ft_error err = {0};
@@ -82,7 +72,7 @@ void ft_route_job_metrics_png(ft_app *app, ft_req *r)
 
 void ft_route_job_confusion_png(ft_app *app, ft_req *r)
 {
-    json_t *job = job_for(app, r);
+    json_t *job = ft_route_job(app, r);
     if (!job)
         return;
     const char *which = "test";

@@ -384,15 +384,10 @@ void ft_route_model_evaluate(ft_app *app, ft_req *r)
  * evaluation is deterministic and the model is the one the job tested. */
 void ft_route_job_confusion_csv(ft_app *app, ft_req *r)
 {
-    const char *id = ft_route_id(r, "job", "job");
-    if (!id)
+    json_t *job = ft_route_job(app, r);
+    if (!job)
         return;
     ft_error err = {0};
-    json_t *job = ft_store_job_get(app->store, id, &err);
-    if (!job) {
-        ft_reply_ft_error(r, &err, 422);
-        return;
-    }
     const char *status = json_string_value(json_object_get(job, "status"));
     const char *model_id = json_string_value(json_object_get(job, "result_model"));
     const json_t *test = json_object_get(json_object_get(job, "spec"), "test");
