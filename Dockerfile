@@ -62,8 +62,10 @@ COPY --from=build /src/migrations/ /usr/local/share/finetuned/migrations/
 
 # Every serve flag is also a FINETUNED_* variable (`finetuned serve --help`).
 # Inside a container the service must listen on all interfaces; publish the
-# port with -p and set FINETUNED_API_KEY (or FINETUNED_API_KEY_FILE) to
-# require a bearer token on /v1.
+# port with -p and always set FINETUNED_API_KEY (or FINETUNED_API_KEY_FILE):
+# without a key anyone who reaches the port can use the API (the service
+# logs a warning at start-up), and only IP addresses and localhost are
+# accepted as Host (FINETUNED_ALLOWED_HOSTS adds names).
 ENV FINETUNED_LISTEN=0.0.0.0:8080 \
     FINETUNED_DATA_DIR=/var/lib/finetuned
 

@@ -50,6 +50,11 @@ int ft_cmd_serve(int argc, char **argv)
         fprintf(stderr, "finetuned serve: %s\n", err.msg);
     ft_app_log(&app, "listening", "address", app.cfg.listen_host, "port", port, "data_dir", app.cfg.data_dir,
                "workers", workers, "version", FT_VERSION, "auth", app.cfg.api_key[0] ? "on" : "off", NULL);
+    if (!app.cfg.api_key[0] && !ft_http_loopback(app.cfg.listen_host))
+        ft_app_log(&app, "warning", "message",
+                   "listening on a non-loopback address without an API key: anyone who can reach it can use the "
+                   "service; set --api-key, --api-key-file or FINETUNED_API_KEY",
+                   NULL);
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)

@@ -41,6 +41,7 @@ static const option options[] = {
     {"api-key", STR(api_key), 0, 0, "require Authorization: Bearer KEY on /v1 routes"},
     {"api-key-file", OPT_KEYFILE, 0, 0, 0, 0, "read the API key from a file (first line)"},
     {"cors-origin", STR(cors_origins), 0, 0, "allowed CORS origins, comma-separated, or *"},
+    {"allowed-hosts", STR(allowed_hosts), 0, 0, "without an API key, Host names served besides the listen address (comma-separated)"},
     {"log-format", OPT_BOOL_JSON, offsetof(ft_config, log_json), 0, 0, 0, "text or json request/job logs on stderr"},
     {"checkpoint-interval", INT(checkpoint_seconds), 1, 86400, "seconds between mid-epoch checkpoints (default 30)"},
     {"lease-seconds", INT(lease_seconds), 2, 86400, "job lease; a dead worker's job is requeued after it (default 30)"},
@@ -50,7 +51,8 @@ static const option options[] = {
     {"max-job-memory", SIZE(max_job_memory), 1, LONG_MAX, "a job's estimated peak memory; larger jobs get 422 at submit (default: 3/4 of RAM / workers)"},
     {"max-connections", INT(max_connections), 1, 100000, "concurrent connections (default 256)"},
     {"max-connections-per-ip", INT(max_per_ip), 1, 100000, "concurrent connections per client IP (default 64)"},
-    {"connection-timeout", INT(connection_timeout), 1, 3600, "idle connection timeout, seconds (default 30)"},
+    {"connection-timeout", INT(connection_timeout), 1, 3600, "idle timeout and request head deadline, seconds (default 30)"},
+    {"min-body-rate", SIZE(min_body_rate), 1, LONG_MAX, "a request body may take the connection timeout plus 1 s per this many bytes (default 16K)"},
     {"max-event-streams", INT(max_sse_streams), 1, 1000, "concurrent Server-Sent Events streams (default 16)"},
     {"port-file", STR(port_file), 0, 0, "write the bound port to this file once listening"},
 };
@@ -77,6 +79,7 @@ static void defaults(ft_config *c)
     c->max_connections = 256;
     c->max_per_ip = 64;
     c->connection_timeout = 30;
+    c->min_body_rate = (size_t)16 << 10;
     c->max_sse_streams = 16;
 }
 

@@ -23,6 +23,7 @@ typedef struct {
     size_t max_dataset_bytes;    /* --max-dataset-bytes: a dataset as stored (default 4 GiB) */
     char api_key[512];           /* --api-key / --api-key-file; empty = no auth */
     char cors_origins[1024];     /* --cors-origin: comma-separated origins or "*"; empty = no CORS */
+    char allowed_hosts[1024];    /* --allowed-hosts: extra Host names served without an API key */
     bool log_json;               /* --log-format json|text */
     int checkpoint_seconds;      /* --checkpoint-interval (default 30) */
     int lease_seconds;           /* --lease-seconds (default 30) */
@@ -33,6 +34,7 @@ typedef struct {
     int max_connections;         /* --max-connections (default 256) */
     int max_per_ip;              /* --max-connections-per-ip (default 64) */
     int connection_timeout;      /* --connection-timeout seconds (default 30) */
+    size_t min_body_rate;        /* --min-body-rate: bytes/s a body keeps past the timeout (default 16K) */
     int max_sse_streams;         /* --max-event-streams (default 16) */
     char port_file[4096];        /* --port-file: write the bound port here (tests) */
 } ft_config;

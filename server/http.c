@@ -139,13 +139,19 @@ void ft_reply_json(ft_req *r, unsigned status, json_t *body)
         s = line;
         n++;
     }
+    bool first = !r->resp;
     ft_reply_bytes(r, status, "application/json", s, n, true);
+    if (first && r->resp) { /* the response now owns s */
+        r->json_out = s;
+        r->json_out_len = n;
+    }
 }
 
 static const char *error_type(unsigned status)
 {
     switch (status) {
     case 401: return "authentication_error";
+    case 403: return "permission_error";
     case 404: return "not_found_error";
     case 409: return "conflict_error";
     case 413: return "request_too_large";
@@ -324,51 +330,6 @@ static const ft_route *route_for(ft_req *r, char *allow, size_t allow_n)
     return found;
 }
 
-/* Constant-time comparison: the time does not depend on where they differ. */
-static bool same_secret(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), n = la > lb ? la : lb;
-    unsigned char diff = (unsigned char)(la != lb);
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)((i < la ? a[i] : 0) ^ (i < lb ? b[i] : 0));
-    return diff == 0;
-}
-
-static bool authorized(ft_req *r)
-{
-    const char *key = r->http->app->cfg.api_key;
-    if (!key[0] || (r->route && (r->route->flags & FT_ROUTE_OPEN)))
-        return true;
-    const char *auth = ft_req_header(r, "Authorization");
-    /* The scheme name is case-insensitive (RFC 7235); the key is not. */
-    return auth && strncasecmp(auth, "Bearer ", 7) == 0 && same_secret(auth + 7, key);
-}
-
-/* The request's Origin if the configuration allows it, else NULL. */
-static const char *allowed_origin(ft_req *r)
-{
-    const char *cfg = r->http->app->cfg.cors_origins, *origin = ft_req_header(r, "Origin");
-    if (!cfg[0] || !origin)
-        return NULL;
-    if (strcmp(cfg, "*") == 0)
-        return "*";
-    size_t olen = strlen(origin);
-    for (const char *p = cfg; *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        while (len && *p == ' ')
-            p++, len--;
-        while (len && p[len - 1] == ' ')
-            len--;
-        if (len == olen && strncmp(p, origin, len) == 0)
-            return origin;
-        p = comma ? comma + 1 : p + len;
-        if (!comma)
-            break;
-    }
-    return NULL;
-}
-
 static void new_request_id(ft_req *r)
 {
     const char *given = ft_req_header(r, "X-Request-Id");
@@ -386,13 +347,20 @@ static void new_request_id(ft_req *r)
 static bool preflight(ft_req *r)
 {
     char allow[128];
+    if (!ft_http_host_allowed(r)) {
+        ft_reply_error(r, 403, "host_not_allowed", "Host",
+                       "the Host '%s' is not an address of this server: without an API key, only the listen "
+                       "address and --allowed-hosts names are served (DNS rebinding protection)",
+                       ft_req_header(r, "Host"));
+        return false;
+    }
     r->route = route_for(r, allow, sizeof allow);
     if (strcmp(r->method, "OPTIONS") == 0) {
         if (!allow[0]) {
             ft_reply_error(r, 404, "unknown_route", NULL, "no route %s", r->path);
             return false;
         }
-        const char *origin = allowed_origin(r);
+        const char *origin = ft_http_cors_origin(r);
         ft_reply_bytes(r, 204, "text/plain", "", 0, false);
         char methods[160];
         snprintf(methods, sizeof methods, "%s, OPTIONS", allow);
@@ -415,7 +383,13 @@ static bool preflight(ft_req *r)
         }
         return false;
     }
-    if (!authorized(r)) {
+    if (!ft_http_origin_allowed(r)) {
+        ft_reply_error(r, 403, "origin_not_allowed", "Origin",
+                       "%s from the origin '%s' is refused: it is neither this server's origin nor a --cors-origin",
+                       r->method, ft_req_header(r, "Origin"));
+        return false;
+    }
+    if (!ft_http_authorized(r)) {
         ft_reply_error(r, 401, "invalid_api_key", NULL,
                        "missing or invalid API key: send Authorization: Bearer <key>");
         ft_reply_header(r, "WWW-Authenticate", "Bearer");
@@ -431,13 +405,17 @@ void ft_run_handler(ft_req *r)
         ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s): no response", r->id);
 }
 
-static enum MHD_Result queue(ft_req *r)
+/* Queue the reply. `before_body`: it is sent before the announced body is
+ * read, so the connection closes after it rather than read the body. */
+static enum MHD_Result queue(ft_req *r, bool before_body)
 {
     struct MHD_Response *resp = r->resp;
+    if (before_body && r->has_body)
+        MHD_add_response_header(resp, "Connection", "close");
     MHD_add_response_header(resp, "X-Request-Id", r->id);
     if (!MHD_get_response_header(resp, "Cache-Control"))
         MHD_add_response_header(resp, "Cache-Control", "no-store");
-    const char *origin = allowed_origin(r);
+    const char *origin = ft_http_cors_origin(r);
     if (origin) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
         MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id");
@@ -451,7 +429,28 @@ static enum MHD_Result queue(ft_req *r)
     return rc;
 }
 
-/* ---- the request-head deadline ---- */
+/* An error decided while the body arrives (413 past the cap, bad multipart):
+ * libmicrohttpd takes no response until the body has ended, and reading the
+ * rest only to answer would let the client hold the connection as long as it
+ * likes. So the JSON reply is written to the socket here (best effort: it is
+ * small and the socket buffer empty) and the connection closed. */
+static enum MHD_Result reply_mid_body(ft_req *r)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const char *origin = ft_http_cors_origin(r);
+    char head[1024];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "X-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: close\r\n%s%s%s\r\n",
+                     r->status, MHD_get_reason_phrase_for(r->status), r->json_out_len, r->id,
+                     origin ? "Access-Control-Allow-Origin: " : "", origin ? origin : "", origin ? "\r\n" : "");
+    if (info && r->json_out && n > 0 && (size_t)n < sizeof head &&
+        send(info->connect_fd, head, (size_t)n, MSG_NOSIGNAL) == n)
+        send(info->connect_fd, r->json_out, r->json_out_len, MSG_NOSIGNAL);
+    return MHD_NO; /* libmicrohttpd closes the connection */
+}
+
+/* ---- the head and body deadlines ---- */
 
 static ft_conn *conn_of(struct MHD_Connection *conn)
 {
@@ -459,16 +458,44 @@ static ft_conn *conn_of(struct MHD_Connection *conn)
     return info ? info->socket_context : NULL;
 }
 
-/* A request head is complete (in_request), or a new one begins. */
-static void conn_mark(ft_http *h, struct MHD_Connection *conn, bool in_request)
+/* The connection enters a phase of its request (the next head after a reply). */
+static void conn_mark(ft_http *h, struct MHD_Connection *conn, ft_conn_phase phase)
 {
     ft_conn *c = conn_of(conn);
     if (!c)
         return;
     pthread_mutex_lock(&h->conns_lock);
-    c->in_request = in_request;
+    c->phase = phase;
     c->since = ft_http_now();
+    c->received = 0;
     pthread_mutex_unlock(&h->conns_lock);
+}
+
+static void conn_received(ft_http *h, struct MHD_Connection *conn, size_t bytes)
+{
+    ft_conn *c = conn_of(conn);
+    if (!c)
+        return;
+    pthread_mutex_lock(&h->conns_lock);
+    c->received += bytes;
+    pthread_mutex_unlock(&h->conns_lock);
+}
+
+/* A head gets the connection timeout. A body gets the timeout plus one
+ * second per --min-body-rate bytes received (the MinRate rule of Apache's
+ * mod_reqtimeout): an upload that keeps that rate goes through however
+ * large, one that trickles is cut after about the timeout. A reply has no
+ * deadline here: event streams last, and a stalled reader meets the idle
+ * timeout. */
+static const char *overdue(const ft_conn *c, double now, const ft_config *cfg)
+{
+    double spent = now - c->since, limit = cfg->connection_timeout;
+    if (c->phase == FT_CONN_HEAD && spent > limit)
+        return "dropped a connection: its request head took longer than the connection timeout";
+    if (c->phase == FT_CONN_BODY && spent > limit + (double)c->received / (double)cfg->min_body_rate)
+        return "dropped a connection: its request body came slower than --min-body-rate past the connection "
+               "timeout";
+    return NULL;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -507,23 +534,23 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     *socket_context = NULL;
 }
 
-/* Every 250 ms: shut down the connections whose request head has taken
- * longer than the connection timeout; libmicrohttpd sees the socket close
- * and frees the connection as usual. */
-static void *reap_slow_heads(void *arg)
+/* Every 250 ms: shut down the connections past their head or body
+ * deadline; libmicrohttpd sees the socket close and frees the connection as
+ * usual. */
+static void *reap_slow(void *arg)
 {
     ft_http *h = arg;
-    double limit = h->app->cfg.connection_timeout;
     pthread_mutex_lock(&h->conns_lock);
     while (!h->reaper_stop) {
         double now = ft_http_now();
-        for (ft_conn *c = h->conns; c; c = c->next)
-            if (!c->in_request && !c->cut && now - c->since > limit) {
+        for (ft_conn *c = h->conns; c; c = c->next) {
+            const char *why = c->cut ? NULL : overdue(c, now, &h->app->cfg);
+            if (why) {
                 shutdown(c->fd, SHUT_RDWR);
                 c->cut = true;
-                ft_app_log(h->app, "http_server", "message",
-                           "dropped a connection: its request head took longer than the connection timeout", NULL);
+                ft_app_log(h->app, "http_server", "message", why, NULL);
             }
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 250000000L;
@@ -552,7 +579,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ft_http *h = cls;
     ft_req *r = *con_cls;
     if (!r) {
-        conn_mark(h, conn, true);
+        conn_mark(h, conn, FT_CONN_BODY);
         if (!(r = calloc(1, sizeof *r)))
             return MHD_NO;
         *con_cls = r;
@@ -562,29 +589,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->part_fd = -1;
         snprintf(r->method, sizeof r->method, "%s", method);
         new_request_id(r);
+        const char *cl = ft_req_header(r, "Content-Length");
+        r->has_body = ft_req_header(r, "Transfer-Encoding") || (cl && strtoull(cl, NULL, 10) > 0);
         if (strlen(url) >= sizeof r->path) {
             ft_reply_error(r, 414, "uri_too_long", NULL, "the request path is longer than %zu bytes",
                            sizeof r->path - 1);
-            return queue(r);
+            return queue(r, true);
         }
         snprintf(r->path, sizeof r->path, "%s", url);
         if (!preflight(r))
-            return queue(r);
+            return queue(r, true);
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!r->body_error && !ft_body_feed(r, upload_data, *upload_size))
-            r->body_error = true;
+        conn_received(h, conn, *upload_size);
+        if (!ft_body_feed(r, upload_data, *upload_size))
+            return reply_mid_body(r);
         *upload_size = 0;
         return MHD_YES;
     }
-    /* A reply decided while reading the body (413 on a chunked body, bad
-     * multipart) waits for the end of the body: libmicrohttpd refuses a
-     * response during an upload-data call. Queue it now; returning without
-     * a response would make libmicrohttpd call us again at once, forever. */
-    if (r->resp)
-        return queue(r);
-    if (!r->body_error && ft_body_end(r)) {
+    if (r->resp) /* the request pool's thread has replied (FT_ROUTE_HEAVY) */
+        return queue(r, false);
+    conn_mark(h, conn, FT_CONN_REPLY);
+    if (ft_body_end(r)) {
         if (!(r->route->flags & FT_ROUTE_HEAVY))
             ft_run_handler(r);
         else if (ft_http_pool_submit(h->pool, r))
@@ -594,7 +621,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (!r->resp)
         ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s)", r->id);
-    return queue(r);
+    return queue(r, false);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -602,7 +629,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     ft_http *h = cls;
     ft_req *r = *con_cls;
-    conn_mark(h, conn, false); /* a kept-alive connection's next head starts now */
+    conn_mark(h, conn, FT_CONN_HEAD); /* a kept-alive connection's next head starts now */
     if (!r)
         return;
     double secs = ft_http_now() - r->t0;
@@ -643,6 +670,7 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
     h->routes = routes;
     h->nroutes = nroutes;
     h->hangup_epoll = -1;
+    ft_http_key_digest(app->cfg.api_key, h->key_digest);
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->conns_lock, NULL);
     pthread_cond_init(&h->reaper_wake, NULL);
@@ -699,7 +727,7 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
         ft_http_stop(h);
         return NULL;
     }
-    if (pthread_create(&h->reaper, NULL, reap_slow_heads, h) != 0) {
+    if (pthread_create(&h->reaper, NULL, reap_slow, h) != 0) {
         ft_http_stop(h);
         ft_fail(err, FT_ENOMEM, NULL, "cannot start the HTTP connection reaper thread");
         return NULL;

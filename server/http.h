@@ -18,7 +18,7 @@ typedef struct ft_req ft_req;
 typedef struct ft_http ft_http;
 
 typedef enum {
-    FT_BODY_NONE,   /* a body, if any, is read and ignored */
+    FT_BODY_NONE,   /* no body: one announced is refused (413) before it is read */
     FT_BODY_JSON,   /* application/json, up to max_json_bytes, parsed before the handler */
     FT_BODY_RAW,    /* any type, up to max_json_bytes, kept in memory (predict) */
     FT_BODY_UPLOAD  /* multipart/form-data or a raw body, streamed to temp files */
@@ -48,6 +48,8 @@ int ft_http_port(const ft_http *h);
 int ft_http_heavy_requests(ft_http *h);
 /* Stop accepting new connections; requests in flight continue. */
 void ft_http_quiesce(ft_http *h);
+/* Whether a listen address is a loopback one (127.x, ::1, localhost). */
+bool ft_http_loopback(const char *host);
 /* Stop and free (waits for handlers to return). */
 void ft_http_stop(ft_http *h);
 

@@ -1,7 +1,7 @@
 /* Request bodies: JSON and raw bodies in memory up to a cap, uploads
  * streamed to temp files (multipart via libmicrohttpd's post processor, or
  * the raw body as one part), with 413 before reading when Content-Length
- * already says the body is too large. */
+ * already says the body is too large or the route takes no body. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -105,12 +105,23 @@ static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const c
     if (!key) /* a part without name= in its Content-Disposition */
         key = "";
     if (!filename) {
-        /* A plain field (e.g. name=...): keep small ones as form values. */
+        /* A plain field (e.g. name=...) is held in memory: bounded in count
+         * and size, past which the upload is refused rather than trimmed. */
+        if (off == 0 && ++r->nfields > FT_MAX_FIELDS) {
+            ft_reply_error(r, 413, "too_many_fields", key, "at most %d plain (non-file) form fields per upload",
+                           FT_MAX_FIELDS);
+            return MHD_NO;
+        }
+        if (off + size > FT_MAX_FIELD_BYTES) {
+            ft_reply_error(r, 413, "field_too_large", key, "a plain (non-file) form field is longer than %d bytes",
+                           FT_MAX_FIELD_BYTES);
+            return MHD_NO;
+        }
         if (!r->form)
             r->form = json_object();
         const char *old = json_string_value(json_object_get(r->form, key));
         size_t oldlen = old ? strlen(old) : 0;
-        if (oldlen + size > 4096 || off != oldlen)
+        if (off != oldlen) /* a repeated name: the first value stays */
             return MHD_YES;
         char *v = malloc(oldlen + size + 1);
         if (!v)
@@ -146,7 +157,12 @@ bool ft_body_begin(ft_req *r)
     char mt[128];
     media_type(ct, mt, sizeof mt);
     r->limit = kind == FT_BODY_UPLOAD ? c->max_upload_bytes : c->max_json_bytes;
-    if (cl && kind != FT_BODY_NONE) {
+    if (kind == FT_BODY_NONE && r->has_body) {
+        ft_reply_error(r, 413, "body_not_allowed", NULL, "%s %s takes no request body", r->method,
+                       r->route->pattern);
+        return false;
+    }
+    if (cl) {
         char *end;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);

@@ -13,22 +13,30 @@
 #define FT_MAX_PARAMS 4
 #define FT_MAX_PARTS 4
 #define FT_MAX_HEADERS 8
+#define FT_MAX_FIELDS 16             /* plain multipart fields per upload */
+#define FT_MAX_FIELD_BYTES 4096      /* bytes per plain multipart field */
 
 typedef struct ft_stream ft_stream;
 typedef struct ft_http_pool ft_http_pool;
 
-/* An open connection, for the request-head deadline (http.c, reap_slow_heads). */
+/* Where a connection is in its current request: the reaper gives a head
+ * and a body each a deadline; a reply has none (event streams are long). */
+typedef enum { FT_CONN_HEAD, FT_CONN_BODY, FT_CONN_REPLY } ft_conn_phase;
+
+/* An open connection, for the head and body deadlines (http.c, reap_slow). */
 typedef struct ft_conn {
     struct ft_conn *prev, *next;
     int fd;
-    double since;                    /* monotonic time the current request head began */
-    bool in_request;                 /* the head is complete: the request is being served */
+    double since;                    /* monotonic time the current phase began */
+    ft_conn_phase phase;
+    uint64_t received;               /* body bytes received in FT_CONN_BODY */
     bool cut;                        /* already shut down */
 } ft_conn;
 
 struct ft_http {
     struct MHD_Daemon *daemon;
     ft_app *app;
+    uint8_t key_digest[32];          /* SHA-256 of the API key (ft_http_authorized) */
     const ft_route *routes;
     size_t nroutes;
     int port;
@@ -48,7 +56,8 @@ struct ft_http {
     /* libmicrohttpd's connection timeout counts idle time only, so a client
      * sending a byte now and then (slowloris) would hold a connection
      * forever. The reaper thread shuts down connections whose request head
-     * is not complete within the connection timeout. */
+     * is not complete within the connection timeout, or whose body is
+     * slower than the body deadline allows (reap_slow). */
     pthread_mutex_t conns_lock;
     pthread_cond_t reaper_wake;
     ft_conn *conns;                  /* open connections, under conns_lock */
@@ -83,7 +92,8 @@ struct ft_req {
     size_t nparts;
     int part_fd;                     /* temp file being written, or -1 */
     json_t *form;                    /* plain multipart fields */
-    bool body_error;                 /* a reply was decided while reading the body */
+    size_t nfields;                  /* plain multipart fields seen */
+    bool has_body;                   /* the head announces a body (Content-Length > 0 or chunked) */
 
     /* response */
     struct MHD_Response *resp;
@@ -94,6 +104,8 @@ struct ft_req {
     } headers[FT_MAX_HEADERS];
     int nheaders;
     char error_code[64];             /* for the log line */
+    const char *json_out;            /* resp's JSON bytes (owned by resp), for a reply sent mid-body */
+    size_t json_out_len;
 };
 
 /* Body handling (http_body.c). Return false after deciding a reply. */
@@ -122,5 +134,16 @@ void ft_http_pool_stop(ft_http_pool *p);
  * with suspended connections. */
 bool ft_http_streams_start(ft_http *h, ft_error *err);
 void ft_http_streams_stop(ft_http *h);
+
+/* Access (http_access.c). */
+void ft_http_key_digest(const char *key, uint8_t out[32]); /* SHA-256 */
+/* The API key, compared as a digest in constant time (open routes pass). */
+bool ft_http_authorized(ft_req *r);
+/* The request's Origin if --cors-origin allows it ("*" for all), else NULL. */
+const char *ft_http_cors_origin(ft_req *r);
+/* Without an API key, the Host must name this server (DNS rebinding). */
+bool ft_http_host_allowed(ft_req *r);
+/* A POST/PUT/PATCH/DELETE from a browser comes from our origin or a CORS one. */
+bool ft_http_origin_allowed(ft_req *r);
 
 #endif

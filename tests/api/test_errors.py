@@ -124,7 +124,7 @@ def test_413_before_the_body_is_read():
     for path, ctype in (("/v1/datasets", "text/csv"), ("/v1/models", "application/octet-stream"),
                         ("/v1/datasets", "multipart/form-data; boundary=xyz"),
                         ("/v1/jobs", "application/json"), ("/v1/models/%s/predict" % MDL, "application/json")):
-        head = ("POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: %s\r\nContent-Length: 1000000000\r\n\r\n"
+        head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\nContent-Length: 1000000000\r\n\r\n"
                 % (path, ctype)).encode()
         t0 = time.time()
         r = raw_http(small, head + b"a,b\n1,2\n", timeout=10)
@@ -132,7 +132,7 @@ def test_413_before_the_body_is_read():
         check(time.time() - t0 < 5, "413 took %.1fs" % (time.time() - t0))
         check("1000000000" in err["message"], "%r" % err)
     # With Expect: 100-continue the client never has to send the body.
-    r = raw_http(small, b"POST /v1/datasets HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n"
+    r = raw_http(small, b"POST /v1/datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
                         b"Expect: 100-continue\r\nContent-Length: 50000\r\n\r\n", timeout=10)
     expect_error(r, 413)
     check(tmp_files(small) == [], "nothing written for a refused upload: %r" % tmp_files(small))
@@ -161,9 +161,9 @@ def chunked(body, size=500):
 def test_413_chunked_body_without_length():
     # No Content-Length: the cap applies while the body streams in.
     big = csv_text(["a", "b"], [[i, i] for i in range(UPLOAD_LIMIT // 4)]).encode()
-    head = b"POST /v1/datasets HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = b"POST /v1/datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
     expect_error(raw_http(small, head + chunked(big), timeout=10), 413, code="request_too_large")
-    head_json = b"POST /v1/jobs HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head_json = b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     expect_error(raw_http(small, head_json + chunked(b'{"dataset": "%s"}' % (b"x" * 2000)), timeout=10), 413)
     # A chunked upload under the cap works.
     ok = csv_text(["a", "b"], [[i, i % 2] for i in range(20)]).encode()
@@ -171,7 +171,7 @@ def test_413_chunked_body_without_length():
     check(r.status == 201 and r.json()["rows"] == 20, "%r" % r)
     # A truncated multipart body: 400, promptly.
     mp = (b'--zz\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\na,b\n1,2\n')
-    head_mp = (b"POST /v1/datasets HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
+    head_mp = (b"POST /v1/datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
                b"Transfer-Encoding: chunked\r\n\r\n")
     expect_error(raw_http(small, head_mp + chunked(mp), timeout=10), 400, code="invalid_multipart")
     check(small.get("/healthz").status == 200, "alive")

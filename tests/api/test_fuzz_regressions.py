@@ -32,7 +32,7 @@ def setup():
 def open_stream(job_id):
     """An event stream on a raw socket, its response head read; the caller closes it."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
-    sock.sendall(("GET /v1/jobs/%s/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+    sock.sendall(("GET /v1/jobs/%s/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
                   % job_id).encode())
     buf = b""
     while b"\r\n\r\n" not in buf:
@@ -166,11 +166,11 @@ def test_multipart_part_without_a_name():
 def test_non_utf8_path_in_an_error():
     # The 404 message quotes the path; its bytes must not make the reply
     # unencodable (it was a 500 "could not encode the response").
-    r = raw_http(server, b"GET /v1(jo\x9es?status=dm\xeee HTTP/1.1\r\nHost: x\r\n\r\n")
+    r = raw_http(server, b"GET /v1(jo\x9es?status=dm\xeee HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     check(r.status == 404, "%r" % r)
     err = json.loads(r.body)["error"]
     check(err["code"] == "unknown_route", "%r" % err)
-    r = raw_http(server, b"GET /v1/datasets/ds_\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n")
+    r = raw_http(server, b"GET /v1/datasets/ds_\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     check(r.status == 404 and json.loads(r.body)["error"]["param"] == "id", "%r" % r)
 
 

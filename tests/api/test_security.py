@@ -322,7 +322,7 @@ def connect(port, source="127.0.0.1"):
 def ask(sock, path="/healthz"):
     """Send a GET on an open socket; the status, or None if the server closed it."""
     try:
-        sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % path.encode())
         buf = b""
         while True:
             got = sock.recv(4096)
@@ -397,7 +397,7 @@ def test_limit_request_time():
         idle = connect(s.port)
         check(ask_idle(idle) and time.time() - t0 < timeout + 2, "idle connection kept %.1fs" % (time.time() - t0))
         stalled = connect(s.port)
-        stalled.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        stalled.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                         b"Content-Length: 100\r\n\r\n{")
         t0 = time.time()
         check(ask_idle(stalled) and time.time() - t0 < timeout + 2, "stalled body kept %.1fs" % (time.time() - t0))
@@ -597,7 +597,7 @@ def test_log_injection_text_and_json():
                 rs = exchange(build("GET", path), port=s.port)
                 check(rs and rs[0].status == 404, "%s: %r" % (path, rs))
             # A method with control bytes, answered or refused by the HTTP layer.
-            exchange(b"GE\x1bT /v1/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", port=s.port)
+            exchange(b"GE\x1bT /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", port=s.port)
             s.stop_clean()
             with open(s.log_path, "rb") as f:
                 log = f.read()
