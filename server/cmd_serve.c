@@ -58,9 +58,11 @@ int ft_cmd_serve(int argc, char **argv)
     atomic_store(&app.shutting_down, true);
     ft_http_quiesce(app.http);
     ft_app_notify(&app); /* end event streams */
-    ft_workers_stop(app.workers);
+    bool workers_done = ft_workers_stop(app.workers);
     ft_http_stop(app.http);
-    ft_app_close(&app);
-    ft_app_log(&app, "stopped", NULL);
+    /* A worker still busy may use the store: leave it to the process exit. */
+    if (workers_done)
+        ft_app_close(&app);
+    ft_app_log(&app, "stopped", workers_done ? NULL : "detail", "a worker was still busy; its job was requeued", NULL);
     return 0;
 }
