@@ -58,7 +58,28 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void without_paths(const char *in, char *out, size_t n);
+/* Job errors are shown to API users, and core's messages about files name
+ * them ("cannot write /srv/data/checkpoints/job_....ckpt.tmp: No space left
+ * on device"). The user gets "a file in the data dir" instead of the path;
+ * the log keeps the whole message. */
+static void without_paths(const char *in, char *out, size_t n)
+{
+    static const char placeholder[] = "a file in the data dir";
+    size_t o = 0;
+    for (size_t i = 0; in[i] && o + 1 < n;) {
+        bool token_start = i == 0 || strchr(" '\"(=", in[i - 1]);
+        bool path = token_start && (in[i] == '/' || strncmp(in + i, "./", 2) == 0 || strncmp(in + i, "../", 3) == 0);
+        if (!path) {
+            out[o++] = in[i++];
+            continue;
+        }
+        while (in[i] && !strchr(" '\"),;", in[i]) && !(in[i] == ':' && (in[i + 1] == ' ' || !in[i + 1])))
+            i++;
+        for (const char *p = placeholder; *p && o + 1 < n; p++)
+            out[o++] = *p;
+    }
+    out[o] = '\0';
+}
 
 /* Events are shown to API users: paths in them become "a file in the data
  * dir" (the log keeps the whole message). Fenced: a stale attempt's events
@@ -290,29 +311,6 @@ static const char *succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
 /* Fail the job under the lease. Returns the outcome: "failed", or
  * "not_recorded" if the database refused the write (a full disk): the job
  * stays running until its lease runs out and a claim takes it again. */
-/* Job errors are shown to API users, and core's messages about files name
- * them ("cannot write /srv/data/checkpoints/job_....ckpt.tmp: No space left
- * on device"). The user gets "a file in the data dir" instead of the path;
- * the log keeps the whole message. */
-static void without_paths(const char *in, char *out, size_t n)
-{
-    static const char placeholder[] = "a file in the data dir";
-    size_t o = 0;
-    for (size_t i = 0; in[i] && o + 1 < n;) {
-        bool token_start = i == 0 || strchr(" '\"(=", in[i - 1]);
-        bool path = token_start && (in[i] == '/' || strncmp(in + i, "./", 2) == 0 || strncmp(in + i, "../", 3) == 0);
-        if (!path) {
-            out[o++] = in[i++];
-            continue;
-        }
-        while (in[i] && !strchr(" '\"),;", in[i]) && !(in[i] == ':' && (in[i + 1] == ' ' || !in[i + 1])))
-            i++;
-        for (const char *p = placeholder; *p && o + 1 < n; p++)
-            out[o++] = *p;
-    }
-    out[o] = '\0';
-}
-
 static const char *fail(job_run *j, const ft_error *e)
 {
     ft_error err = {0};
