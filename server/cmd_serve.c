@@ -60,9 +60,15 @@ int ft_cmd_serve(int argc, char **argv)
     ft_app_notify(&app); /* end event streams */
     bool workers_done = ft_workers_stop(app.workers);
     ft_http_stop(app.http);
-    /* A worker still busy may use the store: leave it to the process exit. */
-    if (workers_done)
-        ft_app_close(&app);
-    ft_app_log(&app, "stopped", workers_done ? NULL : "detail", "a worker was still busy; its job was requeued", NULL);
+    if (!workers_done) {
+        /* A worker still busy uses the store and OpenBLAS's buffers: free
+         * nothing and skip the atexit handlers (OpenBLAS frees its memory
+         * there), or it crashes under the busy thread. */
+        ft_app_log(&app, "stopped", "detail", "a worker was still busy; its job was requeued", NULL);
+        fflush(NULL);
+        _exit(0);
+    }
+    ft_app_close(&app);
+    ft_app_log(&app, "stopped", NULL);
     return 0;
 }

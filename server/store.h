@@ -118,13 +118,13 @@ void ft_claim_free(ft_claim *c);
 
 /* Extend the lease; returns 1 if still held, 0 if lost, -1 on error. */
 int ft_store_job_heartbeat(ft_store *s, const char *id, const char *lease, int lease_seconds, ft_error *err);
-/* Run action(ctx) under the lease, extending it: the action (publishing or
- * deleting the attempt's checkpoint file) runs while the lease holds the
- * job and no claim can take it meanwhile. Returns 1 if it ran and
- * succeeded, 0 if the lease is lost (it did not run), -1 if the action or
- * the database failed (err filled). */
-int ft_store_job_fenced(ft_store *s, const char *id, const char *lease, int lease_seconds,
-                        int (*action)(void *ctx, ft_error *err), void *ctx, ft_error *err);
+/* Run action(ctx) under the lease: the action (publishing or deleting the
+ * attempt's checkpoint file) runs while the lease holds the job and no
+ * claim can take it meanwhile; nothing is written, so it works on a full
+ * disk. Returns 1 if it ran and succeeded, 0 if the lease is lost (it did
+ * not run), -1 if the action or the database failed (err filled). */
+int ft_store_job_fenced(ft_store *s, const char *id, const char *lease, int (*action)(void *ctx, ft_error *err),
+                        void *ctx, ft_error *err);
 
 /* Progress while running (only by the lease holder): progress object and/or
  * latest metrics (NULL leaves a field unchanged). Returns 1 if applied, 0 if

@@ -154,18 +154,18 @@ int ft_store_job_heartbeat(ft_store *s, const char *id, const char *lease, int l
                           ft_sq_now_ms() + (int64_t)lease_seconds * 1000);
 }
 
-int ft_store_job_fenced(ft_store *s, const char *id, const char *lease, int lease_seconds,
-                        int (*action)(void *ctx, ft_error *err), void *ctx, ft_error *err)
+int ft_store_job_fenced(ft_store *s, const char *id, const char *lease, int (*action)(void *ctx, ft_error *err),
+                        void *ctx, ft_error *err)
 {
-    if (lease_seconds < 1)
-        return ft_fail(err, FT_EINVAL, "lease_seconds", "a lease must last at least one second");
     ft_conn *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return -1;
     /* The write lock is held from here to the commit: no claim can take the
-     * job between the check and the action. */
-    int rc = ft_sq_write(c, "UPDATE jobs SET lease_expires_ms = ?3" FENCE, err, "ttI", id, lease,
-                         ft_sq_now_ms() + (int64_t)lease_seconds * 1000);
+     * job between the check and the action. The check only reads, so it
+     * works on a full disk too (where deleting a checkpoint makes room). */
+    sqlite3_stmt *st = ft_sq_query(c, "SELECT 1 FROM jobs" FENCE, err, "tt", id, lease);
+    int rc = st ? ft_sq_step(c, st, err) : -1;
+    ft_sq_release(c, st);
     if (rc == 1 && action(ctx, err) != 0)
         rc = -1;
     return ft_sq_end(c, rc, err);

@@ -114,8 +114,7 @@ static bool checkpoint(job_run *j, ft_trainer *tr)
     ft_error err = {0};
     int held = -1;
     if (ft_trainer_save_checkpoint(tr, j->ckpt_next, &err) == 0)
-        held = ft_store_job_fenced(j->app->store, j->claim.id, j->claim.lease, j->app->cfg.lease_seconds,
-                                   publish_checkpoint, j, &err);
+        held = ft_store_job_fenced(j->app->store, j->claim.id, j->claim.lease, publish_checkpoint, j, &err);
     if (held != 1)
         unlink(j->ckpt_next);
     if (held == 0)
@@ -238,6 +237,32 @@ static ft_model *load_model(void *ctx, const char *id, ft_error *err)
     return ft_model_load(path, err);
 }
 
+/* Fail the job under the lease. Returns the outcome: "failed", or
+ * "not_recorded" if the database refused the write (a full disk): the job
+ * stays running until its lease runs out and a claim takes it again. */
+static int remove_checkpoint(void *ctx, ft_error *err)
+{
+    job_run *j = ctx;
+    return unlink(j->ckpt) == 0 || errno == ENOENT ? 0 : ft_fail_errno(err, errno, "cannot remove", j->ckpt);
+}
+
+static const char *fail(job_run *j, const ft_error *e)
+{
+    ft_error err = {0};
+    /* A failed job never resumes: its checkpoint goes first, under the lease.
+     * On a full disk that is the room the failure record needs. */
+    ft_store_job_fenced(j->app->store, j->claim.id, j->claim.lease, remove_checkpoint, j, &err);
+    char message[sizeof e->msg + 64];
+    without_paths(e->msg, message, sizeof message);
+    if (strcmp(message, e->msg) != 0)
+        ft_app_log(j->app, "job_error", "job", j->claim.id, "detail", e->msg, NULL);
+    json_t *error = json_pack("{s:s, s:s, s:o}", "message", message, "code", ft_errcode_name(e->code), "param",
+                              e->param[0] ? json_string(e->param) : json_null());
+    int held = ft_store_job_fail(j->app->store, j->claim.id, j->claim.lease, error, &err);
+    json_decref(error);
+    return held == 1 ? "failed" : "not_recorded";
+}
+
 /* Commit the success row, retrying transient failures (SQLITE_BUSY, a full
  * disk) a few times while the heartbeat keeps the lease. 1 if the job
  * succeeded with model `mid`, 0 if the lease is lost, -1 if unknown. */
@@ -280,11 +305,10 @@ static const char *succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
     if (spec->base_model)
         ft_model_set_meta(res->model, "base_model", spec->base_model, &err);
     if (ft_model_save(res->model, path, &err) != 0) {
-        json_t *e = json_pack("{s:s, s:s, s:o}", "message", "could not save the trained model (is the disk full?)",
-                              "code", ft_errcode_name(err.code), "param", json_null());
-        int held = ft_store_job_fail(app->store, j->claim.id, j->claim.lease, e, &err);
-        json_decref(e);
-        return held == 1 ? "failed" : "not_recorded";
+        ft_app_log(app, "job_error", "job", j->claim.id, "detail", err.msg, NULL);
+        ft_error shown = {.code = err.code};
+        snprintf(shown.msg, sizeof shown.msg, "could not save the trained model (is the disk full?)");
+        return fail(j, &shown);
     }
     struct stat st = {0};
     stat(path, &st);
@@ -306,23 +330,6 @@ static const char *succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
      * start-up sweep removes it if none does), the lease lapses and the job
      * runs again. */
     return held == 1 ? "succeeded" : held == 0 ? "lease_lost" : "not_recorded";
-}
-
-/* Fail the job under the lease. Returns the outcome: "failed", or
- * "not_recorded" if the database refused the write (a full disk): the job
- * stays running until its lease runs out and a claim takes it again. */
-static const char *fail(job_run *j, const ft_error *e)
-{
-    ft_error err = {0};
-    char message[sizeof e->msg + 64];
-    without_paths(e->msg, message, sizeof message);
-    if (strcmp(message, e->msg) != 0)
-        ft_app_log(j->app, "job_error", "job", j->claim.id, "detail", e->msg, NULL);
-    json_t *error = json_pack("{s:s, s:s, s:o}", "message", message, "code", ft_errcode_name(e->code), "param",
-                              e->param[0] ? json_string(e->param) : json_null());
-    int held = ft_store_job_fail(j->app->store, j->claim.id, j->claim.lease, error, &err);
-    json_decref(error);
-    return held == 1 ? "failed" : "not_recorded";
 }
 
 static void run(job_run *j)

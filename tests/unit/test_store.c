@@ -779,7 +779,7 @@ static void test_stale_attempt_writes_refused(void)
     CHECK(ft_store_job_metric_put(fx.s, old.id, old.lease, 1, row, &err) == 0);
     CHECK(ft_store_job_event(fx.s, old.id, old.lease, "info", "stale", NULL, &err) == 0);
     int ran = 0;
-    CHECK(ft_store_job_fenced(fx.s, old.id, old.lease, 60, count_action, &ran, &err) == 0 && ran == 0);
+    CHECK(ft_store_job_fenced(fx.s, old.id, old.lease, count_action, &ran, &err) == 0 && ran == 0);
     json_t *rows = ft_store_job_metrics(fx.s, "job_1", &err);
     json_t *ev = ft_store_job_events(fx.s, "job_1", 0, 100, &err);
     CHECK(rows && json_array_size(rows) == 0 && ev && json_array_size(ev) == 0);
@@ -788,9 +788,9 @@ static void test_stale_attempt_writes_refused(void)
 
     CHECK(ft_store_job_metric_put(fx.s, cur.id, cur.lease, 1, row, &err) == 1);
     CHECK(ft_store_job_event(fx.s, cur.id, cur.lease, "info", "current", NULL, &err) == 1);
-    CHECK(ft_store_job_fenced(fx.s, cur.id, cur.lease, 60, count_action, &ran, &err) == 1 && ran == 1);
+    CHECK(ft_store_job_fenced(fx.s, cur.id, cur.lease, count_action, &ran, &err) == 1 && ran == 1);
     /* A failing action is reported as an error, with its message. */
-    CHECK(ft_store_job_fenced(fx.s, cur.id, cur.lease, 60, failing_action, NULL, &err) == -1 &&
+    CHECK(ft_store_job_fenced(fx.s, cur.id, cur.lease, failing_action, NULL, &err) == -1 &&
           strstr(err.msg, "cannot rename") != NULL);
     CHECK(ft_store_job_event(fx.s, cur.id, NULL, "info", "operator", NULL, &err) == 1);
     ev = ft_store_job_events(fx.s, "job_1", 0, 100, &err);
@@ -801,7 +801,7 @@ static void test_stale_attempt_writes_refused(void)
     CHECK(ft_store_job_fail(fx.s, cur.id, cur.lease, NULL, &err) == 1);
     CHECK(ft_store_job_metric_put(fx.s, cur.id, cur.lease, 2, row, &err) == 0);
     CHECK(ft_store_job_event(fx.s, cur.id, cur.lease, "info", "late", NULL, &err) == 0);
-    CHECK(ft_store_job_fenced(fx.s, cur.id, cur.lease, 60, count_action, &ran, &err) == 0 && ran == 1);
+    CHECK(ft_store_job_fenced(fx.s, cur.id, cur.lease, count_action, &ran, &err) == 0 && ran == 1);
     json_decref(row);
     ft_claim_free(&old);
     ft_claim_free(&cur);
