@@ -63,8 +63,16 @@ int ft_cmd_serve(int argc, char **argv)
     atomic_store(&app.shutting_down, true);
     ft_http_quiesce(app.http);
     ft_app_notify(&app); /* end event streams */
-    ft_workers_stop(app.workers);
+    bool workers_done = ft_workers_stop(app.workers);
     ft_http_stop(app.http);
+    if (!workers_done) {
+        /* A worker still busy uses the store and OpenBLAS's buffers: free
+         * nothing and skip the atexit handlers (OpenBLAS frees its memory
+         * there), or it crashes under the busy thread. */
+        ft_app_log(&app, "stopped", "detail", "a worker was still busy; its job was requeued", NULL);
+        fflush(NULL);
+        _exit(0);
+    }
     ft_app_close(&app);
     ft_app_log(&app, "stopped", NULL);
     return 0;

@@ -19,7 +19,7 @@ void ft_route_readyz(ft_app *app, ft_req *r)
 {
     ft_error err = {0};
     struct statvfs vfs;
-    bool db = ft_store_writable(app->store, &err);
+    bool db = ft_store_writable(app->store, 1000, &err); /* probes must not cost a sync each */
     unsigned long long free_bytes = 0;
     if (statvfs(app->cfg.data_dir, &vfs) == 0)
         free_bytes = (unsigned long long)vfs.f_bavail * vfs.f_frsize;

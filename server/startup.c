@@ -1,13 +1,15 @@
-/* Opening the service's state: data directories, the store and its
+/* Opening the service's state: the data dir's lock, data directories, the store and its
  * migrations, the start-up orphan sweep, metrics. Shared by `finetuned
  * serve` and the HTTP fuzz harness. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -132,13 +134,38 @@ static void sweep_orphans(ft_app *app)
     ft_app_log(app, "orphan_sweep", "removed", n, NULL);
 }
 
+/* One server per data dir: two would sweep each other's files as orphans
+ * and run the same jobs. The lock is held until ft_app_close or the
+ * process's end (the kernel drops it even after kill -9). */
+static int lock_data_dir(ft_app *app, ft_error *err)
+{
+    char path[2200];
+    snprintf(path, sizeof path, "%s/finetuned.lock", app->cfg.data_dir);
+    if (make_dir(app->cfg.data_dir, err) != 0)
+        return -1;
+    app->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (app->lock_fd < 0)
+        return ft_fail(err, FT_EIO, "data-dir", "cannot open %s: %s", path, strerror(errno));
+    if (flock(app->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    int e = errno;
+    close(app->lock_fd);
+    app->lock_fd = -1;
+    if (e == EWOULDBLOCK)
+        return ft_fail(err, FT_EINVAL, "data-dir",
+                       "another finetuned server is using the data dir %s (it holds %s); stop it first or "
+                       "choose another --data-dir", app->cfg.data_dir, path);
+    return ft_fail(err, FT_EIO, "data-dir", "cannot lock %s: %s", path, strerror(e));
+}
+
 int ft_app_open(ft_app *app, ft_error *err)
 {
     find_migrations(&app->cfg);
     pthread_mutex_init(&app->lock, NULL);
     pthread_cond_init(&app->changed, NULL);
     app->started_at = time(NULL);
-    if (prepare_dirs(app, err) != 0)
+    app->lock_fd = -1;
+    if (lock_data_dir(app, err) != 0 || prepare_dirs(app, err) != 0)
         return -1;
     char db[2200];
     snprintf(db, sizeof db, "%s/finetuned.db", app->cfg.data_dir);
@@ -158,4 +185,7 @@ void ft_app_close(ft_app *app)
     ft_prom_free(app->prom);
     app->store = NULL;
     app->prom = NULL;
+    if (app->lock_fd >= 0)
+        close(app->lock_fd);
+    app->lock_fd = -1;
 }

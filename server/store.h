@@ -40,8 +40,11 @@ void ft_store_close(ft_store *s);
 /* Schema version in use (PRAGMA user_version). */
 int ft_store_schema_version(ft_store *s);
 
-/* A cheap write probe for /readyz: true if the database accepts a write. */
-bool ft_store_writable(ft_store *s, ft_error *err);
+/* A write probe for /readyz: true if the database accepts a write. A real
+ * (synced) commit happens at most once per max_age_ms: a success younger
+ * than that is answered from memory. Failures are never remembered, so a
+ * recovery shows at once. */
+bool ft_store_writable(ft_store *s, int max_age_ms, ft_error *err);
 
 /* Lists: newest first; `after` is the id of the last item of the previous
  * page (or NULL); *has_more tells whether another page follows. The result
@@ -115,6 +118,13 @@ void ft_claim_free(ft_claim *c);
 
 /* Extend the lease; returns 1 if still held, 0 if lost, -1 on error. */
 int ft_store_job_heartbeat(ft_store *s, const char *id, const char *lease, int lease_seconds, ft_error *err);
+/* Run action(ctx) under the lease: the action (publishing or deleting the
+ * attempt's checkpoint file) runs while the lease holds the job and no
+ * claim can take it meanwhile; nothing is written, so it works on a full
+ * disk. Returns 1 if it ran and succeeded, 0 if the lease is lost (it did
+ * not run), -1 if the action or the database failed (err filled). */
+int ft_store_job_fenced(ft_store *s, const char *id, const char *lease, int (*action)(void *ctx, ft_error *err),
+                        void *ctx, ft_error *err);
 
 /* Progress while running (only by the lease holder): progress object and/or
  * latest metrics (NULL leaves a field unchanged). Returns 1 if applied, 0 if
@@ -123,14 +133,17 @@ int ft_store_job_progress(ft_store *s, const char *id, const char *lease, const 
                           const json_t *metrics, ft_error *err);
 
 /* Per-epoch metrics rows (insert or replace by epoch, so a resumed job that
- * repeats an epoch leaves one row). */
-int ft_store_job_metric_put(ft_store *s, const char *id, int epoch, const json_t *row, ft_error *err);
+ * repeats an epoch leaves one row). Fenced by lease like the transitions
+ * below (NULL: unfenced): 1 if written, 0 if the lease is lost, -1 on error. */
+int ft_store_job_metric_put(ft_store *s, const char *id, const char *lease, int epoch, const json_t *row,
+                            ft_error *err);
 /* The rows by epoch, each {"epoch": n, then the row's keys in their order}. */
 json_t *ft_store_job_metrics(ft_store *s, const char *id, ft_error *err);
 
 /* Events: level "info" / "warning" / "error", a message and optional data.
- * Each gets an increasing sequence number. */
-int ft_store_job_event(ft_store *s, const char *id, const char *level, const char *message,
+ * Each gets an increasing sequence number. Fenced by lease (NULL:
+ * unfenced): 1 if written, 0 if the lease is lost, -1 on error. */
+int ft_store_job_event(ft_store *s, const char *id, const char *lease, const char *level, const char *message,
                        const json_t *data, ft_error *err);
 /* Events with seq > after_seq, oldest first (at most limit, 1..10000).
  * Each is {"object": "job.event", "seq", "created_at", "level", "message",

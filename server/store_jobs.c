@@ -187,8 +187,13 @@ bool ft_store_job_cancel_requested(ft_store *s, const char *id)
 
 /* ---- events ---- */
 
-int ft_sq_event_add(ft_conn *c, const char *id, const char *level, const char *message, const json_t *data,
-                    ft_error *err)
+/* An attempt's own writes are fenced like store_queue.c's transitions: with
+ * a lease they apply only while it holds the running job; NULL means
+ * unfenced. */
+#define LEASE_HOLDS(n) "(" n " IS NULL OR (lease_token = " n " AND status = 'running'))"
+
+int ft_sq_event_add(ft_conn *c, const char *id, const char *lease, const char *level, const char *message,
+                    const json_t *data, ft_error *err)
 {
     if (!level || (strcmp(level, "info") != 0 && strcmp(level, "warning") != 0 && strcmp(level, "error") != 0))
         return ft_fail(err, FT_EINVAL, "level", "event level must be info, warning or error");
@@ -199,20 +204,20 @@ int ft_sq_event_add(ft_conn *c, const char *id, const char *level, const char *m
     int n = ft_sq_write(c,
                         "INSERT INTO job_events (job_id, seq, created_at, level, message, data) "
                         "SELECT id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?1), "
-                        "?2, ?3, ?4, ?5 FROM jobs WHERE id = ?1",
-                        err, "tIttj", id, ft_sq_now(), level, message, data);
-    if (n == 0)
+                        "?2, ?3, ?4, ?5 FROM jobs WHERE id = ?1 AND " LEASE_HOLDS("?6"),
+                        err, "tIttjt", id, ft_sq_now(), level, message, data, lease);
+    if (n == 0 && !lease)
         return ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
-    return n < 0 ? -1 : 0;
+    return n;
 }
 
-int ft_store_job_event(ft_store *s, const char *id, const char *level, const char *message, const json_t *data,
-                       ft_error *err)
+int ft_store_job_event(ft_store *s, const char *id, const char *lease, const char *level, const char *message,
+                       const json_t *data, ft_error *err)
 {
     ft_conn *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return -1;
-    return ft_sq_end(c, ft_sq_event_add(c, id, level, message, data, err), err);
+    return ft_sq_end(c, ft_sq_event_add(c, id, lease, level, message, data, err), err);
 }
 
 /* Rows of sql (bound to id and the extra integers) through `row`, for a job
@@ -275,17 +280,18 @@ json_t *ft_store_job_events(ft_store *s, const char *id, int64_t after_seq, int 
 
 /* ---- per-epoch metrics ---- */
 
-int ft_store_job_metric_put(ft_store *s, const char *id, int epoch, const json_t *row, ft_error *err)
+int ft_store_job_metric_put(ft_store *s, const char *id, const char *lease, int epoch, const json_t *row,
+                            ft_error *err)
 {
     if (!json_is_object(row))
         return ft_fail(err, FT_EINVAL, "row", "a metrics row must be an object");
     int n = ft_sq_write_tx(s,
-                           "INSERT INTO job_metrics (job_id, epoch, row) SELECT id, ?2, ?3 FROM jobs WHERE id = ?1 "
-                           "ON CONFLICT (job_id, epoch) DO UPDATE SET row = excluded.row",
-                           err, "tij", id, epoch, row);
-    if (n == 0)
+                           "INSERT INTO job_metrics (job_id, epoch, row) SELECT id, ?2, ?3 FROM jobs "
+                           "WHERE id = ?1 AND " LEASE_HOLDS("?4") " ON CONFLICT (job_id, epoch) DO UPDATE SET row = excluded.row",
+                           err, "tijt", id, epoch, row, lease);
+    if (n == 0 && !lease)
         return ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
-    return n < 0 ? -1 : 0;
+    return n;
 }
 
 /* Columns: epoch, row. "epoch" comes first, then the row's keys in the

@@ -69,8 +69,8 @@ static int settle_dead_jobs(ft_conn *c, int64_t now_ms, json_t **ids, ft_error *
         if (rc != 0)
             break;
         bool failed = strcmp(json_string_value(json_array_get(job, 1)), "failed") == 0;
-        rc = ft_sq_event_add(c, json_string_value(json_array_get(job, 0)), failed ? "error" : "info",
-                             json_string_value(json_array_get(job, 2)), NULL, err);
+        rc = ft_sq_event_add(c, json_string_value(json_array_get(job, 0)), NULL, failed ? "error" : "info",
+                             json_string_value(json_array_get(job, 2)), NULL, err) < 0 ? -1 : 0;
         if (rc == 0 && !*ids && !(*ids = json_array()))
             rc = ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         if (rc == 0)
@@ -152,6 +152,23 @@ int ft_store_job_heartbeat(ft_store *s, const char *id, const char *lease, int l
         return ft_fail(err, FT_EINVAL, "lease_seconds", "a lease must last at least one second");
     return ft_sq_write_tx(s, "UPDATE jobs SET lease_expires_ms = ?3" FENCE, err, "ttI", id, lease,
                           ft_sq_now_ms() + (int64_t)lease_seconds * 1000);
+}
+
+int ft_store_job_fenced(ft_store *s, const char *id, const char *lease, int (*action)(void *ctx, ft_error *err),
+                        void *ctx, ft_error *err)
+{
+    ft_conn *c = ft_sq_conn(s, err);
+    if (!c || ft_sq_begin(c, err) != 0)
+        return -1;
+    /* The write lock is held from here to the commit: no claim can take the
+     * job between the check and the action. The check only reads, so it
+     * works on a full disk too (where deleting a checkpoint makes room). */
+    sqlite3_stmt *st = ft_sq_query(c, "SELECT 1 FROM jobs" FENCE, err, "tt", id, lease);
+    int rc = st ? ft_sq_step(c, st, err) : -1;
+    ft_sq_release(c, st);
+    if (rc == 1 && action(ctx, err) != 0)
+        rc = -1;
+    return ft_sq_end(c, rc, err);
 }
 
 int ft_store_job_progress(ft_store *s, const char *id, const char *lease, const json_t *progress,

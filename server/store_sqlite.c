@@ -392,13 +392,19 @@ void ft_store_close(ft_store *s)
     free(s);
 }
 
-bool ft_store_writable(ft_store *s, ft_error *err)
+bool ft_store_writable(ft_store *s, int max_age_ms, ft_error *err)
 {
+    int64_t now = ft_sq_now_ms();
+    if (now - s->writable_ms < max_age_ms)
+        return true;
     ft_conn *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return false;
     /* A real commit, not a rollback: only a commit proves that the WAL can
      * be written and synced (a full disk fails here, not at BEGIN). */
     int rc = ft_sq_write(c, "UPDATE store_probe SET probed_at = ?1 WHERE id = 1", err, "I", ft_sq_now());
-    return ft_sq_end(c, rc, err) >= 0;
+    if (ft_sq_end(c, rc, err) < 0)
+        return false;
+    s->writable_ms = now;
+    return true;
 }

@@ -19,6 +19,7 @@
 #define FT_STORE_SQLITE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -51,6 +52,7 @@ struct ft_store {
     pthread_key_t key;       /* this thread's ft_conn */
     pthread_mutex_t lock;    /* guards conns */
     ft_conn *conns;          /* every open connection */
+    _Atomic int64_t writable_ms; /* when the write probe last succeeded */
 };
 
 /* ---- connections, statements, transactions (store_sqlite.c) ---- */
@@ -133,8 +135,10 @@ int ft_sq_insert_record(ft_conn *c, const ft_sq_kind *k, const json_t *obj, ft_e
 
 /* ---- jobs (store_jobs.c) ---- */
 
-/* Append an event to a job's log (inside a transaction). */
-int ft_sq_event_add(ft_conn *c, const char *id, const char *level, const char *message,
+/* Append an event to a job's log (inside a transaction), fenced by lease
+ * unless it is NULL: 1 if added, 0 if the lease no longer holds the job,
+ * -1 on error. */
+int ft_sq_event_add(ft_conn *c, const char *id, const char *lease, const char *level, const char *message,
                     const json_t *data, ft_error *err);
 
 #endif

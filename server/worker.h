@@ -12,8 +12,11 @@ ft_workers *ft_workers_start(ft_app *app, ft_error *err);
 /* A job was queued: let an idle worker look now instead of at its next poll. */
 void ft_workers_wake(ft_workers *w);
 /* Graceful stop (app->shutting_down must already be set): running jobs save
- * a checkpoint and go back to the queue; returns within about 9 seconds. */
-void ft_workers_stop(ft_workers *w);
+ * a checkpoint and go back to the queue; returns within about 9 seconds.
+ * False if a worker was still busy (in a phase with no stop check): its job
+ * was requeued, but the thread still runs and may use the app's store, so
+ * the caller must exit without freeing the app. */
+bool ft_workers_stop(ft_workers *w);
 
 /* The API object for a stored model: id, layer table, classes, shapes,
  * parameter counts, plus `extra` fields (lineage, name, bytes...). */

@@ -194,7 +194,7 @@ def tar_bytes(entries):
     return buf.getvalue()
 
 
-ALLOWED_DATA_FILES = [r"finetuned\.db(-wal|-shm|-journal)?", r"datasets", r"models", r"checkpoints", r"tmp",
+ALLOWED_DATA_FILES = [r"finetuned\.db(-wal|-shm|-journal)?", r"finetuned\.lock", r"datasets", r"models", r"checkpoints", r"tmp",
                       r"datasets/ds_[0-9a-f]{24}\.safetensors", r"models/mdl_[0-9a-f]{24}\.safetensors",
                       r"checkpoints/job_[0-9a-f]{24}\.ckpt"]
 

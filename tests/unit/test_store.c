@@ -747,6 +747,67 @@ static void test_lease_expiry_and_fencing(void)
     fx_done(&fx);
 }
 
+static int count_action(void *ctx, ft_error *err)
+{
+    (void)err;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static int failing_action(void *ctx, ft_error *err)
+{
+    (void)ctx;
+    return ft_fail(err, FT_EIO, NULL, "cannot rename the checkpoint");
+}
+
+/* A worker that stalled past its lease (attempt 1) while attempt 2 took the
+ * job over: attempt 1's metric rows, events and checkpoint actions are
+ * refused and leave nothing behind; attempt 2's go through; unfenced
+ * (NULL-lease) writes still work. */
+static void test_stale_attempt_writes_refused(void)
+{
+    fixture fx;
+    if (fx_init(&fx, true) != 0)
+        return;
+    add_job(fx.s, "job_1", 3);
+    ft_claim old, cur;
+    ft_error err = {0};
+    CHECK(claim(fx.s, "w1", 1, &old) == 1);
+    sleep_ms(1100);
+    CHECK(claim(fx.s, "w2", 60, &cur) == 1 && cur.attempts == 2);
+    json_t *row = json_pack("{sf}", "train_loss", 0.5);
+    CHECK(ft_store_job_metric_put(fx.s, old.id, old.lease, 1, row, &err) == 0);
+    CHECK(ft_store_job_event(fx.s, old.id, old.lease, "info", "stale", NULL, &err) == 0);
+    int ran = 0;
+    CHECK(ft_store_job_fenced(fx.s, old.id, old.lease, count_action, &ran, &err) == 0 && ran == 0);
+    json_t *rows = ft_store_job_metrics(fx.s, "job_1", &err);
+    json_t *ev = ft_store_job_events(fx.s, "job_1", 0, 100, &err);
+    CHECK(rows && json_array_size(rows) == 0 && ev && json_array_size(ev) == 0);
+    json_decref(rows);
+    json_decref(ev);
+
+    CHECK(ft_store_job_metric_put(fx.s, cur.id, cur.lease, 1, row, &err) == 1);
+    CHECK(ft_store_job_event(fx.s, cur.id, cur.lease, "info", "current", NULL, &err) == 1);
+    CHECK(ft_store_job_fenced(fx.s, cur.id, cur.lease, count_action, &ran, &err) == 1 && ran == 1);
+    /* A failing action is reported as an error, with its message. */
+    CHECK(ft_store_job_fenced(fx.s, cur.id, cur.lease, failing_action, NULL, &err) == -1 &&
+          strstr(err.msg, "cannot rename") != NULL);
+    CHECK(ft_store_job_event(fx.s, cur.id, NULL, "info", "operator", NULL, &err) == 1);
+    ev = ft_store_job_events(fx.s, "job_1", 0, 100, &err);
+    CHECK(ev && json_array_size(ev) == 2);
+    json_decref(ev);
+
+    /* Once the job is over, its last lease is fenced off too. */
+    CHECK(ft_store_job_fail(fx.s, cur.id, cur.lease, NULL, &err) == 1);
+    CHECK(ft_store_job_metric_put(fx.s, cur.id, cur.lease, 2, row, &err) == 0);
+    CHECK(ft_store_job_event(fx.s, cur.id, cur.lease, "info", "late", NULL, &err) == 0);
+    CHECK(ft_store_job_fenced(fx.s, cur.id, cur.lease, count_action, &ran, &err) == 0 && ran == 1);
+    json_decref(row);
+    ft_claim_free(&old);
+    ft_claim_free(&cur);
+    fx_done(&fx);
+}
+
 static void test_heartbeat_keeps_lease(void)
 {
     fixture fx;
@@ -932,10 +993,10 @@ static void test_events(void)
         char msg[32];
         snprintf(msg, sizeof msg, "event %d", i);
         json_t *data = i == 3 ? json_pack("{si}", "epoch", 3) : NULL;
-        CHECK(ft_store_job_event(fx.s, "job_1", i == 4 ? "warning" : "info", msg, data, &err) == 0);
+        CHECK(ft_store_job_event(fx.s, "job_1", NULL, i == 4 ? "warning" : "info", msg, data, &err) == 1);
         json_decref(data);
     }
-    CHECK(ft_store_job_event(fx.s, "job_2", "error", "other job", NULL, &err) == 0);
+    CHECK(ft_store_job_event(fx.s, "job_2", NULL, "error", "other job", NULL, &err) == 1);
     json_t *ev = ft_store_job_events(fx.s, "job_1", 0, 100, &err);
     CHECK(ev && json_array_size(ev) == 5);
     size_t i;
@@ -963,8 +1024,8 @@ static void test_events(void)
     CHECK(ev && json_array_size(ev) == 1 && jint(json_array_get(ev, 0), "seq") == 1);
     json_decref(ev);
 
-    CHECK(ft_store_job_event(fx.s, "job_1", "debug", "x", NULL, &err) == -1 && err.code == FT_EINVAL);
-    CHECK(ft_store_job_event(fx.s, "job_404", "info", "x", NULL, &err) == -1 && err.code == FT_ENOTFOUND);
+    CHECK(ft_store_job_event(fx.s, "job_1", NULL, "debug", "x", NULL, &err) == -1 && err.code == FT_EINVAL);
+    CHECK(ft_store_job_event(fx.s, "job_404", NULL, "info", "x", NULL, &err) == -1 && err.code == FT_ENOTFOUND);
     CHECK(ft_store_job_events(fx.s, "job_404", 0, 10, &err) == NULL && err.code == FT_ENOTFOUND);
     CHECK(ft_store_job_events(fx.s, "job_1", 0, 0, &err) == NULL && err.code == FT_EINVAL);
     fx_done(&fx);
@@ -980,9 +1041,9 @@ static void test_metrics_upsert(void)
     json_t *r2 = json_pack("{sf sf}", "train_loss", 0.5, "val_loss", 0.6);
     json_t *r1 = json_pack("{sf sf}", "train_loss", 0.9, "val_loss", 1.0);
     json_t *r1b = json_pack("{sf sf}", "train_loss", 0.8, "val_loss", 0.95);
-    CHECK(ft_store_job_metric_put(fx.s, "job_1", 2, r2, &err) == 0);
-    CHECK(ft_store_job_metric_put(fx.s, "job_1", 1, r1, &err) == 0);
-    CHECK(ft_store_job_metric_put(fx.s, "job_1", 1, r1b, &err) == 0); /* a resumed job repeats epoch 1 */
+    CHECK(ft_store_job_metric_put(fx.s, "job_1", NULL, 2, r2, &err) == 1);
+    CHECK(ft_store_job_metric_put(fx.s, "job_1", NULL, 1, r1, &err) == 1);
+    CHECK(ft_store_job_metric_put(fx.s, "job_1", NULL, 1, r1b, &err) == 1); /* a resumed job repeats epoch 1 */
     json_t *rows = ft_store_job_metrics(fx.s, "job_1", &err);
     CHECK(rows && json_array_size(rows) == 2);
     json_t *first = json_array_get(rows, 0);
@@ -994,7 +1055,7 @@ static void test_metrics_upsert(void)
     it = json_object_iter_next(first, it);
     CHECK(it && strcmp(json_object_iter_key(it), "train_loss") == 0);
     json_decref(rows);
-    CHECK(ft_store_job_metric_put(fx.s, "job_404", 1, r1, &err) == -1 && err.code == FT_ENOTFOUND);
+    CHECK(ft_store_job_metric_put(fx.s, "job_404", NULL, 1, r1, &err) == -1 && err.code == FT_ENOTFOUND);
     CHECK(ft_store_job_metrics(fx.s, "job_404", &err) == NULL && err.code == FT_ENOTFOUND);
     add_job(fx.s, "job_2", 3);
     rows = ft_store_job_metrics(fx.s, "job_2", &err);
@@ -1097,7 +1158,7 @@ typedef struct {
 static void *probe_thread(void *p)
 {
     probe_arg *a = p;
-    a->writable = ft_store_writable(a->s, &a->err);
+    a->writable = ft_store_writable(a->s, 0, &a->err);
     return NULL;
 }
 
@@ -1107,16 +1168,20 @@ static void test_writable_probe(void)
     if (fx_init(&fx, true) != 0)
         return;
     ft_error err = {0};
-    CHECKF(ft_store_writable(fx.s, &err), "%s", err.msg);
+    CHECKF(ft_store_writable(fx.s, 0, &err), "%s", err.msg);
 
     /* A connection that refuses writes (what a read-only database looks
      * like to SQLite): the probe says so. Running as root, permission bits
      * cannot make the file read-only, so query_only stands in. */
     ft_conn *c = ft_sq_conn(fx.s, &err);
     CHECK(c && sqlite3_exec(c->db, "PRAGMA query_only = 1", NULL, NULL, NULL) == SQLITE_OK);
-    CHECK(!ft_store_writable(fx.s, &err) && err.code == FT_EIO);
+    CHECK(!ft_store_writable(fx.s, 0, &err) && err.code == FT_EIO);
+    /* /readyz asks with a max age: the success above is answered from
+     * memory (no synced write per call); the failure was not remembered. */
+    CHECK(ft_store_writable(fx.s, 60000, &err));
+    CHECK(!ft_store_writable(fx.s, 0, &err));
     CHECK(c && sqlite3_exec(c->db, "PRAGMA query_only = 0", NULL, NULL, NULL) == SQLITE_OK);
-    CHECK(ft_store_writable(fx.s, &err));
+    CHECK(ft_store_writable(fx.s, 0, &err));
 
     /* A full disk: the write fails with FT_ENOSPC (max_page_count caps
      * this connection's view of the database at its current size). */
@@ -1214,6 +1279,7 @@ int main(void)
     RUN(test_claim_order);
     RUN(test_claim_concurrent_exactly_once);
     RUN(test_lease_expiry_and_fencing);
+    RUN(test_stale_attempt_writes_refused);
     RUN(test_heartbeat_keeps_lease);
     RUN(test_max_attempts);
     RUN(test_requeue);
