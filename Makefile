@@ -15,8 +15,10 @@ override CFLAGS += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. $(she
 LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 override LDFLAGS += $(EXTRA_LDFLAGS)
 
-CORE_SRC   = $(wildcard core/*.c)
-SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c))
+# Sources follow the folders (docs/architecture.md): core/<module>/, server/ and
+# server/<module>/[<backend>/].
+CORE_SRC   = $(wildcard core/*/*.c)
+SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c server/*/*.c server/*/*/*.c))
 TEST_SRC   = $(wildcard tests/unit/test_*.c)
 
 CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o)

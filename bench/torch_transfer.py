@@ -1,4 +1,4 @@
-"""PyTorch side of the transfer-learning benchmark (DESIGN.md protocol).
+"""PyTorch side of the transfer-learning benchmark (docs/design.md protocol).
 
 Pretrains the CNN base on Fashion-MNIST classes 0-4 (3 epochs, SGD lr 0.01
 momentum 0.9, batch 64), then fine-tunes the seven variants on 100 images per

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Training throughput, finetuned vs PyTorch, same machine, same run: the MLP
-# and the CNN of DESIGN.md on Fashion-MNIST's 60,000 training images, batch
+# and the CNN of docs/design.md on Fashion-MNIST's 60,000 training images, batch
 # 64 and 256, 1 and 2 threads, one epoch each (best of REPEAT runs).
 # Prints one row per configuration with both samples/s and the ratio.
 set -euo pipefail

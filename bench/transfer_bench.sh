@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The transfer-learning benchmark's speed, finetuned vs PyTorch in the same
-# run (DESIGN.md protocol), with 1 and with 2 threads on both sides (THREADS
+# run (docs/design.md protocol), with 1 and with 2 threads on both sides (THREADS
 # overrides): pretraining the base on the 30,000 images of classes 0-4 (3
 # epochs), and the "drop 2, frozen, he" fine-tune on 500 images (30 epochs).
 # Times count the training loop only (our train_seconds, which includes

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The transfer-learning experiment of DESIGN.md, end to end, with curl + jq
+# The transfer-learning experiment of docs/design.md, end to end, with curl + jq
 # against a running `finetuned serve`:
 #   1. upload Fashion-MNIST (train and test IDX pairs),
 #   2. pretrain the CNN base on classes 0-4,

@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include "server/config.h"
-#include "server/http.h"
-#include "server/store.h"
+#include "server/http/http.h"
+#include "server/store/store.h"
 
 typedef struct ft_workers ft_workers;
 typedef struct ft_prom ft_prom;

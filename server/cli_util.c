@@ -1,6 +1,6 @@
 #include "server/cli_util.h"
 
-#include "core/ingest.h"
+#include "core/data/ingest.h"
 
 #include <stdio.h>
 
@@ -14,7 +14,7 @@ void ft_cli_print_error(const char *prog, const ft_error *err)
 
 ft_dataset *ft_cli_load_dataset(const char *path, const char *images, const char *labels, ft_error *err)
 {
-    /* The same parser and checks as an upload (core/ingest.h). */
+    /* The same parser and checks as an upload (core/data/ingest.h). */
     ft_ingest_source src = {.path = images || labels ? NULL : path, .images_path = images, .labels_path = labels};
     ft_dataset *ds = NULL;
     if (!src.path && !images && !labels) {

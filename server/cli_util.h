@@ -2,8 +2,8 @@
 #ifndef FT_CLI_UTIL_H
 #define FT_CLI_UTIL_H
 
-#include "core/dataset.h"
-#include "core/error.h"
+#include "core/data/dataset.h"
+#include "core/util/error.h"
 
 /* Print "prog: [param: ]message" to stderr. */
 void ft_cli_print_error(const char *prog, const ft_error *err);

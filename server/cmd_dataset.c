@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/dataset_store.h"
-#include "core/ingest.h"
+#include "core/data/dataset_store.h"
+#include "core/data/ingest.h"
 #include "server/cli.h"
 #include "server/config.h"
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/model.h"
+#include "core/nn/model.h"
 #include "server/cli.h"
 #include "server/cli_util.h"
 

@@ -7,12 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/fsutil.h"
+#include "core/util/fsutil.h"
 #include "server/cli.h"
-#include "server/prom.h"
-#include "server/routes.h"
+#include "server/api/prom.h"
+#include "server/api/routes.h"
 #include "server/version.h"
-#include "server/worker.h"
+#include "server/worker/worker.h"
 
 int ft_cmd_serve(int argc, char **argv)
 {

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fsutil.h"
-#include "core/spec.h"
+#include "core/util/fsutil.h"
+#include "core/job/spec.h"
 #include "server/cli.h"
 #include "server/cli_util.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/ingest.h"
+#include "core/data/ingest.h"
 
 typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL_JSON, OPT_LISTEN, OPT_KEYFILE } opt_kind;
 
@@ -70,7 +70,7 @@ static void defaults(ft_config *c)
     c->heavy_queue = 64;
     c->max_upload_bytes = (size_t)1 << 30;
     c->max_json_bytes = (size_t)1 << 20;
-    c->max_dataset_bytes = FT_DEFAULT_MAX_DATASET_BYTES; /* why 4 GiB: core/ingest.h */
+    c->max_dataset_bytes = FT_DEFAULT_MAX_DATASET_BYTES; /* why 4 GiB: core/data/ingest.h */
     c->checkpoint_seconds = 30;
     c->lease_seconds = 30;
     c->max_attempts = 3;

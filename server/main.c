@@ -1,4 +1,4 @@
-/* finetuned: one binary, several subcommands (see DESIGN.md, Layout). */
+/* finetuned: one binary, several subcommands (see docs/design.md, Layout). */
 #include <stdio.h>
 #include <string.h>
 

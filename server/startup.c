@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "server/app.h"
-#include "server/prom.h"
+#include "server/api/prom.h"
 
 static int make_dir(const char *path, ft_error *err)
 {

@@ -2,7 +2,7 @@
 """docs/openapi.yaml is the API contract:
 - it passes `redocly lint` (@redocly/cli, pinned in tools/ci) with examples
   checked against their schemas;
-- its (method, path) set equals the route table of server/routes.c, and the
+- its (method, path) set equals the route table of server/api/routes.c, and the
   live server answers every one of them (never 404 unknown_route or 405);
 - every operation documents the errors it can give (401 on /v1, 404 on
   {id} paths, 400/413/415 where a body is read, 500);

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/dataset.h"
-#include "core/ingest.h"
+#include "core/data/dataset.h"
+#include "core/data/ingest.h"
 
 static inline ft_ingest_options fuzz_options(ft_format format)
 {

@@ -47,9 +47,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/model.h"
+#include "core/nn/model.h"
 #include "server/app.h"
-#include "server/routes.h"
+#include "server/api/routes.h"
 
 #define API_KEY "fuzz-key"
 #define MAX_REQUESTS 4

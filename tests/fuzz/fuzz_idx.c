@@ -1,6 +1,6 @@
 /* libFuzzer: IDX pairs. The first two bytes give the length of the images
  * file; the rest of the input is the labels file. Either may be gzipped. */
-#include "core/ingest_internal.h"
+#include "core/data/ingest_internal.h"
 #include "tests/fuzz/fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

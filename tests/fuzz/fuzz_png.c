@@ -2,7 +2,7 @@
  * picks the output channels and size. */
 #include <stdlib.h>
 
-#include "core/image.h"
+#include "core/data/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,6 +1,6 @@
 /* libFuzzer: safetensors datasets as uploads, and as stored datasets (the
  * loader that must survive a tampered data directory). */
-#include "core/dataset_store.h"
+#include "core/data/dataset_store.h"
 #include "tests/fuzz/fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -2,9 +2,9 @@
 #ifndef FT_TEST_FIXTURES_UTIL_H
 #define FT_TEST_FIXTURES_UTIL_H
 
-#include "core/dataset.h"
-#include "core/model.h"
-#include "core/rng.h"
+#include "core/data/dataset.h"
+#include "core/nn/model.h"
+#include "core/util/rng.h"
 
 /* n images [1, 8, 8] in `classes` classes; class c is a bright blob at a
  * class-specific position plus noise, so a small CNN learns it quickly. */

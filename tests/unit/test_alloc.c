@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/train.h"
+#include "core/train/train.h"
 #include "tests/unit/fixtures_util.h"
 #include "tests/unit/test.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ingest.h"
+#include "core/data/ingest.h"
 #include "tests/unit/test.h"
 
 #define DIR "tests/data/datasets/bad/"

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/dataset.h"
-#include "core/ingest.h"
+#include "core/data/dataset.h"
+#include "core/data/ingest.h"
 #include "tests/unit/test.h"
 #include "tests/unit/test_csv_util.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "core/ingest.h"
+#include "core/data/ingest.h"
 
 /* Ingest bytes from memory; prints the error and returns NULL on failure. */
 static inline ft_dataset *ingest_mem(const void *data, size_t len, const ft_ingest_options *opt, json_t **summary,

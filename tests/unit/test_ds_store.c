@@ -1,4 +1,4 @@
-/* The stored form (core/dataset_store.h): round trips, atomic replacement,
+/* The stored form (core/data/dataset_store.h): round trips, atomic replacement,
  * and a tampered data directory detected on load. Also the tabular
  * standardisation (ft_preproc_fit_standardize). */
 #include <dirent.h>
@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/dataset_store.h"
-#include "core/ingest.h"
-#include "core/safetensors.h"
+#include "core/data/dataset_store.h"
+#include "core/data/ingest.h"
+#include "core/util/safetensors.h"
 #include "tests/unit/test.h"
 #include "tests/unit/test_csv_util.h"
 

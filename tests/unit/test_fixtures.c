@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/loss.h"
-#include "core/model.h"
-#include "core/optim.h"
+#include "core/nn/loss.h"
+#include "core/nn/model.h"
+#include "core/nn/optim.h"
 #include "tests/unit/test.h"
 
 #define RTOL 1e-4

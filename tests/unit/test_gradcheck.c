@@ -6,8 +6,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "core/loss.h"
-#include "core/model.h"
+#include "core/nn/loss.h"
+#include "core/nn/model.h"
 #include "tests/unit/test.h"
 
 static ft_model *build(const char *json)

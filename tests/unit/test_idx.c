@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "core/ingest.h"
+#include "core/data/ingest.h"
 #include "tests/unit/test.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/"

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/image.h"
-#include "core/ingest.h"
+#include "core/data/image.h"
+#include "core/data/ingest.h"
 #include "tests/unit/test.h"
 #include "tests/unit/test_csv_util.h"
 #include "tests/unit/test_image_util.h"

@@ -1,6 +1,6 @@
-/* The job memory estimate (core/job_memory.c) against hand-computed cases,
+/* The job memory estimate (core/job/job_memory.c) against hand-computed cases,
  * and layouts that plan without allocating parameters. */
-#include "core/spec.h"
+#include "core/job/spec.h"
 #include "test.h"
 
 static json_t *mlp(void)

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/model.h"
-#include "core/safetensors.h"
+#include "core/nn/model.h"
+#include "core/util/safetensors.h"
 #include "tests/unit/test.h"
 
 static const char *ARCH =

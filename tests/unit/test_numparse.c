@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/numparse.h"
+#include "core/util/numparse.h"
 #include "tests/unit/test.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;

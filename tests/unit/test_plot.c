@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/font.h"
-#include "core/plot.h"
-#include "core/png_encode.h"
+#include "core/plot/font.h"
+#include "core/plot/plot.h"
+#include "core/plot/png_encode.h"
 #include "test.h"
 
 typedef struct {

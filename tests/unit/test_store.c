@@ -1,4 +1,4 @@
-/* The SQLite store (server/store.h): migrations, records, lists, the job
+/* The SQLite store (server/store/store.h): migrations, records, lists, the job
  * queue (claim, leases, fencing), cancel, idempotency, events, metrics.
  * Runs from the repository root (uses ./migrations) on a temp directory. */
 #include <ftw.h>
@@ -13,8 +13,8 @@
 
 #include <sqlite3.h>
 
-#include "server/store.h"
-#include "server/store_sqlite_internal.h"
+#include "server/store/store.h"
+#include "server/store/sqlite/store_sqlite_internal.h"
 #include "tests/unit/test.h"
 
 /* ---- fixtures ---- */

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/train.h"
+#include "core/train/train.h"
 #include "tests/unit/fixtures_util.h"
 #include "tests/unit/test.h"
 

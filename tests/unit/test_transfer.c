@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/train.h"
+#include "core/train/train.h"
 #include "tests/unit/fixtures_util.h"
 #include "tests/unit/test.h"
 

@@ -1,0 +1,480 @@
+/* Image-folder datasets: a tar (or tar.gz) of <class>/<name>.png, the layout
+ * of Keras' image_dataset_from_directory.
+ *
+ * Entry names are only ever labels: nothing is written to disk. Absolute
+ * names, ".." components, links, devices and FIFOs are refused; hidden files
+ * (".DS_Store", "._x.png") and files that are not .png are skipped and
+ * listed in the summary. If every image sits under one common directory
+ * ("mydata/cat/1.png"), that directory is the root; the first component
+ * below the root is the class, and images deeper inside a class directory
+ * belong to it (as in Keras). */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/data/image.h"
+#include "core/data/ingest_internal.h"
+#include "core/data/ingest_util.h"
+#include "core/data/tar.h"
+
+#define MAX_SKIPPED_LISTED 20
+
+typedef struct {
+    const ft_ingest_options *opt;
+    json_t *info;
+    ft_tar *tar;
+    unsigned char *buf;     /* one entry's bytes */
+    size_t buf_cap;
+    int out_h, out_w, ch;   /* row geometry, fixed by the options or the first image */
+    size_t row_bytes;
+    ft_chunkbuf x;          /* image rows */
+    ft_chunkbuf dir_of_row; /* per row: uint32 id in dirs */
+    ft_strtab *dirs;        /* parent directories of images */
+    ft_strtab *other_dirs;  /* directory entries and parents of skipped files */
+    json_t *skipped;        /* first skipped entries, with reasons */
+    uint64_t nskipped, rows, resized;
+    int counting;           /* the pre-scan: count images, decode nothing */
+    uint64_t images;        /* what the pre-scan counted (the budget's row count) */
+} tar_images;
+
+static int entry_fail(ft_error *err, ft_errcode code, const char *name, const char *what)
+{
+    char text[256];
+    ft_msg_text(text, sizeof text, name, strlen(name));
+    return ft_fail(err, code, NULL, "entry '%s': %s", text, what);
+}
+
+/* Normalise an entry name into out (same size or larger): drop "." and empty
+ * components; refuse absolute names and "..". Sets *hidden if a component
+ * starts with '.', *depth to the number of components. */
+static int normalise(const char *name, char *out, int *depth, int *hidden, ft_error *err)
+{
+    if (!ft_utf8_valid(name, strlen(name)))
+        return entry_fail(err, FT_EFORMAT, name, "the name is not valid UTF-8");
+    if (name[0] == '/')
+        return entry_fail(err, FT_EFORMAT, name, "absolute paths are not allowed in a dataset archive");
+    size_t w = 0;
+    *depth = 0;
+    *hidden = 0;
+    for (const char *p = name; *p;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return entry_fail(err, FT_EFORMAT, name, "'..' is not allowed in entry names");
+        if (n > 0 && !(n == 1 && p[0] == '.')) {
+            if (p[0] == '.')
+                *hidden = 1;
+            if (w)
+                out[w++] = '/';
+            memcpy(out + w, p, n);
+            w += n;
+            (*depth)++;
+        }
+        p += n + (e != NULL);
+    }
+    out[w] = '\0';
+    return 0;
+}
+
+static void skip(tar_images *t, const char *name, const char *reason)
+{
+    t->nskipped++;
+    if (json_array_size(t->skipped) < MAX_SKIPPED_LISTED)
+        json_array_append_new(t->skipped, json_pack("{s:s, s:s}", "entry", name, "reason", reason));
+}
+
+static int intern_parent(ft_strtab *tab, const char *path, uint32_t *id, ft_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    int added;
+    return ft_strtab_intern(tab, path, slash ? (size_t)(slash - path) : 0, id, &added, err);
+}
+
+/* Whether the counted images, h x w x ch bytes each plus a label, fit the
+ * dataset budget. */
+static int budget(const tar_images *t, const char *path, int h, int w, int ch, ft_error *err)
+{
+    uint64_t row_bytes = (uint64_t)h * (uint64_t)w * (uint64_t)ch + sizeof(int32_t);
+    if (ft_ingest_budget(t->images, row_bytes, t->opt->max_dataset_bytes, err) == 0)
+        return 0;
+    char text[256];
+    ft_msg_text(text, sizeof text, path, strlen(path));
+    ft_error_prefix(err, "entry '%s': %llu images of %dx%dx%d", text, (unsigned long long)t->images, h, w, ch);
+    return -1;
+}
+
+/* Decode one PNG entry and append it as a row. */
+static int add_image(tar_images *t, const char *path, const ft_tar_entry *e, ft_error *err)
+{
+    if (e->size > t->opt->max_entry_bytes) {
+        char what[128];
+        snprintf(what, sizeof what, "%llu bytes exceed the limit of %llu for one file",
+                 (unsigned long long)e->size, (unsigned long long)t->opt->max_entry_bytes);
+        return entry_fail(err, FT_ETOOBIG, path, what);
+    }
+    if (t->counting) {
+        t->rows++;
+        return 0;
+    }
+    /* Stored size from image_size x the counted images, before decoding any. */
+    if (t->rows == 0 && t->opt->image_height &&
+        budget(t, path, t->opt->image_height, t->opt->image_width, t->opt->color == FT_COLOR_RGB ? 3 : 1,
+               err) != 0)
+        return -1;
+    if (e->size > t->buf_cap) {
+        unsigned char *b = realloc(t->buf, (size_t)e->size);
+        if (!b)
+            return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        t->buf = b;
+        t->buf_cap = (size_t)e->size;
+    }
+    ft_image im;
+    if (ft_tar_read(t->tar, t->buf, (size_t)e->size, err) != 0)
+        return -1;
+    if (ft_png_decode(t->buf, (size_t)e->size, t->opt->max_image_pixels, &im, err) != 0) {
+        ft_error_prefix(err, "entry '%s'", path);
+        return -1;
+    }
+    if (t->rows == 0) {
+        t->out_h = t->opt->image_height ? t->opt->image_height : im.height;
+        t->out_w = t->opt->image_width ? t->opt->image_width : im.width;
+        t->ch = t->opt->color == FT_COLOR_GRAYSCALE ? 1 : t->opt->color == FT_COLOR_RGB ? 3 : im.channels;
+        t->row_bytes = (size_t)t->ch * (size_t)t->out_h * (size_t)t->out_w;
+        if (budget(t, path, t->out_h, t->out_w, t->ch, err) != 0) { /* now exact: every row takes as much */
+            ft_image_free(&im);
+            return -1;
+        }
+    }
+    int rc = -1;
+    uint32_t *dir;
+    uint8_t *row;
+    if ((row = ft_chunkbuf_reserve(&t->x, t->row_bytes, err)) &&
+               (dir = ft_chunkbuf_reserve(&t->dir_of_row, sizeof *dir, err)) &&
+               intern_parent(t->dirs, path, dir, err) == 0 &&
+               ft_image_to_chw(&im, t->ch, t->out_h, t->out_w, row, err) == 0) {
+        t->resized += im.height != t->out_h || im.width != t->out_w;
+        t->rows++;
+        rc = 0;
+    }
+    ft_image_free(&im);
+    return rc;
+}
+
+static int on_entry(tar_images *t, const ft_tar_entry *e, char *path, ft_error *err)
+{
+    int depth = 0, hidden = 0;
+    if (normalise(e->name, path, &depth, &hidden, err) != 0)
+        return -1;
+    static const char *const refused[] = {
+        [FT_TAR_SYMLINK] = "is a symbolic link; links, devices and FIFOs are not allowed in a dataset archive",
+        [FT_TAR_HARDLINK] = "is a hard link; links, devices and FIFOs are not allowed in a dataset archive",
+        [FT_TAR_DEVICE] = "is a device file; links, devices and FIFOs are not allowed in a dataset archive",
+        [FT_TAR_FIFO] = "is a FIFO; links, devices and FIFOs are not allowed in a dataset archive",
+    };
+    if (e->type >= FT_TAR_SYMLINK && e->type <= FT_TAR_FIFO) {
+        char text[256];
+        ft_msg_text(text, sizeof text, e->name, strlen(e->name));
+        return ft_fail(err, FT_EFORMAT, NULL, "entry '%s' %s", text, refused[e->type]);
+    }
+    if (e->type == FT_TAR_OTHER) {
+        if (e->typeflag == 'V')
+            return 0; /* GNU volume label: not a file */
+        char what[64];
+        snprintf(what, sizeof what, "unsupported tar entry type '%c'",
+                 e->typeflag > ' ' && e->typeflag < 0x7F ? e->typeflag : '?');
+        return entry_fail(err, FT_EFORMAT, e->name, what);
+    }
+    if (depth == 0 || hidden) {
+        if (hidden && e->type == FT_TAR_FILE)
+            skip(t, path, "hidden file");
+        return 0;
+    }
+    int added;
+    uint32_t id;
+    if (e->type == FT_TAR_DIR)
+        return ft_strtab_intern(t->other_dirs, path, strlen(path), &id, &added, err);
+    size_t n = strlen(path);
+    if (n < 4 || strcasecmp(path + n - 4, ".png") != 0) {
+        skip(t, path, "not a .png file");
+        return intern_parent(t->other_dirs, path, &id, err);
+    }
+    if (depth == 1)
+        return entry_fail(err, FT_EFORMAT, path, "images must be inside a class directory (<class>/<name>.png)");
+    return add_image(t, path, e, err);
+}
+
+/* How many leading components two paths share. */
+static int shared_components(const char *a, const char *b)
+{
+    for (int k = 0;; k++) {
+        size_t na = strcspn(a, "/"), nb = strcspn(b, "/");
+        if (na != nb || memcmp(a, b, na) != 0)
+            return k;
+        if (!a[na] || !b[nb])
+            return k + 1;
+        a += na + 1;
+        b += nb + 1;
+    }
+}
+
+static int depth_of(const char *d)
+{
+    int n = 1;
+    for (; *d; d++)
+        n += *d == '/';
+    return n;
+}
+
+/* Components shared by every image's directory, leaving at least one (the
+ * class) below them. */
+static int root_depth(const ft_strtab *dirs)
+{
+    const char *first = ft_strtab_get(dirs, 0);
+    int shared = depth_of(first), min_depth = shared;
+    for (uint32_t i = 1; i < ft_strtab_count(dirs); i++) {
+        const char *d = ft_strtab_get(dirs, i);
+        int s = shared_components(first, d), depth = depth_of(d);
+        shared = s < shared ? s : shared;
+        min_depth = depth < min_depth ? depth : min_depth;
+    }
+    return shared < min_depth - 1 ? shared : min_depth - 1;
+}
+
+/* Component `k` (0-based) of path into out; 0 if the path is shorter. */
+static int component(const char *path, int k, char *out, size_t cap)
+{
+    const char *p = path;
+    for (int i = 0; i < k; i++) {
+        p = strchr(p, '/');
+        if (!p)
+            return 0;
+        p++;
+    }
+    size_t n = strcspn(p, "/");
+    if (n == 0 || n >= cap)
+        return 0;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 1;
+}
+
+/* Whether path starts with the first `depth` components of ref. */
+static int same_root(const char *path, const char *ref, int depth)
+{
+    const char *a = path, *b = ref;
+    for (int i = 0; i < depth; i++) {
+        size_t na = strcspn(a, "/"), nb = strcspn(b, "/");
+        if (na != nb || memcmp(a, b, na) != 0 || !a[na] || !b[nb])
+            return 0;
+        a += na + 1;
+        b += nb + 1;
+    }
+    return 1;
+}
+
+typedef struct {
+    const char *name;
+    uint32_t id;
+} named_id;
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const named_id *)a)->name, ((const named_id *)b)->name);
+}
+
+/* The first n components of path, joined, into out. */
+static void leading(const char *path, int n, char *out, size_t cap)
+{
+    size_t len = 0;
+    for (int i = 0; i < n && path[len]; i++) {
+        len += strcspn(path + len, "/");
+        if (i + 1 < n && path[len])
+            len++;
+    }
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(out, path, len);
+    out[len] = '\0';
+}
+
+static int build(tar_images *t, ft_dataset **out, ft_error *err)
+{
+    uint32_t ndirs = (uint32_t)ft_strtab_count(t->dirs);
+    int root = root_depth(t->dirs);
+    const char *ref = ft_strtab_get(t->dirs, 0);
+    ft_strtab *classes = ft_strtab_new();
+    uint32_t *class_of_dir = calloc(ndirs, sizeof *class_of_dir);
+    named_id *sorted = NULL;
+    char name[4096];
+    uint32_t *rank = NULL;
+    ft_dataset *ds = NULL;
+    int rc = -1, added;
+    if (!classes || !class_of_dir) {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        goto done;
+    }
+    for (uint32_t i = 0; i < ndirs; i++)
+        if (!component(ft_strtab_get(t->dirs, i), root, name, sizeof name) ||
+            ft_strtab_intern(classes, name, strlen(name), &class_of_dir[i], &added, err) != 0)
+            goto done;
+    /* A class directory without a single image is a mistake worth reporting. */
+    for (uint32_t i = 0; i < ft_strtab_count(t->other_dirs); i++) {
+        const char *d = ft_strtab_get(t->other_dirs, i);
+        uint32_t id;
+        size_t before = ft_strtab_count(classes);
+        if (!same_root(d, ref, root) || !component(d, root, name, sizeof name))
+            continue;
+        if (ft_strtab_intern(classes, name, strlen(name), &id, &added, err) != 0)
+            goto done;
+        if (ft_strtab_count(classes) > before) {
+            char dir[4096], text[256];
+            leading(d, root + 1, dir, sizeof dir);
+            ft_msg_text(text, sizeof text, dir, strlen(dir));
+            ft_fail(err, FT_EFORMAT, NULL, "class directory '%s' has no PNG images%s", text,
+                    t->nskipped ? " (see the skipped files)" : "");
+            goto done;
+        }
+    }
+    size_t k = ft_strtab_count(classes);
+    if (k > t->opt->max_classes) {
+        ft_fail(err, FT_ETOOBIG, NULL, "%zu class directories are more than the limit of %llu classes", k,
+                (unsigned long long)t->opt->max_classes);
+        goto done;
+    }
+    sorted = malloc(k * sizeof *sorted);
+    rank = malloc(k * sizeof *rank);
+    if (!sorted || !rank || k > INT32_MAX) {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < k; i++)
+        sorted[i] = (named_id){ft_strtab_get(classes, (uint32_t)i), (uint32_t)i};
+    qsort(sorted, k, sizeof *sorted, by_name); /* Keras order: sorted class names */
+    for (size_t i = 0; i < k; i++)
+        rank[sorted[i].id] = (uint32_t)i;
+    if (!(ds = ft_dataset_new(t->rows, ft_shape3(t->ch, t->out_h, t->out_w), FT_X_U8, FT_TARGET_CLASSES,
+                              (int)k, err)))
+        goto done;
+    for (size_t i = 0; i < k; i++)
+        if (ft_dataset_set_class_name(ds, (int)i, sorted[i].name, err) != 0)
+            goto done;
+    int32_t *y = ft_dataset_labels(ds);
+    size_t row = 0;
+    for (size_t c = 0; c < t->dir_of_row.n; c++) {
+        const uint32_t *d = (const uint32_t *)(void *)t->dir_of_row.chunk[c].data;
+        for (size_t j = 0; j < t->dir_of_row.chunk[c].used / sizeof *d; j++)
+            y[row++] = (int32_t)rank[class_of_dir[d[j]]];
+    }
+    ft_chunkbuf_drain(&t->x, ft_dataset_x_u8(ds));
+    if (root > 0) {
+        char rootdir[4096];
+        leading(ref, root, rootdir, sizeof rootdir);
+        json_object_set_new(t->info, "root", json_string(rootdir));
+    }
+    if (k == 1)
+        ft_info_warn(t->info, "all images are in one class ('%s')", sorted[0].name);
+    *out = ds;
+    ds = NULL;
+    rc = 0;
+done:
+    ft_dataset_free(ds);
+    ft_strtab_free(classes);
+    free(class_of_dir);
+    free(sorted);
+    free(rank);
+    return rc;
+}
+
+/* Every entry of the archive through on_entry; *entries counts them. */
+static int walk(tar_images *t, uint64_t *entries, ft_error *err)
+{
+    ft_tar_entry e;
+    char *path = NULL;
+    int rc;
+    *entries = 0;
+    while ((rc = ft_tar_next(t->tar, &e, err)) == 1) {
+        (*entries)++;
+        char *p = realloc(path, strlen(e.name) + 1);
+        if (!p) {
+            rc = ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+            break;
+        }
+        path = p;
+        if (on_entry(t, &e, path, err) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    free(path);
+    return rc < 0 ? -1 : 0;
+}
+
+static int parse(tar_images *t, ft_dataset **out, ft_error *err)
+{
+    uint64_t entries;
+    if (walk(t, &entries, err) != 0)
+        return -1;
+    if (t->rows == 0)
+        return ft_fail(err, FT_EFORMAT, NULL, entries ? "the archive holds no PNG images%s" : "the archive is empty%s",
+                       t->nskipped ? " (see the skipped files)" : "");
+    if (build(t, out, err) != 0)
+        return -1;
+    json_object_set_new(t->info, "image_size", json_pack("[i, i]", t->out_h, t->out_w));
+    json_object_set_new(t->info, "color", json_string(t->ch == 1 ? "grayscale" : "rgb"));
+    if (t->resized)
+        json_object_set_new(t->info, "resized", json_integer((json_int_t)t->resized));
+    if (t->nskipped) {
+        json_object_set(t->info, "skipped", t->skipped);
+        json_object_set_new(t->info, "skipped_count", json_integer((json_int_t)t->nskipped));
+    }
+    return 0;
+}
+
+static int tar_images_init(tar_images *t, ft_stream *in, const ft_ingest_options *opt, json_t *info,
+                           ft_error *err)
+{
+    memset(t, 0, sizeof *t);
+    t->opt = opt;
+    t->info = info;
+    ft_chunkbuf_init(&t->x, 4u << 20);
+    ft_chunkbuf_init(&t->dir_of_row, 1u << 16);
+    t->tar = ft_tar_new(in, err);
+    t->dirs = ft_strtab_new();
+    t->other_dirs = ft_strtab_new();
+    t->skipped = json_array();
+    return t->tar && t->dirs && t->other_dirs && t->skipped ? 0 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+}
+
+static void tar_images_free(tar_images *t)
+{
+    ft_tar_free(t->tar);
+    ft_strtab_free(t->dirs);
+    ft_strtab_free(t->other_dirs);
+    json_decref(t->skipped);
+    ft_chunkbuf_free(&t->x);
+    ft_chunkbuf_free(&t->dir_of_row);
+    free(t->buf);
+}
+
+int ft_images_tar_parse(ft_stream *in, ft_stream *prescan, const ft_ingest_options *opt, ft_dataset **out,
+                        json_t *info, ft_error *err)
+{
+    tar_images t;
+    uint64_t entries;
+    int rc = tar_images_init(&t, prescan, opt, NULL, err);
+    t.counting = 1;
+    if (rc == 0)
+        rc = walk(&t, &entries, err);
+    uint64_t images = t.rows;
+    tar_images_free(&t);
+    if (rc != 0)
+        return -1;
+    if (tar_images_init(&t, in, opt, info, err) == 0) {
+        t.images = images;
+        rc = parse(&t, out, err);
+    } else {
+        rc = -1;
+    }
+    tar_images_free(&t);
+    return rc;
+}

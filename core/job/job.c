@@ -1,0 +1,200 @@
+/* Running a job end to end: load and select data, build the model, train,
+ * test. The CLI and the service's workers both come through here. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/job/spec.h"
+
+/* Load a reference and apply its selector. */
+static ft_dataset *load_ref(const ft_job_env *env, const ft_dataset_ref *ref, const char *param,
+                            ft_error *err)
+{
+    ft_dataset *full = env->load_dataset(env->ctx, ref, err);
+    if (!full) {
+        if (err && !err->param[0])
+            snprintf(err->param, sizeof err->param, "%s", param);
+        return NULL;
+    }
+    if (!ref->has_selector)
+        return full;
+    ft_dataset *sel = ft_dataset_select(full, &ref->sel, err);
+    ft_dataset_free(full);
+    if (!sel && err)
+        ft_error_prefix(err, "%s", param);
+    return sel;
+}
+
+static int same_targets(const ft_dataset *a, const ft_dataset *b, const char *what, ft_error *err)
+{
+    if (ft_dataset_target_kind(a) != ft_dataset_target_kind(b) ||
+        ft_dataset_target_dim(a) != ft_dataset_target_dim(b) ||
+        !ft_shape_equal(ft_dataset_shape(a), ft_dataset_shape(b)))
+        return ft_fail(err, FT_EINVAL, what,
+                       "the %s set must have the training set's row shape and %s (%d)", what,
+                       ft_dataset_target_kind(a) == FT_TARGET_CLASSES ? "classes" : "targets",
+                       ft_dataset_target_dim(a));
+    return 0;
+}
+
+json_t *ft_epoch_metrics_json(const ft_epoch_metrics *m)
+{
+    json_t *j = json_pack("{s:i}", "epoch", m->epoch);
+    const struct {
+        const char *name;
+        double v;
+    } f[] = {
+        {"train_loss", m->train_loss}, {"train_accuracy", m->train_accuracy},
+        {"train_mae", m->train_mae}, {"train_rmse", m->train_rmse},
+        {"val_loss", m->val_loss}, {"val_accuracy", m->val_accuracy},
+        {"val_mae", m->val_mae}, {"val_rmse", m->val_rmse},
+        {"seconds", m->seconds}, {"samples_per_second", m->samples_per_second},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        if (isfinite(f[i].v))
+            json_object_set_new(j, f[i].name, json_real(f[i].v));
+    return j;
+}
+
+static int set_model_metadata(ft_model *m, const ft_dataset *train, const ft_preproc *pp, ft_error *err)
+{
+    int rc = 0;
+    if (ft_dataset_target_kind(train) == FT_TARGET_CLASSES) {
+        json_t *names = json_array();
+        for (int k = 0; k < ft_dataset_target_dim(train); k++)
+            json_array_append_new(names, json_string(ft_dataset_class_name(train, k)));
+        rc = ft_model_set_classes(m, names, err);
+        json_decref(names);
+    } else {
+        rc = ft_model_set_classes(m, NULL, err);
+    }
+    json_t *pj = ft_preproc_to_json(pp);
+    if (rc == 0)
+        rc = ft_model_set_preprocessing(m, pj, err);
+    json_decref(pj);
+    return rc;
+}
+
+int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_error *err)
+{
+    memset(out, 0, sizeof *out);
+    ft_dataset *full = NULL, *train = NULL, *val = NULL, *test = NULL, *whole = NULL;
+    ft_model *base = NULL, *m = NULL;
+    ft_trainer *tr = NULL;
+    ft_preproc pp = {0};
+    ft_data_info info = {0};
+    int rc = -1;
+
+    if (!(full = env->load_dataset(env->ctx, &s->dataset, err)))
+        goto done;
+    if (s->base_model && !(base = env->load_model(env->ctx, s->base_model, err)))
+        goto done;
+    if (ft_data_info_from(full, &info, err) != 0 || ft_job_plan(s, &info, base, NULL, &out->warnings, err) != 0)
+        goto done;
+    if (s->dataset.has_selector) {
+        if (!(whole = ft_dataset_select(full, &s->dataset.sel, err)))
+            goto done;
+        ft_dataset_free(full);
+        full = NULL;
+    } else {
+        whole = full;
+        full = NULL;
+    }
+    if (s->val_kind == FT_VAL_SPLIT) {
+        if (ft_dataset_split(whole, s->val_split, s->train.seed, &train, &val, err) != 0)
+            goto done;
+    } else {
+        train = whole;
+        whole = NULL;
+        if (s->val_kind == FT_VAL_SET &&
+            (!(val = load_ref(env, &s->val, "validation", err)) || same_targets(train, val, "validation", err) != 0))
+            goto done;
+    }
+    if (s->has_test && (!(test = load_ref(env, &s->test, "test", err)) || same_targets(train, test, "test", err) != 0))
+        goto done;
+
+    int kept;
+    if (!(m = ft_job_build_model(s, base, &kept, err)))
+        goto done;
+    ft_preproc_init(&pp, train);
+    if (s->standardize && ft_preproc_fit_standardize(&pp, train, err) != 0)
+        goto done;
+    if (set_model_metadata(m, train, &pp, err) != 0)
+        goto done;
+    if (!(tr = ft_trainer_new(m, train, val, &pp, &s->train, err)))
+        goto done;
+    if (env->resume_from && access(env->resume_from, F_OK) == 0) {
+        ft_error ckerr = {0};
+        if (ft_trainer_load_checkpoint(tr, env->resume_from, &ckerr) != 0) {
+            /* A checkpoint that does not fit (another thread count, a damaged
+             * file) costs the progress, not the job: start over, and say so. */
+            char msg[700];
+            snprintf(msg, sizeof msg, "could not resume from the checkpoint (%s); training starts over", ckerr.msg);
+            if (env->hooks.on_event)
+                env->hooks.on_event(env->hooks.ctx, "warning", msg, NULL);
+            ft_trainer_free(tr);
+            ft_model_free(m);
+            tr = NULL;
+            if (!(m = ft_job_build_model(s, base, &kept, err)) || set_model_metadata(m, train, &pp, err) != 0 ||
+                !(tr = ft_trainer_new(m, train, val, &pp, &s->train, err)))
+                goto done;
+        }
+    }
+    if (ft_trainer_run(tr, &env->hooks, err) != 0)
+        goto done;
+
+    out->history = json_array();
+    for (int e = 0; e < ft_trainer_epochs_done(tr); e++)
+        json_array_append_new(out->history, ft_epoch_metrics_json(&ft_trainer_history(tr)[e]));
+    out->train_seconds = ft_trainer_seconds(tr);
+    out->epochs_done = ft_trainer_epochs_done(tr);
+    out->stopped_early = ft_trainer_stopped_early(tr);
+    out->cached = ft_trainer_cached(tr);
+    /* Final metrics of the returned weights (after restore_best), with the
+     * confusion matrix the plots and the job object show. */
+    const ft_dataset *sets[2] = {test, val};
+    json_t **dest[2] = {&out->test, &out->validation};
+    for (int i = 0; i < 2; i++) {
+        ft_eval_result r;
+        if (!sets[i])
+            continue;
+        if (ft_evaluate(m, sets[i], &pp, s->train.loss, s->train.huber_delta, FT_EVAL_BATCH, &r, err) != 0)
+            goto done;
+        *dest[i] = ft_eval_result_json(&r, sets[i]);
+        ft_eval_result_free(&r);
+    }
+    out->model = m;
+    m = NULL;
+    rc = 0;
+done:
+    if (rc != 0) {
+        json_decref(out->warnings);
+        json_decref(out->history);
+        json_decref(out->test);
+        json_decref(out->validation);
+        memset(out, 0, sizeof *out);
+    }
+    ft_trainer_free(tr);
+    ft_preproc_free(&pp);
+    ft_data_info_free(&info);
+    ft_model_free(m);
+    ft_model_free(base);
+    ft_dataset_free(full);
+    ft_dataset_free(whole);
+    ft_dataset_free(train);
+    ft_dataset_free(val);
+    ft_dataset_free(test);
+    return rc;
+}
+
+void ft_job_result_free(ft_job_result *r)
+{
+    ft_model_free(r->model);
+    json_decref(r->warnings);
+    json_decref(r->history);
+    json_decref(r->test);
+    json_decref(r->validation);
+    memset(r, 0, sizeof *r);
+}

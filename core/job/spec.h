@@ -1,0 +1,166 @@
+/* Job specs (docs/design.md, "Job spec"): parsing with field-path errors, the
+ * defaults, the up-front plan (validation against the dataset and base model,
+ * warnings that teach), and running a job end to end. Shared by
+ * `finetuned train` and the service's workers, so both behave the same. */
+#ifndef FT_SPEC_H
+#define FT_SPEC_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "core/data/dataset.h"
+#include "core/nn/model.h"
+#include "core/train/train.h"
+
+/* A dataset reference: an id ("ds_..."), a local path, or an IDX pair, with
+ * an optional selector (classes, per_class, seed). */
+typedef struct {
+    char *id;            /* service id, or NULL */
+    char *path;          /* local file (CLI), or NULL */
+    char *images;        /* IDX pair (CLI), or NULL */
+    char *labels;
+    bool has_selector;   /* classes / per_class given */
+    ft_selector sel;     /* points into the arrays below */
+    int *class_ids;
+    char **class_names;
+} ft_dataset_ref;
+
+/* Parse a reference ("ds_..." or a path, or {"id" | "path" | "images" +
+ * "labels", "classes", "per_class", "seed"}); errors name fields under `param`. */
+int ft_dataset_ref_parse(const json_t *v, const char *param, ft_dataset_ref *ref, ft_error *err);
+void ft_dataset_ref_free(ft_dataset_ref *ref);
+
+typedef enum { FT_VAL_NONE, FT_VAL_SPLIT, FT_VAL_SET } ft_val_kind;
+
+typedef struct {
+    json_t *json;                /* the spec as given, with defaults filled in */
+    ft_dataset_ref dataset;
+    ft_val_kind val_kind;
+    double val_split;
+    ft_dataset_ref val;
+    bool has_test;
+    ft_dataset_ref test;
+    char *base_model;            /* id or path; NULL for a from-scratch job */
+    json_t *architecture;        /* from-scratch architecture (borrowed from json) */
+    ft_transfer transfer;        /* drop/cut, freeze, head, init (units 0 = from the dataset) */
+    bool output_given, loss_given;
+    ft_train_config train;
+    bool standardize;            /* tabular standardisation fitted on training rows */
+    bool strict;                 /* warnings are errors */
+} ft_job_spec;
+
+/* Parse and range-check a spec (no dataset or model needed). Errors carry the
+ * field path in err->param. */
+int ft_job_spec_parse(const json_t *json, ft_job_spec *spec, ft_error *err);
+void ft_job_spec_free(ft_job_spec *spec);
+
+/* What the plan needs to know of a dataset (from its summary, without loading it). */
+typedef struct {
+    size_t rows;
+    ft_shape shape;
+    ft_xtype xtype;                   /* how rows are held in memory */
+    ft_target_kind kind;
+    int target_dim;                   /* classes or targets per row */
+    const char *const *class_names;   /* target_dim names (classes) */
+    const uint64_t *class_counts;     /* rows per class (classes) */
+} ft_data_info;
+
+/* Describe a loaded dataset as ft_data_info (class_names/counts point into
+ * buffers the caller frees with ft_data_info_free). */
+int ft_data_info_from(const ft_dataset *ds, ft_data_info *info, ft_error *err);
+void ft_data_info_free(ft_data_info *info);
+
+/* Check a dataset reference's selector against the dataset (class ids or
+ * names exist, per_class is available) and report the rows and classes (or
+ * targets per row) it selects, and up to max_names class names. Errors name
+ * the field under `param` ("test.classes[1]"). */
+int ft_dataset_ref_check(const ft_dataset_ref *ref, const ft_data_info *d, const char *param, size_t *rows,
+                         int *classes, const char **names, int max_names, int *nnames, ft_error *err);
+
+/* Rows per batch of the final validation and test evaluations. */
+#define FT_EVAL_BATCH 256
+
+/* A job's peak memory in bytes, estimated from shapes alone. */
+typedef struct {
+    size_t weights;     /* the model's parameters, and the base model's (loaded for the whole run) */
+    size_t gradients;   /* the model's gradients and one copy per extra data-parallel shard */
+    size_t optimizer;   /* optimiser state of the trainable parameters, and restore_best's copy */
+    size_t activations; /* each shard's workspace and batch buffers, and the final evaluation's */
+    size_t cache;       /* the frozen-prefix feature cache */
+    size_t data;        /* the datasets as held in memory */
+    size_t total;       /* the sum (SIZE_MAX if it overflows) */
+} ft_job_memory;
+
+/* What the estimate is a function of. */
+typedef struct {
+    const ft_model *model;         /* the job's model; a layout is enough */
+    const ft_model *base;          /* the base model, or NULL */
+    const ft_train_config *train;  /* batch size, optimiser, threads, cache limit, early stopping */
+    size_t train_rows, val_rows;   /* rows trained on and validated on (the cache holds both) */
+    size_t data_bytes;             /* every dataset held, with selected and split copies */
+    bool evaluates;                /* a validation or test set is evaluated at the end */
+} ft_job_shape;
+
+void ft_job_memory_estimate(const ft_job_shape *j, ft_job_memory *out);
+
+/* Bytes `rows` rows of a dataset like d take in memory (features and targets). */
+size_t ft_data_info_bytes(const ft_data_info *d, size_t rows);
+/* Bytes of every dataset a job holds at once: the training set (with
+ * `selected` rows selected) and its copies, the validation and test sets. */
+size_t ft_job_data_bytes(const ft_job_spec *s, const ft_data_info *train, size_t selected, const ft_data_info *val,
+                         const ft_data_info *test);
+
+/* The memory side of a plan. */
+typedef struct {
+    size_t limit;                   /* refuse (FT_ETOOBIG) an estimate above this; 0 = no limit */
+    const ft_data_info *val, *test; /* the separate validation and test sets, or NULL */
+    ft_job_memory estimate;         /* filled in by ft_job_plan */
+} ft_job_budget;
+
+/* Check the spec against the training data and the base model (NULL for a
+ * from-scratch job; its layout is enough), resolve the defaults that depend on
+ * them (head output and units, loss) into spec, and list warnings: a JSON
+ * array of {"code", "level", "message", "param"} (level "warning" or "info").
+ * With "strict": true any warning is an error. Nothing the size of the model
+ * is allocated. With a budget, the job's memory is estimated and checked
+ * after every cheaper check passed. */
+int ft_job_plan(ft_job_spec *spec, const ft_data_info *train, const ft_model *base, ft_job_budget *budget,
+                json_t **warnings, ft_error *err);
+
+/* Build the job's model before training: the transferred base or the
+ * from-scratch architecture, new layers initialised from the spec's seed.
+ * *kept receives the number of kept base layers. */
+ft_model *ft_job_build_model(const ft_job_spec *spec, const ft_model *base, int *kept, ft_error *err);
+
+/* How a job finds its inputs: the CLI resolves paths, the service ids. */
+typedef struct {
+    void *ctx;
+    /* Load the whole dataset a reference names (the selector is applied by the caller). */
+    ft_dataset *(*load_dataset)(void *ctx, const ft_dataset_ref *ref, ft_error *err);
+    /* Load the base model a spec names. */
+    ft_model *(*load_model)(void *ctx, const char *ref, ft_error *err);
+    ft_train_hooks hooks;        /* progress, epoch metrics, events, cancel */
+    const char *resume_from;     /* checkpoint to resume from, or NULL */
+} ft_job_env;
+
+typedef struct {
+    ft_model *model;             /* the trained model, with classes and preprocessing */
+    json_t *warnings;            /* from the plan */
+    json_t *history;             /* per-epoch metrics (array) */
+    json_t *test;                /* test metrics (with confusion matrix), or NULL */
+    json_t *validation;          /* final validation metrics (with confusion), or NULL */
+    double train_seconds;        /* inside the training loop only */
+    int epochs_done;
+    bool stopped_early, cached;
+} ft_job_result;
+
+/* Run a job from parsed spec to trained model. The trainer is exposed to the
+ * hooks, so the caller can checkpoint from on_step / on_epoch. */
+int ft_job_run(ft_job_spec *spec, const ft_job_env *env, ft_job_result *out, ft_error *err);
+void ft_job_result_free(ft_job_result *r);
+
+/* Per-epoch metrics as JSON (NAN values omitted). */
+json_t *ft_epoch_metrics_json(const ft_epoch_metrics *m);
+
+#endif

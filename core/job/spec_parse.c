@@ -1,0 +1,478 @@
+/* Job spec parsing: types, ranges and defaults, with field paths in errors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/job/spec.h"
+
+#define MAX_SELECTED_CLASSES 4096
+
+/* Reject keys outside `allowed` (NULL-terminated). */
+static int only_keys(const json_t *obj, const char *path, const char *const *allowed, ft_error *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(*a, key) == 0;
+        if (!ok) {
+            char p[160];
+            snprintf(p, sizeof p, "%s%s%s", path, *path ? "." : "", key);
+            return ft_fail(err, FT_EINVAL, p, "unknown field '%s'", key);
+        }
+    }
+    return 0;
+}
+
+static void join(char *out, size_t n, const char *path, const char *key)
+{
+    snprintf(out, n, "%s%s%s", path, *path ? "." : "", key);
+}
+
+/* Integer field; absent keeps *out. */
+static int get_int(const json_t *obj, const char *path, const char *key, long long lo, long long hi,
+                   long long *out, ft_error *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[160];
+    join(p, sizeof p, path, key);
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return ft_fail(err, FT_EINVAL, p, "%s must be an integer between %lld and %lld", p, lo, hi);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* Number field in [lo, hi]; absent keeps *out. */
+static int get_num(const json_t *obj, const char *path, const char *key, double lo, double hi,
+                   double *out, ft_error *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[160];
+    join(p, sizeof p, path, key);
+    if (!json_is_number(v) || !(json_number_value(v) >= lo && json_number_value(v) <= hi))
+        return ft_fail(err, FT_EINVAL, p, "%s must be a number between %g and %g", p, lo, hi);
+    *out = json_number_value(v);
+    return 0;
+}
+
+static int get_bool(const json_t *obj, const char *path, const char *key, bool *out, ft_error *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[160];
+    join(p, sizeof p, path, key);
+    if (!json_is_boolean(v))
+        return ft_fail(err, FT_EINVAL, p, "%s must be true or false", p);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+void ft_dataset_ref_free(ft_dataset_ref *r)
+{
+    free(r->id);
+    free(r->path);
+    free(r->images);
+    free(r->labels);
+    free(r->class_ids);
+    if (r->class_names)
+        for (size_t i = 0; i < r->sel.nclasses; i++)
+            free(r->class_names[i]);
+    free(r->class_names);
+    memset(r, 0, sizeof *r);
+}
+
+static int parse_classes(const json_t *a, const char *path, ft_dataset_ref *r, ft_error *err)
+{
+    char p[160];
+    join(p, sizeof p, path, "classes");
+    size_t n = json_array_size(a);
+    if (!json_is_array(a) || n < 1 || n > MAX_SELECTED_CLASSES)
+        return ft_fail(err, FT_EINVAL, p, "%s must be a list of 1 to %d class indices or names", p,
+                       MAX_SELECTED_CLASSES);
+    bool names = json_is_string(json_array_get(a, 0));
+    if (names)
+        r->class_names = calloc(n, sizeof *r->class_names);
+    else
+        r->class_ids = calloc(n, sizeof *r->class_ids);
+    if (!r->class_names && !r->class_ids)
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    r->sel.nclasses = n;
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(a, i);
+        char pi[176];
+        snprintf(pi, sizeof pi, "%s[%zu]", p, i);
+        if (names && json_is_string(c)) {
+            if (!(r->class_names[i] = strdup(json_string_value(c))))
+                return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        } else if (!names && json_is_integer(c) && json_integer_value(c) >= 0 &&
+                   json_integer_value(c) < (1 << 20)) {
+            r->class_ids[i] = (int)json_integer_value(c);
+        } else {
+            return ft_fail(err, FT_EINVAL, pi, "%s: classes must be all indices (>= 0) or all names", pi);
+        }
+        /* A class selected twice would get two labels for the same rows. */
+        for (size_t k = 0; k < i; k++)
+            if (names ? strcmp(r->class_names[k], r->class_names[i]) == 0 : r->class_ids[k] == r->class_ids[i])
+                return ft_fail(err, FT_EINVAL, pi, "%s repeats %s[%zu]: select each class once", pi, p, k);
+    }
+    r->sel.class_ids = r->class_ids;
+    r->sel.class_names = (const char *const *)r->class_names;
+    return 0;
+}
+
+/* A dataset reference: "ds_..." / "path", or an object with id | path |
+ * images+labels plus an optional selector. */
+int ft_dataset_ref_parse(const json_t *v, const char *path, ft_dataset_ref *r, ft_error *err)
+{
+    static const char *const keys[] = {"id", "path", "images", "labels", "classes", "per_class", "seed", NULL};
+    memset(r, 0, sizeof *r);
+    r->sel.per_class = -1;
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (!*s)
+            return ft_fail(err, FT_EINVAL, path, "%s must not be empty", path);
+        r->id = strncmp(s, "ds_", 3) == 0 ? strdup(s) : NULL;
+        r->path = r->id ? NULL : strdup(s);
+        return r->id || r->path ? 0 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    }
+    if (!json_is_object(v))
+        return ft_fail(err, FT_EINVAL, path,
+                       "%s must be a dataset id, or an object with id (or images and labels) and an optional selector",
+                       path);
+    if (only_keys(v, path, keys, err) != 0)
+        return -1;
+    const char *id = json_string_value(json_object_get(v, "id"));
+    const char *file = json_string_value(json_object_get(v, "path"));
+    const char *images = json_string_value(json_object_get(v, "images"));
+    const char *labels = json_string_value(json_object_get(v, "labels"));
+    int sources = (id != NULL) + (file != NULL) + (images != NULL || labels != NULL);
+    if (sources != 1 || (images && !labels) || (labels && !images))
+        return ft_fail(err, FT_EINVAL, path, "%s needs exactly one of id, path, or images with labels", path);
+    if (id && strncmp(id, "ds_", 3) != 0) {
+        char p[160];
+        join(p, sizeof p, path, "id");
+        return ft_fail(err, FT_EINVAL, p, "%s must be a dataset id (ds_...)", p);
+    }
+    r->id = dup_or_null(id);
+    r->path = dup_or_null(file);
+    r->images = dup_or_null(images);
+    r->labels = dup_or_null(labels);
+    json_t *classes = json_object_get(v, "classes");
+    if (classes && parse_classes(classes, path, r, err) != 0)
+        return -1;
+    long long per_class = -1, seed = 0;
+    if (get_int(v, path, "per_class", 1, 1 << 30, &per_class, err) != 0 ||
+        get_int(v, path, "seed", 0, INT64_MAX, &seed, err) != 0)
+        return -1;
+    r->sel.per_class = (long)per_class;
+    r->sel.seed = (uint64_t)seed;
+    r->has_selector = classes || per_class >= 0;
+    return 0;
+}
+
+static int parse_freeze(const json_t *v, ft_transfer *t, ft_error *err)
+{
+    const char *s = json_string_value(v);
+    if (s && strcmp(s, "base") == 0)
+        t->freeze = FT_FREEZE_BASE;
+    else if (s && strcmp(s, "none") == 0)
+        t->freeze = FT_FREEZE_NONE;
+    else if (json_is_object(v) && json_object_size(v) == 1 &&
+             json_is_integer(json_object_get(v, "trainable_last"))) {
+        t->freeze = FT_FREEZE_TRAINABLE_LAST;
+        json_int_t k = json_integer_value(json_object_get(v, "trainable_last"));
+        if (k < 0 || k > 4096)
+            return ft_fail(err, FT_EINVAL, "freeze.trainable_last", "trainable_last must be between 0 and the number of kept layers");
+        t->trainable_last = (int)k;
+    } else {
+        return ft_fail(err, FT_EINVAL, "freeze", "freeze must be \"base\", \"none\" or {\"trainable_last\": k}");
+    }
+    return 0;
+}
+
+static int parse_head(json_t *head, ft_job_spec *s, ft_error *err)
+{
+    static const char *const keys[] = {"hidden", "activation", "dropout", "output", "units", NULL};
+    ft_transfer *t = &s->transfer;
+    if (!json_is_object(head))
+        return ft_fail(err, FT_EINVAL, "head", "head must be an object");
+    if (only_keys(head, "head", keys, err) != 0)
+        return -1;
+    json_t *hidden = json_object_get(head, "hidden");
+    if (hidden) {
+        size_t n = json_array_size(hidden);
+        if (!json_is_array(hidden) || n > FT_MAX_HIDDEN)
+            return ft_fail(err, FT_EINVAL, "head.hidden", "hidden must be a list of at most %d layer sizes", FT_MAX_HIDDEN);
+        for (size_t i = 0; i < n; i++) {
+            json_t *u = json_array_get(hidden, i);
+            if (!json_is_integer(u) || json_integer_value(u) < 1 || json_integer_value(u) > (1 << 20)) {
+                char p[48];
+                snprintf(p, sizeof p, "head.hidden[%zu]", i);
+                return ft_fail(err, FT_EINVAL, p, "%s must be an integer between 1 and %d", p, 1 << 20);
+            }
+            t->hidden[i] = (int)json_integer_value(u);
+        }
+        t->nhidden = (int)n;
+    }
+    json_t *act = json_object_get(head, "activation");
+    if (act && (!json_is_string(act) || ft_activation_parse(json_string_value(act), &t->hidden_activation) != 0 ||
+                t->hidden_activation == FT_ACT_SOFTMAX))
+        return ft_fail(err, FT_EINVAL, "head.activation", "head.activation must be relu, leaky_relu, sigmoid, tanh or linear");
+    json_t *out = json_object_get(head, "output");
+    if (out) {
+        if (!json_is_string(out) || ft_activation_parse(json_string_value(out), &t->output) != 0 ||
+            (t->output != FT_ACT_SOFTMAX && t->output != FT_ACT_SIGMOID && t->output != FT_ACT_LINEAR))
+            return ft_fail(err, FT_EINVAL, "head.output", "head.output must be softmax, sigmoid or linear");
+        s->output_given = true;
+    }
+    long long units = 0;
+    if (get_num(head, "head", "dropout", 0, 0.999, &t->dropout, err) != 0 ||
+        get_int(head, "head", "units", 1, 1 << 20, &units, err) != 0)
+        return -1;
+    t->units = (int)units;
+    return 0;
+}
+
+static int parse_init(const json_t *v, ft_transfer *t, ft_error *err)
+{
+    const char *name = json_is_object(v) ? json_string_value(json_object_get(v, "type")) : json_string_value(v);
+    if (!name || ft_init_parse(name, &t->init) != 0)
+        return ft_fail(err, FT_EINVAL, "init",
+                       "init must be he_normal, he_uniform, xavier_normal, xavier_uniform, lecun_normal, normal, zeros or torch_default (or {\"type\": \"normal\", \"std\": s})");
+    if (json_is_object(v)) {
+        static const char *const keys[] = {"type", "std", NULL};
+        if (only_keys(v, "init", keys, err) != 0 || get_num(v, "init", "std", 0, 100, &t->init_std, err) != 0)
+            return -1;
+        if (json_object_get(v, "std") && t->init != FT_INIT_NORMAL)
+            return ft_fail(err, FT_EINVAL, "init.std", "std only applies to the normal init");
+    }
+    return 0;
+}
+
+static int parse_optimizer(const json_t *v, ft_optim_config *o, ft_error *err)
+{
+    static const char *const keys[] = {"type", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps", NULL};
+    if (!json_is_object(v))
+        return ft_fail(err, FT_EINVAL, "optimizer", "optimizer must be an object such as {\"type\": \"sgd\", \"lr\": 0.01}");
+    json_t *type = json_object_get(v, "type");
+    if (type && (!json_is_string(type) || ft_optim_parse(json_string_value(type), &o->type) != 0))
+        return ft_fail(err, FT_EINVAL, "optimizer.type", "optimizer.type must be sgd, adam or adamw");
+    if (only_keys(v, "optimizer", keys, err) != 0)
+        return -1;
+    if (o->type != FT_OPT_SGD) {
+        o->lr = 0.001;
+        o->momentum = 0;
+        o->weight_decay = o->type == FT_OPT_ADAMW ? 0.01 : 0;
+    }
+    if (get_num(v, "optimizer", "lr", 1e-12, 1e3, &o->lr, err) != 0 ||
+        get_num(v, "optimizer", "weight_decay", 0, 10, &o->weight_decay, err) != 0)
+        return -1;
+    if (o->type == FT_OPT_SGD) {
+        if (json_object_get(v, "beta1") || json_object_get(v, "beta2") || json_object_get(v, "eps"))
+            return ft_fail(err, FT_EINVAL, "optimizer", "beta1, beta2 and eps apply to adam and adamw, not sgd");
+        if (get_num(v, "optimizer", "momentum", 0, 0.9999, &o->momentum, err) != 0 ||
+            get_bool(v, "optimizer", "nesterov", &o->nesterov, err) != 0)
+            return -1;
+        if (o->nesterov && o->momentum == 0)
+            return ft_fail(err, FT_EINVAL, "optimizer.nesterov", "nesterov needs a momentum above 0");
+        return 0;
+    }
+    if (json_object_get(v, "momentum") || json_object_get(v, "nesterov"))
+        return ft_fail(err, FT_EINVAL, "optimizer", "momentum and nesterov apply to sgd, not %s", ft_optim_name(o->type));
+    return get_num(v, "optimizer", "beta1", 0, 0.99999, &o->beta1, err) ||
+                   get_num(v, "optimizer", "beta2", 0, 0.999999, &o->beta2, err) ||
+                   get_num(v, "optimizer", "eps", 1e-12, 1, &o->eps, err)
+               ? -1
+               : 0;
+}
+
+static int parse_early(const json_t *v, ft_train_config *c, ft_error *err)
+{
+    static const char *const keys[] = {"metric", "patience", "min_delta", "restore_best", NULL};
+    if (json_is_null(v))
+        return 0;
+    if (!json_is_object(v) || only_keys(v, "early_stopping", keys, err) != 0)
+        return err && err->code ? -1 : ft_fail(err, FT_EINVAL, "early_stopping", "early_stopping must be an object or null");
+    c->early_stopping = true;
+    snprintf(c->es_metric, sizeof c->es_metric, "val_loss");
+    c->es_patience = 5;
+    c->es_restore_best = true;
+    json_t *metric = json_object_get(v, "metric");
+    if (metric) {
+        if (!json_is_string(metric) || !ft_train_metric_known(json_string_value(metric)))
+            return ft_fail(err, FT_EINVAL, "early_stopping.metric",
+                           "early_stopping.metric must be train_ or val_ followed by loss, accuracy, mae or rmse");
+        snprintf(c->es_metric, sizeof c->es_metric, "%s", json_string_value(metric));
+    }
+    long long patience = c->es_patience;
+    if (get_int(v, "early_stopping", "patience", 1, 100000, &patience, err) != 0 ||
+        get_num(v, "early_stopping", "min_delta", 0, 1e9, &c->es_min_delta, err) != 0 ||
+        get_bool(v, "early_stopping", "restore_best", &c->es_restore_best, err) != 0)
+        return -1;
+    c->es_patience = (int)patience;
+    return 0;
+}
+
+static void set_defaults(ft_job_spec *s)
+{
+    s->transfer.drop_layers = 1;
+    s->transfer.freeze = FT_FREEZE_BASE;
+    s->transfer.hidden_activation = FT_ACT_RELU;
+    s->transfer.output = FT_ACT_SOFTMAX;
+    s->transfer.init = FT_INIT_HE_NORMAL;
+    s->transfer.init_std = 0.01;
+    s->train.loss = FT_LOSS_CROSS_ENTROPY;
+    s->train.huber_delta = 1.0;
+    s->train.optim = (ft_optim_config){.type = FT_OPT_SGD, .lr = 0.01, .momentum = 0.9,
+                                       .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+    s->train.batch_size = 64;
+    s->train.epochs = 10;
+    s->train.seed = 42;
+    s->train.cache_limit_bytes = (size_t)1 << 30;
+}
+
+int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
+{
+    static const char *const keys[] = {
+        "dataset", "validation", "test", "base_model", "architecture", "drop_layers", "cut_after",
+        "freeze", "head", "loss", "huber_delta", "init", "optimizer", "batch_size", "epochs",
+        "early_stopping", "seed", "metadata", "strict", "preprocessing", "name", NULL};
+    memset(s, 0, sizeof *s);
+    set_defaults(s);
+    if (!json_is_object(json))
+        return ft_fail(err, FT_EINVAL, "", "the job spec must be a JSON object");
+    if (only_keys(json, "", keys, err) != 0)
+        goto fail;
+    json_t *v;
+    if (!(v = json_object_get(json, "dataset"))) {
+        ft_fail(err, FT_EINVAL, "dataset", "dataset is required");
+        goto fail;
+    }
+    if (ft_dataset_ref_parse(v, "dataset", &s->dataset, err) != 0)
+        goto fail;
+    if ((v = json_object_get(json, "validation")) && !json_is_null(v)) {
+        if (json_is_object(v) && json_object_get(v, "split")) {
+            static const char *const split_keys[] = {"split", NULL};
+            if (only_keys(v, "validation", split_keys, err) != 0 ||
+                get_num(v, "validation", "split", 1e-6, 0.999, &s->val_split, err) != 0)
+                goto fail;
+            s->val_kind = FT_VAL_SPLIT;
+        } else {
+            if (ft_dataset_ref_parse(v, "validation", &s->val, err) != 0)
+                goto fail;
+            s->val_kind = FT_VAL_SET;
+        }
+    }
+    if ((v = json_object_get(json, "test")) && !json_is_null(v)) {
+        if (ft_dataset_ref_parse(v, "test", &s->test, err) != 0)
+            goto fail;
+        s->has_test = true;
+    }
+    json_t *base = json_object_get(json, "base_model"), *arch = json_object_get(json, "architecture");
+    if ((base && !json_is_null(base)) == (arch && !json_is_null(arch))) {
+        ft_fail(err, FT_EINVAL, base ? "architecture" : "base_model",
+                "give either base_model (fine-tune) or architecture (train from scratch)");
+        goto fail;
+    }
+    if (base && !json_is_null(base)) {
+        if (!json_is_string(base) || !*json_string_value(base)) {
+            ft_fail(err, FT_EINVAL, "base_model", "base_model must be a model id (mdl_...)");
+            goto fail;
+        }
+        s->base_model = strdup(json_string_value(base));
+    } else {
+        s->architecture = arch;
+        for (const char *const *k = (const char *const[]){"drop_layers", "cut_after", "freeze", "head", NULL}; *k; k++)
+            if (json_object_get(json, *k)) {
+                ft_fail(err, FT_EINVAL, *k, "%s applies to fine-tuning a base_model, not to an architecture", *k);
+                goto fail;
+            }
+    }
+    long long drop = s->transfer.drop_layers;
+    if (get_int(json, "", "drop_layers", 0, 4096, &drop, err) != 0)
+        goto fail;
+    s->transfer.drop_layers = (int)drop;
+    if ((v = json_object_get(json, "cut_after"))) {
+        if (json_object_get(json, "drop_layers")) {
+            ft_fail(err, FT_EINVAL, "cut_after", "give drop_layers or cut_after, not both");
+            goto fail;
+        }
+        if (!json_is_string(v)) {
+            ft_fail(err, FT_EINVAL, "cut_after", "cut_after must be a layer name");
+            goto fail;
+        }
+        s->transfer.cut_after = json_string_value(v);
+    }
+    if (((v = json_object_get(json, "freeze")) && parse_freeze(v, &s->transfer, err) != 0) ||
+        ((v = json_object_get(json, "head")) && parse_head(v, s, err) != 0) ||
+        ((v = json_object_get(json, "init")) && parse_init(v, &s->transfer, err) != 0) ||
+        ((v = json_object_get(json, "optimizer")) && parse_optimizer(v, &s->train.optim, err) != 0) ||
+        ((v = json_object_get(json, "early_stopping")) && parse_early(v, &s->train, err) != 0))
+        goto fail;
+    if ((v = json_object_get(json, "loss"))) {
+        if (!json_is_string(v) || ft_loss_parse(json_string_value(v), &s->train.loss) != 0) {
+            ft_fail(err, FT_EINVAL, "loss", "loss must be cross_entropy, binary_cross_entropy, mse, mae or huber");
+            goto fail;
+        }
+        s->loss_given = true;
+    }
+    long long batch = s->train.batch_size, epochs = s->train.epochs, seed = (long long)s->train.seed;
+    if (get_num(json, "", "huber_delta", 1e-9, 1e9, &s->train.huber_delta, err) != 0 ||
+        get_int(json, "", "batch_size", 1, 65536, &batch, err) != 0 ||
+        get_int(json, "", "epochs", 1, 100000, &epochs, err) != 0 ||
+        get_int(json, "", "seed", 0, INT64_MAX, &seed, err) != 0 ||
+        get_bool(json, "", "strict", &s->strict, err) != 0)
+        goto fail;
+    s->train.batch_size = (int)batch;
+    s->train.epochs = (int)epochs;
+    s->train.seed = (uint64_t)seed;
+    if ((v = json_object_get(json, "metadata")) && !json_is_object(v)) {
+        ft_fail(err, FT_EINVAL, "metadata", "metadata must be an object");
+        goto fail;
+    }
+    if ((v = json_object_get(json, "name")) && !json_is_string(v)) {
+        ft_fail(err, FT_EINVAL, "name", "name must be a string");
+        goto fail;
+    }
+    if ((v = json_object_get(json, "preprocessing"))) {
+        static const char *const pkeys[] = {"standardize", NULL};
+        if (!json_is_object(v) || only_keys(v, "preprocessing", pkeys, err) != 0 ||
+            get_bool(v, "preprocessing", "standardize", &s->standardize, err) != 0) {
+            if (!err || !err->code)
+                ft_fail(err, FT_EINVAL, "preprocessing", "preprocessing must be {\"standardize\": bool}");
+            goto fail;
+        }
+    }
+    s->json = json_deep_copy(json);
+    if (!s->json) {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        goto fail;
+    }
+    if (s->architecture)
+        s->architecture = json_object_get(s->json, "architecture");
+    if (s->transfer.cut_after)
+        s->transfer.cut_after = json_string_value(json_object_get(s->json, "cut_after"));
+    return 0;
+fail:
+    ft_job_spec_free(s);
+    return -1;
+}
+
+void ft_job_spec_free(ft_job_spec *s)
+{
+    ft_dataset_ref_free(&s->dataset);
+    ft_dataset_ref_free(&s->val);
+    ft_dataset_ref_free(&s->test);
+    free(s->base_model);
+    json_decref(s->json);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,92 @@
+/* Internal: layer representation and the per-type vtable (darknet-style),
+ * with each type's forward and backward side by side in its own file. */
+#ifndef FT_LAYER_H
+#define FT_LAYER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/nn/model.h"
+
+typedef struct ft_layer ft_layer;
+
+typedef struct {
+    const float *in;   /* [batch, in size] */
+    float *out;        /* [batch, out size] */
+    int batch;
+    bool training;     /* dropout active */
+    bool logits;       /* skip the activation (fused loss on the last layer) */
+    ft_rng *rng;       /* dropout masks */
+    float *scratch;    /* this layer's scratch, sized by ops->scratch_floats */
+    const float *w;    /* weights, or NULL */
+    const float *b;    /* biases, or NULL */
+} ft_fwd_args;
+
+typedef struct {
+    const float *in;   /* forward input */
+    const float *out;  /* forward output (post-activation unless logits) */
+    float *dout;       /* d loss / d out; clobbered (becomes d loss / d pre-activation) */
+    float *din;        /* d loss / d in, or NULL when not needed */
+    int batch;
+    bool training, logits;
+    float *scratch;    /* the same scratch the forward pass filled */
+    const float *w;
+    float *dw, *db;    /* parameter gradients (overwritten), or NULL when frozen */
+} ft_bwd_args;
+
+typedef struct {
+    /* Validate hyperparameters against l->in; set l->out, nweights, nbias. */
+    int (*setup)(ft_layer *l, const char *param, ft_error *err);
+    /* Scratch floats needed for a batch of `batch` rows. */
+    size_t (*scratch_floats)(const ft_layer *l, int batch);
+    void (*forward)(const ft_layer *l, const ft_fwd_args *a);
+    void (*backward)(const ft_layer *l, const ft_bwd_args *a);
+} ft_layer_ops;
+
+struct ft_layer {
+    char name[64];            /* unique within the model */
+    ft_layer_type type;
+    const ft_layer_ops *ops;
+    ft_activation act;        /* dense / conv2d only */
+    float negative_slope;     /* leaky_relu slope */
+    ft_shape in, out;         /* per-sample shapes */
+    int units;                /* dense: outputs */
+    int filters;              /* conv2d: output channels */
+    int kh, kw, sh, sw, ph, pw; /* conv2d and pools: kernel, stride, padding */
+    float rate;               /* dropout probability */
+    size_t nweights, nbias;   /* parameter counts */
+    size_t param_offset;      /* weights start here in the flat array; bias follows */
+};
+
+extern const ft_layer_ops ft_dense_ops, ft_conv2d_ops, ft_maxpool2d_ops, ft_avgpool2d_ops,
+    ft_global_avgpool2d_ops, ft_flatten_ops, ft_dropout_ops;
+
+/* Activations, in place on rows x cols (softmax runs along each row). */
+void ft_act_forward(ft_activation act, float slope, float *y, size_t rows, size_t cols);
+/* dy := dy * act'(.) given the activation output y (softmax uses its Jacobian). */
+void ft_act_backward(ft_activation act, float slope, const float *y, float *dy, size_t rows,
+                     size_t cols);
+
+/* y[i] += x[i] for i < n. */
+void ft_vec_add(float *y, const float *x, size_t n);
+/* The sum of x[0..n) (16 partial sums, so the loop vectorises and the
+ * result does not depend on the vector width). */
+float ft_vec_sum(const float *x, size_t n);
+
+/* Hot elementwise loops are compiled for several vector widths; the dynamic
+ * loader picks the best the CPU has (results are identical: no FMA contraction
+ * in ISO C mode). Clang (the fuzz build) would give the dispatcher internal
+ * linkage, so it gets plain functions. */
+#ifdef __clang__
+#define FT_HOT
+#else
+#define FT_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+
+/* Output size of a sliding window: floor((n + 2p - k) / s) + 1, or 0 if none fit. */
+static inline int ft_window_out(int n, int k, int s, int p)
+{
+    return n + 2 * p < k ? 0 : (n + 2 * p - k) / s + 1;
+}
+
+#endif

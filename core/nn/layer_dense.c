@@ -1,0 +1,64 @@
+/* Dense (fully connected) layer: y = act(x W^T + b), W [units, in]. */
+#include <cblas.h>
+#include <string.h>
+
+#include "core/nn/layer.h"
+
+static int dense_setup(ft_layer *l, const char *param, ft_error *err)
+{
+    if (l->in.rank != 1)
+        return ft_fail(err, FT_EINVAL, param,
+                       "dense layer '%s' needs a flat input; add a flatten layer before it", l->name);
+    if (l->act == FT_ACT_SOFTMAX && l->units < 1)
+        return ft_fail(err, FT_EINVAL, param, "softmax needs at least one unit");
+    l->out = ft_shape1(l->units);
+    l->nweights = (size_t)l->units * (size_t)l->in.dim[0];
+    l->nbias = (size_t)l->units;
+    return 0;
+}
+
+static size_t dense_scratch(const ft_layer *l, int batch)
+{
+    (void)l, (void)batch;
+    return 0;
+}
+
+static void dense_forward(const ft_layer *l, const ft_fwd_args *a)
+{
+    int in = l->in.dim[0], out = l->units;
+    /* y[B, out] = x[B, in] . W[out, in]^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->batch, out, in, 1.0f, a->in, in, a->w,
+                in, 0.0f, a->out, out);
+    /* Bias and activation row by row, while the row is in cache. */
+    ft_activation act = a->logits ? FT_ACT_LINEAR : l->act;
+    for (int r = 0; r < a->batch; r++) {
+        float *y = a->out + (size_t)r * (size_t)out;
+        ft_vec_add(y, a->b, (size_t)out);
+        ft_act_forward(act, l->negative_slope, y, 1, (size_t)out);
+    }
+}
+
+static void dense_backward(const ft_layer *l, const ft_bwd_args *a)
+{
+    int in = l->in.dim[0], out = l->units;
+    float *dz = a->dout;
+    ft_activation act = a->logits ? FT_ACT_LINEAR : l->act;
+    if (a->db)
+        memset(a->db, 0, sizeof(float) * (size_t)out);
+    for (int r = 0; r < a->batch; r++) {
+        float *d = dz + (size_t)r * (size_t)out;
+        ft_act_backward(act, l->negative_slope, a->out + (size_t)r * (size_t)out, d, 1, (size_t)out);
+        if (a->db)
+            ft_vec_add(a->db, d, (size_t)out); /* db[out] = column sums of dz */
+    }
+    if (a->dw)
+        /* dW[out, in] = dz[B, out]^T . x[B, in] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, a->batch, 1.0f, dz, out,
+                    a->in, in, 0.0f, a->dw, in);
+    if (a->din)
+        /* dx[B, in] = dz[B, out] . W[out, in] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, a->batch, in, out, 1.0f, dz, out,
+                    a->w, in, 0.0f, a->din, in);
+}
+
+const ft_layer_ops ft_dense_ops = {dense_setup, dense_scratch, dense_forward, dense_backward};

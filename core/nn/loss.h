@@ -1,0 +1,38 @@
+/* Losses, all mean-reduced like their PyTorch namesakes. cross_entropy and
+ * binary_cross_entropy are fused with softmax / sigmoid: they take logits,
+ * which is both faster and numerically stable (log-sum-exp, softplus). */
+#ifndef FT_LOSS_H
+#define FT_LOSS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/nn/model.h"
+
+typedef enum {
+    FT_LOSS_CROSS_ENTROPY,        /* nn.CrossEntropyLoss: logits + class labels */
+    FT_LOSS_BINARY_CROSS_ENTROPY, /* nn.BCEWithLogitsLoss: logits + 0/1 targets */
+    FT_LOSS_MSE,                  /* nn.MSELoss */
+    FT_LOSS_MAE,                  /* nn.L1Loss */
+    FT_LOSS_HUBER                 /* nn.HuberLoss(delta) */
+} ft_loss_type;
+
+const char *ft_loss_name(ft_loss_type t);
+int ft_loss_parse(const char *s, ft_loss_type *out);
+
+/* True if the loss takes logits (the model's last activation is fused in). */
+bool ft_loss_fused(ft_loss_type t);
+
+/* The output activation a loss pairs with: cross_entropy needs softmax,
+ * binary_cross_entropy sigmoid; the regression losses take linear, relu,
+ * sigmoid or tanh outputs. */
+bool ft_loss_accepts(ft_loss_type t, ft_activation output);
+
+/* Mean loss of a batch of `batch` rows with `units` outputs each. `input` is
+ * logits for fused losses, else outputs. `labels` (batch ints) serve
+ * cross_entropy; `targets` (batch * units floats) the others. If grad is
+ * non-NULL it receives d loss / d input. */
+double ft_loss_compute(ft_loss_type t, double huber_delta, const float *input, const int32_t *labels,
+                       const float *targets, int batch, int units, float *grad);
+
+#endif

@@ -1,0 +1,290 @@
+/* Model construction, queries and metadata. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/nn/model_internal.h"
+
+static const char *const layer_names[] = {
+    [FT_LAYER_DENSE] = "dense", [FT_LAYER_CONV2D] = "conv2d", [FT_LAYER_MAXPOOL2D] = "maxpool2d",
+    [FT_LAYER_AVGPOOL2D] = "avgpool2d", [FT_LAYER_GLOBAL_AVGPOOL2D] = "global_avgpool2d",
+    [FT_LAYER_FLATTEN] = "flatten", [FT_LAYER_DROPOUT] = "dropout",
+};
+static const char *const act_names[] = {
+    [FT_ACT_LINEAR] = "linear", [FT_ACT_RELU] = "relu", [FT_ACT_LEAKY_RELU] = "leaky_relu",
+    [FT_ACT_SIGMOID] = "sigmoid", [FT_ACT_TANH] = "tanh", [FT_ACT_SOFTMAX] = "softmax",
+};
+static const char *const init_names[] = {
+    [FT_INIT_HE_NORMAL] = "he_normal", [FT_INIT_HE_UNIFORM] = "he_uniform",
+    [FT_INIT_XAVIER_NORMAL] = "xavier_normal", [FT_INIT_XAVIER_UNIFORM] = "xavier_uniform",
+    [FT_INIT_LECUN_NORMAL] = "lecun_normal", [FT_INIT_NORMAL] = "normal", [FT_INIT_ZEROS] = "zeros",
+    [FT_INIT_TORCH_DEFAULT] = "torch_default",
+};
+
+const char *ft_layer_type_name(ft_layer_type t) { return layer_names[t]; }
+const char *ft_activation_name(ft_activation a) { return act_names[a]; }
+const char *ft_init_name(ft_init_scheme s) { return init_names[s]; }
+
+static int parse_name(const char *s, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int ft_activation_parse(const char *s, ft_activation *out)
+{
+    int i = parse_name(s, act_names, (int)(sizeof act_names / sizeof *act_names));
+    if (i < 0)
+        return -1;
+    *out = (ft_activation)i;
+    return 0;
+}
+
+int ft_init_parse(const char *s, ft_init_scheme *out)
+{
+    int i = parse_name(s, init_names, (int)(sizeof init_names / sizeof *init_names));
+    if (i < 0)
+        return -1;
+    *out = (ft_init_scheme)i;
+    return 0;
+}
+
+void ft_layer_bind(ft_layer *l)
+{
+    static const ft_layer_ops *const ops[] = {
+        [FT_LAYER_DENSE] = &ft_dense_ops, [FT_LAYER_CONV2D] = &ft_conv2d_ops,
+        [FT_LAYER_MAXPOOL2D] = &ft_maxpool2d_ops, [FT_LAYER_AVGPOOL2D] = &ft_avgpool2d_ops,
+        [FT_LAYER_GLOBAL_AVGPOOL2D] = &ft_global_avgpool2d_ops, [FT_LAYER_FLATTEN] = &ft_flatten_ops,
+        [FT_LAYER_DROPOUT] = &ft_dropout_ops,
+    };
+    l->ops = ops[l->type];
+}
+
+/* Activations and sizes are bounded so every later size product fits easily. */
+#define FT_MAX_ELEMENTS (1u << 28)
+#define FT_MAX_PARAMS ((size_t)1 << 30)
+
+ft_model *ft_model_assemble(ft_shape input, ft_layer *layers, int nlayers, const char *param,
+                            ft_error *err)
+{
+    ft_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        free(layers);
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    m->input = input;
+    m->layers = layers;
+    m->nlayers = nlayers;
+    m->meta = json_object();
+    if (!m->meta) {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        goto fail;
+    }
+    if (nlayers < 1 || nlayers > FT_MAX_LAYERS) {
+        ft_fail(err, FT_EINVAL, param, "a model needs 1 to %d layers, got %d", FT_MAX_LAYERS, nlayers);
+        goto fail;
+    }
+    /* The input is bounded like every layer's output, so no size product overflows. */
+    size_t in_size;
+    if (ft_shape_elements(input, &in_size) != 0 || in_size > FT_MAX_ELEMENTS) {
+        ft_fail(err, FT_EINVAL, param, "the input has more than %u values per sample", FT_MAX_ELEMENTS);
+        goto fail;
+    }
+    ft_shape shape = input;
+    for (int i = 0; i < nlayers; i++) {
+        ft_layer *l = &layers[i];
+        char lparam[160];
+        snprintf(lparam, sizeof lparam, "%s%slayers[%d]", param ? param : "", param && *param ? "." : "", i);
+        for (int j = 0; j < i; j++)
+            if (strcmp(layers[j].name, l->name) == 0) {
+                ft_fail(err, FT_EINVAL, lparam, "layer name '%s' is used twice", l->name);
+                goto fail;
+            }
+        ft_layer_bind(l);
+        l->in = shape;
+        l->nweights = l->nbias = 0;
+        if (l->ops->setup(l, lparam, err) != 0)
+            goto fail;
+        size_t out_size;
+        if (ft_shape_elements(l->out, &out_size) != 0 || out_size > FT_MAX_ELEMENTS) {
+            ft_fail(err, FT_EINVAL, lparam, "layer '%s' output is too large", l->name);
+            goto fail;
+        }
+        l->param_offset = m->nparams;
+        if (l->nweights > FT_MAX_PARAMS || l->nbias > FT_MAX_PARAMS ||
+            (m->nparams += l->nweights + l->nbias) > FT_MAX_PARAMS) {
+            ft_fail(err, FT_EINVAL, lparam, "the model has more than %zu parameters", FT_MAX_PARAMS);
+            goto fail;
+        }
+        shape = l->out;
+    }
+    return m;
+fail:
+    ft_model_free(m);
+    return NULL;
+}
+
+int ft_model_alloc_params(ft_model *m, ft_error *err)
+{
+    m->params = calloc(m->nparams ? m->nparams : 1, sizeof(float));
+    m->grads = calloc(m->nparams ? m->nparams : 1, sizeof(float));
+    if (!m->params || !m->grads)
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory for %zu parameters", m->nparams);
+    return 0;
+}
+
+void ft_model_free(ft_model *m)
+{
+    if (!m)
+        return;
+    free(m->layers);
+    free(m->params);
+    free(m->grads);
+    json_decref(m->classes);
+    json_decref(m->preprocessing);
+    json_decref(m->meta);
+    free(m);
+}
+
+ft_model *ft_model_clone(const ft_model *m, ft_error *err)
+{
+    ft_layer *layers = malloc(sizeof *layers * (size_t)m->nlayers);
+    if (!layers) {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    memcpy(layers, m->layers, sizeof *layers * (size_t)m->nlayers);
+    ft_model *c = ft_model_assemble(m->input, layers, m->nlayers, "", err);
+    if (!c || ft_model_alloc_params(c, err) != 0) {
+        ft_model_free(c);
+        return NULL;
+    }
+    memcpy(c->params, m->params, sizeof(float) * m->nparams);
+    c->first_trainable = m->first_trainable;
+    json_decref(c->meta);
+    c->meta = json_deep_copy(m->meta);
+    c->classes = m->classes ? json_deep_copy(m->classes) : NULL;
+    c->preprocessing = m->preprocessing ? json_deep_copy(m->preprocessing) : NULL;
+    if (!c->meta || (m->classes && !c->classes) || (m->preprocessing && !c->preprocessing)) {
+        ft_model_free(c);
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    return c;
+}
+
+int ft_model_num_layers(const ft_model *m) { return m->nlayers; }
+
+void ft_model_layer_info(const ft_model *m, int i, ft_layer_info *info)
+{
+    const ft_layer *l = &m->layers[i];
+    info->name = l->name;
+    info->type = l->type;
+    info->activation = l->act;
+    info->output = l->out;
+    info->params = l->nweights + l->nbias;
+    info->param_offset = l->param_offset;
+    info->trainable = i >= m->first_trainable;
+    info->has_params = l->type == FT_LAYER_DENSE || l->type == FT_LAYER_CONV2D;
+}
+
+int ft_model_find_layer(const ft_model *m, const char *name)
+{
+    for (int i = 0; i < m->nlayers; i++)
+        if (strcmp(m->layers[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+ft_shape ft_model_input_shape(const ft_model *m) { return m->input; }
+ft_shape ft_model_output_shape(const ft_model *m) { return m->layers[m->nlayers - 1].out; }
+
+ft_activation ft_model_output_activation(const ft_model *m)
+{
+    const ft_layer *l = &m->layers[m->nlayers - 1];
+    return l->type == FT_LAYER_DENSE || l->type == FT_LAYER_CONV2D ? l->act : FT_ACT_LINEAR;
+}
+
+size_t ft_model_num_params(const ft_model *m) { return m->nparams; }
+float *ft_model_params(ft_model *m) { return m->params; }
+const float *ft_model_cparams(const ft_model *m) { return m->params; }
+float *ft_model_grads(ft_model *m) { return m->grads; }
+int ft_model_first_trainable(const ft_model *m) { return m->first_trainable; }
+
+void ft_model_set_first_trainable(ft_model *m, int first)
+{
+    m->first_trainable = first < 0 ? 0 : first > m->nlayers ? m->nlayers : first;
+}
+
+size_t ft_model_trainable_offset(const ft_model *m)
+{
+    return m->first_trainable < m->nlayers ? m->layers[m->first_trainable].param_offset : m->nparams;
+}
+
+bool ft_model_prefix_is_random(const ft_model *m, int upto)
+{
+    for (int i = 0; i < upto && i < m->nlayers; i++)
+        if (m->layers[i].type == FT_LAYER_DROPOUT && m->layers[i].rate > 0)
+            return true;
+    return false;
+}
+
+static int replace_json(json_t **slot, const json_t *v, ft_error *err)
+{
+    json_t *copy = v ? json_deep_copy(v) : NULL;
+    if (v && !copy)
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    json_decref(*slot);
+    *slot = copy;
+    return 0;
+}
+
+int ft_model_set_classes(ft_model *m, const json_t *names, ft_error *err)
+{
+    if (names) {
+        if (!json_is_array(names))
+            return ft_fail(err, FT_EINVAL, "classes", "classes must be an array of strings");
+        for (size_t i = 0; i < json_array_size(names); i++)
+            if (!json_is_string(json_array_get(names, i)))
+                return ft_fail(err, FT_EINVAL, "classes", "classes must be an array of strings");
+    }
+    return replace_json(&m->classes, names, err);
+}
+
+const json_t *ft_model_classes(const ft_model *m) { return m->classes; }
+
+int ft_model_set_preprocessing(ft_model *m, const json_t *pp, ft_error *err)
+{
+    if (pp && !json_is_object(pp))
+        return ft_fail(err, FT_EINVAL, "preprocessing", "preprocessing must be an object");
+    return replace_json(&m->preprocessing, pp, err);
+}
+
+const json_t *ft_model_preprocessing(const ft_model *m) { return m->preprocessing; }
+
+bool ft_model_meta_key_reserved(const char *key)
+{
+    static const char *const reserved[] = {"format", "architecture", "trainable_from", "classes",
+                                           "preprocessing"};
+    for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
+        if (strcmp(reserved[i], key) == 0)
+            return true;
+    return false;
+}
+
+int ft_model_set_meta(ft_model *m, const char *key, const char *value, ft_error *err)
+{
+    if (ft_model_meta_key_reserved(key))
+        return ft_fail(err, FT_EINVAL, NULL, "metadata key '%s' is reserved", key);
+    if (json_object_set_new(m->meta, key, json_string(value)) != 0)
+        return ft_fail(err, FT_EINVAL, NULL, "metadata '%s' must be UTF-8 text", key);
+    return 0;
+}
+
+const char *ft_model_meta(const ft_model *m, const char *key)
+{
+    return json_string_value(json_object_get(m->meta, key));
+}

@@ -1,0 +1,515 @@
+/* The training loop. */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/nn/layer.h"
+#include "core/train/train_internal.h"
+#include "core/train/trainer_struct.h"
+
+static int units_of(const ft_model *m) { return (int)ft_shape_size(ft_model_output_shape(m)); }
+
+static bool metric_is_max(const char *metric) { return strstr(metric, "accuracy") != NULL; }
+
+/* Value of the early-stopping metric in an epoch's metrics, or NAN. */
+static double metric_value(const ft_epoch_metrics *e, const char *metric)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } fields[] = {
+        {"train_loss", offsetof(ft_epoch_metrics, train_loss)},
+        {"train_accuracy", offsetof(ft_epoch_metrics, train_accuracy)},
+        {"train_mae", offsetof(ft_epoch_metrics, train_mae)},
+        {"train_rmse", offsetof(ft_epoch_metrics, train_rmse)},
+        {"val_loss", offsetof(ft_epoch_metrics, val_loss)},
+        {"val_accuracy", offsetof(ft_epoch_metrics, val_accuracy)},
+        {"val_mae", offsetof(ft_epoch_metrics, val_mae)},
+        {"val_rmse", offsetof(ft_epoch_metrics, val_rmse)},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        if (strcmp(fields[i].name, metric) == 0)
+            return *(const double *)((const char *)e + fields[i].offset);
+    return NAN;
+}
+
+bool ft_train_metric_known(const char *name)
+{
+    ft_epoch_metrics probe = {0};
+    return !isnan(metric_value(&probe, name));
+}
+
+static int check_config(const ft_train_config *cfg, const ft_dataset *val, ft_error *err)
+{
+    if (cfg->batch_size < 1 || cfg->batch_size > 65536)
+        return ft_fail(err, FT_EINVAL, "batch_size", "batch_size must be between 1 and 65536");
+    if (cfg->epochs < 1 || cfg->epochs > 100000)
+        return ft_fail(err, FT_EINVAL, "epochs", "epochs must be between 1 and 100000");
+    if (cfg->early_stopping) {
+        if (!ft_train_metric_known(cfg->es_metric))
+            return ft_fail(err, FT_EINVAL, "early_stopping.metric",
+                           "unknown metric '%s' (train_/val_ + loss, accuracy, mae, rmse)", cfg->es_metric);
+        if (strncmp(cfg->es_metric, "val_", 4) == 0 && !val)
+            return ft_fail(err, FT_EINVAL, "early_stopping.metric",
+                           "%s needs a validation set (add \"validation\")", cfg->es_metric);
+        if (cfg->es_patience < 1)
+            return ft_fail(err, FT_EINVAL, "early_stopping.patience", "patience must be at least 1");
+    }
+    return 0;
+}
+
+int ft_lowest_trained(const ft_model *m)
+{
+    int n = ft_model_num_layers(m);
+    for (int i = ft_model_first_trainable(m); i < n; i++) {
+        ft_layer_info info;
+        ft_model_layer_info(m, i, &info);
+        if (info.has_params)
+            return i;
+    }
+    return n;
+}
+
+void ft_trainer_free(ft_trainer *tr)
+{
+    if (!tr)
+        return;
+    for (int s = 0; tr->shards && s < tr->nshards; s++) {
+        ft_workspace_free(tr->shards[s].ws);
+        ft_batch_buffers_free(&tr->shards[s].buf);
+        if (s > 0)
+            free(tr->shards[s].grads);
+    }
+    free(tr->shards);
+    ft_pool_free(tr->pool);
+    ft_optim_free(tr->opt);
+    free(tr->order);
+    free(tr->train_feat);
+    free(tr->val_feat);
+    free(tr->best_params);
+    free(tr->history);
+    free(tr);
+}
+
+ft_trainer *ft_trainer_new(ft_model *m, const ft_dataset *train, const ft_dataset *val,
+                           const ft_preproc *pp, const ft_train_config *cfg, ft_error *err)
+{
+    if (check_config(cfg, val, err) != 0 || ft_train_check(m, train, cfg->loss, err) != 0 ||
+        (val && ft_train_check(m, val, cfg->loss, err) != 0))
+        return NULL;
+    if (ft_dataset_rows(train) == 0) {
+        ft_fail(err, FT_EINVAL, "dataset", "the training set is empty");
+        return NULL;
+    }
+    ft_trainer *tr = calloc(1, sizeof *tr);
+    if (!tr) {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    tr->m = m;
+    tr->train = train;
+    tr->val = val;
+    tr->pp = pp;
+    tr->cfg = *cfg;
+    tr->units = units_of(m);
+    ft_target_mode_for(m, train, cfg->loss, &tr->mode, err);
+    tr->lo = ft_lowest_trained(m);
+    if (tr->lo == ft_model_num_layers(m)) {
+        ft_fail(err, FT_EINVAL, "freeze", "nothing to train: every layer with parameters is frozen");
+        goto fail;
+    }
+    tr->toff = ft_model_trainable_offset(m);
+    tr->tcount = ft_model_num_params(m) - tr->toff;
+    tr->opt = ft_optim_new(&cfg->optim, tr->tcount, err);
+    size_t rows = ft_dataset_rows(train);
+    tr->order = malloc(sizeof *tr->order * rows);
+    tr->history = calloc((size_t)cfg->epochs, sizeof *tr->history);
+    tr->nshards = cfg->threads > 1 ? cfg->threads : 1;
+    tr->shards = calloc((size_t)tr->nshards, sizeof *tr->shards);
+    if (!tr->opt || !tr->order || !tr->history || !tr->shards)
+        goto oom;
+    if (!(tr->pool = ft_pool_new(tr->nshards, err)))
+        goto fail;
+    if (cfg->early_stopping && cfg->es_restore_best &&
+        !(tr->best_params = malloc(sizeof(float) * (tr->tcount ? tr->tcount : 1))))
+        goto oom;
+    ft_rng_seed(&tr->shuffle_rng, cfg->seed);
+    for (int sh = 0; sh < tr->nshards; sh++)
+        ft_rng_seed(&tr->shards[sh].dropout_rng, (cfg->seed ^ 0x5eed0d120u) + 0x9e3779b97f4a7c15ULL * (uint64_t)sh);
+    tr->epoch_rng = tr->shuffle_rng;
+    tr->best = metric_is_max(cfg->es_metric) ? -INFINITY : INFINITY;
+    return tr;
+oom:
+    if (!err || err->code == FT_OK)
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+fail:
+    ft_trainer_free(tr);
+    return NULL;
+}
+
+typedef struct {
+    ft_trainer *tr;
+    const ft_dataset *ds;
+    float *feat;
+    int failed;
+} features_job;
+
+/* Shard s computes rows [s * rows / n, (s + 1) * rows / n) of the prefix. */
+static void features_shard(void *ctx, int s)
+{
+    features_job *j = ctx;
+    ft_trainer *tr = j->tr;
+    size_t rows = ft_dataset_rows(j->ds), fsize = tr->feat_size;
+    size_t begin = rows * (size_t)s / (size_t)tr->nshards, end = rows * (size_t)(s + 1) / (size_t)tr->nshards;
+    size_t in = ft_shape_size(ft_dataset_shape(j->ds));
+    enum { CHUNK = 64 }; /* small buffers: first touches of fresh pages cost more than the sgemm savings */
+    float *x = malloc(sizeof(float) * in * CHUNK);
+    uint32_t idx[CHUNK];
+    ft_error err = {0};
+    ft_workspace *ws = x ? ft_workspace_new_range(tr->m, 0, tr->lo, CHUNK, &err) : NULL;
+    if (!ws) {
+        j->failed = 1;
+        free(x);
+        return;
+    }
+    for (size_t start = begin; start < end; start += CHUNK) {
+        int n = (int)(end - start < CHUNK ? end - start : CHUNK);
+        for (int i = 0; i < n; i++)
+            idx[i] = (uint32_t)(start + (size_t)i);
+        ft_dataset_gather(j->ds, tr->pp, idx, (size_t)n, x);
+        const float *y = ft_model_forward(tr->m, ws, x, n, 0, NULL);
+        memcpy(j->feat + start * fsize, y, sizeof(float) * fsize * (size_t)n);
+    }
+    free(x);
+    ft_workspace_free(ws);
+}
+
+/* Run the frozen prefix [0, lo) once over a dataset into a feature array. */
+static float *compute_features(ft_trainer *tr, const ft_dataset *ds, ft_error *err)
+{
+    size_t rows = ft_dataset_rows(ds);
+    features_job j = {tr, ds, malloc(sizeof(float) * tr->feat_size * (rows ? rows : 1)), 0};
+    if (j.feat)
+        ft_pool_run(tr->pool, features_shard, &j);
+    if (!j.feat || j.failed) {
+        free(j.feat);
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory for the feature cache");
+        return NULL;
+    }
+    return j.feat;
+}
+
+static void emit(const ft_train_hooks *h, const char *level, const char *msg, json_t *data)
+{
+    if (h && h->on_event)
+        h->on_event(h->ctx, level, msg, data);
+    json_decref(data);
+}
+
+ft_cache_use ft_cache_decide(const ft_model *m, int lo, size_t rows, size_t limit, size_t *feat_size)
+{
+    /* Only a prefix that holds frozen weights does work worth caching. */
+    bool frozen_work = false;
+    for (int i = 0; i < lo; i++) {
+        ft_layer_info li;
+        ft_model_layer_info(m, i, &li);
+        frozen_work |= li.has_params;
+    }
+    if (!frozen_work || limit == 0)
+        return FT_CACHE_OFF;
+    ft_layer_info below;
+    ft_model_layer_info(m, lo - 1, &below);
+    *feat_size = ft_shape_size(below.output);
+    if (ft_model_prefix_is_random(m, lo))
+        return FT_CACHE_RANDOM;
+    return (double)rows * (double)*feat_size * sizeof(float) > (double)limit ? FT_CACHE_TOO_BIG : FT_CACHE_ON;
+}
+
+/* Decide on the frozen-prefix cache, build it, and size the workspace. */
+static int prepare(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
+{
+    ft_model *m = tr->m;
+    int lo = tr->lo;
+    size_t rows = ft_dataset_rows(tr->train) + (tr->val ? ft_dataset_rows(tr->val) : 0);
+    tr->run_from = 0;
+    ft_cache_use use = ft_cache_decide(m, lo, rows, tr->cfg.cache_limit_bytes, &tr->feat_size);
+    if (use != FT_CACHE_OFF) {
+        ft_layer_info below;
+        double bytes = (double)rows * (double)tr->feat_size * sizeof(float);
+        char msg[320];
+        if (use == FT_CACHE_RANDOM) {
+            ft_layer_info first;
+            ft_model_layer_info(m, lo, &first);
+            snprintf(msg, sizeof msg,
+                     "Feature cache not used: the frozen layers below '%s' include dropout, so their output is not a fixed function of the input.",
+                     first.name);
+            emit(hooks, "info", msg, NULL);
+        } else if (use == FT_CACHE_TOO_BIG) {
+            snprintf(msg, sizeof msg,
+                     "Feature cache not used: it would take %.1f MiB, over the %.1f MiB limit; every epoch runs the frozen layers.",
+                     bytes / 1048576.0, (double)tr->cfg.cache_limit_bytes / 1048576.0);
+            emit(hooks, "info", msg, json_pack("{s:f, s:f}", "bytes", bytes, "limit_bytes",
+                                               (double)tr->cfg.cache_limit_bytes));
+        } else {
+            double t0 = ft_now();
+            tr->train_feat = compute_features(tr, tr->train, err);
+            double t_train = ft_now() - t0;
+            if (!tr->train_feat || (tr->val && !(tr->val_feat = compute_features(tr, tr->val, err))))
+                return -1;
+            tr->run_from = lo;
+            ft_model_layer_info(m, lo - 1, &below);
+            snprintf(msg, sizeof msg,
+                     "Feature cache: the frozen layers up to '%s' ran once over %zu rows (%.1f MiB, %.3f s); "
+                     "each epoch now trains only the top %d layers, saving about %.3f s per epoch.",
+                     below.name, rows, bytes / 1048576.0, ft_now() - t0,
+                     ft_model_num_layers(m) - lo, t_train);
+            emit(hooks, "info", msg,
+                 json_pack("{s:s, s:f, s:f, s:f, s:i}", "event", "feature_cache", "bytes", bytes,
+                           "build_seconds", ft_now() - t0, "saved_seconds_per_epoch", t_train,
+                           "cached_layers", lo));
+        }
+    }
+    size_t in = tr->run_from ? tr->feat_size : ft_shape_size(ft_model_input_shape(m));
+    int shard_rows = (tr->cfg.batch_size + tr->nshards - 1) / tr->nshards;
+    for (int s = 0; s < tr->nshards; s++) {
+        ft_shard *sh = &tr->shards[s];
+        if (!(sh->ws = ft_workspace_new(m, tr->run_from, shard_rows, err)))
+            return -1;
+        if (ft_batch_buffers_alloc(&sh->buf, shard_rows, in, tr->units) != 0 ||
+            (s > 0 && !(sh->grads = calloc(ft_model_num_params(m) ? ft_model_num_params(m) : 1, sizeof(float)))))
+            return ft_fail(err, FT_ENOMEM, NULL, "out of memory for batch buffers");
+        ft_workspace_set_grads(sh->ws, s > 0 ? sh->grads : NULL);
+    }
+    tr->prepared = true;
+    return 0;
+}
+
+static ft_batch_source source_for(const ft_trainer *tr, const ft_dataset *ds, const float *feat)
+{
+    return (ft_batch_source){.ds = ds, .pp = tr->pp, .features = feat, .feat_size = tr->feat_size};
+}
+
+/* The permutation of an epoch is a function of the RNG state at its start. */
+void ft_trainer_make_order(ft_trainer *tr)
+{
+    size_t rows = ft_dataset_rows(tr->train);
+    for (size_t i = 0; i < rows; i++)
+        tr->order[i] = (uint32_t)i;
+    tr->shuffle_rng = tr->epoch_rng;
+    ft_rng_shuffle(&tr->shuffle_rng, tr->order, rows);
+}
+
+/* Forward and backward of one shard's rows of the current batch. */
+static void shard_step(void *ctx, int s)
+{
+    ft_trainer *tr = ctx;
+    ft_shard *sh = &tr->shards[s];
+    ft_batch_buffers *b = &sh->buf;
+    memset(&sh->acc, 0, sizeof sh->acc);
+    if (sh->n == 0)
+        return;
+    ft_batch_source src = source_for(tr, tr->train, tr->train_feat);
+    int flags = FT_FWD_TRAIN | (ft_loss_fused(tr->cfg.loss) ? FT_FWD_LOGITS : 0);
+    ft_load_batch(&src, tr->mode, tr->units, tr->order + sh->start, sh->n, b->x, b->labels, b->targets);
+    const float *out = ft_model_forward(tr->m, sh->ws, b->x, sh->n, flags, &sh->dropout_rng);
+    sh->loss = ft_loss_compute(tr->cfg.loss, tr->cfg.huber_delta, out, b->labels, b->targets, sh->n, tr->units,
+                               b->grad);
+    if (!isfinite(sh->loss))
+        return;
+    ft_metric_add(&sh->acc, tr->mode, tr->units, out, b->labels, b->targets, sh->n, sh->loss, NULL, 0);
+    if (sh->n != sh->total) {
+        /* The loss is a mean over the whole batch: weight this shard's share. */
+        float w = (float)sh->n / (float)sh->total;
+        size_t g = (size_t)sh->n * (size_t)tr->units;
+        for (size_t i = 0; i < g; i++)
+            b->grad[i] *= w;
+    }
+    ft_model_backward(tr->m, sh->ws, b->grad, NULL);
+}
+
+static void merge_acc(ft_metric_acc *into, const ft_metric_acc *a)
+{
+    into->loss_sum += a->loss_sum;
+    into->rows += a->rows;
+    into->correct += a->correct;
+    into->judged += a->judged;
+    into->abs_sum += a->abs_sum;
+    into->sq_sum += a->sq_sum;
+    into->elems += a->elems;
+}
+
+/* One optimisation step on rows order[start..start+n), split across the
+ * shards. Returns the batch loss (non-finite if training diverged). */
+static double train_step(ft_trainer *tr, size_t start, int n)
+{
+    int per = (n + tr->nshards - 1) / tr->nshards;
+    for (int s = 0; s < tr->nshards; s++) {
+        ft_shard *sh = &tr->shards[s];
+        int from = s * per < n ? s * per : n;
+        sh->start = start + (size_t)from;
+        sh->n = n - from < per ? n - from : per;
+        sh->total = n;
+    }
+    ft_pool_run(tr->pool, shard_step, tr);
+    double loss = 0;
+    float *g = ft_model_grads(tr->m) + tr->toff;
+    for (int s = 0; s < tr->nshards; s++) {
+        const ft_shard *sh = &tr->shards[s];
+        if (sh->n == 0)
+            continue;
+        if (!isfinite(sh->loss))
+            return sh->loss;
+        loss += sh->loss * sh->n / n;
+        merge_acc(&tr->acc, &sh->acc);
+        if (s > 0) /* sum the shards' gradients, in shard order */
+            ft_vec_add(g, sh->grads + tr->toff, tr->tcount);
+    }
+    ft_optim_step(tr->opt, ft_model_params(tr->m) + tr->toff, g);
+    return loss;
+}
+
+typedef struct {
+    ft_trainer *tr;
+    const ft_batch_source *src;
+    int failed;
+} eval_job;
+
+/* Shard s evaluates a contiguous slice of the rows. */
+static void eval_shard(void *ctx, int s)
+{
+    eval_job *j = ctx;
+    ft_trainer *tr = j->tr;
+    ft_shard *sh = &tr->shards[s];
+    size_t rows = ft_dataset_rows(j->src->ds);
+    size_t begin = rows * (size_t)s / (size_t)tr->nshards, end = rows * (size_t)(s + 1) / (size_t)tr->nshards;
+    memset(&sh->acc, 0, sizeof sh->acc);
+    if (ft_eval_range(tr->m, sh->ws, j->src, tr->mode, tr->cfg.loss, tr->cfg.huber_delta, &sh->buf, begin, end,
+                      &sh->acc, NULL, 0) != 0)
+        j->failed = 1;
+}
+
+static int validate_epoch(ft_trainer *tr, ft_epoch_metrics *e, ft_error *err)
+{
+    e->val_loss = e->val_accuracy = e->val_mae = e->val_rmse = NAN;
+    if (!tr->val)
+        return 0;
+    ft_batch_source src = source_for(tr, tr->val, tr->val_feat);
+    eval_job j = {tr, &src, 0};
+    ft_pool_run(tr->pool, eval_shard, &j);
+    ft_metric_acc acc = {0};
+    for (int s = 0; s < tr->nshards; s++)
+        merge_acc(&acc, &tr->shards[s].acc);
+    if (j.failed)
+        return ft_fail(err, FT_EINVAL, "optimizer.lr",
+                       "validation loss is not finite at epoch %d: training diverged; try a lower learning rate",
+                       e->epoch);
+    ft_metric_finish(&acc, tr->mode, &e->val_loss, &e->val_accuracy, &e->val_mae, &e->val_rmse);
+    return 0;
+}
+
+/* Update early-stopping state after an epoch; true when training should stop. */
+static bool early_stop_update(ft_trainer *tr, const ft_epoch_metrics *e, const ft_train_hooks *hooks)
+{
+    if (!tr->cfg.early_stopping)
+        return false;
+    double v = metric_value(e, tr->cfg.es_metric), d = tr->cfg.es_min_delta;
+    bool better = metric_is_max(tr->cfg.es_metric) ? v > tr->best + d : v < tr->best - d;
+    if (better) {
+        tr->best = v;
+        tr->best_epoch = e->epoch;
+        tr->bad_epochs = 0;
+        if (tr->best_params)
+            memcpy(tr->best_params, ft_model_params(tr->m) + tr->toff, sizeof(float) * tr->tcount);
+        return false;
+    }
+    if (++tr->bad_epochs < tr->cfg.es_patience)
+        return false;
+    char msg[256];
+    snprintf(msg, sizeof msg, "Early stopping after epoch %d: %s has not improved for %d epochs (best %.6g at epoch %d).",
+             e->epoch, tr->cfg.es_metric, tr->cfg.es_patience, tr->best, tr->best_epoch);
+    emit(hooks, "info", msg, json_pack("{s:s, s:i, s:f}", "event", "early_stopping", "best_epoch",
+                                       tr->best_epoch, "best", tr->best));
+    return true;
+}
+
+int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
+{
+    double run_start = ft_now();
+    int rc = 0;
+    if (!tr->prepared && prepare(tr, hooks, err) != 0)
+        return -1;
+    size_t rows = ft_dataset_rows(tr->train), B = (size_t)tr->cfg.batch_size;
+    long steps = (long)((rows + B - 1) / B);
+    while (tr->epochs_done < tr->cfg.epochs && !tr->stopped_early) {
+        int epoch = tr->epochs_done + 1;
+        if (tr->step == 0) {
+            tr->epoch_rng = tr->shuffle_rng;
+            memset(&tr->acc, 0, sizeof tr->acc);
+            tr->epoch_seconds = 0;
+        }
+        if (!tr->order_ready) {
+            ft_trainer_make_order(tr);
+            tr->order_ready = true;
+        }
+        double t_start = ft_now() - tr->epoch_seconds;
+        while (tr->step < steps) {
+            size_t start = (size_t)tr->step * B;
+            int n = (int)(rows - start < B ? rows - start : B);
+            double loss = train_step(tr, start, n);
+            if (!isfinite(loss)) {
+                rc = ft_fail(err, FT_EINVAL, "optimizer.lr",
+                             "the loss became %s at epoch %d, step %ld: training diverged; try a lower learning rate",
+                             isnan(loss) ? "NaN" : "infinite", epoch, tr->step + 1);
+                goto out;
+            }
+            tr->step++;
+            tr->epoch_seconds = ft_now() - t_start;
+            if (hooks && hooks->on_step) {
+                double rate = (double)tr->acc.rows / (tr->epoch_seconds > 0 ? tr->epoch_seconds : 1e-9);
+                double left = (double)(steps - tr->step) * (double)B +
+                              (double)(tr->cfg.epochs - epoch) * (double)rows;
+                ft_progress p = {epoch, tr->cfg.epochs, tr->step, steps, rate, left / rate};
+                if (hooks->on_step(hooks->ctx, tr, &p) != 0) {
+                    rc = ft_fail(err, FT_ECANCELLED, NULL, "cancelled");
+                    goto out;
+                }
+            }
+        }
+        ft_epoch_metrics *e = &tr->history[tr->epochs_done];
+        memset(e, 0, sizeof *e);
+        e->epoch = epoch;
+        double train_time = ft_now() - t_start;
+        e->samples_per_second = (double)rows / (train_time > 0 ? train_time : 1e-9);
+        ft_metric_finish(&tr->acc, tr->mode, &e->train_loss, &e->train_accuracy, &e->train_mae,
+                         &e->train_rmse);
+        if (validate_epoch(tr, e, err) != 0) {
+            rc = -1;
+            goto out;
+        }
+        e->seconds = ft_now() - t_start;
+        tr->epochs_done++;
+        tr->step = 0;
+        tr->order_ready = false;
+        tr->stopped_early = early_stop_update(tr, e, hooks);
+        if (hooks && hooks->on_epoch && hooks->on_epoch(hooks->ctx, tr, e) != 0) {
+            rc = ft_fail(err, FT_ECANCELLED, NULL, "cancelled");
+            goto out;
+        }
+    }
+    if (tr->cfg.early_stopping && tr->cfg.es_restore_best && tr->best_epoch > 0 && !tr->restored) {
+        memcpy(ft_model_params(tr->m) + tr->toff, tr->best_params, sizeof(float) * tr->tcount);
+        tr->restored = true;
+    }
+out:
+    tr->seconds += ft_now() - run_start;
+    return rc;
+}
+
+int ft_trainer_epochs_done(const ft_trainer *tr) { return tr->epochs_done; }
+const ft_epoch_metrics *ft_trainer_history(const ft_trainer *tr) { return tr->history; }
+bool ft_trainer_stopped_early(const ft_trainer *tr) { return tr->stopped_early; }
+int ft_trainer_best_epoch(const ft_trainer *tr) { return tr->best_epoch; }
+double ft_trainer_seconds(const ft_trainer *tr) { return tr->seconds; }
+bool ft_trainer_cached(const ft_trainer *tr) { return tr->run_from > 0; }

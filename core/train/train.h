@@ -1,0 +1,134 @@
+/* The training loop: seeded shuffling, mini-batch SGD/Adam over the model's
+ * trainable suffix, per-epoch metrics, validation, early stopping, the
+ * frozen-prefix feature cache, and checkpoints that resume bit-identically. */
+#ifndef FT_TRAIN_H
+#define FT_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/data/dataset.h"
+#include "core/nn/loss.h"
+#include "core/nn/model.h"
+#include "core/nn/optim.h"
+
+typedef struct {
+    ft_loss_type loss;
+    double huber_delta;        /* huber only */
+    ft_optim_config optim;
+    int batch_size;
+    int epochs;
+    bool early_stopping;       /* stop when `metric` has not improved for `patience` epochs */
+    char es_metric[24];        /* val_loss, val_accuracy, val_mae, val_rmse, train_loss, ... */
+    int es_patience;
+    double es_min_delta;       /* an improvement must beat the best by more than this */
+    bool es_restore_best;      /* end with the weights of the best epoch */
+    uint64_t seed;             /* shuffling and dropout */
+    size_t cache_limit_bytes;  /* frozen-prefix cache budget; 0 turns the cache off */
+    int threads;               /* data-parallel shards per batch (0 or 1: one);
+                                  results are deterministic per thread count */
+} ft_train_config;
+
+/* Metrics of one epoch. NAN marks a value that does not apply. */
+typedef struct {
+    int epoch;                  /* 1-based */
+    double train_loss, train_accuracy, train_mae, train_rmse;
+    double val_loss, val_accuracy, val_mae, val_rmse;
+    double seconds;             /* wall time of the epoch, validation included */
+    double samples_per_second;  /* training rows / training time of the epoch */
+} ft_epoch_metrics;
+
+typedef struct {
+    int epoch, epochs;          /* current epoch (1-based) and total */
+    long step, steps_per_epoch; /* batches done in this epoch */
+    double samples_per_second;  /* over the current epoch so far */
+    double eta_seconds;         /* estimate for the remaining epochs */
+} ft_progress;
+
+typedef struct ft_trainer ft_trainer;
+
+typedef struct {
+    void *ctx;
+    /* After every batch; return non-zero to cancel. May save a checkpoint. */
+    int (*on_step)(void *ctx, ft_trainer *tr, const ft_progress *p);
+    /* After every epoch (metrics final for it); return non-zero to cancel. */
+    int (*on_epoch)(void *ctx, ft_trainer *tr, const ft_epoch_metrics *m);
+    /* Something worth telling the user (feature cache, early stop...):
+     * level "info" or "warning", a sentence, and details (borrowed). */
+    void (*on_event)(void *ctx, const char *level, const char *message, const json_t *data);
+} ft_train_hooks;
+
+/* True if NAME is a metric early stopping can watch: train_/val_ + loss,
+ * accuracy, mae or rmse. */
+bool ft_train_metric_known(const char *name);
+
+/* Check that the model's head, the loss and the dataset's targets fit
+ * together (units vs classes, softmax vs cross_entropy ...). */
+int ft_train_check(const ft_model *m, const ft_dataset *ds, ft_loss_type loss, ft_error *err);
+
+/* A trainer for model m on train (and val, may be NULL). The preprocessing
+ * applies to both sets (fitted on the training rows). Borrowed pointers must
+ * outlive the trainer. */
+ft_trainer *ft_trainer_new(ft_model *m, const ft_dataset *train, const ft_dataset *val,
+                           const ft_preproc *pp, const ft_train_config *cfg, ft_error *err);
+void ft_trainer_free(ft_trainer *tr);
+
+/* Train until the last epoch, an early stop, a cancel (FT_ECANCELLED) or an
+ * error. Resumes where a loaded checkpoint left off. */
+int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err);
+
+/* Epochs completed so far, and their metrics. */
+int ft_trainer_epochs_done(const ft_trainer *tr);
+const ft_epoch_metrics *ft_trainer_history(const ft_trainer *tr);
+/* Whether early stopping ended the run, and the best epoch (1-based, or 0). */
+bool ft_trainer_stopped_early(const ft_trainer *tr);
+int ft_trainer_best_epoch(const ft_trainer *tr);
+/* Wall seconds spent in ft_trainer_run (all runs since creation or resume). */
+double ft_trainer_seconds(const ft_trainer *tr);
+/* Whether the frozen-prefix cache is in use. */
+bool ft_trainer_cached(const ft_trainer *tr);
+
+/* Save / restore the full training state (weights, optimiser state, epoch,
+ * step, RNG states, early-stopping state, history). A run resumed from a
+ * checkpoint ends bit-identical to an uninterrupted one. Loading checks the
+ * checkpoint belongs to the same model and configuration. */
+int ft_trainer_save_checkpoint(ft_trainer *tr, const char *path, ft_error *err);
+int ft_trainer_load_checkpoint(ft_trainer *tr, const char *path, ft_error *err);
+
+/* ---- evaluation ---- */
+
+typedef struct {
+    size_t rows;
+    double loss;
+    double accuracy;      /* classification, else NAN */
+    double mae, rmse;     /* regression, else NAN */
+    int classes;          /* k of the confusion matrix, or 0 */
+    uint64_t *confusion;  /* k*k counts [true * k + predicted] (malloc'd), or NULL */
+} ft_eval_result;
+
+/* Up to this many classes the JSON carries the full confusion matrix; above
+ * it (k^2 cells would dwarf the job object), per-class precision and recall
+ * and the FT_CONFUSION_TOP largest off-diagonal cells instead. */
+#define FT_CONFUSION_MAX_CLASSES 100
+#define FT_CONFUSION_TOP 20
+
+/* Evaluate a model on a dataset (loss and metrics, confusion for classes). */
+int ft_evaluate(ft_model *m, const ft_dataset *ds, const ft_preproc *pp, ft_loss_type loss,
+                double huber_delta, int batch, ft_eval_result *out, ft_error *err);
+void ft_eval_result_free(ft_eval_result *r);
+json_t *ft_eval_result_json(const ft_eval_result *r, const ft_dataset *ds);
+/* The whole confusion matrix as CSV, whatever the number of classes: a
+ * header row of predicted labels, then one row per true label (malloc'd
+ * text in *out). FT_EINVAL if r has no matrix (not a classifier). */
+int ft_eval_confusion_csv(const ft_eval_result *r, const ft_dataset *ds, char **out, size_t *len, ft_error *err);
+
+/* Rows ft_predict runs at a time. */
+#define FT_PREDICT_CHUNK 256
+
+/* Run the model on n preprocessed rows x, writing n * units outputs
+ * (probabilities for softmax / sigmoid heads). */
+int ft_predict(ft_model *m, const float *x, int n, float *out, ft_error *err);
+
+#endif

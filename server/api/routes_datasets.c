@@ -1,0 +1,190 @@
+/* /v1/datasets: streamed upload -> parse and validate (core/ingest) -> the
+ * compact stored form -> the row. A dataset is visible only once all three
+ * are done. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/data/dataset_store.h"
+#include "core/data/ingest.h"
+#include "server/api/datasets.h"
+#include "server/api/routes.h"
+
+ft_dataset *ft_stored_dataset_load(ft_app *app, const char *id, ft_error *err)
+{
+    char path[2300];
+    if (!ft_app_valid_id("ds", id)) {
+        ft_fail(err, FT_ENOTFOUND, "dataset", "no dataset with id '%s'", id ? id : "");
+        return NULL;
+    }
+    ft_app_dataset_path(app, id, path, sizeof path);
+    ft_dataset *ds = NULL;
+    if (ft_dataset_load(path, &ds, NULL, err) != 0) {
+        if (err->code == FT_ENOTFOUND)
+            ft_fail(err, FT_ENOTFOUND, "dataset", "dataset %s no longer exists", id);
+        return NULL;
+    }
+    return ds;
+}
+
+/* Upload options, from the query string or plain multipart fields. */
+static const char *const option_keys[] = {"format", "label", "task", "delimiter", "header", "image_size", "color"};
+#define NOPTION_KEYS (sizeof option_keys / sizeof *option_keys)
+
+static bool read_options(ft_app *app, ft_req *r, ft_ingest_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->max_dataset_bytes = app->cfg.max_dataset_bytes;
+    for (size_t i = 0; i < NOPTION_KEYS; i++) {
+        const char *v = ft_req_query(r, option_keys[i]);
+        if (!v)
+            v = ft_req_form(r, option_keys[i]);
+        ft_error err = {0};
+        if (v && ft_ingest_option_set(opt, option_keys[i], v, &err) != 0) {
+            ft_reply_error(r, 400, "invalid_option", option_keys[i], "%s", err.msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+static const ft_upload_part *part_named(const ft_upload_part *parts, size_t n, const char *field)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(parts[i].field, field) == 0)
+            return &parts[i];
+    return NULL;
+}
+
+/* Which uploaded parts hold the dataset: an IDX pair (images + labels), the
+ * part "file", or the only part / raw body. */
+static bool pick_source(ft_req *r, ft_ingest_source *src)
+{
+    const ft_upload_part *parts;
+    size_t n = ft_req_parts(r, &parts);
+    const ft_upload_part *images = part_named(parts, n, "images"), *labels = part_named(parts, n, "labels");
+    memset(src, 0, sizeof *src);
+    if (images || labels) {
+        if (!images || !labels) {
+            ft_reply_error(r, 400, "missing_file", images ? "labels" : "images",
+                           "an IDX upload needs two parts: -F images=@...-images-idx3-ubyte.gz -F labels=@...-labels-idx1-ubyte.gz");
+            return false;
+        }
+        src->images_path = images->path;
+        src->images_name = images->filename[0] ? images->filename : "images";
+        src->labels_path = labels->path;
+        src->labels_name = labels->filename[0] ? labels->filename : "labels";
+        return true;
+    }
+    const ft_upload_part *file = part_named(parts, n, "file");
+    if (!file && n == 1)
+        file = &parts[0];
+    if (!file) {
+        ft_reply_error(r, 400, "missing_file", "file", "send the dataset as the multipart field \"file\" (curl -F file=@train.csv)");
+        return false;
+    }
+    src->path = file->path;
+    src->name = file->filename[0] ? file->filename : "upload";
+    return true;
+}
+
+void ft_route_dataset_upload(ft_app *app, ft_req *r)
+{
+    ft_ingest_options opt;
+    ft_ingest_source src;
+    if (!read_options(app, r, &opt) || !pick_source(r, &src))
+        return;
+    ft_dataset *ds = NULL;
+    json_t *summary = NULL;
+    ft_error err = {0};
+    if (ft_ingest(&src, &opt, &ds, &summary, &err) != 0) {
+        if (err.code == FT_EFORMAT || err.code == FT_EINVAL)
+            ft_reply_error(r, 422, "invalid_dataset", err.param, "%s", err.msg);
+        else
+            ft_reply_ft_error(r, &err, 422);
+        return;
+    }
+    char id[64], path[2300];
+    ft_app_new_id("ds", id, sizeof id);
+    ft_app_dataset_path(app, id, path, sizeof path);
+    /* File first, then the row: a crash in between leaves an orphan file that
+     * the start-up sweep removes, never a row without its file. */
+    if (ft_dataset_save(ds, summary, path, &err) != 0) {
+        ft_dataset_free(ds);
+        json_decref(summary);
+        ft_reply_ft_error(r, &err, 422);
+        return;
+    }
+    ft_dataset_free(ds);
+    struct stat st = {0};
+    stat(path, &st);
+    const char *name = ft_req_query(r, "name");
+    if (!name)
+        name = ft_req_form(r, "name");
+    if (!name)
+        name = src.name ? src.name : src.images_name;
+    json_t *obj = json_deep_copy(summary);
+    json_decref(summary);
+    json_t *jname = json_string(name); /* NULL if not UTF-8 */
+    json_object_set_new(obj, "id", json_string(id));
+    json_object_set_new(obj, "name", jname ? jname : json_null());
+    json_object_set_new(obj, "bytes", json_integer((json_int_t)st.st_size));
+    if (ft_store_dataset_insert(app->store, obj, &err) != 0) {
+        unlink(path);
+        json_decref(obj);
+        ft_reply_ft_error(r, &err, 422);
+        return;
+    }
+    json_decref(obj);
+    json_t *stored = ft_store_dataset_get(app->store, id, &err);
+    if (!stored) {
+        ft_reply_ft_error(r, &err, 422);
+        return;
+    }
+    ft_app_log(app, "dataset_created", "dataset", id, "request_id", ft_req_id(r), NULL);
+    ft_reply_json(r, 201, stored);
+}
+
+void ft_route_dataset_list(ft_app *app, ft_req *r)
+{
+    ft_list_query q = {.after = ft_req_query(r, "after")};
+    if (!ft_req_limit(r, &q.limit))
+        return;
+    ft_error err = {0};
+    bool more = false;
+    json_t *data = ft_store_dataset_list(app->store, &q, &more, &err);
+    if (!data) {
+        ft_reply_ft_error(r, &err, 400);
+        return;
+    }
+    ft_reply_list(r, data, more);
+}
+
+void ft_route_dataset_get(ft_app *app, ft_req *r)
+{
+    const char *id = ft_route_id(r, "ds", "dataset");
+    ft_error err = {0};
+    json_t *ds = id ? ft_store_dataset_get(app->store, id, &err) : NULL;
+    if (id && !ds)
+        ft_reply_ft_error(r, &err, 422);
+    else if (ds)
+        ft_reply_json(r, 200, ds);
+}
+
+void ft_route_dataset_delete(ft_app *app, ft_req *r)
+{
+    const char *id = ft_route_id(r, "ds", "dataset");
+    if (!id)
+        return;
+    ft_error err = {0};
+    if (ft_store_dataset_delete(app->store, id, &err) != 0) {
+        ft_reply_ft_error(r, &err, 409);
+        return;
+    }
+    char path[2300];
+    ft_app_dataset_path(app, id, path, sizeof path);
+    unlink(path);
+    ft_reply_json(r, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "dataset", "deleted", 1));
+}

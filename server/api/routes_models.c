@@ -1,0 +1,135 @@
+/* /v1/models: upload, list, get, download, delete. Predict and evaluate
+ * live in routes_predict.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/util/fsutil.h"
+#include "server/api/routes.h"
+#include "server/worker/worker.h"
+
+/* The uploaded file: the multipart part "file" (or the only one), or the raw body. */
+static const ft_upload_part *single_part(ft_req *r, size_t *index)
+{
+    const ft_upload_part *parts;
+    size_t n = ft_req_parts(r, &parts);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(parts[i].field, "file") == 0 || n == 1) {
+            *index = i;
+            return &parts[i];
+        }
+    ft_reply_error(r, 400, "missing_file", "file", "send the model as the multipart field \"file\" (curl -F file=@model.safetensors)");
+    return NULL;
+}
+
+void ft_route_model_upload(ft_app *app, ft_req *r)
+{
+    size_t index;
+    const ft_upload_part *part = single_part(r, &index);
+    if (!part)
+        return;
+    ft_error err = {0};
+    ft_model *m = ft_model_load(part->path, &err);
+    if (!m) {
+        ft_reply_error(r, 400, "invalid_model", "file", "%s%snot a valid finetuned model file: %s",
+                       part->filename[0] ? part->filename : "", part->filename[0] ? ": " : "", err.msg);
+        return;
+    }
+    char id[64], path[2300];
+    ft_app_new_id("mdl", id, sizeof id);
+    ft_app_model_path(app, id, path, sizeof path);
+    const char *name = ft_req_query(r, "name");
+    if (!name)
+        name = ft_req_form(r, "name");
+    if (!name && part->filename[0])
+        name = part->filename;
+    json_t *extra = json_pack("{s:o, s:I, s:s, s:n, s:n, s:n}", "name", name ? json_string(name) : json_null(),
+                              "bytes", (json_int_t)part->bytes, "source", "upload", "job", "base_model", "dataset");
+    if (name && !json_is_string(json_object_get(extra, "name")))
+        json_object_set_new(extra, "name", json_null()); /* not UTF-8 */
+    json_t *obj = ft_model_object(m, id, extra);
+    json_decref(extra);
+    ft_model_free(m);
+    /* The file is in place before the row that points at it commits; a crash
+     * in between leaves an orphan file that the start-up sweep removes. */
+    if (ft_commit_file(part->path, path, &err) != 0) {
+        json_decref(obj);
+        ft_reply_ft_error(r, &err, 422);
+        return;
+    }
+    ft_req_take_part(r, index);
+    if (ft_store_model_insert(app->store, obj, &err) != 0) {
+        unlink(path);
+        json_decref(obj);
+        ft_reply_ft_error(r, &err, 422);
+        return;
+    }
+    json_decref(obj);
+    json_t *stored = ft_store_model_get(app->store, id, &err);
+    if (!stored) {
+        ft_reply_ft_error(r, &err, 422);
+        return;
+    }
+    ft_reply_json(r, 201, stored);
+}
+
+void ft_route_model_list(ft_app *app, ft_req *r)
+{
+    ft_list_query q = {.after = ft_req_query(r, "after")};
+    if (!ft_req_limit(r, &q.limit))
+        return;
+    ft_error err = {0};
+    bool more = false;
+    json_t *data = ft_store_model_list(app->store, &q, &more, &err);
+    if (!data) {
+        ft_reply_ft_error(r, &err, 400);
+        return;
+    }
+    ft_reply_list(r, data, more);
+}
+
+void ft_route_model_get(ft_app *app, ft_req *r)
+{
+    const char *id = ft_route_id(r, "mdl", "model");
+    ft_error err = {0};
+    json_t *m = id ? ft_store_model_get(app->store, id, &err) : NULL;
+    if (id && !m)
+        ft_reply_ft_error(r, &err, 422);
+    else if (m)
+        ft_reply_json(r, 200, m);
+}
+
+void ft_route_model_content(ft_app *app, ft_req *r)
+{
+    const char *id = ft_route_id(r, "mdl", "model");
+    ft_error err = {0};
+    json_t *m = id ? ft_store_model_get(app->store, id, &err) : NULL;
+    if (!m) {
+        if (id)
+            ft_reply_ft_error(r, &err, 422);
+        return;
+    }
+    json_decref(m);
+    char path[2300], name[96];
+    ft_app_model_path(app, id, path, sizeof path);
+    snprintf(name, sizeof name, "%s.safetensors", id);
+    ft_reply_file(r, path, "application/octet-stream", name);
+}
+
+void ft_route_model_delete(ft_app *app, ft_req *r)
+{
+    const char *id = ft_route_id(r, "mdl", "model");
+    if (!id)
+        return;
+    ft_error err = {0};
+    if (ft_store_model_delete(app->store, id, &err) != 0) {
+        ft_reply_ft_error(r, &err, 409);
+        return;
+    }
+    char path[2300];
+    ft_app_model_path(app, id, path, sizeof path);
+    unlink(path);
+    ft_reply_json(r, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "model", "deleted", 1));
+}

@@ -1,0 +1,319 @@
+/* Jobs as records: the job object, submit (with Idempotency-Key), cancel,
+ * the event log and per-epoch metrics. The queue mechanics (claim, lease,
+ * fenced transitions) are in store_queue.c.
+ */
+#include "server/store/sqlite/store_sqlite_internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#define FT_EVENTS_MAX 10000
+
+/* The job object's keys in API order; entry i is read from column i of
+ * JOB_COLUMNS (keep the two in step). Types: 't' text or null, 'i' integer
+ * or null, 'j' JSON, 'b' boolean. "object": "job" follows "id", and the
+ * keys of the stored result (test_metrics, train_seconds...) follow all. */
+static const struct {
+    const char *key;
+    char type;
+} job_keys[] = {
+    {"id", 't'},          {"created_at", 'i'}, {"started_at", 'i'},   {"finished_at", 'i'},
+    {"status", 't'},      {"name", 't'},       {"spec", 'j'},         {"progress", 'j'},
+    {"metrics", 'j'},     {"warnings", 'j'},   {"error", 'j'},        {"attempts", 'i'},
+    {"max_attempts", 'i'}, {"result_model", 't'}, {"cancel_requested", 'b'}, {"metadata", 'j'},
+};
+#define FT_NJOB_KEYS (int)(sizeof job_keys / sizeof job_keys[0])
+#define JOB_COLUMNS                                                                                   \
+    "id, created_at, started_at, finished_at, status, name, spec, progress, metrics, warnings, error, " \
+    "attempts, max_attempts, result_model, cancel_requested, metadata, result"
+
+static json_t *job_value(sqlite3_stmt *st, int i, ft_error *err)
+{
+    switch (job_keys[i].type) {
+    case 't': return ft_sq_col_text_or_null(st, i);
+    case 'i': return ft_sq_col_int_or_null(st, i);
+    case 'b': return json_boolean(sqlite3_column_int(st, i) != 0);
+    default: return ft_sq_col_json(st, i, err);
+    }
+}
+
+static json_t *job_row(sqlite3_stmt *st, ft_error *err)
+{
+    json_t *o = json_object();
+    int rc = o ? 0 : -1;
+    for (int i = 0; rc == 0 && i < FT_NJOB_KEYS; i++) {
+        json_t *v = job_value(st, i, err);
+        rc = v && json_object_set_new(o, job_keys[i].key, v) == 0 ? 0 : -1;
+        if (rc == 0 && i == 0)
+            rc = json_object_set_new(o, "object", json_string("job"));
+    }
+    json_t *result = rc == 0 ? ft_sq_col_json(st, FT_NJOB_KEYS, err) : NULL;
+    /* The store's own keys win if the result happens to repeat one. */
+    if (!result || (json_is_object(result) && json_object_update_missing(o, result) != 0))
+        rc = -1;
+    json_decref(result);
+    if (rc != 0) {
+        json_decref(o);
+        ft_fail(err, FT_EIO, NULL, "cannot build the job object (corrupt row or out of memory)");
+        return NULL;
+    }
+    return o;
+}
+
+const ft_sq_kind ft_sq_jobs = {"jobs", "job", JOB_COLUMNS, job_row, true};
+
+/* ---- submit ---- */
+
+static int check_new_job(const json_t *obj, ft_error *err)
+{
+    if (!json_is_string(json_object_get(obj, "id")))
+        return ft_fail(err, FT_EINVAL, "id", "a job needs a string id");
+    if (!json_is_object(json_object_get(obj, "spec")))
+        return ft_fail(err, FT_EINVAL, "spec", "a job needs a spec object");
+    json_t *v = json_object_get(obj, "warnings");
+    if (v && !json_is_null(v) && !json_is_array(v))
+        return ft_fail(err, FT_EINVAL, "warnings", "warnings must be an array");
+    v = json_object_get(obj, "metadata");
+    if (v && !json_is_null(v) && !json_is_object(v))
+        return ft_fail(err, FT_EINVAL, "metadata", "metadata must be an object");
+    v = json_object_get(obj, "name");
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return ft_fail(err, FT_EINVAL, "name", "name must be a string");
+    v = json_object_get(obj, "max_attempts");
+    if (v && (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > INT_MAX))
+        return ft_fail(err, FT_EINVAL, "max_attempts", "max_attempts must be a positive integer");
+    return 0;
+}
+
+/* Look the idempotency key up: 1 with *existing filled if it was used with
+ * the same request, 0 if unused, -1 if used with another request. Runs
+ * inside the insert's write transaction, so two submits with one key cannot
+ * both see it unused. */
+static int replay(ft_conn *c, const char *key, const char *hash, json_t **existing, ft_error *err)
+{
+    sqlite3_stmt *st = ft_sq_query(c, "SELECT id, COALESCE(request_hash, '') FROM jobs WHERE idempotency_key = ?1",
+                                   err, "t", key);
+    int rc = st ? ft_sq_step(c, st, err) : -1;
+    if (rc == 1 && strcmp((const char *)sqlite3_column_text(st, 1), hash ? hash : "") != 0)
+        rc = ft_fail(err, FT_EINVAL, "Idempotency-Key",
+                     "Idempotency-Key '%s' was already used for job %s with a different request", key,
+                     (const char *)sqlite3_column_text(st, 0));
+    else if (rc == 1 && existing) {
+        *existing = ft_sq_get(c, &ft_sq_jobs, (const char *)sqlite3_column_text(st, 0), err);
+        rc = *existing ? 1 : -1;
+    }
+    ft_sq_release(c, st);
+    return rc;
+}
+
+int ft_store_job_insert(ft_store *s, const json_t *obj, const char *idempotency_key, const char *request_hash,
+                        json_t **existing, ft_error *err)
+{
+    if (existing)
+        *existing = NULL;
+    if (check_new_job(obj, err) != 0)
+        return -1;
+    ft_conn *c = ft_sq_conn(s, err);
+    if (!c || ft_sq_begin(c, err) != 0)
+        return -1;
+    int rc = idempotency_key ? replay(c, idempotency_key, request_hash, existing, err) : 0;
+    if (rc == 0) {
+        const char *id = json_string_value(json_object_get(obj, "id"));
+        json_t *max_attempts = json_object_get(obj, "max_attempts");
+        rc = ft_sq_write(c,
+                         "INSERT INTO jobs (id, name, spec, metadata, warnings, max_attempts, idempotency_key, "
+                         "request_hash, created_at) VALUES (?1, ?2, ?3, COALESCE(?4, '{}'), COALESCE(?5, '[]'), ?6, "
+                         "?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+                         err, "ttjjjittI", id, json_string_value(json_object_get(obj, "name")),
+                         json_object_get(obj, "spec"), json_object_get(obj, "metadata"),
+                         json_object_get(obj, "warnings"),
+                         max_attempts ? (int)json_integer_value(max_attempts) : 3, idempotency_key,
+                         idempotency_key ? request_hash : NULL, ft_sq_now());
+        if (rc == 0)
+            rc = ft_fail(err, FT_EINVAL, "id", "job %s already exists", id);
+    }
+    return ft_sq_end(c, rc, err) < 0 ? -1 : 0;
+}
+
+/* ---- cancel ---- */
+
+int ft_store_job_cancel(ft_store *s, const char *id, json_t **obj, ft_error *err)
+{
+    if (obj)
+        *obj = NULL;
+    ft_conn *c = ft_sq_conn(s, err);
+    if (!c || ft_sq_begin(c, err) != 0)
+        return -1;
+    sqlite3_stmt *st = ft_sq_query(c, "SELECT status FROM jobs WHERE id = ?1", err, "t", id);
+    int rc = st ? ft_sq_step(c, st, err) : -1;
+    char status[16] = "";
+    if (rc == 1)
+        snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(st, 0));
+    ft_sq_release(c, st);
+    if (rc == 0)
+        rc = ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
+    else if (rc == 1 && strcmp(status, "queued") == 0)
+        rc = ft_sq_write(c, "UPDATE jobs SET status = 'cancelled', finished_at = ?2 WHERE id = ?1", err, "tI", id,
+                         ft_sq_now());
+    else if (rc == 1 && strcmp(status, "running") == 0)
+        /* The worker sees the flag within a batch and ends the job with
+         * ft_store_job_cancelled; only it knows when training has stopped. */
+        rc = ft_sq_write(c, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", err, "t", id);
+    else if (rc == 1)
+        rc = ft_fail(err, FT_EINVAL, "status", "job %s is already %s", id, status);
+    if (rc >= 0 && obj && !(*obj = ft_sq_get(c, &ft_sq_jobs, id, err)))
+        rc = -1;
+    rc = ft_sq_end(c, rc, err);
+    if (rc < 0 && obj) {
+        json_decref(*obj);
+        *obj = NULL;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+bool ft_store_job_cancel_requested(ft_store *s, const char *id)
+{
+    ft_error err;
+    ft_conn *c = ft_sq_conn(s, &err);
+    sqlite3_stmt *st = c ? ft_sq_query(c, "SELECT 1 FROM jobs WHERE id = ?1 AND status = 'running' AND "
+                                          "cancel_requested", &err, "t", id)
+                         : NULL;
+    bool requested = st && ft_sq_step(c, st, &err) == 1;
+    if (c)
+        ft_sq_release(c, st);
+    return requested;
+}
+
+/* ---- events ---- */
+
+/* An attempt's own writes are fenced like store_queue.c's transitions: with
+ * a lease they apply only while it holds the running job; NULL means
+ * unfenced. */
+#define LEASE_HOLDS(n) "(" n " IS NULL OR (lease_token = " n " AND status = 'running'))"
+
+int ft_sq_event_add(ft_conn *c, const char *id, const char *lease, const char *level, const char *message,
+                    const json_t *data, ft_error *err)
+{
+    if (!level || (strcmp(level, "info") != 0 && strcmp(level, "warning") != 0 && strcmp(level, "error") != 0))
+        return ft_fail(err, FT_EINVAL, "level", "event level must be info, warning or error");
+    if (!message)
+        return ft_fail(err, FT_EINVAL, "message", "an event needs a message");
+    /* The next seq is computed in the same statement as the insert; writes
+     * are serialized by the write lock, so seqs never repeat or go back. */
+    int n = ft_sq_write(c,
+                        "INSERT INTO job_events (job_id, seq, created_at, level, message, data) "
+                        "SELECT id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?1), "
+                        "?2, ?3, ?4, ?5 FROM jobs WHERE id = ?1 AND " LEASE_HOLDS("?6"),
+                        err, "tIttjt", id, ft_sq_now(), level, message, data, lease);
+    if (n == 0 && !lease)
+        return ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
+    return n;
+}
+
+int ft_store_job_event(ft_store *s, const char *id, const char *lease, const char *level, const char *message,
+                       const json_t *data, ft_error *err)
+{
+    ft_conn *c = ft_sq_conn(s, err);
+    if (!c || ft_sq_begin(c, err) != 0)
+        return -1;
+    return ft_sq_end(c, ft_sq_event_add(c, id, lease, level, message, data, err), err);
+}
+
+/* Rows of sql (bound to id and the extra integers) through `row`, for a job
+ * that must exist: unknown ids are FT_ENOTFOUND rather than an empty list. */
+static json_t *job_rows(ft_store *s, const char *id, const char *sql, int64_t a, int b,
+                        json_t *(*row)(sqlite3_stmt *, ft_error *), ft_error *err)
+{
+    ft_conn *c = ft_sq_conn(s, err);
+    sqlite3_stmt *st = c ? ft_sq_query(c, "SELECT 1 FROM jobs WHERE id = ?1", err, "t", id) : NULL;
+    int rc = st ? ft_sq_step(c, st, err) : -1;
+    if (c)
+        ft_sq_release(c, st);
+    if (rc == 0)
+        ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
+    if (rc != 1)
+        return NULL;
+    json_t *list = json_array();
+    st = list ? ft_sq_query(c, sql, err, "tIi", id, a, b) : NULL;
+    rc = st ? 0 : -1;
+    while (rc == 0 && (rc = ft_sq_step(c, st, err)) == 1) {
+        json_t *v = row(st, err);
+        rc = v && json_array_append_new(list, v) == 0 ? 0 : -1;
+    }
+    ft_sq_release(c, st);
+    if (rc != 0) {
+        if (!list)
+            ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        json_decref(list);
+        return NULL;
+    }
+    return list;
+}
+
+/* Columns: seq, created_at, level, message, data. */
+static json_t *event_row(sqlite3_stmt *st, ft_error *err)
+{
+    json_t *data = ft_sq_col_json(st, 4, err);
+    if (!data)
+        return NULL;
+    json_t *e = json_pack("{ss sI sI ss ss so}", "object", "job.event", "seq", (json_int_t)sqlite3_column_int64(st, 0),
+                          "created_at", (json_int_t)sqlite3_column_int64(st, 1), "level",
+                          (const char *)sqlite3_column_text(st, 2), "message",
+                          (const char *)sqlite3_column_text(st, 3), "data", data);
+    if (!e)
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory building an event");
+    return e;
+}
+
+json_t *ft_store_job_events(ft_store *s, const char *id, int64_t after_seq, int limit, ft_error *err)
+{
+    if (limit < 1 || limit > FT_EVENTS_MAX) {
+        ft_fail(err, FT_EINVAL, "limit", "limit must be between 1 and %d", FT_EVENTS_MAX);
+        return NULL;
+    }
+    return job_rows(s, id,
+                    "SELECT seq, created_at, level, message, data FROM job_events "
+                    "WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    after_seq, limit, event_row, err);
+}
+
+/* ---- per-epoch metrics ---- */
+
+int ft_store_job_metric_put(ft_store *s, const char *id, const char *lease, int epoch, const json_t *row,
+                            ft_error *err)
+{
+    if (!json_is_object(row))
+        return ft_fail(err, FT_EINVAL, "row", "a metrics row must be an object");
+    int n = ft_sq_write_tx(s,
+                           "INSERT INTO job_metrics (job_id, epoch, row) SELECT id, ?2, ?3 FROM jobs "
+                           "WHERE id = ?1 AND " LEASE_HOLDS("?4") " ON CONFLICT (job_id, epoch) DO UPDATE SET row = excluded.row",
+                           err, "tijt", id, epoch, row, lease);
+    if (n == 0 && !lease)
+        return ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
+    return n;
+}
+
+/* Columns: epoch, row. "epoch" comes first, then the row's keys in the
+ * order the worker gave them (the CSV export keeps that column order). */
+static json_t *metric_row(sqlite3_stmt *st, ft_error *err)
+{
+    json_t *stored = ft_sq_col_json(st, 1, err);
+    json_t *o = stored ? json_pack("{sI}", "epoch", (json_int_t)sqlite3_column_int64(st, 0)) : NULL;
+    if (stored && (!o || !json_is_object(stored) || json_object_update_missing(o, stored) != 0)) {
+        json_decref(o);
+        o = NULL;
+        ft_fail(err, FT_EIO, NULL, "cannot build a metrics row (corrupt row or out of memory)");
+    }
+    json_decref(stored);
+    return o;
+}
+
+json_t *ft_store_job_metrics(ft_store *s, const char *id, ft_error *err)
+{
+    /* ?2 and ?3 are unused bounds that keep job_rows' binding uniform. */
+    return job_rows(s, id,
+                    "SELECT epoch, row FROM job_metrics WHERE job_id = ?1 AND epoch > ?2 "
+                    "ORDER BY epoch LIMIT ?3",
+                    INT64_MIN, -1, metric_row, err);
+}

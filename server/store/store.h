@@ -1,0 +1,174 @@
+/* The service's persistent state behind one interface.
+ *
+ * SQLite (store_sqlite.c) is the embedded default; a PostgreSQL backend
+ * (FOR UPDATE SKIP LOCKED, many worker hosts) must be able to implement this
+ * same header without touching routes or workers. Records cross the
+ * interface as jansson objects shaped like the API's objects, so routes can
+ * return them with few changes.
+ *
+ * Thread safety: every function may be called from any thread; the SQLite
+ * backend keeps one connection per thread (WAL mode, busy_timeout, writes in
+ * BEGIN IMMEDIATE).
+ *
+ * Errors: 0 on success, -1 with err filled: FT_ENOTFOUND for an unknown id,
+ * FT_EINVAL for a state conflict (err->param names the conflict, e.g.
+ * "status"), FT_EIO for a database failure (FT_ENOSPC when the disk is
+ * full).
+ */
+#ifndef FT_STORE_H
+#define FT_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/util/error.h"
+
+typedef struct ft_store ft_store;
+
+/* Open the database at path (created if missing) and apply migrations from
+ * migrations_dir in order, each in one transaction, tracked with PRAGMA
+ * user_version. A database whose user_version is newer than the newest
+ * migration is refused (FT_EINVAL) rather than touched. */
+ft_store *ft_store_open(const char *path, const char *migrations_dir, ft_error *err);
+/* Close every connection. Call it once the other threads that used the
+ * store have exited or will not touch it again (idle threads are fine: their
+ * connections are closed here); no such thread may be exiting meanwhile. */
+void ft_store_close(ft_store *s);
+
+/* Schema version in use (PRAGMA user_version). */
+int ft_store_schema_version(ft_store *s);
+
+/* A write probe for /readyz: true if the database accepts a write. A real
+ * (synced) commit happens at most once per max_age_ms: a success younger
+ * than that is answered from memory. Failures are never remembered, so a
+ * recovery shows at once. */
+bool ft_store_writable(ft_store *s, int max_age_ms, ft_error *err);
+
+/* Lists: newest first; `after` is the id of the last item of the previous
+ * page (or NULL); *has_more tells whether another page follows. The result
+ * is a JSON array the caller owns. */
+typedef struct {
+    int limit;            /* 1..100 */
+    const char *after;    /* cursor id, or NULL */
+    const char *status;   /* jobs only: filter by status, or NULL */
+} ft_list_query;
+
+/* ---- datasets ---- */
+
+/* Insert a ready dataset. `obj` holds the API object's fields (id, name,
+ * format, bytes, sha256, rows, input_shape, task, classes or targets...);
+ * created_at is set by the store. */
+int ft_store_dataset_insert(ft_store *s, const json_t *obj, ft_error *err);
+/* The dataset object, or NULL with FT_ENOTFOUND. */
+json_t *ft_store_dataset_get(ft_store *s, const char *id, ft_error *err);
+json_t *ft_store_dataset_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err);
+/* Delete a dataset row. Refused (FT_EINVAL, param "id") while a queued or
+ * running job references it. */
+int ft_store_dataset_delete(ft_store *s, const char *id, ft_error *err);
+
+/* ---- models ---- */
+
+int ft_store_model_insert(ft_store *s, const json_t *obj, ft_error *err);
+json_t *ft_store_model_get(ft_store *s, const char *id, ft_error *err);
+json_t *ft_store_model_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err);
+/* Refused while a queued or running job uses it as base_model. */
+int ft_store_model_delete(ft_store *s, const char *id, ft_error *err);
+
+/* ---- jobs ---- */
+
+/* Insert a queued job. `obj` holds id, spec, warnings, max_attempts,
+ * metadata, name. If idempotency_key is non-NULL and already used:
+ * with the same request_hash, *existing receives the earlier job (and nothing
+ * is inserted); with another hash the call fails with FT_EINVAL and param
+ * "Idempotency-Key". */
+int ft_store_job_insert(ft_store *s, const json_t *obj, const char *idempotency_key,
+                        const char *request_hash, json_t **existing, ft_error *err);
+json_t *ft_store_job_get(ft_store *s, const char *id, ft_error *err);
+json_t *ft_store_job_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err);
+
+/* Cancel: a queued job becomes cancelled at once; a running job gets
+ * cancel_requested (the worker stops within a batch). *obj receives the
+ * updated job. Terminal jobs: FT_EINVAL with param "status". */
+int ft_store_job_cancel(ft_store *s, const char *id, json_t **obj, ft_error *err);
+/* Whether cancel was requested for a running job (false on any error). */
+bool ft_store_job_cancel_requested(ft_store *s, const char *id);
+
+/* A claimed job. */
+typedef struct {
+    char id[64];
+    char lease[64];        /* lease token: the fencing token for this attempt */
+    json_t *spec;          /* the job's spec (owned) */
+    int attempts;          /* including this one */
+    json_t *settled;       /* ids of dead jobs this call ended for good (owned; NULL if none) */
+} ft_claim;
+
+/* Claim the oldest runnable job: queued, or running with an expired lease
+ * (its worker died). Atomic (UPDATE ... RETURNING). The lease lasts
+ * lease_seconds. A job already at max_attempts is failed instead, with an
+ * error that says so (code "max_attempts_exceeded"), and a dead job whose
+ * cancel was requested is cancelled; both get an event. `worker` is
+ * recorded for operators. Returns 1 with *c filled, 0 if nothing is
+ * runnable (c->spec NULL), -1 on error. With 0 or 1, c->settled lists the
+ * dead jobs just failed or cancelled (their checkpoints are garbage now),
+ * so call ft_claim_free after either. */
+int ft_store_job_claim(ft_store *s, const char *worker, int lease_seconds, ft_claim *c, ft_error *err);
+void ft_claim_free(ft_claim *c);
+
+/* Extend the lease; returns 1 if still held, 0 if lost, -1 on error. */
+int ft_store_job_heartbeat(ft_store *s, const char *id, const char *lease, int lease_seconds, ft_error *err);
+/* Run action(ctx) under the lease: the action (publishing or deleting the
+ * attempt's checkpoint file) runs while the lease holds the job and no
+ * claim can take it meanwhile; nothing is written, so it works on a full
+ * disk. Returns 1 if it ran and succeeded, 0 if the lease is lost (it did
+ * not run), -1 if the action or the database failed (err filled). */
+int ft_store_job_fenced(ft_store *s, const char *id, const char *lease, int (*action)(void *ctx, ft_error *err),
+                        void *ctx, ft_error *err);
+
+/* Progress while running (only by the lease holder): progress object and/or
+ * latest metrics (NULL leaves a field unchanged). Returns 1 if applied, 0 if
+ * the lease is lost, -1 on error. */
+int ft_store_job_progress(ft_store *s, const char *id, const char *lease, const json_t *progress,
+                          const json_t *metrics, ft_error *err);
+
+/* Per-epoch metrics rows (insert or replace by epoch, so a resumed job that
+ * repeats an epoch leaves one row). Fenced by lease like the transitions
+ * below (NULL: unfenced): 1 if written, 0 if the lease is lost, -1 on error. */
+int ft_store_job_metric_put(ft_store *s, const char *id, const char *lease, int epoch, const json_t *row,
+                            ft_error *err);
+/* The rows by epoch, each {"epoch": n, then the row's keys in their order}. */
+json_t *ft_store_job_metrics(ft_store *s, const char *id, ft_error *err);
+
+/* Events: level "info" / "warning" / "error", a message and optional data.
+ * Each gets an increasing sequence number. Fenced by lease (NULL:
+ * unfenced): 1 if written, 0 if the lease is lost, -1 on error. */
+int ft_store_job_event(ft_store *s, const char *id, const char *lease, const char *level, const char *message,
+                       const json_t *data, ft_error *err);
+/* Events with seq > after_seq, oldest first (at most limit, 1..10000).
+ * Each is {"object": "job.event", "seq", "created_at", "level", "message",
+ * "data" (or null)}. */
+json_t *ft_store_job_events(ft_store *s, const char *id, int64_t after_seq, int limit, ft_error *err);
+
+/* Terminal transitions, fenced: they apply only while `lease` still holds
+ * the job (returns 1), else nothing changes (returns 0). */
+/* Success: inserts the result model row and marks the job succeeded in one
+ * transaction; result holds test metrics etc. merged into the job. */
+int ft_store_job_succeed(ft_store *s, const char *id, const char *lease, const json_t *model_obj,
+                         const json_t *result, ft_error *err);
+/* Failure: error is {"message", "code", "param"}. */
+int ft_store_job_fail(ft_store *s, const char *id, const char *lease, const json_t *error, ft_error *err);
+/* Cancelled by request. */
+int ft_store_job_cancelled(ft_store *s, const char *id, const char *lease, ft_error *err);
+/* Back to the queue (graceful shutdown): lease cleared, the attempt not
+ * counted. A job whose cancel was requested becomes cancelled instead. */
+int ft_store_job_requeue(ft_store *s, const char *id, const char *lease, ft_error *err);
+
+/* Figures for /metrics: {"jobs": {status: count, ...}, "datasets": {"count",
+ * "bytes"}, "models": {"count", "bytes"}}. */
+json_t *ft_store_stats(ft_store *s, ft_error *err);
+
+/* Ids of every dataset and model row, for the start-up orphan sweep. */
+json_t *ft_store_all_file_ids(ft_store *s, ft_error *err);
+
+#endif
