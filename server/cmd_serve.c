@@ -1,5 +1,6 @@
 /* finetuned serve: start-up, signal handling and graceful shutdown. */
 #include <cblas.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,19 +15,66 @@
 #include "server/version.h"
 #include "server/worker/worker.h"
 
+/* The write end of the pipe that carries SIGTERM / SIGINT to the main
+ * thread (a signal handler can only reach the rest of the program through
+ * a global). A handler rather than a blocked mask and sigwait alone:
+ * OpenBLAS starts its threads before main (a library constructor) with
+ * these signals unblocked, and the kernel gives a process-directed signal
+ * to any thread that does not block it, so a SIGTERM during start-up took
+ * the default action (the process died, status -15) in an OpenBLAS thread. */
+static int signal_pipe = -1;
+
+static void on_signal(int sig)
+{
+    unsigned char b = (unsigned char)sig;
+    ssize_t n = write(signal_pipe, &b, 1); /* async-signal-safe */
+    (void)n;
+}
+
+/* Handle SIGTERM / SIGINT from now on; keep them blocked in the threads
+ * started from here (they inherit the mask), so they reach the main thread
+ * once it waits (wait_for_signal) or an OpenBLAS thread before. */
+static bool catch_signals(sigset_t *sigs, int *pipe_read)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return false;
+    signal_pipe = fds[1];
+    *pipe_read = fds[0];
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return true;
+}
+
+static int wait_for_signal(const sigset_t *sigs, int pipe_read)
+{
+    pthread_sigmask(SIG_UNBLOCK, sigs, NULL);
+    unsigned char b = 0;
+    while (read(pipe_read, &b, 1) != 1)
+        ; /* EINTR */
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    return b;
+}
+
 int ft_cmd_serve(int argc, char **argv)
 {
     static ft_app app; /* lives for the whole process */
     int rc = ft_config_load(&app.cfg, argc, argv, stdout, stderr);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
-    /* SIGTERM / SIGINT are taken by sigwait below; every thread inherits the mask. */
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    int signals;
+    if (!catch_signals(&sigs, &signals)) {
+        fprintf(stderr, "finetuned serve: cannot set up signal handling (pipe)\n");
+        return 1;
+    }
 
     ft_error err = {0};
     if (ft_app_open(&app, &err) != 0) {
@@ -56,9 +104,7 @@ int ft_cmd_serve(int argc, char **argv)
                    "service; set --api-key, --api-key-file or FINETUNED_API_KEY",
                    NULL);
 
-    int sig = 0;
-    while (sigwait(&sigs, &sig) != 0)
-        ;
+    int sig = wait_for_signal(&sigs, signals);
     ft_app_log(&app, "shutting_down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     atomic_store(&app.shutting_down, true);
     ft_http_quiesce(app.http);

@@ -1,14 +1,18 @@
 """Durability: kill -9 during training resumes from the checkpoint and ends
 with the same model as an uninterrupted run; kill -9 during an upload leaves
 nothing half-written; SIGTERM checkpoints and requeues a running job."""
+import ctypes
 import http.client
 import json
 import os
+import signal
 import socket
 import struct
 import time
 
 from harness import Server, check, idx_subset, run_tests
+
+SYS_TGKILL = 234  # x86-64
 
 CNN = {"input": [1, 28, 28], "layers": [
     {"name": "conv1", "type": "conv2d", "filters": 8, "kernel": 3, "padding": 1, "activation": "relu"},
@@ -135,6 +139,40 @@ def test_sigterm_checkpoints_and_requeues():
         check(job["attempts"] == 1, "a graceful requeue counted as an attempt: %r" % job["attempts"])
         events = [e["message"] for e in server.get("/v1/jobs/%s/events?limit=100" % jid).json()["data"]]
         check(any("resuming" in m for m in events), events)
+    finally:
+        server.close()
+
+
+
+def sigterm_unblocked_threads(pid):
+    """Threads of pid (other than the main one) that do not block SIGTERM."""
+    found = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        if int(tid) == pid:
+            continue
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            blocked = int([l for l in f if l.startswith("SigBlk:")][0].split()[1], 16)
+        if not blocked & (1 << (signal.SIGTERM - 1)):
+            found.append(int(tid))
+    return found
+
+
+def test_sigterm_to_a_thread_started_before_main_stops_cleanly():
+    """OpenBLAS starts its threads before main (a library constructor), so
+    they do not block SIGTERM; the kernel may hand a process-directed
+    SIGTERM to such a thread (it did, while start-up had not reached the
+    wait yet), and the signal's default action killed the server (status
+    -15) instead of a clean shutdown. SIGTERM is now caught by a handler
+    that wakes the main thread, whichever thread takes it: sent straight to
+    such a thread (tgkill), it still stops the server with status 0."""
+    server = Server()
+    try:
+        threads = sigterm_unblocked_threads(server.proc.pid)
+        check(threads, "no thread without SIGTERM blocked (is OpenBLAS single-threaded here?)")
+        libc = ctypes.CDLL(None, use_errno=True)
+        check(libc.syscall(SYS_TGKILL, server.proc.pid, threads[0], signal.SIGTERM) == 0, "tgkill")
+        code = server.proc.wait(timeout=15)
+        check(code == 0, "status %r after SIGTERM to thread %d:\n%s" % (code, threads[0], server.log_text()[-1500:]))
     finally:
         server.close()
 
