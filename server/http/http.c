@@ -407,11 +407,30 @@ void ft_run_handler(ft_req *r)
 
 /* Queue the reply. `before_body`: it is sent before the announced body is
  * read, so the connection closes after it rather than read the body. */
+static ft_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* The connection closes with a body still arriving: linger (http_linger.c). */
+static void linger_on_close(ft_req *r)
+{
+    ft_conn *c = conn_of(r->conn);
+    if (!c)
+        return;
+    pthread_mutex_lock(&r->http->conns_lock);
+    c->linger = true;
+    pthread_mutex_unlock(&r->http->conns_lock);
+}
+
 static enum MHD_Result queue(ft_req *r, bool before_body)
 {
     struct MHD_Response *resp = r->resp;
-    if (before_body && r->has_body)
+    if (before_body && r->has_body) {
         MHD_add_response_header(resp, "Connection", "close");
+        linger_on_close(r);
+    }
     MHD_add_response_header(resp, "X-Request-Id", r->id);
     if (!MHD_get_response_header(resp, "Cache-Control"))
         MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -447,16 +466,11 @@ static enum MHD_Result reply_mid_body(ft_req *r)
     if (info && r->json_out && n > 0 && (size_t)n < sizeof head &&
         send(info->connect_fd, head, (size_t)n, MSG_NOSIGNAL) == n)
         send(info->connect_fd, r->json_out, r->json_out_len, MSG_NOSIGNAL);
+    linger_on_close(r);
     return MHD_NO; /* libmicrohttpd closes the connection */
 }
 
 /* ---- the head and body deadlines ---- */
-
-static ft_conn *conn_of(struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return info ? info->socket_context : NULL;
-}
 
 /* The connection enters a phase of its request (the next head after a reply). */
 static void conn_mark(ft_http *h, struct MHD_Connection *conn, ft_conn_phase phase)
@@ -523,6 +537,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     /* libmicrohttpd closes the socket after this call: while c is in the
      * list (under the lock), c->fd is still this connection's. */
     pthread_mutex_lock(&h->conns_lock);
+    if (c->linger && !c->cut)
+        ft_http_linger(h->linger, c->fd);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -675,6 +691,12 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
     pthread_mutex_init(&h->conns_lock, NULL);
     pthread_cond_init(&h->reaper_wake, NULL);
     const ft_config *c = &app->cfg;
+    /* What requests use is ready before the first can arrive. */
+    if (!(h->pool = ft_http_pool_start(h, c->heavy_threads, c->heavy_queue, err)) ||
+        !(h->linger = ft_http_lingerer_start(err)) || !ft_http_streams_start(h, err)) {
+        ft_http_stop(h);
+        return NULL;
+    }
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -692,7 +714,7 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
         v4->sin_port = htons((uint16_t)c->listen_port);
         v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     } else {
-        free(h);
+        ft_http_stop(h);
         ft_fail(err, FT_EINVAL, "listen", "--listen needs a numeric address (e.g. 127.0.0.1 or 0.0.0.0), got '%s'",
                 c->listen_host);
         return NULL;
@@ -712,21 +734,13 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
             on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (!h->daemon) {
-        pthread_mutex_destroy(&h->lock);
-        pthread_mutex_destroy(&h->conns_lock);
-        pthread_cond_destroy(&h->reaper_wake);
-        free(h);
+        ft_http_stop(h);
         ft_fail(err, FT_EIO, "listen", "cannot listen on %s:%d (address in use or not available)",
                 c->listen_host, c->listen_port);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : c->listen_port;
-    if (!(h->pool = ft_http_pool_start(h, c->heavy_threads, c->heavy_queue, err)) ||
-        !ft_http_streams_start(h, err)) {
-        ft_http_stop(h);
-        return NULL;
-    }
     if (pthread_create(&h->reaper, NULL, reap_slow, h) != 0) {
         ft_http_stop(h);
         ft_fail(err, FT_ENOMEM, NULL, "cannot start the HTTP connection reaper thread");
@@ -761,6 +775,7 @@ void ft_http_stop(ft_http *h)
         pthread_join(h->reaper, NULL);
     if (h->daemon)
         MHD_stop_daemon(h->daemon); /* closes every connection: the list empties */
+    ft_http_lingerer_stop(h->linger);
     pthread_mutex_destroy(&h->lock);
     pthread_mutex_destroy(&h->conns_lock);
     pthread_cond_destroy(&h->reaper_wake);

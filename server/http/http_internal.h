@@ -18,6 +18,7 @@
 
 typedef struct ft_stream ft_stream;
 typedef struct ft_http_pool ft_http_pool;
+typedef struct ft_http_lingerer ft_http_lingerer;
 
 /* Where a connection is in its current request: the reaper gives a head
  * and a body each a deadline; a reply has none (event streams are long). */
@@ -31,6 +32,7 @@ typedef struct ft_conn {
     ft_conn_phase phase;
     uint64_t received;               /* body bytes received in FT_CONN_BODY */
     bool cut;                        /* already shut down */
+    bool linger;                     /* answered before its body was read: linger at close */
 } ft_conn;
 
 struct ft_http {
@@ -51,6 +53,7 @@ struct ft_http {
     bool waker_started;
     int hangup_epoll;                /* parked streams' sockets, EPOLLRDHUP */
     ft_http_pool *pool;              /* runs the heavy routes' handlers */
+    ft_http_lingerer *linger;          /* half-closed sockets read to their end, bounded */
     pthread_t hangup_watcher;
     bool hangup_watcher_started;
     /* libmicrohttpd's connection timeout counts idle time only, so a client
@@ -128,6 +131,14 @@ void ft_run_handler(ft_req *r);
 ft_http_pool *ft_http_pool_start(ft_http *h, int nthreads, int queue, ft_error *err);
 bool ft_http_pool_submit(ft_http_pool *p, ft_req *r);
 void ft_http_pool_stop(ft_http_pool *p);
+
+/* Lingering close (http_linger.c): after an answer decided mid-body, fd
+ * is half-closed and what the client still sends is read and discarded, up
+ * to a bound, before the socket really closes (so the answer is not lost
+ * to a reset). The caller closes its own fd as usual. */
+ft_http_lingerer *ft_http_lingerer_start(ft_error *err);
+void ft_http_linger(ft_http_lingerer *g, int fd);
+void ft_http_lingerer_stop(ft_http_lingerer *g);
 
 /* The stream threads (http_stream.c): started once the daemon runs; stop
  * also resumes every parked stream, as libmicrohttpd must not be stopped
