@@ -333,6 +333,13 @@ static const char *succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
     return held == 1 ? "succeeded" : held == 0 ? "lease_lost" : "not_recorded";
 }
 
+/* An outcome that ends the job for good (not requeued, not lost, not
+ * left unrecorded). */
+static bool recorded_end(const char *outcome)
+{
+    return strcmp(outcome, "succeeded") == 0 || strcmp(outcome, "failed") == 0 || strcmp(outcome, "cancelled") == 0;
+}
+
 static void run(job_run *j)
 {
     ft_app *app = j->app;
@@ -399,12 +406,11 @@ static void run(job_run *j)
 out:
     /* The checkpoint goes only with a recorded end: the fenced terminal
      * write proved the lease, and an ended job is never claimed again. */
-    bool ended = strcmp(final, "succeeded") == 0 || strcmp(final, "failed") == 0 || strcmp(final, "cancelled") == 0;
-    if (ended)
+    if (recorded_end(final))
         unlink(j->ckpt);
     ft_job_result_free(&res);
     ft_prom_worker_rate(app->prom, j->index, 0);
-    if (ended)
+    if (recorded_end(final))
         ft_prom_job_finished(app->prom, final, now_s() - started);
     char secs[32];
     snprintf(secs, sizeof secs, "%.2f", now_s() - started);
