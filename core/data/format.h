@@ -47,7 +47,7 @@ typedef struct {
     const char *name;  /* what messages and the summary call it (may be NULL) */
     const void *data;  /* or: its bytes in memory */
     size_t len;        /* their count */
-    ft_stream *stream; /* open on it, gunzipped if it was gzip (set by ft_ingest) */
+    ft_stream *stream; /* open on it, gunzipped if it was gzip (set by ft_ingest_files) */
 } ft_format_file;
 
 /* A dataset format. */

@@ -60,8 +60,9 @@ static int ingest_single(ft_format_file *f, const ft_ingest_options *opt, ft_dat
     const ft_format_desc *fmt;
     int rc = ft_sniff_stream(f->stream, opt, f->name, &fmt, err);
     if (rc == 0 && fmt->files != 1)
-        rc = ft_fail(err, FT_EINVAL, NULL, "this is an %s file; an %s dataset needs two files, the images and the labels",
-                     fmt->what, fmt->what);
+        rc = ft_fail(err, FT_EINVAL, NULL,
+                     "this is an %s file; an %s dataset needs two files, the images and the labels", fmt->what,
+                     fmt->what);
     if (rc == 0)
         rc = parse_files(fmt, f, opt, out, info, err);
     if (rc != 0 && f->name)
