@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "core/data/ingest_util.h"
+#include "core/data/parse_helpers.h"
 #include "core/nn/model.h"
 
 void ft_app_dataset_path(const ft_app *app, const char *id, char *out, size_t n)

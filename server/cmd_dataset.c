@@ -20,6 +20,8 @@
 
 static int usage(FILE *out)
 {
+    char formats[256];
+    ft_format_names(formats, sizeof formats);
     fprintf(out,
             "usage: finetuned dataset inspect [OPTIONS] FILE...\n"
             "       finetuned dataset inspect [OPTIONS] --images IMAGES --labels LABELS\n"
@@ -33,7 +35,7 @@ static int usage(FILE *out)
             "  --task T                auto, classification or regression (default auto)\n"
             "  --image-size HxW        resize images (default: the first image's size)\n"
             "  --color C               grayscale or rgb (default: the first image's)\n"
-            "  --format F              auto, csv, tar, idx or safetensors (default auto)\n"
+            "  --format F              %s (default auto)\n"
             "  --delimiter C           CSV field separator (default ','; 'tab' for tabs)\n"
             "  --no-header             the CSV has no header row\n"
             "  --images F --labels F   an IDX pair\n"
@@ -41,7 +43,8 @@ static int usage(FILE *out)
             "  --compact               one JSON object per line instead of indented JSON\n"
             "\n"
             "FINETUNED_MAX_DATASET_BYTES (e.g. 512M) sets the stored-size limit, as for the server\n"
-            "(default 4G).\n");
+            "(default 4G).\n",
+            formats);
     return out == stdout ? 0 : 2;
 }
 

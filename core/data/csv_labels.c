@@ -17,7 +17,7 @@ typedef struct {
     float value; /* numeric value, or NaN */
 } label_row;
 
-void csv_labels_init(csv_labels *l, ft_task task, uint64_t max_classes, const char *column, size_t col)
+void ft_csv_labels_init(ft_csv_labels *l, ft_task task, uint64_t max_classes, const char *column, size_t col)
 {
     memset(l, 0, sizeof *l);
     l->task = task;
@@ -28,7 +28,7 @@ void csv_labels_init(csv_labels *l, ft_task task, uint64_t max_classes, const ch
     ft_chunkbuf_init(&l->rows, 1u << 20);
 }
 
-void csv_labels_free(csv_labels *l)
+void ft_csv_labels_free(ft_csv_labels *l)
 {
     ft_strtab_free(l->tab);
     ft_chunkbuf_free(&l->rows);
@@ -40,7 +40,7 @@ void csv_labels_free(csv_labels *l)
     l->nfixed = 0;
 }
 
-int csv_labels_fix_names(csv_labels *l, char *const *names, size_t n, ft_error *err)
+int ft_csv_labels_fix_names(ft_csv_labels *l, char *const *names, size_t n, ft_error *err)
 {
     if (!(l->fixed_names = calloc(n ? n : 1, sizeof *l->fixed_names)))
         return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
@@ -50,7 +50,7 @@ int csv_labels_fix_names(csv_labels *l, char *const *names, size_t n, ft_error *
     return 0;
 }
 
-static int label_fail(const csv_labels *l, ft_errcode code, uint64_t line, const char *p, size_t n,
+static int label_fail(const ft_csv_labels *l, ft_errcode code, uint64_t line, const char *p, size_t n,
                       const char *what, ft_error *err)
 {
     char text[256];
@@ -59,7 +59,7 @@ static int label_fail(const csv_labels *l, ft_errcode code, uint64_t line, const
                    (unsigned long long)line, l->col, l->column, text, what);
 }
 
-int csv_labels_add(csv_labels *l, const char *p, size_t n, uint64_t line, ft_error *err)
+int ft_csv_labels_add(ft_csv_labels *l, const char *p, size_t n, uint64_t line, ft_error *err)
 {
     if (n == 0)
         return ft_fail(err, FT_EFORMAT, NULL, "line %llu, column %zu ('%s'): missing label",
@@ -154,7 +154,7 @@ static int by_value(const void *a, const void *b)
         }                                                                          \
     } while (0)
 
-static ft_dataset *build_targets(csv_labels *l, int features, ft_error *err)
+static ft_dataset *build_targets(ft_csv_labels *l, int features, ft_error *err)
 {
     ft_dataset *ds = ft_dataset_new(l->nrows, ft_shape1(features), FT_X_F32, FT_TARGET_VALUES, 1, err);
     if (!ds)
@@ -164,7 +164,7 @@ static ft_dataset *build_targets(csv_labels *l, int features, ft_error *err)
     return ds;
 }
 
-static ft_dataset *build_classes(csv_labels *l, int features, ft_error *err)
+static ft_dataset *build_classes(ft_csv_labels *l, int features, ft_error *err)
 {
     size_t k = l->fixed_names ? l->nfixed : ft_strtab_count(l->tab);
     if (k > INT32_MAX) {
@@ -209,7 +209,7 @@ done:
 /* Whether distinct integer labels look like class indices: they start at 0
  * or 1, or are exactly {-1, 1}. Integer measurements (ages, counts of
  * things, prices in whole units) rarely do. */
-static int index_like(const csv_labels *l)
+static int index_like(const ft_csv_labels *l)
 {
     float lo = INFINITY, hi = -INFINITY;
     size_t n = ft_strtab_count(l->tab);
@@ -223,7 +223,7 @@ static int index_like(const csv_labels *l)
     return lo == 0 || lo == 1 || (n == 2 && lo == -1 && hi == 1);
 }
 
-ft_dataset *csv_labels_build(csv_labels *l, int features, char *reason, size_t cap, ft_error *err)
+ft_dataset *ft_csv_labels_build(ft_csv_labels *l, int features, char *reason, size_t cap, ft_error *err)
 {
     size_t distinct = l->tab ? ft_strtab_count(l->tab) : 0;
     int classes;

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "core/data/ingest.h"
-#include "core/data/ingest_util.h"
+#include "core/data/parse_helpers.h"
 
 typedef struct {
     ft_task task;            /* what the user asked for */
@@ -21,20 +21,20 @@ typedef struct {
     uint64_t nrows;          /* labels added */
     char **fixed_names;      /* class names from a scikit-learn header, or NULL */
     size_t nfixed;           /* their count */
-} csv_labels;
+} ft_csv_labels;
 
-void csv_labels_init(csv_labels *l, ft_task task, uint64_t max_classes, const char *column, size_t col);
-void csv_labels_free(csv_labels *l);
+void ft_csv_labels_init(ft_csv_labels *l, ft_task task, uint64_t max_classes, const char *column, size_t col);
+void ft_csv_labels_free(ft_csv_labels *l);
 
 /* Take the class names of a scikit-learn header line (copied); labels must
  * then be class indices 0..n-1. */
-int csv_labels_fix_names(csv_labels *l, char *const *names, size_t n, ft_error *err);
+int ft_csv_labels_fix_names(ft_csv_labels *l, char *const *names, size_t n, ft_error *err);
 
 /* Add the label of the record at `line`. */
-int csv_labels_add(csv_labels *l, const char *p, size_t n, uint64_t line, ft_error *err);
+int ft_csv_labels_add(ft_csv_labels *l, const char *p, size_t n, uint64_t line, ft_error *err);
 
 /* Decide the task and create the dataset of rows x features (x zeroed),
  * with its labels or targets filled in; *reason explains the task choice. */
-ft_dataset *csv_labels_build(csv_labels *l, int features, char *reason, size_t cap, ft_error *err);
+ft_dataset *ft_csv_labels_build(ft_csv_labels *l, int features, char *reason, size_t cap, ft_error *err);
 
 #endif

@@ -15,9 +15,9 @@
 static int is_blank(char c, char delim) { return c == ' ' || (c == '\t' && delim != '\t'); }
 
 /* Whitespace-separated records: fields are runs of non-blank characters. */
-static int split_whitespace(csv_reader *r, char *p, size_t n, ft_error *err);
+static int split_whitespace(ft_csv_reader *r, char *p, size_t n, ft_error *err);
 
-int csv_open(csv_reader *r, ft_stream *in, char delim, size_t max_record, size_t max_fields,
+int ft_csv_open(ft_csv_reader *r, ft_stream *in, char delim, size_t max_record, size_t max_fields,
              ft_error *err)
 {
     memset(r, 0, sizeof *r);
@@ -31,13 +31,13 @@ int csv_open(csv_reader *r, ft_stream *in, char delim, size_t max_record, size_t
     r->buf = malloc(r->cap);
     r->field = malloc(r->fcap * sizeof *r->field);
     if (!r->buf || !r->field) {
-        csv_close(r);
+        ft_csv_close(r);
         return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     }
     const unsigned char *p;
     size_t avail;
     if (ft_stream_peek(in, 3, &p, &avail, err) != 0) {
-        csv_close(r);
+        ft_csv_close(r);
         return -1;
     }
     if (avail == 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
@@ -45,7 +45,7 @@ int csv_open(csv_reader *r, ft_stream *in, char delim, size_t max_record, size_t
     return 0;
 }
 
-void csv_close(csv_reader *r)
+void ft_csv_close(ft_csv_reader *r)
 {
     free(r->buf);
     free(r->field);
@@ -55,7 +55,7 @@ void csv_close(csv_reader *r)
 
 /* Read more input after the unread window, growing the buffer for a long
  * record up to the limit. */
-static int more(csv_reader *r, ft_error *err)
+static int more(ft_csv_reader *r, ft_error *err)
 {
     if (r->start > 0) {
         memmove(r->buf, r->buf + r->start, r->len - r->start);
@@ -82,23 +82,23 @@ static int more(csv_reader *r, ft_error *err)
     return 0;
 }
 
-static int add_field(csv_reader *r, char *p, size_t n, ft_error *err)
+static int add_field(ft_csv_reader *r, char *p, size_t n, ft_error *err)
 {
     if (r->nfields == r->fcap && r->fcap < r->max_fields) {
         size_t cap = r->fcap * 2 < r->max_fields ? r->fcap * 2 : r->max_fields;
-        csv_field *f = realloc(r->field, cap * sizeof *f);
+        ft_csv_field *f = realloc(r->field, cap * sizeof *f);
         if (!f)
             return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         r->field = f;
         r->fcap = cap;
     }
     if (r->nfields < r->fcap)
-        r->field[r->nfields] = (csv_field){p, n};
+        r->field[r->nfields] = (ft_csv_field){p, n};
     r->nfields++; /* fields past the limit are only counted */
     return 0;
 }
 
-static int bare_cr(const csv_reader *r, ft_error *err)
+static int bare_cr(const ft_csv_reader *r, ft_error *err)
 {
     return ft_fail(err, FT_EFORMAT, NULL,
                    "line %llu: carriage return (CR) inside a line; the file must use LF or CRLF line endings",
@@ -106,7 +106,7 @@ static int bare_cr(const csv_reader *r, ft_error *err)
 }
 
 /* Split a record without quotes. */
-static int split_simple(csv_reader *r, char *p, size_t n, ft_error *err)
+static int split_simple(ft_csv_reader *r, char *p, size_t n, ft_error *err)
 {
     if (memchr(p, '\r', n))
         return bare_cr(r, err);
@@ -130,7 +130,7 @@ static int split_simple(csv_reader *r, char *p, size_t n, ft_error *err)
     }
 }
 
-static int split_whitespace(csv_reader *r, char *p, size_t n, ft_error *err)
+static int split_whitespace(ft_csv_reader *r, char *p, size_t n, ft_error *err)
 {
     char *q = p, *e = p + n;
     for (;;) {
@@ -147,7 +147,7 @@ static int split_whitespace(csv_reader *r, char *p, size_t n, ft_error *err)
 }
 
 /* Split a record with quotes, unescaping quoted fields in place. */
-static int split_quoted(csv_reader *r, char *p, size_t n, ft_error *err)
+static int split_quoted(ft_csv_reader *r, char *p, size_t n, ft_error *err)
 {
     char *q = p, *e = p + n, delim = r->delim;
     for (;;) {
@@ -207,7 +207,7 @@ static int split_quoted(csv_reader *r, char *p, size_t n, ft_error *err)
 }
 
 /* Find where a record with quotes ends: 1 (found), 0 (need more input), -1. */
-static int quoted_end(csv_reader *r, const char *p, size_t avail, size_t *end, size_t *used,
+static int quoted_end(ft_csv_reader *r, const char *p, size_t avail, size_t *end, size_t *used,
                       uint64_t *lines, ft_error *err)
 {
     int inq = 0, fstart = 1;
@@ -252,7 +252,7 @@ static int quoted_end(csv_reader *r, const char *p, size_t avail, size_t *end, s
     return 1;
 }
 
-int csv_next(csv_reader *r, ft_error *err)
+int ft_csv_next(ft_csv_reader *r, ft_error *err)
 {
     for (;;) {
         char *p = r->buf + r->start;

@@ -117,8 +117,4 @@ int ft_preproc_from_json(ft_preproc *pp, const json_t *j, size_t features, ft_er
 void ft_dataset_gather(const ft_dataset *ds, const ft_preproc *pp, const uint32_t *idx, size_t n,
                        float *out);
 
-/* Load an IDX pair (MNIST format), gzipped or not: images u8 [n, rows, cols]
- * become [1, rows, cols]; labels u8 [n] become classes 0..max. */
-ft_dataset *ft_idx_load(const char *images_path, const char *labels_path, ft_error *err);
-
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/data/ingest_internal.h"
+#include "core/data/format.h"
 #include "core/util/safetensors.h"
 
 #define STORE_FORMAT "finetuned.dataset"

@@ -42,16 +42,19 @@
 #include <jansson.h>
 
 #include "core/data/dataset.h"
+#include "core/data/format_list.h"
 #include "core/util/error.h"
 
-/* File formats (gzip compression is orthogonal and detected by magic). */
+/* File formats (gzip compression is orthogonal and detected by magic): one
+ * value per row of core/data/format_list.h, FT_FORMAT_CSV, FT_FORMAT_TAR
+ * (.tar or .tar.gz of <class>/<name>.png), FT_FORMAT_IDX (MNIST-style images
+ * + labels pair), FT_FORMAT_SAFETENSORS (tensors x and y). */
+#define FT_FORMAT_ENUM(ID, name) FT_FORMAT_##ID,
 typedef enum {
-    FT_FORMAT_AUTO = 0,   /* sniff the content, then the extension */
-    FT_FORMAT_CSV,        /* text table with a header row */
-    FT_FORMAT_TAR,        /* .tar or .tar.gz of <class>/<name>.png */
-    FT_FORMAT_IDX,        /* MNIST-style images + labels pair */
-    FT_FORMAT_SAFETENSORS /* tensors x and y */
+    FT_FORMAT_AUTO = 0, /* sniff the content, then the extension */
+    FT_FORMAT_LIST(FT_FORMAT_ENUM)
 } ft_format;
+#undef FT_FORMAT_ENUM
 
 /* What the labels mean. */
 typedef enum {
@@ -134,8 +137,15 @@ int ft_ingest(const ft_ingest_source *src, const ft_ingest_options *opt, ft_data
  * or "28"), "color". Errors are FT_EINVAL with param = key. */
 int ft_ingest_option_set(ft_ingest_options *opt, const char *key, const char *value, ft_error *err);
 
+/* The i-th option key an upload reads ("format", "label", ...: those some
+ * format takes), or NULL past the last. */
+const char *ft_ingest_option_key(size_t i);
+
 /* Spelling of a format ("csv", "tar", "idx", "safetensors"; "auto"). */
 const char *ft_format_name(ft_format f);
+
+/* Every spelling, for messages and help: "auto, csv, tar, idx or safetensors". */
+void ft_format_names(char *dst, size_t cap);
 
 /* Recognise a file's format from its content (and, failing that, its name):
  * *format gets the format, *gzip whether the file is gzip-compressed. A file
@@ -151,5 +161,9 @@ typedef struct {
 
 /* Read just the header of an IDX file (gzipped or not). */
 int ft_idx_probe(const char *path, ft_idx_header *h, ft_error *err);
+
+/* Load an IDX pair (MNIST format), gzipped or not: images u8 [n, rows, cols]
+ * become [1, rows, cols]; labels u8 [n] become classes 0..max. */
+ft_dataset *ft_idx_load(const char *images_path, const char *labels_path, ft_error *err);
 
 #endif

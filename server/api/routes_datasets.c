@@ -29,21 +29,20 @@ ft_dataset *ft_stored_dataset_load(ft_app *app, const char *id, ft_error *err)
     return ds;
 }
 
-/* Upload options, from the query string or plain multipart fields. */
-static const char *const option_keys[] = {"format", "label", "task", "delimiter", "header", "image_size", "color"};
-#define NOPTION_KEYS (sizeof option_keys / sizeof *option_keys)
-
+/* Upload options (core's list: those the dataset formats read), from the
+ * query string or plain multipart fields. */
 static bool read_options(ft_app *app, ft_req *r, ft_ingest_options *opt)
 {
     memset(opt, 0, sizeof *opt);
     opt->max_dataset_bytes = app->cfg.max_dataset_bytes;
-    for (size_t i = 0; i < NOPTION_KEYS; i++) {
-        const char *v = ft_req_query(r, option_keys[i]);
+    const char *key;
+    for (size_t i = 0; (key = ft_ingest_option_key(i)); i++) {
+        const char *v = ft_req_query(r, key);
         if (!v)
-            v = ft_req_form(r, option_keys[i]);
+            v = ft_req_form(r, key);
         ft_error err = {0};
-        if (v && ft_ingest_option_set(opt, option_keys[i], v, &err) != 0) {
-            ft_reply_error(r, 400, "invalid_option", option_keys[i], "%s", err.msg);
+        if (v && ft_ingest_option_set(opt, key, v, &err) != 0) {
+            ft_reply_error(r, 400, "invalid_option", key, "%s", err.msg);
             return false;
         }
     }

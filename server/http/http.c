@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/data/ingest_util.h"
+#include "core/data/parse_helpers.h"
 #include "server/http/http_internal.h"
 #include "server/api/prom.h"
 

@@ -1,6 +1,8 @@
-/* Chunked byte store, string interning, UTF-8 checks for the parsers. */
-#include "core/data/ingest_util.h"
+/* Chunked byte store, string interning, UTF-8 checks, warnings and gunzip
+ * for the format parsers. */
+#include "core/data/parse_helpers.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,4 +243,35 @@ char *ft_msg_text(char *dst, size_t cap, const char *p, size_t n)
     }
     dst[w] = '\0';
     return dst;
+}
+
+void ft_info_warn(json_t *info, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *w = json_object_get(info, "warnings");
+    if (!w) {
+        w = json_array();
+        json_object_set_new(info, "warnings", w);
+    }
+    json_array_append_new(w, json_string(msg));
+}
+
+int ft_stream_auto_gunzip(ft_stream *s, const ft_ingest_options *opt, ft_error *err)
+{
+    const unsigned char *p;
+    size_t n;
+    if (ft_stream_peek(s, 2, &p, &n, err) != 0)
+        return -1;
+    if (n == 2 && p[0] == 0x1f && p[1] == 0x8b)
+        return ft_stream_gunzip(s, opt->max_decompressed_bytes, err);
+    return 0;
+}
+
+ft_stream *ft_format_file_open(const ft_format_file *f, ft_error *err)
+{
+    return f->data ? ft_stream_open_mem(f->data, f->len, err) : ft_stream_open_file(f->path, err);
 }

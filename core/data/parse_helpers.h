@@ -1,11 +1,17 @@
-/* Small building blocks shared by the dataset parsers (internal to core/). */
-#ifndef FT_INGEST_UTIL_H
-#define FT_INGEST_UTIL_H
+/* Building blocks the dataset format parsers share (internal to core/): a
+ * chunked row store, a string table for labels, the dataset budget, UTF-8
+ * checks and message quoting, summary warnings, and gunzip on magic. */
+#ifndef FT_PARSE_HELPERS_H
+#define FT_PARSE_HELPERS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
+#include "core/data/format.h"
 #include "core/util/error.h"
+#include "core/util/stream.h"
 
 /* An append-only byte store in fixed chunks. Parsers append rows without
  * knowing the final count; copying out frees each chunk as it goes, so the
@@ -60,5 +66,14 @@ int ft_utf8_valid(const char *p, size_t n);
 /* Quote untrusted text for an error message: at most 40 characters, control
  * characters as '?', "..." when cut. Returns dst. */
 char *ft_msg_text(char *dst, size_t cap, const char *p, size_t n);
+
+/* Append a warning sentence to info["warnings"]. */
+void ft_info_warn(json_t *info, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Open a stream on a file's path or bytes (as they are: not gunzipped). */
+ft_stream *ft_format_file_open(const ft_format_file *f, ft_error *err);
+
+/* Start gunzipping the stream if it begins with gzip magic. */
+int ft_stream_auto_gunzip(ft_stream *s, const ft_ingest_options *opt, ft_error *err);
 
 #endif

@@ -1,4 +1,5 @@
-/* IDX files (the MNIST / Fashion-MNIST format), gzipped or not.
+/* The IDX format (MNIST / Fashion-MNIST), gzipped or not: a pair of files,
+ * images and labels.
  *
  * Layout: two zero bytes, a type code, the rank, rank big-endian uint32
  * dimensions, then the payload. Everything is checked: the magic, the type
@@ -9,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/data/ingest_internal.h"
-#include "core/data/ingest_util.h"
+#include "core/data/format.h"
+#include "core/data/parse_helpers.h"
 
 #define IDX_U8 0x08
 
@@ -27,7 +28,8 @@ static const char *type_name(int t)
     }
 }
 
-int ft_idx_read_header(ft_stream *in, ft_idx_header *h, ft_error *err)
+/* Read an IDX header from a stream (consuming it). */
+static int read_header(ft_stream *in, ft_idx_header *h, ft_error *err)
 {
     unsigned char b[4];
     size_t got;
@@ -56,14 +58,13 @@ int ft_idx_read_header(ft_stream *in, ft_idx_header *h, ft_error *err)
 
 int ft_idx_probe(const char *path, ft_idx_header *h, ft_error *err)
 {
-    ft_ingest_options opt;
-    ft_ingest_resolve(NULL, &opt);
+    ft_ingest_options opt = {.max_decompressed_bytes = FT_DEFAULT_MAX_DECOMPRESSED};
     ft_stream *s = ft_stream_open_file(path, err);
     if (!s)
         return -1;
     int rc = ft_stream_auto_gunzip(s, &opt, err);
     if (rc == 0)
-        rc = ft_idx_read_header(s, h, err);
+        rc = read_header(s, h, err);
     ft_stream_close(s);
     if (rc != 0)
         ft_error_prefix(err, "%s", path);
@@ -112,15 +113,19 @@ static int read_payload(ft_stream *s, void *dst, uint64_t n, const char *what, c
     return 0;
 }
 
-int ft_idx_parse(ft_stream *images, const char *iname, ft_stream *labels, const char *lname,
-                 const ft_ingest_options *opt, ft_dataset **out, ft_error *err)
+/* files[0] holds the images, files[1] the labels; messages name the file. */
+static int idx_parse(const ft_format_file *files, const ft_ingest_options *opt, ft_dataset **out, json_t *info,
+                     ft_error *err)
 {
+    ft_stream *images = files[0].stream, *labels = files[1].stream;
+    const char *iname = files[0].name, *lname = files[1].name;
+    (void)info;
     ft_idx_header ih, lh;
-    if (ft_idx_read_header(images, &ih, err) != 0) {
+    if (read_header(images, &ih, err) != 0) {
         ft_error_prefix(err, "%s", iname);
         return -1;
     }
-    if (ft_idx_read_header(labels, &lh, err) != 0) {
+    if (read_header(labels, &lh, err) != 0) {
         ft_error_prefix(err, "%s", lname);
         return -1;
     }
@@ -166,9 +171,19 @@ fail:
     return -1;
 }
 
-ft_dataset *ft_idx_load(const char *images_path, const char *labels_path, ft_error *err)
+/* Two zero bytes, a type code, a rank from 1 to 4. */
+static ft_sniff idx_sniff(const unsigned char *p, size_t n, bool gz)
 {
-    ft_ingest_source src = {.images_path = images_path, .labels_path = labels_path};
-    ft_dataset *ds;
-    return ft_ingest(&src, NULL, &ds, NULL, err) == 0 ? ds : NULL;
+    (void)gz;
+    return n >= 4 && p[0] == 0 && p[1] == 0 && (p[2] == 0x08 || p[2] == 0x09 || (p[2] >= 0x0B && p[2] <= 0x0E)) &&
+                   p[3] >= 1 && p[3] <= 4
+               ? FT_SNIFF_SURE
+               : FT_SNIFF_NO;
 }
+
+static const char *const idx_suffixes[] = {"-ubyte", "-ubyte.gz", ".idx", ".idx.gz", NULL};
+
+const ft_format_desc ft_format_idx = {
+    .id = FT_FORMAT_IDX, .name = "idx", .what = "IDX", .suffixes = idx_suffixes, .files = 2,
+    .sniff = idx_sniff, .parse = idx_parse,
+};

@@ -1,5 +1,5 @@
-/* Image-folder datasets: a tar (or tar.gz) of <class>/<name>.png, the layout
- * of Keras' image_dataset_from_directory.
+/* The tar format, image-folder datasets: a tar (or tar.gz) of
+ * <class>/<name>.png, the layout of Keras' image_dataset_from_directory.
  *
  * Entry names are only ever labels: nothing is written to disk. Absolute
  * names, ".." components, links, devices and FIFOs are refused; hidden files
@@ -13,8 +13,8 @@
 #include <strings.h>
 
 #include "core/data/image.h"
-#include "core/data/ingest_internal.h"
-#include "core/data/ingest_util.h"
+#include "core/data/format.h"
+#include "core/data/parse_helpers.h"
 #include "core/data/tar.h"
 
 #define MAX_SKIPPED_LISTED 20
@@ -456,20 +456,27 @@ static void tar_images_free(tar_images *t)
     free(t->buf);
 }
 
-int ft_images_tar_parse(ft_stream *in, ft_stream *prescan, const ft_ingest_options *opt, ft_dataset **out,
-                        json_t *info, ft_error *err)
+/* The archive is read twice: once to count its images (so that the dataset
+ * budget is checked before any image is decoded), then to decode them. */
+static int tar_parse(const ft_format_file *files, const ft_ingest_options *opt, ft_dataset **out, json_t *info,
+                     ft_error *err)
 {
     tar_images t;
-    uint64_t entries;
-    int rc = tar_images_init(&t, prescan, opt, NULL, err);
-    t.counting = 1;
-    if (rc == 0)
-        rc = walk(&t, &entries, err);
-    uint64_t images = t.rows;
-    tar_images_free(&t);
+    uint64_t entries, images = 0;
+    ft_stream *prescan = ft_format_file_open(&files[0], err);
+    int rc = prescan ? ft_stream_auto_gunzip(prescan, opt, err) : -1;
+    if (rc == 0) {
+        rc = tar_images_init(&t, prescan, opt, NULL, err);
+        t.counting = 1;
+        if (rc == 0)
+            rc = walk(&t, &entries, err);
+        images = t.rows;
+        tar_images_free(&t);
+    }
+    ft_stream_close(prescan);
     if (rc != 0)
         return -1;
-    if (tar_images_init(&t, in, opt, info, err) == 0) {
+    if (tar_images_init(&t, files[0].stream, opt, info, err) == 0) {
         t.images = images;
         rc = parse(&t, out, err);
     } else {
@@ -478,3 +485,28 @@ int ft_images_tar_parse(ft_stream *in, ft_stream *prescan, const ft_ingest_optio
     tar_images_free(&t);
     return rc;
 }
+
+/* A tar header in the first block ("ustar" at 257, or a valid checksum). */
+static ft_sniff tar_sniff(const unsigned char *head, size_t n, bool gz)
+{
+    (void)gz;
+    return n >= 512 && ft_tar_block_is_header(head) ? FT_SNIFF_SURE : FT_SNIFF_NO;
+}
+
+/* Colour and output size from the first byte. */
+static size_t tar_fuzz_options(const uint8_t *data, size_t size, ft_ingest_options *o)
+{
+    (void)size;
+    o->color = (ft_color)(data[0] % 3);
+    if (data[0] & 4)
+        o->image_height = o->image_width = 1 + (data[0] >> 4);
+    return 1;
+}
+
+static const char *const tar_suffixes[] = {".tar", ".tar.gz", ".tgz", NULL};
+
+const ft_format_desc ft_format_tar = {
+    .id = FT_FORMAT_TAR, .name = "tar", .what = "a tar archive", .suffixes = tar_suffixes, .files = 1,
+    .options = FT_OPT_IMAGE_SIZE | FT_OPT_COLOR, .sniff = tar_sniff, .parse = tar_parse,
+    .fuzz_options = tar_fuzz_options,
+};

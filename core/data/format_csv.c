@@ -1,5 +1,6 @@
-/* CSV datasets: a header row naming the columns, numeric features, one label
- * column (by name, default the last).
+/* The CSV format: a header row naming the columns, numeric features, one
+ * label column (by name, default the last). Any text is CSV to the sniffer
+ * (weakly: a file name ending in .tar, say, overrides it).
  *
  * Besides plain CSV this recognises scikit-learn's bundled format, whose first
  * line is "n_samples,n_features[,class names]" (iris.csv, wine_data.csv,
@@ -12,18 +13,18 @@
 
 #include "core/data/csv_labels.h"
 #include "core/data/csv_reader.h"
-#include "core/data/ingest_internal.h"
+#include "core/data/format.h"
 #include "core/util/numparse.h"
 
 typedef struct {
-    csv_reader rd;        /* tokenizer */
+    ft_csv_reader rd;     /* tokenizer */
     const ft_ingest_options *opt;
     char **names;         /* column names (owned) */
     size_t ncols;         /* columns in the header */
     size_t label;         /* 0-based label column */
     int features;         /* ncols - 1 */
     ft_chunkbuf x;        /* parsed feature rows */
-    csv_labels labels;    /* parsed labels */
+    ft_csv_labels labels; /* parsed labels */
     uint64_t sk_rows;     /* rows promised by a scikit-learn header, or 0 */
     json_t *sk_classes;   /* class names from a scikit-learn header, or NULL */
     uint64_t header_line; /* line of the header row */
@@ -41,7 +42,7 @@ static void free_names(csv_parser *c)
 /* Copy the current record's fields as column names. */
 static int take_names(csv_parser *c, ft_error *err)
 {
-    csv_reader *r = &c->rd;
+    ft_csv_reader *r = &c->rd;
     if (r->nfields > c->opt->max_columns)
         return ft_fail(err, FT_ETOOBIG, NULL, "line %llu: %zu columns exceed the limit of %llu",
                        (unsigned long long)r->line, r->nfields, (unsigned long long)c->opt->max_columns);
@@ -50,7 +51,7 @@ static int take_names(csv_parser *c, ft_error *err)
     if (!(c->names = calloc(c->ncols, sizeof *c->names)))
         return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     for (size_t i = 0; i < c->ncols; i++) {
-        csv_field f = r->field[i];
+        ft_csv_field f = r->field[i];
         if (!ft_utf8_valid(f.p, f.n))
             return ft_fail(err, FT_EFORMAT, NULL,
                            "line %llu, column %zu: the column name is not valid UTF-8 (the file must be UTF-8)",
@@ -82,7 +83,7 @@ static int name_columns(csv_parser *c, size_t n, int sklearn, ft_error *err)
     return 0;
 }
 
-static int all_numeric(const csv_reader *r)
+static int all_numeric(const ft_csv_reader *r)
 {
     float v;
     for (size_t i = 0; i < r->nfields && i < r->fcap; i++)
@@ -102,13 +103,13 @@ static int names_numeric(const csv_parser *c)
 
 /* The first line "n_samples,n_features[,names...]" of scikit-learn's files:
  * two positive integers, then either class names (none numeric) or nothing. */
-static int sklearn_first_line(const csv_reader *r, uint64_t *rows, uint64_t *feats, int *named)
+static int sklearn_first_line(const ft_csv_reader *r, uint64_t *rows, uint64_t *feats, int *named)
 {
     if (r->nfields < 2 || r->nfields > r->fcap)
         return 0;
     float v;
     for (int i = 0; i < 2; i++) {
-        csv_field f = r->field[i];
+        ft_csv_field f = r->field[i];
         if (!ft_is_int_token(f.p, f.n) || f.p[0] == '-' || f.p[0] == '+' ||
             ft_parse_f32(f.p, f.n, &v) != FT_NUM_OK || v < 1)
             return 0;
@@ -116,7 +117,7 @@ static int sklearn_first_line(const csv_reader *r, uint64_t *rows, uint64_t *fea
     }
     size_t empty = 0, names = 0;
     for (size_t i = 2; i < r->nfields; i++) {
-        csv_field f = r->field[i];
+        ft_csv_field f = r->field[i];
         if (f.n == 0)
             empty++;
         else if (ft_parse_f32(f.p, f.n, &v) == FT_NUM_INVALID)
@@ -159,7 +160,7 @@ static int find_label(csv_parser *c, ft_error *err)
     return 0;
 }
 
-static int number_fail(const csv_parser *c, size_t col, ft_num_status st, const csv_field *f, ft_error *err)
+static int number_fail(const csv_parser *c, size_t col, ft_num_status st, const ft_csv_field *f, ft_error *err)
 {
     char text[256];
     ft_msg_text(text, sizeof text, f->p, f->n);
@@ -177,7 +178,7 @@ static int number_fail(const csv_parser *c, size_t col, ft_num_status st, const 
 /* Parse the current record as a data row. */
 static int data_row(csv_parser *c, ft_error *err)
 {
-    csv_reader *r = &c->rd;
+    ft_csv_reader *r = &c->rd;
     if (r->nfields != c->ncols)
         return ft_fail(err, FT_EFORMAT, NULL, "line %llu: expected %zu fields (as in the header) but found %zu",
                        (unsigned long long)r->line, c->ncols, r->nfields);
@@ -191,7 +192,7 @@ static int data_row(csv_parser *c, ft_error *err)
     if (!x)
         return -1;
     for (size_t j = 0; j < c->ncols; j++) {
-        const csv_field *f = &r->field[j];
+        const ft_csv_field *f = &r->field[j];
         if (j == c->label)
             continue;
         ft_num_status st = ft_parse_f32(f->p, f->n, x);
@@ -199,16 +200,16 @@ static int data_row(csv_parser *c, ft_error *err)
             return number_fail(c, j, st, f, err);
         x++;
     }
-    const csv_field *lf = &r->field[c->label];
-    return csv_labels_add(&c->labels, lf->p, lf->n, r->line, err);
+    const ft_csv_field *lf = &r->field[c->label];
+    return ft_csv_labels_add(&c->labels, lf->p, lf->n, r->line, err);
 }
 
 /* The header, or the scikit-learn first line and what follows it. Leaves
  * *pending set when the current record is a data row still to parse. */
 static int read_header(csv_parser *c, int *pending, ft_error *err)
 {
-    csv_reader *r = &c->rd;
-    int rc = csv_next(r, err);
+    ft_csv_reader *r = &c->rd;
+    int rc = ft_csv_next(r, err);
     if (rc < 0)
         return -1;
     if (rc == 0)
@@ -227,7 +228,7 @@ static int read_header(csv_parser *c, int *pending, ft_error *err)
     if (take_names(c, err) != 0)
         return -1;
     if (sklearn) {
-        rc = csv_next(r, err);
+        rc = ft_csv_next(r, err);
         if (rc < 0)
             return -1;
         if (rc == 1 && r->nfields == feats + 1) {
@@ -311,7 +312,7 @@ static int parse(csv_parser *c, ft_dataset **out, ft_error *err)
             return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         for (size_t i = 0; i < k; i++)
             names[i] = (char *)json_string_value(json_array_get(c->sk_classes, i));
-        int rc = csv_labels_fix_names(&c->labels, names, k, err);
+        int rc = ft_csv_labels_fix_names(&c->labels, names, k, err);
         free(names);
         if (rc != 0)
             return -1;
@@ -320,7 +321,7 @@ static int parse(csv_parser *c, ft_dataset **out, ft_error *err)
         if (pending) {
             pending = 0;
         } else {
-            int rc = csv_next(&c->rd, err);
+            int rc = ft_csv_next(&c->rd, err);
             if (rc < 0)
                 return -1;
             if (rc == 0)
@@ -337,7 +338,7 @@ static int parse(csv_parser *c, ft_dataset **out, ft_error *err)
                        "the scikit-learn header line says %llu rows but the file has %llu",
                        (unsigned long long)c->sk_rows, (unsigned long long)c->labels.nrows);
     char reason[256];
-    ft_dataset *ds = csv_labels_build(&c->labels, c->features, reason, sizeof reason, err);
+    ft_dataset *ds = ft_csv_labels_build(&c->labels, c->features, reason, sizeof reason, err);
     if (!ds)
         return -1;
     ft_chunkbuf_drain(&c->x, ft_dataset_x_f32(ds));
@@ -357,23 +358,51 @@ static int parse(csv_parser *c, ft_dataset **out, ft_error *err)
     return 0;
 }
 
-int ft_csv_parse(ft_stream *in, const ft_ingest_options *opt, ft_dataset **out, json_t *info,
-                 ft_error *err)
+static int csv_parse(const ft_format_file *files, const ft_ingest_options *opt, ft_dataset **out, json_t *info,
+                     ft_error *err)
 {
+    ft_stream *in = files[0].stream;
     csv_parser c;
     memset(&c, 0, sizeof c);
     c.opt = opt;
     c.info = info;
     ft_chunkbuf_init(&c.x, 4u << 20);
-    csv_labels_init(&c.labels, opt->task, opt->max_classes, "", 0);
+    ft_csv_labels_init(&c.labels, opt->task, opt->max_classes, "", 0);
     /* Store one more field than the header has, so a ragged row's count is exact. */
-    if (csv_open(&c.rd, in, opt->delimiter, opt->max_line_bytes, opt->max_columns + 1, err) != 0)
+    if (ft_csv_open(&c.rd, in, opt->delimiter, opt->max_line_bytes, opt->max_columns + 1, err) != 0)
         return -1;
     int rc = parse(&c, out, err);
-    csv_close(&c.rd);
-    csv_labels_free(&c.labels);
+    ft_csv_close(&c.rd);
+    ft_csv_labels_free(&c.labels);
     ft_chunkbuf_free(&c.x);
     free_names(&c);
     json_decref(c.sk_classes);
     return rc;
 }
+
+/* Text: no NUL byte in the first bytes (an empty file too: its parser says so). */
+static ft_sniff csv_sniff(const unsigned char *head, size_t n, bool gz)
+{
+    (void)gz;
+    return memchr(head, 0, n) ? FT_SNIFF_NO : FT_SNIFF_WEAK;
+}
+
+/* The dialect from the first byte: delimiter, task, header, label column. */
+static size_t csv_fuzz_options(const uint8_t *data, size_t size, ft_ingest_options *o)
+{
+    static const char delims[] = {',', ';', '\t', ' '};
+    (void)size;
+    o->delimiter = delims[data[0] & 3];
+    o->task = (ft_task)((data[0] >> 2) % 3);
+    o->no_header = (data[0] >> 4) & 1;
+    o->label = (data[0] >> 5) & 1 ? "label" : NULL;
+    return 1;
+}
+
+static const char *const csv_suffixes[] = {".csv", ".csv.gz", ".tsv", NULL};
+
+const ft_format_desc ft_format_csv = {
+    .id = FT_FORMAT_CSV, .name = "csv", .what = "CSV text", .suffixes = csv_suffixes, .files = 1,
+    .options = FT_OPT_LABEL | FT_OPT_TASK | FT_OPT_DELIMITER | FT_OPT_HEADER, .sniff = csv_sniff,
+    .parse = csv_parse, .fuzz_options = csv_fuzz_options,
+};

@@ -1,4 +1,4 @@
-/* safetensors datasets: tensor `x` (U8 or F32; F64 is converted) of shape
+/* The safetensors format: tensor `x` (U8 or F32; F64 is converted) of shape
  * [n], [n, F], [n, H, W] or [n, C, H, W], and tensor `y`: integers (I32,
  * I64, U8, ...) of shape [n] are class indices, floats (F32, F64) of shape
  * [n] or [n, T] are regression targets.
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/data/ingest_internal.h"
-#include "core/data/ingest_util.h"
+#include "core/data/format.h"
+#include "core/data/parse_helpers.h"
 
 #define CHUNK (1u << 20)
 
@@ -306,3 +306,48 @@ int ft_st_dataset_parse(ft_st_file *f, const ft_ingest_options *opt, ft_dataset 
     json_decref(names);
     return rc;
 }
+
+static int st_parse(const ft_format_file *files, const ft_ingest_options *opt, ft_dataset **out, json_t *info,
+                    ft_error *err)
+{
+    const ft_format_file *in = &files[0];
+    if (ft_stream_is_gzip(in->stream))
+        return ft_fail(err, FT_EFORMAT, NULL,
+                       "gzip-compressed safetensors files are not supported; upload the .safetensors file itself");
+    ft_st_file *f = in->data ? ft_st_open_mem(in->data, in->len, err) : ft_st_open(in->path, err);
+    if (!f)
+        return -1;
+    int rc = ft_st_dataset_parse(f, opt, out, info, err);
+    ft_st_close(f);
+    return rc;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* A little-endian header length, then the JSON header's '{'. */
+static ft_sniff st_sniff(const unsigned char *p, size_t n, bool gz)
+{
+    return !gz && n >= 9 && p[8] == '{' && le64(p) >= 2 && le64(p) <= FT_ST_MAX_HEADER ? FT_SNIFF_SURE
+                                                                                       : FT_SNIFF_NO;
+}
+
+/* The task from the first byte. */
+static size_t st_fuzz_options(const uint8_t *data, size_t size, ft_ingest_options *o)
+{
+    (void)size;
+    o->task = (ft_task)(data[0] % 3);
+    return 1;
+}
+
+static const char *const st_suffixes[] = {".safetensors", NULL};
+
+const ft_format_desc ft_format_safetensors = {
+    .id = FT_FORMAT_SAFETENSORS, .name = "safetensors", .what = "safetensors", .suffixes = st_suffixes,
+    .files = 1, .options = FT_OPT_TASK, .sniff = st_sniff, .parse = st_parse, .fuzz_options = st_fuzz_options,
+};
