@@ -32,11 +32,12 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# Archives are rebuilt whole: a renamed or removed source leaves no stale member.
 $(BUILD)/libftcore.a: $(CORE_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/libftserver.a: $(SERVER_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/finetuned: $(BUILD)/server/main.o $(BUILD)/libftserver.a $(BUILD)/libftcore.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
