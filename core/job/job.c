@@ -1,6 +1,5 @@
 /* Running a job end to end: load and select data, build the model, train,
  * test. The CLI and the service's workers both come through here. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,25 +36,6 @@ static int same_targets(const ft_dataset *a, const ft_dataset *b, const char *wh
                        ft_dataset_target_kind(a) == FT_TARGET_CLASSES ? "classes" : "targets",
                        ft_dataset_target_dim(a));
     return 0;
-}
-
-json_t *ft_epoch_metrics_json(const ft_epoch_metrics *m)
-{
-    json_t *j = json_pack("{s:i}", "epoch", m->epoch);
-    const struct {
-        const char *name;
-        double v;
-    } f[] = {
-        {"train_loss", m->train_loss}, {"train_accuracy", m->train_accuracy},
-        {"train_mae", m->train_mae}, {"train_rmse", m->train_rmse},
-        {"val_loss", m->val_loss}, {"val_accuracy", m->val_accuracy},
-        {"val_mae", m->val_mae}, {"val_rmse", m->val_rmse},
-        {"seconds", m->seconds}, {"samples_per_second", m->samples_per_second},
-    };
-    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
-        if (isfinite(f[i].v))
-            json_object_set_new(j, f[i].name, json_real(f[i].v));
-    return j;
 }
 
 static int set_model_metadata(ft_model *m, const ft_dataset *train, const ft_preproc *pp, ft_error *err)

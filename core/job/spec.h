@@ -160,7 +160,4 @@ typedef struct {
 int ft_job_run(ft_job_spec *spec, const ft_job_env *env, ft_job_result *out, ft_error *err);
 void ft_job_result_free(ft_job_result *r);
 
-/* Per-epoch metrics as JSON (NAN values omitted). */
-json_t *ft_epoch_metrics_json(const ft_epoch_metrics *m);
-
 #endif

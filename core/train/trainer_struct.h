@@ -44,6 +44,7 @@ struct ft_trainer {
     ft_metric_acc acc;          /* the current epoch's running sums */
     double epoch_seconds;       /* training time of the current epoch so far */
     ft_epoch_metrics *history;  /* epochs_done entries */
+    const ft_metric_field *es_field; /* early stopping's metric, or NULL when off */
     double best;                /* early stopping: best metric value */
     int best_epoch, bad_epochs;
     float *best_params;         /* trainable parameters at best_epoch (restore_best) */
