@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "core/util/safetensors.h"
-#include "core/train/trainer_struct.h"
+#include "core/train/trainer.h"
 
 #define CHECKPOINT_FORMAT "finetuned.checkpoint.v1"
 

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "core/nn/layer.h"
-#include "core/train/train_internal.h"
-#include "core/train/trainer_struct.h"
+#include "core/train/batch.h"
+#include "core/train/trainer.h"
 
 static int units_of(const ft_model *m) { return (int)ft_shape_size(ft_model_output_shape(m)); }
 
@@ -269,7 +269,7 @@ static ft_batch_source source_for(const ft_trainer *tr, const ft_dataset *ds, co
 }
 
 /* The permutation of an epoch is a function of the RNG state at its start. */
-void ft_trainer_make_order(ft_trainer *tr)
+static void make_order(ft_trainer *tr)
 {
     size_t rows = ft_dataset_rows(tr->train);
     for (size_t i = 0; i < rows; i++)
@@ -427,7 +427,7 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
             tr->epoch_seconds = 0;
         }
         if (!tr->order_ready) {
-            ft_trainer_make_order(tr);
+            make_order(tr);
             tr->order_ready = true;
         }
         double t_start = ft_now() - tr->epoch_seconds;

@@ -1,6 +1,8 @@
-/* The training loop: seeded shuffling, mini-batch SGD/Adam over the model's
- * trainable suffix, per-epoch metrics, validation, early stopping, the
- * frozen-prefix feature cache, and checkpoints that resume bit-identically. */
+/* core/train's public API: train a model (seeded shuffling, mini-batch
+ * SGD/Adam over the model's trainable suffix, per-epoch metrics, validation,
+ * early stopping, the frozen-prefix feature cache), checkpoints that resume
+ * bit-identically, evaluation and prediction. The per-epoch metrics are in
+ * metrics.h; batch.h and trainer.h are internal to core/train. */
 #ifndef FT_TRAIN_H
 #define FT_TRAIN_H
 
