@@ -71,7 +71,7 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
         goto done;
     if (s->base_model && !(base = env->load_model(env->ctx, s->base_model, err)))
         goto done;
-    if (ft_data_info_from(full, &info, err) != 0 || ft_job_plan(s, &info, base, NULL, &out->warnings, err) != 0)
+    if (ft_data_info_from(full, &info, err) != 0 || ft_job_plan(s, &info, base, NULL, &m, &out->warnings, err) != 0)
         goto done;
     if (s->dataset.has_selector) {
         if (!(whole = ft_dataset_select(full, &s->dataset.sel, err)))
@@ -95,9 +95,6 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
     if (s->has_test && (!(test = load_ref(env, &s->test, "test", err)) || same_targets(train, test, "test", err) != 0))
         goto done;
 
-    int kept;
-    if (!(m = ft_job_build_model(s, base, &kept, err)))
-        goto done;
     ft_preproc_init(&pp, train);
     if (s->standardize && ft_preproc_fit_standardize(&pp, train, err) != 0)
         goto done;
@@ -117,6 +114,7 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
             ft_trainer_free(tr);
             ft_model_free(m);
             tr = NULL;
+            int kept;
             if (!(m = ft_job_build_model(s, base, &kept, err)) || set_model_metadata(m, train, &pp, err) != 0 ||
                 !(tr = ft_trainer_new(m, train, val, &pp, &s->train, err)))
                 goto done;
