@@ -8,7 +8,7 @@ import socket
 import struct
 import time
 
-from harness import Server, check, idx_subset, run_tests
+from harness import Server, check, idx_subset, main
 
 CNN = {"input": [1, 28, 28], "layers": [
     {"name": "conv1", "type": "conv2d", "filters": 8, "kernel": 3, "padding": 1, "activation": "relu"},
@@ -140,4 +140,4 @@ def test_sigterm_checkpoints_and_requeues():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())
