@@ -1,6 +1,5 @@
 /* Running a job end to end: load and select data, build the model, train,
  * test. The CLI and the service's workers both come through here. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,25 +38,6 @@ static int same_targets(const ft_dataset *a, const ft_dataset *b, const char *wh
     return 0;
 }
 
-json_t *ft_epoch_metrics_json(const ft_epoch_metrics *m)
-{
-    json_t *j = json_pack("{s:i}", "epoch", m->epoch);
-    const struct {
-        const char *name;
-        double v;
-    } f[] = {
-        {"train_loss", m->train_loss}, {"train_accuracy", m->train_accuracy},
-        {"train_mae", m->train_mae}, {"train_rmse", m->train_rmse},
-        {"val_loss", m->val_loss}, {"val_accuracy", m->val_accuracy},
-        {"val_mae", m->val_mae}, {"val_rmse", m->val_rmse},
-        {"seconds", m->seconds}, {"samples_per_second", m->samples_per_second},
-    };
-    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
-        if (isfinite(f[i].v))
-            json_object_set_new(j, f[i].name, json_real(f[i].v));
-    return j;
-}
-
 static int set_model_metadata(ft_model *m, const ft_dataset *train, const ft_preproc *pp, ft_error *err)
 {
     int rc = 0;
@@ -91,7 +71,7 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
         goto done;
     if (s->base_model && !(base = env->load_model(env->ctx, s->base_model, err)))
         goto done;
-    if (ft_data_info_from(full, &info, err) != 0 || ft_job_plan(s, &info, base, NULL, &out->warnings, err) != 0)
+    if (ft_data_info_from(full, &info, err) != 0 || ft_job_plan(s, &info, base, NULL, &m, &out->warnings, err) != 0)
         goto done;
     if (s->dataset.has_selector) {
         if (!(whole = ft_dataset_select(full, &s->dataset.sel, err)))
@@ -115,9 +95,6 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
     if (s->has_test && (!(test = load_ref(env, &s->test, "test", err)) || same_targets(train, test, "test", err) != 0))
         goto done;
 
-    int kept;
-    if (!(m = ft_job_build_model(s, base, &kept, err)))
-        goto done;
     ft_preproc_init(&pp, train);
     if (s->standardize && ft_preproc_fit_standardize(&pp, train, err) != 0)
         goto done;
@@ -137,6 +114,7 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
             ft_trainer_free(tr);
             ft_model_free(m);
             tr = NULL;
+            int kept;
             if (!(m = ft_job_build_model(s, base, &kept, err)) || set_model_metadata(m, train, &pp, err) != 0 ||
                 !(tr = ft_trainer_new(m, train, val, &pp, &s->train, err)))
                 goto done;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/job/spec.h"
-#include "core/train/train_internal.h"
+#include "core/train/batch.h"
 
 /* Saturating arithmetic: an estimate past SIZE_MAX is simply "too much". */
 static size_t add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }

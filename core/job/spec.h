@@ -119,14 +119,17 @@ typedef struct {
 } ft_job_budget;
 
 /* Check the spec against the training data and the base model (NULL for a
- * from-scratch job; its layout is enough), resolve the defaults that depend on
- * them (head output and units, loss) into spec, and list warnings: a JSON
- * array of {"code", "level", "message", "param"} (level "warning" or "info").
- * With "strict": true any warning is an error. Nothing the size of the model
- * is allocated. With a budget, the job's memory is estimated and checked
- * after every cheaper check passed. */
+ * from-scratch job), resolve the defaults that depend on them (head output
+ * and units, loss) into spec, and list warnings: a JSON array of {"code",
+ * "level", "message", "param"} (level "warning" or "info"). With "strict":
+ * true any warning is an error. With a budget, the job's memory is estimated
+ * and checked after every cheaper check passed.
+ * With model non-NULL, *model receives the job's model that the checks ran
+ * on, built as ft_job_build_model builds it (base must have its weights), so
+ * the run trains it without building it again. With model NULL only a layout
+ * is built (base may be a layout): nothing the size of the model is allocated. */
 int ft_job_plan(ft_job_spec *spec, const ft_data_info *train, const ft_model *base, ft_job_budget *budget,
-                json_t **warnings, ft_error *err);
+                ft_model **model, json_t **warnings, ft_error *err);
 
 /* Build the job's model before training: the transferred base or the
  * from-scratch architecture, new layers initialised from the spec's seed.
@@ -159,8 +162,5 @@ typedef struct {
  * hooks, so the caller can checkpoint from on_step / on_epoch. */
 int ft_job_run(ft_job_spec *spec, const ft_job_env *env, ft_job_result *out, ft_error *err);
 void ft_job_result_free(ft_job_result *r);
-
-/* Per-epoch metrics as JSON (NAN values omitted). */
-json_t *ft_epoch_metrics_json(const ft_epoch_metrics *m);
 
 #endif

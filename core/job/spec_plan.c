@@ -369,9 +369,11 @@ static int check_memory(const ft_job_spec *s, const ft_model *m, const ft_model 
 }
 
 int ft_job_plan(ft_job_spec *s, const ft_data_info *train, const ft_model *base, ft_job_budget *budget,
-                json_t **warnings, ft_error *err)
+                ft_model **model, json_t **warnings, ft_error *err)
 {
     *warnings = NULL;
+    if (model)
+        *model = NULL;
     effective_data e;
     if (effective(s, train, &e, err) != 0)
         return -1;
@@ -380,10 +382,13 @@ int ft_job_plan(ft_job_spec *s, const ft_data_info *train, const ft_model *base,
                        s->train.es_metric);
     if (base)
         resolve_defaults(s, train, &e);
-    /* One layout serves every check below: planning allocates nothing the size of the model. */
+    /* One model serves every check below: the one the run trains when the
+     * caller asks for it, else a layout, so a submit allocates nothing the
+     * size of the model. */
     int kept = 0;
-    ft_model *m = base ? ft_model_transfer_layout(base, &s->transfer, &kept, err)
-                       : ft_model_layout_from_json(s->architecture, "architecture", err);
+    ft_model *m = model  ? ft_job_build_model(s, base, &kept, err)
+                  : base ? ft_model_transfer_layout(base, &s->transfer, &kept, err)
+                         : ft_model_layout_from_json(s->architecture, "architecture", err);
     if (!m)
         return -1;
     /* From scratch the architecture's last activation picks the loss. */
@@ -395,23 +400,26 @@ int ft_job_plan(ft_job_spec *s, const ft_data_info *train, const ft_model *base,
     json_t *list = json_array();
     if (rc == 0)
         collect_warnings(s, m, base, kept, &e, list);
-    ft_model_free(m);
-    if (rc != 0) {
-        json_decref(list);
-        return -1;
-    }
-    if (s->strict) {
+    if (rc == 0 && s->strict) {
         size_t i;
         json_t *w;
         json_array_foreach(list, i, w) {
             if (strcmp(json_string_value(json_object_get(w, "level")), "warning") == 0) {
-                ft_fail(err, FT_EINVAL, json_string_value(json_object_get(w, "param")), "%s (strict mode)",
-                        json_string_value(json_object_get(w, "message")));
-                json_decref(list);
-                return -1;
+                rc = ft_fail(err, FT_EINVAL, json_string_value(json_object_get(w, "param")), "%s (strict mode)",
+                             json_string_value(json_object_get(w, "message")));
+                break;
             }
         }
     }
+    if (rc != 0) {
+        ft_model_free(m);
+        json_decref(list);
+        return -1;
+    }
+    if (model)
+        *model = m;
+    else
+        ft_model_free(m);
     echo_defaults(s);
     *warnings = list;
     return 0;

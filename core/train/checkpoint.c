@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "core/util/safetensors.h"
-#include "core/train/trainer_struct.h"
+#include "core/train/trainer.h"
 
 #define CHECKPOINT_FORMAT "finetuned.checkpoint.v1"
 
@@ -64,20 +64,6 @@ static int dec_rng(const json_t *a, ft_rng *r)
     return 0;
 }
 
-static const char *const metric_names[] = {"train_loss", "train_accuracy", "train_mae", "train_rmse",
-                                           "val_loss", "val_accuracy", "val_mae", "val_rmse",
-                                           "seconds", "samples_per_second"};
-
-static double *metric_slot(ft_epoch_metrics *e, int i)
-{
-    double *slots[] = {&e->train_loss, &e->train_accuracy, &e->train_mae, &e->train_rmse,
-                       &e->val_loss, &e->val_accuracy, &e->val_mae, &e->val_rmse,
-                       &e->seconds, &e->samples_per_second};
-    return slots[i];
-}
-
-#define NMETRICS ((int)(sizeof metric_names / sizeof *metric_names))
-
 /* What must match between a checkpoint and the trainer that loads it. */
 static json_t *identity(const ft_trainer *tr)
 {
@@ -102,10 +88,10 @@ static json_t *state_json(const ft_trainer *tr)
 {
     json_t *hist = json_array();
     for (int e = 0; e < tr->epochs_done; e++) {
-        ft_epoch_metrics copy = tr->history[e];
-        json_t *row = json_pack("{s:i}", "epoch", copy.epoch);
-        for (int i = 0; i < NMETRICS; i++)
-            json_object_set_new(row, metric_names[i], enc_double(*metric_slot(&copy, i)));
+        const ft_epoch_metrics *m = &tr->history[e];
+        json_t *row = json_pack("{s:i}", "epoch", m->epoch);
+        for (const ft_metric_field *f = ft_epoch_metric_fields; f < ft_epoch_metric_fields + FT_EPOCH_METRIC_COUNT; f++)
+            json_object_set_new(row, f->name, enc_double(ft_epoch_metric_get(m, f)));
         json_array_append_new(hist, row);
     }
     const ft_metric_acc *a = &tr->acc;
@@ -197,8 +183,8 @@ static int load_state(ft_trainer *tr, const json_t *st, ft_error *err)
         json_t *row = json_array_get(hist, (size_t)e);
         ft_epoch_metrics *m = &tr->history[e];
         m->epoch = (int)json_integer_value(json_object_get(row, "epoch"));
-        for (int i = 0; i < NMETRICS; i++)
-            *metric_slot(m, i) = dec_double(json_object_get(row, metric_names[i]));
+        for (const ft_metric_field *f = ft_epoch_metric_fields; f < ft_epoch_metric_fields + FT_EPOCH_METRIC_COUNT; f++)
+            *ft_epoch_metric_slot(m, f) = dec_double(json_object_get(row, f->name));
     }
     tr->order_ready = false; /* regenerate this epoch's permutation from epoch_rng */
     return 0;

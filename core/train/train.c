@@ -6,39 +6,15 @@
 #include <string.h>
 
 #include "core/nn/layer.h"
-#include "core/train/train_internal.h"
-#include "core/train/trainer_struct.h"
+#include "core/train/batch.h"
+#include "core/train/trainer.h"
 
 static int units_of(const ft_model *m) { return (int)ft_shape_size(ft_model_output_shape(m)); }
 
-static bool metric_is_max(const char *metric) { return strstr(metric, "accuracy") != NULL; }
-
-/* Value of the early-stopping metric in an epoch's metrics, or NAN. */
-static double metric_value(const ft_epoch_metrics *e, const char *metric)
-{
-    static const struct {
-        const char *name;
-        size_t offset;
-    } fields[] = {
-        {"train_loss", offsetof(ft_epoch_metrics, train_loss)},
-        {"train_accuracy", offsetof(ft_epoch_metrics, train_accuracy)},
-        {"train_mae", offsetof(ft_epoch_metrics, train_mae)},
-        {"train_rmse", offsetof(ft_epoch_metrics, train_rmse)},
-        {"val_loss", offsetof(ft_epoch_metrics, val_loss)},
-        {"val_accuracy", offsetof(ft_epoch_metrics, val_accuracy)},
-        {"val_mae", offsetof(ft_epoch_metrics, val_mae)},
-        {"val_rmse", offsetof(ft_epoch_metrics, val_rmse)},
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
-        if (strcmp(fields[i].name, metric) == 0)
-            return *(const double *)((const char *)e + fields[i].offset);
-    return NAN;
-}
-
 bool ft_train_metric_known(const char *name)
 {
-    ft_epoch_metrics probe = {0};
-    return !isnan(metric_value(&probe, name));
+    const ft_metric_field *f = ft_epoch_metric_find(name);
+    return f && f->watchable;
 }
 
 static int check_config(const ft_train_config *cfg, const ft_dataset *val, ft_error *err)
@@ -139,7 +115,8 @@ ft_trainer *ft_trainer_new(ft_model *m, const ft_dataset *train, const ft_datase
     for (int sh = 0; sh < tr->nshards; sh++)
         ft_rng_seed(&tr->shards[sh].dropout_rng, (cfg->seed ^ 0x5eed0d120u) + 0x9e3779b97f4a7c15ULL * (uint64_t)sh);
     tr->epoch_rng = tr->shuffle_rng;
-    tr->best = metric_is_max(cfg->es_metric) ? -INFINITY : INFINITY;
+    tr->es_field = cfg->early_stopping ? ft_epoch_metric_find(cfg->es_metric) : NULL;
+    tr->best = tr->es_field && tr->es_field->higher_better ? -INFINITY : INFINITY;
     return tr;
 oom:
     if (!err || err->code == FT_OK)
@@ -292,7 +269,7 @@ static ft_batch_source source_for(const ft_trainer *tr, const ft_dataset *ds, co
 }
 
 /* The permutation of an epoch is a function of the RNG state at its start. */
-void ft_trainer_make_order(ft_trainer *tr)
+static void make_order(ft_trainer *tr)
 {
     size_t rows = ft_dataset_rows(tr->train);
     for (size_t i = 0; i < rows; i++)
@@ -414,8 +391,8 @@ static bool early_stop_update(ft_trainer *tr, const ft_epoch_metrics *e, const f
 {
     if (!tr->cfg.early_stopping)
         return false;
-    double v = metric_value(e, tr->cfg.es_metric), d = tr->cfg.es_min_delta;
-    bool better = metric_is_max(tr->cfg.es_metric) ? v > tr->best + d : v < tr->best - d;
+    double v = ft_epoch_metric_get(e, tr->es_field), d = tr->cfg.es_min_delta;
+    bool better = tr->es_field->higher_better ? v > tr->best + d : v < tr->best - d;
     if (better) {
         tr->best = v;
         tr->best_epoch = e->epoch;
@@ -450,7 +427,7 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
             tr->epoch_seconds = 0;
         }
         if (!tr->order_ready) {
-            ft_trainer_make_order(tr);
+            make_order(tr);
             tr->order_ready = true;
         }
         double t_start = ft_now() - tr->epoch_seconds;

@@ -1,6 +1,8 @@
-/* The training loop: seeded shuffling, mini-batch SGD/Adam over the model's
- * trainable suffix, per-epoch metrics, validation, early stopping, the
- * frozen-prefix feature cache, and checkpoints that resume bit-identically. */
+/* core/train's public API: train a model (seeded shuffling, mini-batch
+ * SGD/Adam over the model's trainable suffix, per-epoch metrics, validation,
+ * early stopping, the frozen-prefix feature cache), checkpoints that resume
+ * bit-identically, evaluation and prediction. The per-epoch metrics are in
+ * metrics.h; batch.h and trainer.h are internal to core/train. */
 #ifndef FT_TRAIN_H
 #define FT_TRAIN_H
 
@@ -13,6 +15,7 @@
 #include "core/nn/loss.h"
 #include "core/nn/model.h"
 #include "core/nn/optim.h"
+#include "core/train/metrics.h"
 
 typedef struct {
     ft_loss_type loss;
@@ -30,15 +33,6 @@ typedef struct {
     int threads;               /* data-parallel shards per batch (0 or 1: one);
                                   results are deterministic per thread count */
 } ft_train_config;
-
-/* Metrics of one epoch. NAN marks a value that does not apply. */
-typedef struct {
-    int epoch;                  /* 1-based */
-    double train_loss, train_accuracy, train_mae, train_rmse;
-    double val_loss, val_accuracy, val_mae, val_rmse;
-    double seconds;             /* wall time of the epoch, validation included */
-    double samples_per_second;  /* training rows / training time of the epoch */
-} ft_epoch_metrics;
 
 typedef struct {
     int epoch, epochs;          /* current epoch (1-based) and total */

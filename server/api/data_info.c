@@ -75,7 +75,7 @@ int ft_job_plan_stored(ft_app *app, ft_job_spec *spec, json_t **warnings, ft_err
     spec->train.threads = app->cfg.blas_threads;
     ft_job_budget budget = {.limit = app->cfg.max_job_memory, .val = val ? &info[1] : NULL,
                             .test = spec->has_test ? &info[2] : NULL};
-    rc = ft_job_plan(spec, &info[0], base, &budget, warnings, err);
+    rc = ft_job_plan(spec, &info[0], base, &budget, NULL, warnings, err);
 done:
     for (int i = 0; i < 3; i++) {
         ft_data_info_free(&info[i]);

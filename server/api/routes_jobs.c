@@ -214,11 +214,13 @@ void ft_route_job_cancel(ft_app *app, ft_req *r)
     ft_reply_json(r, 200, job);
 }
 
-/* Column order of the CSV export. */
-static const char *const metric_columns[] = {"epoch", "train_loss", "train_accuracy", "train_mae", "train_rmse",
-                                             "val_loss", "val_accuracy", "val_mae", "val_rmse", "seconds",
-                                             "samples_per_second"};
-#define NCOLUMNS (sizeof metric_columns / sizeof *metric_columns)
+/* CSV columns: "epoch", then the epoch metric fields in table order. */
+#define NCOLUMNS (1 + FT_EPOCH_METRIC_COUNT)
+
+static const char *column_name(size_t c) { return c ? ft_epoch_metric_fields[c - 1].name : "epoch"; }
+
+/* printf format of a column's non-integer cells. */
+static const char *column_format(size_t c) { return c ? ft_epoch_metric_fields[c - 1].format : "%.6g"; }
 
 static void reply_csv(ft_req *r, json_t *rows)
 {
@@ -227,7 +229,7 @@ static void reply_csv(ft_req *r, json_t *rows)
     json_t *row;
     json_array_foreach(rows, i, row)
         for (size_t c = 1; c < NCOLUMNS; c++)
-            used[c] |= json_object_get(row, metric_columns[c]) != NULL;
+            used[c] |= json_object_get(row, column_name(c)) != NULL;
     size_t cap = 256 + json_array_size(rows) * NCOLUMNS * 24, len = 0;
     char *out = malloc(cap);
     if (!out) {
@@ -236,20 +238,20 @@ static void reply_csv(ft_req *r, json_t *rows)
     }
     for (size_t c = 0; c < NCOLUMNS; c++)
         if (used[c])
-            len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? "," : "", metric_columns[c]);
+            len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? "," : "", column_name(c));
     len += (size_t)snprintf(out + len, cap - len, "\n");
     json_array_foreach(rows, i, row) {
         bool first = true;
         for (size_t c = 0; c < NCOLUMNS; c++) {
             if (!used[c])
                 continue;
-            json_t *v = json_object_get(row, metric_columns[c]);
+            json_t *v = json_object_get(row, column_name(c));
+            if (!first)
+                len += (size_t)snprintf(out + len, cap - len, ",");
             if (json_is_integer(v))
-                len += (size_t)snprintf(out + len, cap - len, "%s%lld", first ? "" : ",", (long long)json_integer_value(v));
+                len += (size_t)snprintf(out + len, cap - len, "%lld", (long long)json_integer_value(v));
             else if (json_is_number(v))
-                len += (size_t)snprintf(out + len, cap - len, "%s%.6g", first ? "" : ",", json_number_value(v));
-            else
-                len += (size_t)snprintf(out + len, cap - len, "%s", first ? "" : ",");
+                len += (size_t)snprintf(out + len, cap - len, column_format(c), json_number_value(v));
             first = false;
         }
         len += (size_t)snprintf(out + len, cap - len, "\n");

@@ -1,7 +1,8 @@
 """Black-box test harness: runs the real `finetuned serve` on 127.0.0.1, a
 free port and a temp data dir, and talks HTTP to it with the standard library.
 
-Each test module defines functions named test_*; run_tests() calls them in
+Each test module defines functions named test_* (and, if it needs them,
+setup() and teardown()) and ends with `main(globals())`, which runs them in
 order and prints "PASS name" / "FAIL name" lines and a closing
 "N passed, N failed" line, the convention tests/run.sh counts.
 """
@@ -407,6 +408,8 @@ def expect_error(resp, status, code=None, param=None):
 
 
 def run_tests(module_globals):
+    """Call every test_* function; print PASS/FAIL lines and the summary.
+    Returns the number of failed tests."""
     tests = [(n, f) for n, f in module_globals.items() if n.startswith("test_") and callable(f)]
     passed = failed = 0
     for name, fn in tests:
@@ -419,4 +422,22 @@ def run_tests(module_globals):
             traceback.print_exc()
             failed += 1
     print("%d passed, %d failed" % (passed, failed))
+    return failed
+
+
+def main(module_globals):
+    """The ending of every test file: its setup() if it has one, its tests,
+    then its teardown() (even when setup or a test failed), which by default
+    closes the Server in its `server` global; exits non-zero if any test
+    failed."""
+    setup, teardown = module_globals.get("setup"), module_globals.get("teardown")
+    try:
+        if setup:
+            setup()
+        failed = run_tests(module_globals)
+    finally:
+        if teardown:
+            teardown()
+        elif module_globals.get("server"):
+            module_globals["server"].close()
     sys.exit(1 if failed else 0)

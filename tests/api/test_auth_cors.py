@@ -6,7 +6,7 @@ OPTIONS preflight answered without credentials."""
 import os
 import tempfile
 
-from harness import Server, check, expect_error, raw_http, run_tests
+from harness import Server, check, expect_error, raw_http, main
 
 KEY = "s3cret-key-0123456789"
 ORIGIN = "https://a.example"
@@ -151,14 +151,5 @@ def test_shutdown_is_clean():
     server.stop_clean()
 
 
-def teardown():
-    if server:
-        server.close()
-
-
 if __name__ == "__main__":
-    try:
-        setup()
-        run_tests(globals())
-    finally:
-        teardown()
+    main(globals())

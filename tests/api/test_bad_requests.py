@@ -24,7 +24,7 @@ import urllib.parse
 
 import yaml
 
-from harness import ROOT, Server, check, csv_text, mlp_architecture, run_tests
+from harness import ROOT, Server, check, csv_text, mlp_architecture, main
 
 TIMEOUT = 2  # the server's --connection-timeout, seconds
 server = None
@@ -941,14 +941,5 @@ def test_shutdown_is_clean():
     server.stop_clean()
 
 
-def teardown():
-    if server:
-        server.close()
-
-
 if __name__ == "__main__":
-    try:
-        setup()
-        run_tests(globals())
-    finally:
-        teardown()
+    main(globals())

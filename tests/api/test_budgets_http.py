@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 
-from harness import Server, check, expect_error, run_tests, wait_for
+from harness import Server, check, expect_error, main, wait_for
 
 KEY = "budget-key-0123456789abcdef"
 AUTH = {"Authorization": "Bearer " + KEY}
@@ -382,4 +382,4 @@ def test_wrong_keys_of_every_length_are_refused():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())

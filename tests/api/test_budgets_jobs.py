@@ -23,7 +23,7 @@ import json
 import struct
 import time
 
-from harness import (Server, check, csv_text, expect_error, mlp_architecture, run_tests, start_long_job, submit,
+from harness import (Server, check, csv_text, expect_error, mlp_architecture, main, start_long_job, submit,
                      upload_fashion, cancel_and_wait)
 
 server = None
@@ -58,11 +58,6 @@ def setup():
     S["narrow"] = upload_csv(server, 2, 20)
     S["wide"] = upload_csv(server, 1000, 8)
     S["fashion"] = upload_fashion(server, 100)
-
-
-def teardown():
-    if server:
-        server.close()
 
 
 def test_shape_mismatch_is_refused_before_anything_is_built():
@@ -198,8 +193,4 @@ def test_worker_rechecks_the_budget_after_a_restart():
 
 
 if __name__ == "__main__":
-    try:
-        setup()
-        run_tests(globals())
-    finally:
-        teardown()
+    main(globals())

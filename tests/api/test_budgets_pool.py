@@ -17,7 +17,7 @@ import struct
 import threading
 import time
 
-from harness import Server, check, expect_error, run_tests, wait_for
+from harness import Server, check, expect_error, main, wait_for
 
 ROWS, FEATURES, CLASSES = 200_000, 64, 10
 
@@ -127,4 +127,4 @@ def test_full_pool_answers_503_with_retry_after():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())

@@ -38,7 +38,7 @@ import tarfile
 import tempfile
 import time
 
-from harness import (BINARY, Server, check, csv_text, expect_error, png_gray, run_tests, safetensors_parse,
+from harness import (BINARY, Server, check, csv_text, expect_error, png_gray, main, safetensors_parse,
                      submit)
 
 server = None
@@ -268,14 +268,5 @@ def test_confusion_csv_errors():
     expect_error(server.get("/v1/jobs/%s/confusion.csv" % tested["id"]), 410, "gone")
 
 
-def teardown():
-    if server:
-        server.close()
-
-
 if __name__ == "__main__":
-    setup()
-    try:
-        run_tests(globals())
-    finally:
-        teardown()
+    main(globals())

@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import BINARY, Server, check, submit, upload_fashion, wait_for, run_tests
+from harness import BINARY, Server, check, submit, upload_fashion, wait_for, main
 
 
 def heavy_cnn(filters):
@@ -158,4 +158,4 @@ def test_sigterm_with_a_busy_worker_exits_within_bounds():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())

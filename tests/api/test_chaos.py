@@ -22,7 +22,7 @@ import struct
 import threading
 import time
 
-from harness import FASHION, Server, check, cnn_architecture, mlp_architecture, run_tests, safetensors_parse
+from harness import FASHION, Server, check, cnn_architecture, mlp_architecture, main, safetensors_parse
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "5"))
 SEED = int(os.environ.get("CHAOS_SEED", str(int(time.time() * 1000) % 1000000)))
@@ -570,4 +570,4 @@ def test_chaos_all_jobs_finish():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())

@@ -4,7 +4,7 @@ once with two workers; two workers training side by side produce the same
 models, tensor for tensor, as one worker running the same jobs in turn."""
 import threading
 
-from harness import (Server, check, cnn_architecture, idx_subset, mlp_architecture, run_tests,
+from harness import (Server, check, cnn_architecture, idx_subset, mlp_architecture, main,
                      safetensors_parse, submit, upload_fashion, wait_for)
 
 
@@ -118,4 +118,4 @@ def test_two_workers_same_models_as_one():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())

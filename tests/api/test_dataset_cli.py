@@ -11,13 +11,14 @@ import subprocess
 import sys
 import tempfile
 
+from harness import main
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, os.environ.get("FT_BUILD", "build"), "finetuned")
 BAD = os.path.join(ROOT, "tests", "data", "datasets", "bad")
 SKLEARN = "/usr/lib/python3/dist-packages/sklearn/datasets/data"
 FMNIST = "/usr/share/datasets/fashion-mnist"
 PROG = "finetuned dataset inspect: "
-failures = 0
 
 
 def run(*args):
@@ -38,12 +39,10 @@ def documents(text):
 
 
 def check(name, cond, detail=""):
-    global failures
+    """One named check, with its own PASS/FAIL line; a failure also ends its test."""
     print(("PASS " if cond else "FAIL ") + name)
     if not cond:
-        failures += 1
-        if detail:
-            print("    " + str(detail)[:2000], file=sys.stderr)
+        raise AssertionError("%s: %s" % (name, str(detail)[:2000]))
 
 
 def test_sklearn():
@@ -148,18 +147,10 @@ def test_usage_and_mixed():
           "cannot open /nonexistent.csv: No such file or directory" in err, err)
 
 
-def main():
+def setup():
     if not os.access(BIN, os.X_OK):
-        print("FAIL dataset_cli (no binary at %s)" % BIN)
-        return 1
-    for t in (test_sklearn, test_fashion_mnist_pairs, test_png_tar_and_save, test_error_messages,
-              test_usage_and_mixed):
-        try:
-            t()
-        except Exception as e:  # a crash in a test is a failure, not a silent stop
-            check(t.__name__, False, repr(e))
-    return 1 if failures else 0
+        raise RuntimeError("no binary at %s" % BIN)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(globals())

@@ -7,7 +7,7 @@ import gzip
 import re
 import sys
 
-from harness import (Server, check, csv_text, expect_error, idx_subset, run_tests, start_long_job,
+from harness import (Server, check, csv_text, expect_error, idx_subset, main, start_long_job,
                      cancel_and_wait, submit, upload_fashion)
 
 server = None
@@ -240,14 +240,5 @@ def test_shutdown_is_clean():
     server.stop_clean()
 
 
-def teardown():
-    if server:
-        server.close()
-
-
 if __name__ == "__main__":
-    setup()
-    try:
-        run_tests(globals())
-    finally:
-        teardown()
+    main(globals())

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import FASHION, Server, check, expect_error, mlp_architecture, run_tests, safetensors_parse
+from harness import FASHION, Server, check, expect_error, mlp_architecture, main, safetensors_parse
 
 MIB = 1 << 20
 MIN_FREE = 16 * MIB
@@ -346,4 +346,4 @@ def test_disk_fills_up_mid_training():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())

@@ -10,7 +10,7 @@ import socket
 import struct
 import time
 
-from harness import Server, check, idx_subset, run_tests
+from harness import Server, check, idx_subset, main
 
 SYS_TGKILL = 234  # x86-64
 
@@ -178,4 +178,4 @@ def test_sigterm_to_a_thread_started_before_main_stops_cleanly():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())

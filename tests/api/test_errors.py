@@ -8,7 +8,7 @@ import os
 import re
 import time
 
-from harness import Server, check, csv_text, expect_error, raw_http, run_tests, wait_for
+from harness import Server, check, csv_text, expect_error, raw_http, main, wait_for
 
 server = None
 small = None  # a server with tiny body limits
@@ -242,8 +242,4 @@ def teardown():
 
 
 if __name__ == "__main__":
-    try:
-        setup()
-        run_tests(globals())
-    finally:
-        teardown()
+    main(globals())

@@ -10,7 +10,7 @@ import socket
 import struct
 import time
 
-from harness import Server, check, expect_error, raw_http, run_tests
+from harness import Server, check, expect_error, raw_http, main
 
 server = None
 S = {}
@@ -190,14 +190,5 @@ def test_shutdown_is_clean():
     server.stop_clean()
 
 
-def teardown():
-    if server:
-        server.close()
-
-
 if __name__ == "__main__":
-    try:
-        setup()
-        run_tests(globals())
-    finally:
-        teardown()
+    main(globals())

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Server, check, run_tests, wait_for
+from harness import Server, check, main, wait_for
 
 
 def wait_for(predicate, timeout=30, what="a condition"):
@@ -156,4 +156,4 @@ def test_readyz_while_shutting_down():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())

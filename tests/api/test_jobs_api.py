@@ -8,7 +8,7 @@ with resume), Idempotency-Key."""
 import re
 import threading
 
-from harness import (Server, cancel_and_wait, check, expect_error, mlp_architecture, png_size, run_tests,
+from harness import (Server, cancel_and_wait, check, expect_error, mlp_architecture, png_size, main,
                      sse_events, start_long_job, submit, upload_fashion, wait_for)
 
 ID = re.compile(r"^job_[0-9a-f]{24}$")
@@ -496,14 +496,5 @@ def test_shutdown_is_clean():
     server.stop_clean()
 
 
-def teardown():
-    if server:
-        server.close()
-
-
 if __name__ == "__main__":
-    try:
-        setup()
-        run_tests(globals())
-    finally:
-        teardown()
+    main(globals())

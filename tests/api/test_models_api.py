@@ -8,7 +8,7 @@ import re
 import sys
 
 from harness import (Server, cancel_and_wait, check, expect_error, fashion_rows, mlp_architecture,
-                     png_gray, run_tests, safetensors_parse, start_long_job, submit, upload_fashion)
+                     png_gray, main, safetensors_parse, start_long_job, submit, upload_fashion)
 
 ID = re.compile(r"^mdl_[0-9a-f]{24}$")
 server = None
@@ -275,14 +275,5 @@ def test_shutdown_is_clean():
     server.stop_clean()
 
 
-def teardown():
-    if server:
-        server.close()
-
-
 if __name__ == "__main__":
-    try:
-        setup()
-        run_tests(globals())
-    finally:
-        teardown()
+    main(globals())

@@ -15,7 +15,7 @@ import subprocess
 
 import yaml
 
-from harness import ROOT, Server, check, run_tests
+from harness import ROOT, Server, check, main
 
 SPEC_PATH = os.path.join(ROOT, "docs", "openapi.yaml")
 REDOCLY = os.path.join(ROOT, "tools", "ci", "node_modules", ".bin", "redocly")
@@ -205,4 +205,4 @@ def test_live_answers_match_schemas():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())

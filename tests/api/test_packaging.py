@@ -23,7 +23,7 @@ import urllib.request
 
 import yaml
 
-from harness import BINARY, ROOT, check, run_tests
+from harness import BINARY, ROOT, check, main
 
 CI = os.path.join(ROOT, "tools", "ci")
 NODE_BIN = os.path.join(CI, "node_modules", ".bin")
@@ -317,4 +317,4 @@ def test_shell_scripts_lint():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())

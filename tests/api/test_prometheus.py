@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import time
 
-from harness import Server, check, run_tests
+from harness import Server, check, main
 
 server = None
 S = {}
@@ -213,12 +213,12 @@ def test_job_transitions_logged():
     check(finished.get("outcome") == "succeeded", "%r" % finished)
 
 
+def teardown():
+    if server:
+        if server.proc and server.proc.poll() not in (None, 0):
+            print("server exited with %s; its log:\n%s" % (server.proc.returncode, server.log_text()[-4000:]))
+        server.close()
+
+
 if __name__ == "__main__":
-    try:
-        setup()
-        run_tests(globals())
-    finally:
-        if server:
-            if server.proc and server.proc.poll() not in (None, 0):
-                print("server exited with %s; its log:\n%s" % (server.proc.returncode, server.log_text()[-4000:]))
-            server.close()
+    main(globals())

@@ -7,7 +7,7 @@ import re
 import subprocess
 import tempfile
 
-from harness import BINARY, BUILD, ROOT, Server, check, png_size, run_tests
+from harness import BINARY, BUILD, ROOT, Server, check, png_size, main
 
 README = open(os.path.join(ROOT, "README.md")).read()
 tour_output = None
@@ -105,6 +105,9 @@ def test_links_point_at_files():
         check(os.path.exists(path), "README links to %s, which does not exist" % target)
 
 
-if __name__ == "__main__":
+def setup():
     print("(binary: %s, build %s)" % (BINARY, BUILD))
-    run_tests(globals())
+
+
+if __name__ == "__main__":
+    main(globals())

@@ -29,7 +29,7 @@ import time
 import urllib.parse
 import uuid
 
-from harness import ROOT, Server, check, csv_text, expect_error, mlp_architecture, png_gray, run_tests
+from harness import ROOT, Server, check, csv_text, expect_error, mlp_architecture, png_gray, main
 import test_bad_requests as corpus_mod
 from test_bad_requests import build, exchange, make_model
 
@@ -635,4 +635,4 @@ def test_log_injection_text_and_json():
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    main(globals())

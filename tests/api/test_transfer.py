@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from harness import ROOT, Server, check, idx_subset, run_tests
+from harness import ROOT, Server, check, idx_subset, main
 
 SERVER = None
 
@@ -101,9 +101,10 @@ def test_kept_last_hidden_layer_is_an_info_event():
     check(done["status"] == "succeeded", done)
 
 
+def teardown():
+    if SERVER:
+        SERVER.close()
+
+
 if __name__ == "__main__":
-    try:
-        run_tests(globals())
-    finally:
-        if SERVER:
-            SERVER.close()
+    main(globals())

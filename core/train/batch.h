@@ -1,6 +1,11 @@
-/* Internal: pieces shared by the training loop, evaluation and checkpoints. */
-#ifndef FT_TRAIN_INTERNAL_H
-#define FT_TRAIN_INTERNAL_H
+/* core/train internals: how a pass over a dataset is cut into batches.
+ * Target modes (what the loss consumes), batch sources and buffers, the
+ * running metric sums of a pass, evaluation of a row range, and the sizes the
+ * frozen-prefix feature cache and the buffers take (which core/job's memory
+ * estimate reuses). Defined in batch.c, the cache decision in train.c. Not
+ * part of the public API (train.h). */
+#ifndef FT_TRAIN_BATCH_H
+#define FT_TRAIN_BATCH_H
 
 #include "core/train/train.h"
 
@@ -30,6 +35,7 @@ typedef struct {
     size_t elems;           /* regression elements */
 } ft_metric_acc;
 
+/* The target mode of this model, dataset and loss (FT_EINVAL if they do not fit). */
 int ft_target_mode_for(const ft_model *m, const ft_dataset *ds, ft_loss_type loss,
                        ft_target_mode *mode, ft_error *err);
 
@@ -57,7 +63,9 @@ typedef struct {
     float *grad;      /* d loss / d output, rows * units */
 } ft_batch_buffers;
 
+/* Allocate b for `rows` rows of in_size inputs and `units` outputs (-1 when out of memory). */
 int ft_batch_buffers_alloc(ft_batch_buffers *b, int rows, size_t in_size, int units);
+/* Free b's buffers (b itself is the caller's). */
 void ft_batch_buffers_free(ft_batch_buffers *b);
 
 /* Evaluate rows [begin, end) of src in order with an existing workspace,
@@ -66,6 +74,7 @@ int ft_eval_range(ft_model *m, ft_workspace *ws, const ft_batch_source *src, ft_
                   ft_loss_type loss, double huber_delta, const ft_batch_buffers *buf, size_t begin, size_t end,
                   ft_metric_acc *acc, uint64_t *confusion, int k);
 
+/* Monotonic clock in seconds. */
 double ft_now(void);
 
 /* Lowest layer whose parameters train; the layer count if none. */

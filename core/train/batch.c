@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/train/train_internal.h"
+#include "core/train/batch.h"
 
 double ft_now(void)
 {

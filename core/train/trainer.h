@@ -1,37 +1,42 @@
-/* Internal: the trainer's state, shared by train.c and checkpoint.c. */
-#ifndef FT_TRAINER_STRUCT_H
-#define FT_TRAINER_STRUCT_H
+/* core/train internals: struct ft_trainer, the whole state of a training run
+ * (model, data, optimiser, shards, feature cache, shuffle and dropout RNGs,
+ * early stopping, history). The loop (train.c) drives it; checkpoints
+ * (checkpoint.c) save and restore every field of it. Opaque outside
+ * core/train (train.h). */
+#ifndef FT_TRAINER_H
+#define FT_TRAINER_H
 
 #include "core/util/pool.h"
-#include "core/train/train_internal.h"
+#include "core/train/batch.h"
 
 /* One data-parallel slice of every batch, run on its own thread. */
 typedef struct {
-    ft_workspace *ws;
-    ft_batch_buffers buf;
+    ft_workspace *ws;     /* this shard's activations */
+    ft_batch_buffers buf; /* this shard's batch rows */
     float *grads;         /* this shard's gradients (shard 0 uses the model's) */
     ft_rng dropout_rng;   /* this shard's dropout masks */
     size_t start;         /* this step's rows: order[start, start + n) */
-    int n;
+    int n;                /* rows this shard runs in this step */
     int total;            /* rows of the whole batch */
     double loss;          /* this step's mean loss over the shard */
     ft_metric_acc acc;    /* this step's (or eval pass's) sums */
 } ft_shard;
 
+/* The trainer behind train.h's opaque ft_trainer. */
 struct ft_trainer {
     ft_model *m;                /* trained in place */
-    const ft_dataset *train, *val;
-    const ft_preproc *pp;
-    ft_train_config cfg;
-    ft_target_mode mode;
+    const ft_dataset *train, *val; /* borrowed; val may be NULL */
+    const ft_preproc *pp;       /* borrowed preprocessing of both sets */
+    ft_train_config cfg;        /* a copy of the caller's */
+    ft_target_mode mode;        /* how targets reach the loss */
     int units;                  /* model outputs */
     int lo;                     /* lowest layer whose parameters train */
     int run_from;               /* first layer run per batch: lo with the cache, else 0 */
     size_t toff, tcount;        /* trainable parameter range of the flat array */
-    ft_optim *opt;
-    int nshards;
-    ft_shard *shards;
-    ft_pool *pool;
+    ft_optim *opt;              /* state over the trainable range */
+    int nshards;                /* data-parallel shards (threads) */
+    ft_shard *shards;           /* nshards of them */
+    ft_pool *pool;              /* runs the shards */
     bool prepared;              /* cache decided, workspaces allocated */
     float *train_feat, *val_feat; /* frozen-prefix outputs, or NULL */
     size_t feat_size;           /* floats per cached row */
@@ -39,18 +44,17 @@ struct ft_trainer {
     bool order_ready;           /* order matches epoch_rng */
     ft_rng epoch_rng;           /* shuffle RNG at the start of the current epoch */
     ft_rng shuffle_rng;         /* shuffle RNG now (after this epoch's shuffle) */
-    int epochs_done;
+    int epochs_done;            /* completed epochs */
     long step;                  /* batches done in the current epoch */
     ft_metric_acc acc;          /* the current epoch's running sums */
     double epoch_seconds;       /* training time of the current epoch so far */
     ft_epoch_metrics *history;  /* epochs_done entries */
+    const ft_metric_field *es_field; /* early stopping's metric, or NULL when off */
     double best;                /* early stopping: best metric value */
-    int best_epoch, bad_epochs;
+    int best_epoch, bad_epochs; /* early stopping: its epoch (1-based) and epochs since */
     float *best_params;         /* trainable parameters at best_epoch (restore_best) */
-    bool stopped_early, restored;
+    bool stopped_early, restored; /* early stop ended the run; best weights put back */
     double seconds;             /* wall time inside ft_trainer_run */
 };
-
-void ft_trainer_make_order(ft_trainer *tr);
 
 #endif
