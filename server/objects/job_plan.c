@@ -1,7 +1,9 @@
-#include "server/api/data_info.h"
+#include "server/objects/job_plan.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "server/objects/objects.h"
 
 int ft_data_info_from_object(const json_t *obj, ft_data_info *info, ft_error *err)
 {
@@ -64,8 +66,8 @@ int ft_job_plan_stored(ft_app *app, ft_job_spec *spec, json_t **warnings, ft_err
         (val && stored_info(app, &spec->val, "validation", &obj[1], &info[1], err) != 0) ||
         (spec->has_test && stored_info(app, &spec->test, "test", &obj[2], &info[2], err) != 0))
         goto done;
-    if (spec->base_model && !(ft_app_valid_id("mdl", spec->base_model) &&
-                              (base = ft_app_load_model_layout(app, spec->base_model, err)))) {
+    if (spec->base_model &&
+        !(base = ft_stored_model_load(app, spec->base_model, FT_STORED_LAYOUT, "base_model", err))) {
         if (!err->code || err->code == FT_ENOTFOUND)
             ft_fail(err, FT_ENOTFOUND, "base_model", "no model with id '%s'", spec->base_model);
         goto done;

@@ -1,8 +1,8 @@
 /* ft_data_info (what a job plan needs to know of a dataset) built from a
  * stored dataset object, and job plans from stored records only, so job
  * submission never loads the data or the weights. */
-#ifndef FT_DATA_INFO_H
-#define FT_DATA_INFO_H
+#ifndef FT_JOB_PLAN_H
+#define FT_JOB_PLAN_H
 
 #include <jansson.h>
 
