@@ -40,6 +40,13 @@ const char *ft_route_id(ft_req *r, const char *prefix, const char *what);
 json_t *ft_route_object(ft_app *app, ft_req *r, const ft_resource *res);
 /* The same for a job. */
 json_t *ft_route_job(ft_app *app, ft_req *r);
+/* Insert obj (taken) as a new row of res and reply 201 with the stored
+ * object. Its file is already at `path` (a crash before the row commits
+ * leaves an orphan that the start-up sweep removes); a refused row removes
+ * it. False after replying an error. */
+bool ft_route_create(ft_app *app, ft_req *r, const ft_resource *res, json_t *obj, const char *path);
+/* An upload option: the query argument, or else the plain multipart field. */
+const char *ft_route_option(ft_req *r, const char *key);
 /* Reply with a list envelope {"object": "list", "data": [...], "has_more"}. */
 void ft_reply_list(ft_req *r, json_t *data, bool has_more);
 

@@ -21,9 +21,7 @@ static bool read_options(ft_app *app, ft_req *r, ft_ingest_options *opt)
     memset(opt, 0, sizeof *opt);
     opt->max_dataset_bytes = app->cfg.max_dataset_bytes;
     for (size_t i = 0; i < NOPTION_KEYS; i++) {
-        const char *v = ft_req_query(r, option_keys[i]);
-        if (!v)
-            v = ft_req_form(r, option_keys[i]);
+        const char *v = ft_route_option(r, option_keys[i]);
         ft_error err = {0};
         if (v && ft_ingest_option_set(opt, option_keys[i], v, &err) != 0) {
             ft_reply_error(r, 400, "invalid_option", option_keys[i], "%s", err.msg);
@@ -103,25 +101,11 @@ void ft_route_dataset_upload(ft_app *app, ft_req *r)
     ft_dataset_free(ds);
     struct stat st = {0};
     stat(path, &st);
-    const char *name = ft_req_query(r, "name");
-    if (!name)
-        name = ft_req_form(r, "name");
+    const char *name = ft_route_option(r, "name");
     if (!name)
         name = src.name ? src.name : src.images_name;
     json_t *obj = ft_dataset_object(summary, id, name, (uint64_t)st.st_size);
     json_decref(summary);
-    if (ft_store_dataset_insert(app->store, obj, &err) != 0) {
-        unlink(path);
-        json_decref(obj);
-        ft_reply_ft_error(r, &err, 422);
-        return;
-    }
-    json_decref(obj);
-    json_t *stored = ft_store_dataset_get(app->store, id, &err);
-    if (!stored) {
-        ft_reply_ft_error(r, &err, 422);
-        return;
-    }
-    ft_app_log(app, "dataset_created", "dataset", id, "request_id", ft_req_id(r), NULL);
-    ft_reply_json(r, 201, stored);
+    if (ft_route_create(app, r, &ft_resources[FT_RESOURCE_DATASET], obj, path))
+        ft_app_log(app, "dataset_created", "dataset", id, "request_id", ft_req_id(r), NULL);
 }

@@ -45,7 +45,7 @@ static bool compatible(ft_req *r, const ft_dataset_ref *ref, const json_t *ds, c
     size_t rows;
     int classes, nnames;
     const char *names[1];
-    if (ft_data_info_from_object(ds, &info, &err) != 0) {
+    if (ft_data_info_from_summary(ds, &info, &err) != 0) {
         ft_reply_ft_error(r, &err, 422);
         return false;
     }
@@ -110,7 +110,7 @@ void ft_route_job_create(ft_app *app, ft_req *r)
     size_t rows;
     int classes, nnames;
     const char *names[1];
-    if (ft_data_info_from_object(train_ds, &info, &err) != 0 ||
+    if (ft_data_info_from_summary(train_ds, &info, &err) != 0 ||
         ft_dataset_ref_check(&spec.dataset, &info, "dataset", &rows, &classes, names, 1, &nnames, &err) != 0) {
         ft_reply_ft_error(r, &err, 422);
         goto done;

@@ -40,9 +40,7 @@ void ft_route_model_upload(ft_app *app, ft_req *r)
     char id[64], path[PATH_MAX];
     ft_app_new_id("mdl", id, sizeof id);
     ft_app_model_path(app, id, path, sizeof path);
-    const char *name = ft_req_query(r, "name");
-    if (!name)
-        name = ft_req_form(r, "name");
+    const char *name = ft_route_option(r, "name");
     if (!name && part->filename[0])
         name = part->filename;
     json_t *extra = json_pack("{s:o, s:I, s:s, s:n, s:n, s:n}", "name", name ? json_string(name) : json_null(),
@@ -60,19 +58,7 @@ void ft_route_model_upload(ft_app *app, ft_req *r)
         return;
     }
     ft_req_take_part(r, index);
-    if (ft_store_model_insert(app->store, obj, &err) != 0) {
-        unlink(path);
-        json_decref(obj);
-        ft_reply_ft_error(r, &err, 422);
-        return;
-    }
-    json_decref(obj);
-    json_t *stored = ft_store_model_get(app->store, id, &err);
-    if (!stored) {
-        ft_reply_ft_error(r, &err, 422);
-        return;
-    }
-    ft_reply_json(r, 201, stored);
+    ft_route_create(app, r, &ft_resources[FT_RESOURCE_MODEL], obj, path);
 }
 
 void ft_route_model_content(ft_app *app, ft_req *r)

@@ -16,6 +16,31 @@ const char *ft_route_id(ft_req *r, const char *prefix, const char *what)
     return id;
 }
 
+bool ft_route_create(ft_app *app, ft_req *r, const ft_resource *res, json_t *obj, const char *path)
+{
+    ft_error err = {0};
+    if (res->insert(app->store, obj, &err) != 0) {
+        unlink(path); /* no row points at it */
+        json_decref(obj);
+        ft_reply_ft_error(r, &err, 422);
+        return false;
+    }
+    json_t *stored = res->get(app->store, json_string_value(json_object_get(obj, "id")), &err);
+    json_decref(obj);
+    if (!stored) {
+        ft_reply_ft_error(r, &err, 422);
+        return false;
+    }
+    ft_reply_json(r, 201, stored);
+    return true;
+}
+
+const char *ft_route_option(ft_req *r, const char *key)
+{
+    const char *v = ft_req_query(r, key);
+    return v ? v : ft_req_form(r, key);
+}
+
 void ft_reply_list(ft_req *r, json_t *data, bool has_more)
 {
     ft_reply_json(r, 200, json_pack("{s:s, s:o, s:b}", "object", "list", "data", data, "has_more", has_more));

@@ -1,46 +1,6 @@
 #include "server/objects/job_plan.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "server/objects/objects.h"
-
-int ft_data_info_from_object(const json_t *obj, ft_data_info *info, ft_error *err)
-{
-    memset(info, 0, sizeof *info);
-    if (ft_shape_from_json(json_object_get(obj, "input_shape"), &info->shape) != 0)
-        return ft_fail(err, FT_EFORMAT, NULL, "the stored dataset has no valid input_shape");
-    info->rows = (size_t)json_integer_value(json_object_get(obj, "rows"));
-    const char *dtype = json_string_value(json_object_get(obj, "dtype"));
-    info->xtype = dtype && strcmp(dtype, "uint8") == 0 ? FT_X_U8 : FT_X_F32;
-    json_t *classes = json_object_get(obj, "classes");
-    if (!json_is_array(classes)) {
-        info->kind = FT_TARGET_VALUES;
-        info->target_dim = (int)json_integer_value(json_object_get(json_object_get(obj, "targets"), "dim"));
-        return info->target_dim > 0 ? 0 : ft_fail(err, FT_EFORMAT, NULL, "the stored dataset has no targets");
-    }
-    size_t k = json_array_size(classes);
-    const char **names = malloc(sizeof *names * (k ? k : 1));
-    uint64_t *counts = malloc(sizeof *counts * (k ? k : 1));
-    if (!names || !counts) {
-        free(names), free(counts);
-        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
-    }
-    for (size_t i = 0; i < k; i++) {
-        json_t *c = json_array_get(classes, i);
-        names[i] = json_string_value(json_object_get(c, "name"));
-        counts[i] = (uint64_t)json_integer_value(json_object_get(c, "count"));
-        if (!names[i]) {
-            free(names), free(counts);
-            return ft_fail(err, FT_EFORMAT, NULL, "the stored dataset's class %zu has no name", i);
-        }
-    }
-    info->kind = FT_TARGET_CLASSES;
-    info->target_dim = (int)k;
-    info->class_names = names;
-    info->class_counts = counts;
-    return 0;
-}
 
 /* A referenced dataset's summary; obj owns the strings info points into. */
 static int stored_info(ft_app *app, const ft_dataset_ref *ref, const char *param, json_t **obj, ft_data_info *info,
@@ -51,7 +11,7 @@ static int stored_info(ft_app *app, const ft_dataset_ref *ref, const char *param
         return err->code && err->code != FT_ENOTFOUND
                    ? -1
                    : ft_fail(err, FT_ENOTFOUND, param, "no dataset with id '%s'", ref->id ? ref->id : "");
-    return ft_data_info_from_object(*obj, info, err);
+    return ft_data_info_from_summary(*obj, info, err);
 }
 
 int ft_job_plan_stored(ft_app *app, ft_job_spec *spec, json_t **warnings, ft_error *err)

@@ -7,11 +7,11 @@
 #include "core/data/dataset_store.h"
 
 const ft_resource ft_resources[] = {
-    [FT_RESOURCE_DATASET] = {"dataset", "ds", ft_store_dataset_get, ft_store_dataset_list, ft_store_dataset_delete,
-                             ft_app_dataset_path, false},
-    [FT_RESOURCE_MODEL] = {"model", "mdl", ft_store_model_get, ft_store_model_list, ft_store_model_delete,
-                           ft_app_model_path, false},
-    [FT_RESOURCE_JOB] = {"job", "job", ft_store_job_get, ft_store_job_list, NULL, NULL, true},
+    [FT_RESOURCE_DATASET] = {"dataset", "ds", ft_store_dataset_get, ft_store_dataset_list, ft_store_dataset_insert,
+                             ft_store_dataset_delete, ft_app_dataset_path, false},
+    [FT_RESOURCE_MODEL] = {"model", "mdl", ft_store_model_get, ft_store_model_list, ft_store_model_insert,
+                           ft_store_model_delete, ft_app_model_path, false},
+    [FT_RESOURCE_JOB] = {"job", "job", ft_store_job_get, ft_store_job_list, NULL, NULL, NULL, true},
 };
 
 ft_dataset *ft_stored_dataset_load(ft_app *app, const char *id, const char *param, ft_error *err)

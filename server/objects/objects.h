@@ -50,6 +50,8 @@ typedef struct {
     json_t *(*get)(ft_store *s, const char *id, ft_error *err);
     /* A page of objects, newest first. */
     json_t *(*list)(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err);
+    /* Insert a new row from its API object; NULL: created otherwise (jobs). */
+    int (*insert)(ft_store *s, const json_t *obj, ft_error *err);
     /* Delete the row (FT_EINVAL while a job uses it); NULL: no delete. */
     int (*remove)(ft_store *s, const char *id, ft_error *err);
     /* The file deleted with the row, or NULL if the kind has none. */
