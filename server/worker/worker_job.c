@@ -381,12 +381,12 @@ void ft_worker_run_job(ft_app *app, int index, const ft_claim *claim, atomic_boo
     }
     ft_job_spec_free(&spec);
 out:
+    ft_job_result_free(&res);
     /* The checkpoint goes only with a recorded end: the fenced terminal
      * write proved the lease, and an ended job is never claimed again. */
     bool ended = strcmp(final, "succeeded") == 0 || strcmp(final, "failed") == 0 || strcmp(final, "cancelled") == 0;
     if (ended)
         unlink(j->ckpt);
-    ft_job_result_free(&res);
     ft_prom_worker_rate(app->prom, j->index, 0);
     if (ended)
         ft_prom_job_finished(app->prom, final, now_s() - started);
