@@ -183,7 +183,7 @@ static json_t *log_json_value(const char *v)
     return j ? j : json_string("?");
 }
 
-void ft_app_log(const ft_app *app, const char *event, ...)
+void ft_app_logv(const ft_app *app, const char *event, va_list ap)
 {
     time_t now = time(NULL);
     struct tm tm;
@@ -195,8 +195,6 @@ void ft_app_log(const ft_app *app, const char *event, ...)
     FILE *out = open_memstream(&line, &len);
     if (!out)
         return;
-    va_list ap;
-    va_start(ap, event);
     if (app->cfg.log_json) {
         /* Not cut to a length: a cut line would not be JSON. ASCII only, so
          * no character in it can act on a terminal. */
@@ -221,33 +219,16 @@ void ft_app_log(const ft_app *app, const char *event, ...)
             log_text_value(out, v ? v : "");
         }
     }
-    va_end(ap);
     fputc('\n', out);
     if (fclose(out) == 0)
         fwrite(line, 1, len, stderr); /* one write per line */
     free(line);
 }
 
-static ft_model *load_model(ft_app *app, const char *id, bool weights, ft_error *err)
+void ft_app_log(const ft_app *app, const char *event, ...)
 {
-    json_t *obj = ft_store_model_get(app->store, id, err);
-    if (!obj)
-        return NULL;
-    json_decref(obj);
-    char path[2300];
-    ft_app_model_path(app, id, path, sizeof path);
-    ft_model *m = weights ? ft_model_load(path, err) : ft_model_load_layout(path, err);
-    if (!m && err)
-        err->code = FT_EIO;
-    return m;
-}
-
-struct ft_model *ft_app_load_model(ft_app *app, const char *id, ft_error *err)
-{
-    return load_model(app, id, true, err);
-}
-
-struct ft_model *ft_app_load_model_layout(ft_app *app, const char *id, ft_error *err)
-{
-    return load_model(app, id, false, err);
+    va_list ap;
+    va_start(ap, event);
+    ft_app_logv(app, event, ap);
+    va_end(ap);
 }

@@ -3,6 +3,7 @@
 #define FT_APP_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
@@ -26,7 +27,7 @@ struct ft_app {
     time_t started_at;
     atomic_bool shutting_down;   /* SIGTERM seen: /readyz fails, workers requeue */
     atomic_int sse_streams;      /* open event streams */
-    char dir_datasets[2100], dir_models[2100], dir_checkpoints[2100], dir_tmp[2100];
+    char dir_datasets[PATH_MAX], dir_models[PATH_MAX], dir_checkpoints[PATH_MAX], dir_tmp[PATH_MAX];
 
     /* Jobs running in this process, so a cancel takes effect within a
      * batch without a database round trip, and event streams wake up when
@@ -52,13 +53,6 @@ void ft_app_dataset_path(const ft_app *app, const char *id, char *out, size_t n)
 void ft_app_model_path(const ft_app *app, const char *id, char *out, size_t n);
 void ft_app_checkpoint_path(const ft_app *app, const char *id, char *out, size_t n);
 
-/* The stored model `id`: FT_ENOTFOUND if no such row, FT_EIO if its file
- * does not load (the server's own file: a server fault, and the message,
- * which names the path, is for the log). */
-struct ft_model *ft_app_load_model(ft_app *app, const char *id, ft_error *err);
-/* The same from the file's header only: the layout and metadata, no weights. */
-struct ft_model *ft_app_load_model_layout(ft_app *app, const char *id, ft_error *err);
-
 /* A new id: prefix + 24 random hex digits ("job_3f9c..."). */
 void ft_app_new_id(const char *prefix, char *out, size_t n);
 /* True if s looks like an id with this prefix (prefix_ + 24 hex). */
@@ -78,5 +72,11 @@ void ft_app_cancel(ft_app *app, const char *id);
 /* Log one line to stderr (text or JSON per --log-format): an event name and
  * key/value pairs (NULL-terminated list of key, value strings). */
 void ft_app_log(const ft_app *app, const char *event, ...);
+/* The same with the pairs in a va_list. */
+void ft_app_logv(const ft_app *app, const char *event, va_list kv);
+
+/* Start the HTTP server on app's routes, configured from app->cfg, with
+ * the app's logs, metrics, ids and change signal as its hooks (app_http.c). */
+ft_http *ft_app_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_error *err);
 
 #endif

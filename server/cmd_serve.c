@@ -85,7 +85,7 @@ int ft_cmd_serve(int argc, char **argv)
      * calling a single-threaded OpenBLAS. */
     openblas_set_num_threads(1);
     if (!(app.workers = ft_workers_start(&app, &err)) ||
-        !(app.http = ft_http_start(&app, ft_routes, ft_nroutes, &err))) {
+        !(app.http = ft_app_http_start(&app, ft_routes, ft_nroutes, &err))) {
         fprintf(stderr, "finetuned serve: %s\n", err.msg);
         atomic_store(&app.shutting_down, true);
         ft_workers_stop(app.workers);

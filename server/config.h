@@ -4,6 +4,7 @@
 #ifndef FT_CONFIG_H
 #define FT_CONFIG_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,8 +12,9 @@
 typedef struct {
     char listen_host[256];       /* --listen host part (default 127.0.0.1) */
     int listen_port;             /* --listen port part (default 8080; 0 picks a free port) */
-    char data_dir[2048];         /* --data-dir (default ./data) */
-    char migrations_dir[2048];   /* --migrations-dir (default: beside the binary) */
+    /* Half of PATH_MAX, so any file below them still fits a PATH_MAX path. */
+    char data_dir[PATH_MAX / 2];       /* --data-dir (default ./data) */
+    char migrations_dir[PATH_MAX / 2]; /* --migrations-dir (default: beside the binary) */
     int workers;                 /* --workers: training threads (default 1) */
     int blas_threads;            /* --blas-threads per worker (default cores / workers) */
     int http_threads;            /* --http-threads: request thread pool (default 4) */

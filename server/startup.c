@@ -91,7 +91,7 @@ static int sweep_dir(ft_app *app, const char *dir, const char *prefix, const cha
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        char id[80], path[2400];
+        char id[80], path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         bool orphan = strstr(e->d_name, ".tmp.") != NULL || !ids;
         if (!orphan && prefix) {
@@ -139,7 +139,7 @@ static void sweep_orphans(ft_app *app)
  * process's end (the kernel drops it even after kill -9). */
 static int lock_data_dir(ft_app *app, ft_error *err)
 {
-    char path[2200];
+    char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/finetuned.lock", app->cfg.data_dir);
     if (make_dir(app->cfg.data_dir, err) != 0)
         return -1;
@@ -167,7 +167,7 @@ int ft_app_open(ft_app *app, ft_error *err)
     app->lock_fd = -1;
     if (lock_data_dir(app, err) != 0 || prepare_dirs(app, err) != 0)
         return -1;
-    char db[2200];
+    char db[PATH_MAX];
     snprintf(db, sizeof db, "%s/finetuned.db", app->cfg.data_dir);
     if (!(app->store = ft_store_open(db, app->cfg.migrations_dir, err)))
         return -1;

@@ -69,6 +69,10 @@ typedef struct {
 /* Describe a loaded dataset as ft_data_info (class_names/counts point into
  * buffers the caller frees with ft_data_info_free). */
 int ft_data_info_from(const ft_dataset *ds, ft_data_info *info, ft_error *err);
+/* The same from a dataset's summary (ft_dataset_summary: rows,
+ * input_shape, dtype, classes or targets); class names point into summary,
+ * which must outlive info (data_info.c). */
+int ft_data_info_from_summary(const json_t *summary, ft_data_info *info, ft_error *err);
 void ft_data_info_free(ft_data_info *info);
 
 /* Check a dataset reference's selector against the dataset (class ids or

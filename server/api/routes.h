@@ -3,6 +3,7 @@
 #define FT_ROUTES_H
 
 #include "server/app.h"
+#include "server/objects/objects.h"
 
 extern const ft_route ft_routes[];
 extern const size_t ft_nroutes;
@@ -12,23 +13,19 @@ void ft_route_healthz(ft_app *app, ft_req *r);
 void ft_route_readyz(ft_app *app, ft_req *r);
 void ft_route_metrics(ft_app *app, ft_req *r);
 void ft_route_version(ft_app *app, ft_req *r);
+/* any resource: the route's data is its ft_resource row */
+void ft_route_list(ft_app *app, ft_req *r);
+void ft_route_get(ft_app *app, ft_req *r);
+void ft_route_delete(ft_app *app, ft_req *r);
 /* datasets */
 void ft_route_dataset_upload(ft_app *app, ft_req *r);
-void ft_route_dataset_list(ft_app *app, ft_req *r);
-void ft_route_dataset_get(ft_app *app, ft_req *r);
-void ft_route_dataset_delete(ft_app *app, ft_req *r);
 /* models */
 void ft_route_model_upload(ft_app *app, ft_req *r);
-void ft_route_model_list(ft_app *app, ft_req *r);
-void ft_route_model_get(ft_app *app, ft_req *r);
 void ft_route_model_content(ft_app *app, ft_req *r);
-void ft_route_model_delete(ft_app *app, ft_req *r);
 void ft_route_model_predict(ft_app *app, ft_req *r);
 void ft_route_model_evaluate(ft_app *app, ft_req *r);
 /* jobs */
 void ft_route_job_create(ft_app *app, ft_req *r);
-void ft_route_job_list(ft_app *app, ft_req *r);
-void ft_route_job_get(ft_app *app, ft_req *r);
 void ft_route_job_cancel(ft_app *app, ft_req *r);
 void ft_route_job_events(ft_app *app, ft_req *r);
 void ft_route_job_metrics(ft_app *app, ft_req *r);
@@ -36,11 +33,20 @@ void ft_route_job_metrics_png(ft_app *app, ft_req *r);
 void ft_route_job_confusion_png(ft_app *app, ft_req *r);
 void ft_route_job_confusion_csv(ft_app *app, ft_req *r);
 
-/* Shared by handlers: the {id} path parameter if it is a valid id with this
+/* Shared by handlers (routes_resources.c): the {id} path parameter if it is a valid id with this
  * prefix, else reply 404 and return NULL. `what` names the resource. */
 const char *ft_route_id(ft_req *r, const char *prefix, const char *what);
-/* The job the path's {id} names, or NULL after replying 404. */
+/* The object of `res` the path's {id} names, or NULL after replying 404. */
+json_t *ft_route_object(ft_app *app, ft_req *r, const ft_resource *res);
+/* The same for a job. */
 json_t *ft_route_job(ft_app *app, ft_req *r);
+/* Insert obj (taken) as a new row of res and reply 201 with the stored
+ * object. Its file is already at `path` (a crash before the row commits
+ * leaves an orphan that the start-up sweep removes); a refused row removes
+ * it. False after replying an error. */
+bool ft_route_create(ft_app *app, ft_req *r, const ft_resource *res, json_t *obj, const char *path);
+/* An upload option: the query argument, or else the plain multipart field. */
+const char *ft_route_option(ft_req *r, const char *key);
 /* Reply with a list envelope {"object": "list", "data": [...], "has_more"}. */
 void ft_reply_list(ft_req *r, json_t *data, bool has_more);
 

@@ -1,6 +1,7 @@
 /* /v1/datasets: streamed upload -> parse and validate (core/ingest) -> the
  * compact stored form -> the row. A dataset is visible only once all three
  * are done. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,25 +10,7 @@
 
 #include "core/data/dataset_store.h"
 #include "core/data/ingest.h"
-#include "server/api/datasets.h"
 #include "server/api/routes.h"
-
-ft_dataset *ft_stored_dataset_load(ft_app *app, const char *id, ft_error *err)
-{
-    char path[2300];
-    if (!ft_app_valid_id("ds", id)) {
-        ft_fail(err, FT_ENOTFOUND, "dataset", "no dataset with id '%s'", id ? id : "");
-        return NULL;
-    }
-    ft_app_dataset_path(app, id, path, sizeof path);
-    ft_dataset *ds = NULL;
-    if (ft_dataset_load(path, &ds, NULL, err) != 0) {
-        if (err->code == FT_ENOTFOUND)
-            ft_fail(err, FT_ENOTFOUND, "dataset", "dataset %s no longer exists", id);
-        return NULL;
-    }
-    return ds;
-}
 
 /* Upload options (core's list: those the dataset formats read), from the
  * query string or plain multipart fields. */
@@ -37,9 +20,7 @@ static bool read_options(ft_app *app, ft_req *r, ft_ingest_options *opt)
     opt->max_dataset_bytes = app->cfg.max_dataset_bytes;
     const char *key;
     for (size_t i = 0; (key = ft_ingest_option_key(i)); i++) {
-        const char *v = ft_req_query(r, key);
-        if (!v)
-            v = ft_req_form(r, key);
+        const char *v = ft_route_option(r, key);
         ft_error err = {0};
         if (v && ft_ingest_option_set(opt, key, v, &err) != 0) {
             ft_reply_error(r, 400, "invalid_option", key, "%s", err.msg);
@@ -105,7 +86,7 @@ void ft_route_dataset_upload(ft_app *app, ft_req *r)
             ft_reply_ft_error(r, &err, 422);
         return;
     }
-    char id[64], path[2300];
+    char id[64], path[PATH_MAX];
     ft_app_new_id("ds", id, sizeof id);
     ft_app_dataset_path(app, id, path, sizeof path);
     /* File first, then the row: a crash in between leaves an orphan file that
@@ -119,71 +100,11 @@ void ft_route_dataset_upload(ft_app *app, ft_req *r)
     ft_dataset_free(ds);
     struct stat st = {0};
     stat(path, &st);
-    const char *name = ft_req_query(r, "name");
-    if (!name)
-        name = ft_req_form(r, "name");
+    const char *name = ft_route_option(r, "name");
     if (!name)
         name = src.name ? src.name : src.images_name;
-    json_t *obj = json_deep_copy(summary);
+    json_t *obj = ft_dataset_object(summary, id, name, (uint64_t)st.st_size);
     json_decref(summary);
-    json_t *jname = json_string(name); /* NULL if not UTF-8 */
-    json_object_set_new(obj, "id", json_string(id));
-    json_object_set_new(obj, "name", jname ? jname : json_null());
-    json_object_set_new(obj, "bytes", json_integer((json_int_t)st.st_size));
-    if (ft_store_dataset_insert(app->store, obj, &err) != 0) {
-        unlink(path);
-        json_decref(obj);
-        ft_reply_ft_error(r, &err, 422);
-        return;
-    }
-    json_decref(obj);
-    json_t *stored = ft_store_dataset_get(app->store, id, &err);
-    if (!stored) {
-        ft_reply_ft_error(r, &err, 422);
-        return;
-    }
-    ft_app_log(app, "dataset_created", "dataset", id, "request_id", ft_req_id(r), NULL);
-    ft_reply_json(r, 201, stored);
-}
-
-void ft_route_dataset_list(ft_app *app, ft_req *r)
-{
-    ft_list_query q = {.after = ft_req_query(r, "after")};
-    if (!ft_req_limit(r, &q.limit))
-        return;
-    ft_error err = {0};
-    bool more = false;
-    json_t *data = ft_store_dataset_list(app->store, &q, &more, &err);
-    if (!data) {
-        ft_reply_ft_error(r, &err, 400);
-        return;
-    }
-    ft_reply_list(r, data, more);
-}
-
-void ft_route_dataset_get(ft_app *app, ft_req *r)
-{
-    const char *id = ft_route_id(r, "ds", "dataset");
-    ft_error err = {0};
-    json_t *ds = id ? ft_store_dataset_get(app->store, id, &err) : NULL;
-    if (id && !ds)
-        ft_reply_ft_error(r, &err, 422);
-    else if (ds)
-        ft_reply_json(r, 200, ds);
-}
-
-void ft_route_dataset_delete(ft_app *app, ft_req *r)
-{
-    const char *id = ft_route_id(r, "ds", "dataset");
-    if (!id)
-        return;
-    ft_error err = {0};
-    if (ft_store_dataset_delete(app->store, id, &err) != 0) {
-        ft_reply_ft_error(r, &err, 409);
-        return;
-    }
-    char path[2300];
-    ft_app_dataset_path(app, id, path, sizeof path);
-    unlink(path);
-    ft_reply_json(r, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "dataset", "deleted", 1));
+    if (ft_route_create(app, r, &ft_resources[FT_RESOURCE_DATASET], obj, path))
+        ft_app_log(app, "dataset_created", "dataset", id, "request_id", ft_req_id(r), NULL);
 }

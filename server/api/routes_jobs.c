@@ -1,12 +1,13 @@
 /* /v1/jobs: submit (validated up front), list, get, cancel, metrics. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/job/spec.h"
-#include "server/api/data_info.h"
 #include "server/api/routes.h"
+#include "server/objects/job_plan.h"
 #include "server/worker/worker.h"
 
 /* A spec's dataset references must name stored datasets: paths are only for
@@ -44,7 +45,7 @@ static bool compatible(ft_req *r, const ft_dataset_ref *ref, const json_t *ds, c
     size_t rows;
     int classes, nnames;
     const char *names[1];
-    if (ft_data_info_from_object(ds, &info, &err) != 0) {
+    if (ft_data_info_from_summary(ds, &info, &err) != 0) {
         ft_reply_ft_error(r, &err, 422);
         return false;
     }
@@ -109,7 +110,7 @@ void ft_route_job_create(ft_app *app, ft_req *r)
     size_t rows;
     int classes, nnames;
     const char *names[1];
-    if (ft_data_info_from_object(train_ds, &info, &err) != 0 ||
+    if (ft_data_info_from_summary(train_ds, &info, &err) != 0 ||
         ft_dataset_ref_check(&spec.dataset, &info, "dataset", &rows, &classes, names, 1, &nnames, &err) != 0) {
         ft_reply_ft_error(r, &err, 422);
         goto done;
@@ -125,10 +126,7 @@ void ft_route_job_create(ft_app *app, ft_req *r)
     char id[64], hash[32];
     ft_app_new_id("job", id, sizeof id);
     request_hash(ft_req_json(r), hash, sizeof hash);
-    json_t *metadata = json_object_get(spec.json, "metadata"), *name = json_object_get(spec.json, "name");
-    json_t *obj = json_pack("{s:s, s:O, s:O, s:i, s:O, s:O}", "id", id, "spec", spec.json, "warnings", warnings,
-                            "max_attempts", app->cfg.max_attempts, "metadata", metadata ? metadata : json_object(),
-                            "name", name ? name : json_null());
+    json_t *obj = ft_job_object(&spec, id, warnings, app->cfg.max_attempts);
     const char *key = ft_req_header(r, "Idempotency-Key");
     if (key && (strlen(key) == 0 || strlen(key) > 255)) {
         json_decref(obj);
@@ -165,32 +163,6 @@ done:
     ft_job_spec_free(&spec);
 }
 
-void ft_route_job_list(ft_app *app, ft_req *r)
-{
-    ft_list_query q = {.after = ft_req_query(r, "after"), .status = ft_req_query(r, "status")};
-    if (!ft_req_limit(r, &q.limit))
-        return;
-    ft_error err = {0};
-    bool more = false;
-    json_t *data = ft_store_job_list(app->store, &q, &more, &err);
-    if (!data) {
-        ft_reply_ft_error(r, &err, 400);
-        return;
-    }
-    ft_reply_list(r, data, more);
-}
-
-void ft_route_job_get(ft_app *app, ft_req *r)
-{
-    const char *id = ft_route_id(r, "job", "job");
-    ft_error err = {0};
-    json_t *job = id ? ft_store_job_get(app->store, id, &err) : NULL;
-    if (id && !job)
-        ft_reply_ft_error(r, &err, 422);
-    else if (job)
-        ft_reply_json(r, 200, job);
-}
-
 void ft_route_job_cancel(ft_app *app, ft_req *r)
 {
     const char *id = ft_route_id(r, "job", "job");
@@ -207,7 +179,7 @@ void ft_route_job_cancel(ft_app *app, ft_req *r)
     if (strcmp(json_string_value(json_object_get(job, "status")), "cancelled") == 0) {
         /* A queued job (requeued at shutdown) may have a checkpoint: it never
          * resumes now. */
-        char ckpt[2300];
+        char ckpt[PATH_MAX];
         ft_app_checkpoint_path(app, id, ckpt, sizeof ckpt);
         unlink(ckpt);
     }

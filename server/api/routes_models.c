@@ -1,5 +1,6 @@
 /* /v1/models: upload, list, get, download, delete. Predict and evaluate
  * live in routes_predict.c. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,6 @@
 
 #include "core/util/fsutil.h"
 #include "server/api/routes.h"
-#include "server/worker/worker.h"
 
 /* The uploaded file: the multipart part "file" (or the only one), or the raw body. */
 static const ft_upload_part *single_part(ft_req *r, size_t *index)
@@ -37,12 +37,10 @@ void ft_route_model_upload(ft_app *app, ft_req *r)
                        part->filename[0] ? part->filename : "", part->filename[0] ? ": " : "", err.msg);
         return;
     }
-    char id[64], path[2300];
+    char id[64], path[PATH_MAX];
     ft_app_new_id("mdl", id, sizeof id);
     ft_app_model_path(app, id, path, sizeof path);
-    const char *name = ft_req_query(r, "name");
-    if (!name)
-        name = ft_req_form(r, "name");
+    const char *name = ft_route_option(r, "name");
     if (!name && part->filename[0])
         name = part->filename;
     json_t *extra = json_pack("{s:o, s:I, s:s, s:n, s:n, s:n}", "name", name ? json_string(name) : json_null(),
@@ -60,76 +58,18 @@ void ft_route_model_upload(ft_app *app, ft_req *r)
         return;
     }
     ft_req_take_part(r, index);
-    if (ft_store_model_insert(app->store, obj, &err) != 0) {
-        unlink(path);
-        json_decref(obj);
-        ft_reply_ft_error(r, &err, 422);
-        return;
-    }
-    json_decref(obj);
-    json_t *stored = ft_store_model_get(app->store, id, &err);
-    if (!stored) {
-        ft_reply_ft_error(r, &err, 422);
-        return;
-    }
-    ft_reply_json(r, 201, stored);
-}
-
-void ft_route_model_list(ft_app *app, ft_req *r)
-{
-    ft_list_query q = {.after = ft_req_query(r, "after")};
-    if (!ft_req_limit(r, &q.limit))
-        return;
-    ft_error err = {0};
-    bool more = false;
-    json_t *data = ft_store_model_list(app->store, &q, &more, &err);
-    if (!data) {
-        ft_reply_ft_error(r, &err, 400);
-        return;
-    }
-    ft_reply_list(r, data, more);
-}
-
-void ft_route_model_get(ft_app *app, ft_req *r)
-{
-    const char *id = ft_route_id(r, "mdl", "model");
-    ft_error err = {0};
-    json_t *m = id ? ft_store_model_get(app->store, id, &err) : NULL;
-    if (id && !m)
-        ft_reply_ft_error(r, &err, 422);
-    else if (m)
-        ft_reply_json(r, 200, m);
+    ft_route_create(app, r, &ft_resources[FT_RESOURCE_MODEL], obj, path);
 }
 
 void ft_route_model_content(ft_app *app, ft_req *r)
 {
-    const char *id = ft_route_id(r, "mdl", "model");
-    ft_error err = {0};
-    json_t *m = id ? ft_store_model_get(app->store, id, &err) : NULL;
-    if (!m) {
-        if (id)
-            ft_reply_ft_error(r, &err, 422);
+    json_t *m = ft_route_object(app, r, ft_req_route_data(r));
+    if (!m)
         return;
-    }
+    const char *id = ft_req_param(r, "id");
     json_decref(m);
-    char path[2300], name[96];
+    char path[PATH_MAX], name[96];
     ft_app_model_path(app, id, path, sizeof path);
     snprintf(name, sizeof name, "%s.safetensors", id);
     ft_reply_file(r, path, "application/octet-stream", name);
-}
-
-void ft_route_model_delete(ft_app *app, ft_req *r)
-{
-    const char *id = ft_route_id(r, "mdl", "model");
-    if (!id)
-        return;
-    ft_error err = {0};
-    if (ft_store_model_delete(app->store, id, &err) != 0) {
-        ft_reply_ft_error(r, &err, 409);
-        return;
-    }
-    char path[2300];
-    ft_app_model_path(app, id, path, sizeof path);
-    unlink(path);
-    ft_reply_json(r, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "model", "deleted", 1));
 }

@@ -9,7 +9,6 @@
 #include "core/data/image.h"
 #include "core/job/spec.h"
 #include "core/train/train.h"
-#include "server/api/datasets.h"
 #include "server/api/routes.h"
 
 #define MAX_PREDICT_ROWS 10000
@@ -23,7 +22,7 @@ static ft_model *model_for(ft_app *app, ft_req *r)
     if (!id)
         return NULL;
     ft_error err = {0};
-    ft_model *m = ft_app_load_model(app, id, &err);
+    ft_model *m = ft_stored_model_load(app, id, FT_STORED_WEIGHTS, "id", &err);
     if (!m)
         ft_reply_ft_error(r, &err, 422);
     return m;
@@ -282,7 +281,7 @@ static void evaluate_and_reply(ft_app *app, ft_req *r, ft_model *m, const char *
     ft_loss_type loss = q->has_loss ? q->loss : default_loss(m);
     ft_dataset *full = NULL, *ds = NULL;
     ft_preproc pp = {0};
-    if (!(full = ft_stored_dataset_load(app, ref->id, &err))) {
+    if (!(full = ft_stored_dataset_load(app, ref->id, "dataset", &err))) {
         /* An id in the body is a field of the request, as in POST /v1/jobs:
          * 422 naming it, not 404 (which is for the path's model id). */
         if (err.code == FT_ENOTFOUND) {
@@ -403,7 +402,7 @@ void ft_route_job_confusion_csv(ft_app *app, ft_req *r)
                        "the job has no test confusion matrix: it needs a classification head and a test set");
     else if (!test_row)
         ft_reply_error(r, 410, "gone", NULL, "the job's test dataset %s was deleted", json_string_value(test_id));
-    else if (!(m = ft_app_load_model(app, model_id, &err)))
+    else if (!(m = ft_stored_model_load(app, model_id, FT_STORED_WEIGHTS, "id", &err)))
         ft_reply_error(r, 410, "gone", NULL, "the job's model %s was deleted", model_id);
     else {
         eval_request q;

@@ -1,252 +1,15 @@
-/* HTTP dispatch: routing, auth, CORS, replies, logs and metrics. */
+/* The daemon and dispatch: routing, the checks before a body, queueing
+ * replies, the head and body deadlines, logs and metrics per request. */
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "core/data/parse_helpers.h"
 #include "server/http/http_internal.h"
-#include "server/api/prom.h"
-
-double ft_http_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* ---- request accessors ---- */
-
-const char *ft_req_method(const ft_req *r) { return r->method; }
-const char *ft_req_path(const ft_req *r) { return r->path; }
-const char *ft_req_route(const ft_req *r) { return r->route ? r->route->pattern : "unmatched"; }
-json_t *ft_req_json(const ft_req *r) { return r->json; }
-const char *ft_req_id(const ft_req *r) { return r->id; }
-
-const char *ft_req_param(const ft_req *r, const char *name)
-{
-    for (int i = 0; i < r->nparams; i++)
-        if (strcmp(r->params[i].name, name) == 0)
-            return r->params[i].value;
-    return NULL;
-}
-
-const char *ft_req_query(const ft_req *r, const char *key)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-const char *ft_req_header(const ft_req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-const unsigned char *ft_req_raw(const ft_req *r, size_t *len)
-{
-    *len = r->body_len;
-    return (const unsigned char *)r->body;
-}
-
-size_t ft_req_parts(const ft_req *r, const ft_upload_part **parts)
-{
-    *parts = r->parts;
-    return r->nparts;
-}
-
-const char *ft_req_form(const ft_req *r, const char *key)
-{
-    return r->form ? json_string_value(json_object_get(r->form, key)) : NULL;
-}
-
-void ft_req_take_part(ft_req *r, size_t i)
-{
-    if (i < r->nparts)
-        r->keep[i] = true;
-}
-
-bool ft_req_limit(ft_req *r, int *limit)
-{
-    const char *s = ft_req_query(r, "limit");
-    *limit = 20;
-    if (!s)
-        return true;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end || v < 1 || v > 100) {
-        ft_reply_error(r, 400, "invalid_limit", "limit", "limit must be an integer between 1 and 100");
-        return false;
-    }
-    *limit = (int)v;
-    return true;
-}
-
-/* ---- replies ---- */
-
-void ft_set_response(ft_req *r, unsigned status, struct MHD_Response *resp)
-{
-    if (r->resp) /* a handler must reply once; keep the first */
-    {
-        MHD_destroy_response(resp);
-        return;
-    }
-    r->status = status;
-    r->resp = resp;
-}
-
-void ft_reply_header(ft_req *r, const char *name, const char *value)
-{
-    if (r->nheaders < FT_MAX_HEADERS) {
-        snprintf(r->headers[r->nheaders].name, sizeof r->headers[0].name, "%s", name);
-        snprintf(r->headers[r->nheaders].value, sizeof r->headers[0].value, "%s", value);
-        r->nheaders++;
-    }
-}
-
-void ft_reply_bytes(ft_req *r, unsigned status, const char *content_type, void *data, size_t len, bool take)
-{
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, data, take ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
-    if (!resp) {
-        if (take)
-            free(data);
-        return;
-    }
-    MHD_add_response_header(resp, "Content-Type", content_type);
-    ft_set_response(r, status, resp);
-}
-
-void ft_reply_json(ft_req *r, unsigned status, json_t *body)
-{
-    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
-    json_decref(body);
-    if (!s) {
-        ft_reply_error(r, 500, "internal_error", NULL, "could not encode the response");
-        return;
-    }
-    size_t n = strlen(s);
-    s[n] = '\0';
-    char *line = realloc(s, n + 2); /* trailing newline: friendlier with curl */
-    if (line) {
-        line[n] = '\n';
-        line[n + 1] = '\0';
-        s = line;
-        n++;
-    }
-    bool first = !r->resp;
-    ft_reply_bytes(r, status, "application/json", s, n, true);
-    if (first && r->resp) { /* the response now owns s */
-        r->json_out = s;
-        r->json_out_len = n;
-    }
-}
-
-static const char *error_type(unsigned status)
-{
-    switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 409: return "conflict_error";
-    case 413: return "request_too_large";
-    case 415: return "unsupported_media_type";
-    case 429: return "rate_limit_error";
-    case 503: return "service_unavailable";
-    case 507: return "insufficient_storage";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
-    }
-}
-
-/* Replace each byte that is not part of a well-formed UTF-8 character with
- * '?', in place. Messages quote the client's bytes (paths, headers, file
- * names) and get cut to a buffer's size, maybe inside a character; JSON
- * strings must be UTF-8, so without this the reply could not be encoded. */
-static void make_utf8(char *s)
-{
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-        if (len <= n - i && ft_utf8_valid(s + i, len))
-            i += len;
-        else
-            s[i++] = '?';
-    }
-}
-
-void ft_reply_error(ft_req *r, unsigned status, const char *code, const char *param, const char *fmt, ...)
-{
-    char msg[1024], par[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(par, sizeof par, "%s", param ? param : "");
-    make_utf8(msg);
-    make_utf8(par);
-    snprintf(r->error_code, sizeof r->error_code, "%s", code);
-    json_t *e = json_pack("{s:{s:s, s:s, s:o, s:s}}", "error", "message", msg, "type", error_type(status), "param",
-                          par[0] ? json_string(par) : json_null(), "code", code);
-    ft_reply_json(r, status, e);
-}
-
-void ft_reply_ft_error(ft_req *r, const ft_error *e, unsigned invalid_status)
-{
-    switch (e->code) {
-    case FT_EINVAL:
-        ft_reply_error(r, invalid_status, invalid_status == 409 ? "conflict" : "invalid_value", e->param, "%s", e->msg);
-        return;
-    case FT_EFORMAT:
-        ft_reply_error(r, 400, "invalid_format", e->param, "%s", e->msg);
-        return;
-    case FT_ENOTFOUND:
-        ft_reply_error(r, 404, "not_found", e->param, "%s", e->msg);
-        return;
-    case FT_ETOOBIG:
-        ft_reply_error(r, 413, "too_large", e->param, "%s", e->msg);
-        return;
-    case FT_ENOSPC:
-        ft_reply_error(r, 507, "insufficient_storage", NULL,
-                       "the server's disk is full; nothing was stored. Retry once space is freed");
-        break;
-    default:
-        /* Internal details (paths, SQLite messages) stay in the log. */
-        ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s)", r->id);
-        break;
-    }
-    ft_app_log(r->http->app, "error", "request_id", r->id, "code", ft_errcode_name(e->code), "detail", e->msg, NULL);
-}
-
-void ft_reply_file(ft_req *r, const char *path, const char *content_type, const char *download_name)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        if (fd >= 0)
-            close(fd);
-        ft_reply_error(r, 404, "not_found", NULL, "the file is no longer available");
-        return;
-    }
-    struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
-    if (!resp) {
-        close(fd);
-        ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s)", r->id);
-        return;
-    }
-    MHD_add_response_header(resp, "Content-Type", content_type);
-    if (download_name) {
-        char disp[320];
-        snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", download_name);
-        MHD_add_response_header(resp, "Content-Disposition", disp);
-    }
-    ft_set_response(r, 200, resp);
-}
 
 /* ---- routing ---- */
 
@@ -340,7 +103,7 @@ static void new_request_id(ft_req *r)
     if (ok)
         snprintf(r->id, sizeof r->id, "%s", given);
     else
-        ft_app_new_id("req", r->id, sizeof r->id);
+        r->http->hooks.new_id("req", r->id, sizeof r->id);
 }
 
 /* Everything decided from the request line and headers, before the body. */
@@ -398,16 +161,7 @@ static bool preflight(ft_req *r)
     return ft_body_begin(r);
 }
 
-void ft_run_handler(ft_req *r)
-{
-    r->route->handler(r->http->app, r);
-    if (!r->resp)
-        ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s): no response", r->id);
-}
-
-/* Queue the reply. `before_body`: it is sent before the announced body is
- * read, so the connection closes after it rather than read the body. */
-static ft_conn *conn_of(struct MHD_Connection *conn)
+static ft_http_conn *conn_of(struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return info ? info->socket_context : NULL;
@@ -416,7 +170,7 @@ static ft_conn *conn_of(struct MHD_Connection *conn)
 /* The connection closes with a body still arriving: linger (http_linger.c). */
 static void linger_on_close(ft_req *r)
 {
-    ft_conn *c = conn_of(r->conn);
+    ft_http_conn *c = conn_of(r->conn);
     if (!c)
         return;
     pthread_mutex_lock(&r->http->conns_lock);
@@ -424,6 +178,8 @@ static void linger_on_close(ft_req *r)
     pthread_mutex_unlock(&r->http->conns_lock);
 }
 
+/* Queue the reply. `before_body`: it is sent before the announced body is
+ * read, so the connection closes after it rather than read the body. */
 static enum MHD_Result queue(ft_req *r, bool before_body)
 {
     struct MHD_Response *resp = r->resp;
@@ -475,7 +231,7 @@ static enum MHD_Result reply_mid_body(ft_req *r)
 /* The connection enters a phase of its request (the next head after a reply). */
 static void conn_mark(ft_http *h, struct MHD_Connection *conn, ft_conn_phase phase)
 {
-    ft_conn *c = conn_of(conn);
+    ft_http_conn *c = conn_of(conn);
     if (!c)
         return;
     pthread_mutex_lock(&h->conns_lock);
@@ -487,7 +243,7 @@ static void conn_mark(ft_http *h, struct MHD_Connection *conn, ft_conn_phase pha
 
 static void conn_received(ft_http *h, struct MHD_Connection *conn, size_t bytes)
 {
-    ft_conn *c = conn_of(conn);
+    ft_http_conn *c = conn_of(conn);
     if (!c)
         return;
     pthread_mutex_lock(&h->conns_lock);
@@ -501,7 +257,7 @@ static void conn_received(ft_http *h, struct MHD_Connection *conn, size_t bytes)
  * large, one that trickles is cut after about the timeout. A reply has no
  * deadline here: event streams last, and a stalled reader meets the idle
  * timeout. */
-static const char *overdue(const ft_conn *c, double now, const ft_config *cfg)
+static const char *overdue(const ft_http_conn *c, double now, const ft_http_config *cfg)
 {
     double spent = now - c->since, limit = cfg->connection_timeout;
     if (c->phase == FT_CONN_HEAD && spent > limit)
@@ -516,7 +272,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode code)
 {
     ft_http *h = cls;
-    ft_conn *c = *socket_context;
+    ft_http_conn *c = *socket_context;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (!info || !(c = calloc(1, sizeof *c)))
@@ -559,12 +315,12 @@ static void *reap_slow(void *arg)
     pthread_mutex_lock(&h->conns_lock);
     while (!h->reaper_stop) {
         double now = ft_http_now();
-        for (ft_conn *c = h->conns; c; c = c->next) {
-            const char *why = c->cut ? NULL : overdue(c, now, &h->app->cfg);
+        for (ft_http_conn *c = h->conns; c; c = c->next) {
+            const char *why = c->cut ? NULL : overdue(c, now, &h->cfg);
             if (why) {
                 shutdown(c->fd, SHUT_RDWR);
                 c->cut = true;
-                ft_app_log(h->app, "http_server", "message", why, NULL);
+                ft_http_log(h, "http_server", "message", why, NULL);
             }
         }
         struct timespec until;
@@ -583,7 +339,7 @@ static void reply_busy(ft_req *r)
     ft_reply_error(r, 503, "server_busy", NULL,
                    "the server is busy with other uploads, predictions, evaluations and job submissions "
                    "(--heavy-threads %d, --heavy-queue %d); retry shortly",
-                   r->http->app->cfg.heavy_threads, r->http->app->cfg.heavy_queue);
+                   r->http->cfg.heavy_threads, r->http->cfg.heavy_queue);
     ft_reply_header(r, "Retry-After", "1");
 }
 
@@ -655,10 +411,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     char st[16], ms[32];
     snprintf(st, sizeof st, "%u", status);
     snprintf(ms, sizeof ms, "%.1f", secs * 1000);
-    ft_app_log(h->app, "request", "request_id", r->id, "method", r->method, "route", ft_req_route(r), "path",
-               r->path, "status", st, "ms", ms, r->error_code[0] ? "error" : NULL, r->error_code, NULL);
-    if (h->app->prom)
-        ft_prom_request(h->app->prom, r->route ? r->route->pattern : "unmatched", r->method, status, secs);
+    ft_http_log(h, "request", "request_id", r->id, "method", r->method, "route", ft_req_route(r), "path", r->path,
+                "status", st, "ms", ms, r->error_code[0] ? "error" : NULL, r->error_code, NULL);
+    if (h->hooks.request_done)
+        h->hooks.request_done(h->hooks.ctx, ft_req_route(r), r->method, status, secs);
     ft_body_free(r);
     if (r->resp)
         MHD_destroy_response(r->resp);
@@ -672,25 +428,28 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    ft_app_log(h->app, "http_server", "message", msg, NULL);
+    ft_http_log(h, "http_server", "message", msg, NULL);
 }
 
-ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_error *err)
+ft_http *ft_http_start(const ft_http_config *cfg, const ft_http_hooks *hooks, ft_app *app, const ft_route *routes,
+                       size_t nroutes, ft_error *err)
 {
     ft_http *h = calloc(1, sizeof *h);
     if (!h) {
         ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         return NULL;
     }
+    h->cfg = *cfg;
+    h->hooks = *hooks;
     h->app = app;
     h->routes = routes;
     h->nroutes = nroutes;
     h->hangup_epoll = -1;
-    ft_http_key_digest(app->cfg.api_key, h->key_digest);
+    ft_http_key_digest(cfg->api_key, h->key_digest);
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->conns_lock, NULL);
     pthread_cond_init(&h->reaper_wake, NULL);
-    const ft_config *c = &app->cfg;
+    const ft_http_config *c = cfg;
     /* What requests use is ready before the first can arrive. */
     if (!(h->pool = ft_http_pool_start(h, c->heavy_threads, c->heavy_queue, err)) ||
         !(h->linger = ft_http_lingerer_start(err)) || !ft_http_streams_start(h, err)) {
@@ -729,7 +488,7 @@ ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_e
         h->daemon = MHD_start_daemon(
             flags | modes[m], 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)c->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_per_ip,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
             on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);

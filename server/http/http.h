@@ -1,19 +1,24 @@
 /* The HTTP layer: libmicrohttpd with an internal thread pool (epoll where
  * available), a route table, request bodies (JSON, raw, streamed uploads),
  * the error envelope, CORS, bearer auth, request ids, logs and metrics.
- * Route handlers see only this interface, never libmicrohttpd. */
+ * Route handlers see only this interface, never libmicrohttpd. It knows
+ * nothing of the application: its settings come in an ft_http_config and
+ * its logs, metrics and ids go through ft_http_hooks (as core takes an
+ * ft_job_env), and the application's state is passed to handlers unread. */
 #ifndef FT_HTTP_H
 #define FT_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #include <jansson.h>
 
 #include "core/util/error.h"
 
-typedef struct ft_app ft_app;
+typedef struct ft_app ft_app; /* the application's state: handed to handlers, never read here */
 typedef struct ft_req ft_req;
 typedef struct ft_http ft_http;
 
@@ -37,11 +42,49 @@ typedef struct {
     ft_body_kind body;
     ft_handler handler;
     unsigned flags;       /* FT_ROUTE_* */
+    const void *data;     /* what a shared handler serves (a resource row), or NULL */
 } ft_route;
 
+/* The server's settings. Strings are borrowed: they must outlive it. */
+typedef struct {
+    const char *listen_host;   /* a numeric address, or "localhost" */
+    int listen_port;           /* 0 picks a free port (ft_http_port) */
+    int threads;               /* libmicrohttpd's thread pool */
+    int heavy_threads;         /* the request pool's threads (FT_ROUTE_HEAVY handlers) */
+    int heavy_queue;           /* heavy requests waiting for one; past it 503 */
+    int max_connections;       /* open connections in all */
+    int max_per_ip;            /* open connections from one address */
+    int connection_timeout;    /* seconds: idle time, and the deadline of a request head */
+    size_t min_body_rate;      /* bytes/s a body keeps past the timeout */
+    size_t max_json_bytes;     /* JSON and raw bodies */
+    size_t max_upload_bytes;   /* streamed uploads */
+    const char *api_key;       /* bearer key; "" = no auth */
+    const char *cors_origins;  /* comma-separated origins or "*"; "" = no CORS */
+    const char *allowed_hosts; /* Host names served without an API key beside the listen address */
+    const char *tmp_dir;       /* where uploads are streamed */
+} ft_http_config;
+
+/* What the server asks of the application; each hook gets ctx. */
+typedef struct {
+    void *ctx;
+    /* Log one line: an event, then key, value strings up to a NULL key. */
+    void (*log)(void *ctx, const char *event, va_list kv);
+    /* A request ended: its route pattern ("unmatched"), method, status and
+     * duration (for metrics). */
+    void (*request_done)(void *ctx, const char *route, const char *method, unsigned status, double seconds);
+    /* Wait up to ms for the application to signal a change after `seen`;
+     * returns the current change count. Parked streams resume after it. */
+    unsigned long (*wait_change)(void *ctx, unsigned long seen, int ms);
+    /* End a wait_change now (the server is stopping). */
+    void (*wake)(void *ctx);
+    /* A new id: prefix + random digits (request ids). */
+    void (*new_id)(const char *prefix, char *out, size_t n);
+} ft_http_hooks;
+
 /* Start listening with the given routes (the array must outlive the server).
- * The app is passed to every handler. */
-ft_http *ft_http_start(ft_app *app, const ft_route *routes, size_t nroutes, ft_error *err);
+ * The config and hooks are copied; `app` is passed to every handler. */
+ft_http *ft_http_start(const ft_http_config *cfg, const ft_http_hooks *hooks, ft_app *app, const ft_route *routes,
+                       size_t nroutes, ft_error *err);
 /* The port actually bound (useful with --listen 127.0.0.1:0). */
 int ft_http_port(const ft_http *h);
 /* Requests of heavy routes running or waiting on the request pool. */
@@ -59,6 +102,8 @@ const char *ft_req_method(const ft_req *r);
 const char *ft_req_path(const ft_req *r);
 const char *ft_req_route(const ft_req *r); /* the matched pattern, for logs and metrics */
 const char *ft_req_id(const ft_req *r);    /* request id (echoed as X-Request-Id) */
+/* The matched route's `data`. */
+const void *ft_req_route_data(const ft_req *r);
 /* Path parameter by name ("id"), query argument, request header; NULL if absent. */
 const char *ft_req_param(const ft_req *r, const char *name);
 const char *ft_req_query(const ft_req *r, const char *key);
@@ -75,7 +120,7 @@ typedef struct {
     char field[64];         /* multipart field name ("file", "images", ...) */
     char filename[256];     /* client file name, a label only: never used as a path */
     char content_type[128];
-    char path[2200];        /* temp file holding the bytes */
+    char path[PATH_MAX];    /* temp file holding the bytes */
     uint64_t bytes;
 } ft_upload_part;
 

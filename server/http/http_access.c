@@ -23,7 +23,7 @@ void ft_http_key_digest(const char *s, uint8_t out[SHA256_DIGEST_SIZE])
  * length, nor where a guess differs. */
 bool ft_http_authorized(ft_req *r)
 {
-    if (!r->http->app->cfg.api_key[0] || (r->route && (r->route->flags & FT_ROUTE_OPEN)))
+    if (!r->http->cfg.api_key[0] || (r->route && (r->route->flags & FT_ROUTE_OPEN)))
         return true;
     const char *auth = ft_req_header(r, "Authorization");
     /* The scheme name is case-insensitive (RFC 7235); the key is not. */
@@ -56,7 +56,7 @@ static bool list_has(const char *list, const char *item, size_t len, bool nocase
 /* The request's Origin if the configuration allows it, else NULL. */
 const char *ft_http_cors_origin(ft_req *r)
 {
-    const char *cfg = r->http->app->cfg.cors_origins, *origin = ft_req_header(r, "Origin");
+    const char *cfg = r->http->cfg.cors_origins, *origin = ft_req_header(r, "Origin");
     if (!cfg[0] || !origin)
         return NULL;
     if (strcmp(cfg, "*") == 0)
@@ -86,7 +86,7 @@ static bool is_ip_literal(const char *host)
  * proxy's). No Host at all is HTTP/1.0, not a browser. */
 bool ft_http_host_allowed(ft_req *r)
 {
-    const ft_config *c = &r->http->app->cfg;
+    const ft_http_config *c = &r->http->cfg;
     const char *host = ft_req_header(r, "Host");
     if (c->api_key[0] || !host)
         return true;

@@ -56,7 +56,7 @@ static bool open_part(ft_req *r, const char *field, const char *filename, const 
     snprintf(p->field, sizeof p->field, "%s", field ? field : "");
     snprintf(p->filename, sizeof p->filename, "%s", filename ? filename : "");
     snprintf(p->content_type, sizeof p->content_type, "%s", ctype ? ctype : "");
-    snprintf(p->path, sizeof p->path, "%s/upload.tmp.XXXXXX", r->http->app->dir_tmp);
+    snprintf(p->path, sizeof p->path, "%s/upload.tmp.XXXXXX", r->http->cfg.tmp_dir);
     r->part_fd = mkostemp(p->path, O_CLOEXEC);
     if (r->part_fd < 0) {
         ft_error e = {0};
@@ -150,7 +150,7 @@ static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const c
 
 bool ft_body_begin(ft_req *r)
 {
-    const ft_config *c = &r->http->app->cfg;
+    const ft_http_config *c = &r->http->cfg;
     ft_body_kind kind = r->route->body;
     const char *ct = ft_req_header(r, "Content-Type");
     const char *cl = ft_req_header(r, "Content-Length");

@@ -1,13 +1,13 @@
-/* Internal: the server and request structs shared by http.c (dispatch,
- * replies), http_body.c (request bodies and uploads) and http_stream.c
- * (streamed replies). */
+/* Internal: the server and request structs shared by http.c (the daemon
+ * and dispatch), http_reply.c (requests and replies), http_body.c (request
+ * bodies and uploads), http_stream.c (streamed replies), http_access.c and
+ * http_pool.c. */
 #ifndef FT_HTTP_INTERNAL_H
 #define FT_HTTP_INTERNAL_H
 
 #include <microhttpd.h>
 #include <pthread.h>
 
-#include "server/app.h"
 #include "server/http/http.h"
 
 #define FT_MAX_PARAMS 4
@@ -16,7 +16,7 @@
 #define FT_MAX_FIELDS 16             /* plain multipart fields per upload */
 #define FT_MAX_FIELD_BYTES 4096      /* bytes per plain multipart field */
 
-typedef struct ft_stream ft_stream;
+typedef struct ft_http_stream ft_http_stream;
 typedef struct ft_http_pool ft_http_pool;
 typedef struct ft_http_lingerer ft_http_lingerer;
 
@@ -25,19 +25,21 @@ typedef struct ft_http_lingerer ft_http_lingerer;
 typedef enum { FT_CONN_HEAD, FT_CONN_BODY, FT_CONN_REPLY } ft_conn_phase;
 
 /* An open connection, for the head and body deadlines (http.c, reap_slow). */
-typedef struct ft_conn {
-    struct ft_conn *prev, *next;
+typedef struct ft_http_conn {
+    struct ft_http_conn *prev, *next;
     int fd;
     double since;                    /* monotonic time the current phase began */
     ft_conn_phase phase;
     uint64_t received;               /* body bytes received in FT_CONN_BODY */
     bool cut;                        /* already shut down */
     bool linger;                     /* answered before its body was read: linger at close */
-} ft_conn;
+} ft_http_conn;
 
 struct ft_http {
     struct MHD_Daemon *daemon;
-    ft_app *app;
+    ft_http_config cfg;
+    ft_http_hooks hooks;
+    ft_app *app;                     /* passed to handlers only */
     uint8_t key_digest[32];          /* SHA-256 of the API key (ft_http_authorized) */
     const ft_route *routes;
     size_t nroutes;
@@ -47,7 +49,7 @@ struct ft_http {
      * them when the app signals a change, and at least every second; the
      * hang-up watcher when a parked stream's client goes (http_stream.c). */
     pthread_mutex_t lock;
-    ft_stream *suspended;            /* list, under lock */
+    ft_http_stream *suspended;            /* list, under lock */
     bool stopping;                   /* under lock: no more suspending */
     pthread_t waker;
     bool waker_started;
@@ -63,7 +65,7 @@ struct ft_http {
      * slower than the body deadline allows (reap_slow). */
     pthread_mutex_t conns_lock;
     pthread_cond_t reaper_wake;
-    ft_conn *conns;                  /* open connections, under conns_lock */
+    ft_http_conn *conns;                  /* open connections, under conns_lock */
     bool reaper_stop;                /* under conns_lock */
     pthread_t reaper;
     bool reaper_started;
@@ -117,10 +119,12 @@ bool ft_body_feed(ft_req *r, const char *data, size_t len);
 bool ft_body_end(ft_req *r);
 void ft_body_free(ft_req *r);
 
+/* Requests and replies (http_reply.c). */
 double ft_http_now(void);
+/* Log one line through the hooks: an event, then key, value strings up to NULL. */
+void ft_http_log(const ft_http *h, const char *event, ...);
 /* The reply of r (a handler replies once: a second reply is dropped). */
 void ft_set_response(ft_req *r, unsigned status, struct MHD_Response *resp);
-
 /* Run r's handler; it must reply (a missing reply becomes a 500). */
 void ft_run_handler(ft_req *r);
 

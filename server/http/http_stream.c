@@ -1,6 +1,6 @@
 /* Streamed replies (Server-Sent Events): a stream with nothing to send is
  * parked (its connection suspended) rather than blocking its pool thread,
- * and resumed when the app signals a change, every second, or when a parked
+ * and resumed when the application signals a change (hooks.wait_change), every second, or when a parked
  * client hangs up.
  *
  * Why the hang-up watch: libmicrohttpd does not poll a suspended
@@ -15,14 +15,14 @@
 
 #include "server/http/http_internal.h"
 
-struct ft_stream {
+struct ft_http_stream {
     long (*next)(void *ctx, char *buf, size_t max);
     void (*done)(void *ctx);
     void *ctx;
     ft_http *http;
     struct MHD_Connection *conn;
     bool parked;                 /* in http->suspended (under its lock) */
-    ft_stream *next_suspended;
+    ft_http_stream *next_suspended;
 };
 
 /* The client closed or reset the connection (a read-side hang-up counts:
@@ -47,7 +47,7 @@ static void watch_hangup(ft_http *h, int fd)
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    ft_stream *s = cls;
+    ft_http_stream *s = cls;
     long n = s->next(s->ctx, buf, max);
     if (n != 0)
         return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
@@ -75,12 +75,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_free(void *cls)
 {
-    ft_stream *s = cls;
+    ft_http_stream *s = cls;
     /* libmicrohttpd may close a connection it was asked to suspend (the
      * client had already gone): never resume it after this. */
     ft_http *h = s->http;
     pthread_mutex_lock(&h->lock);
-    for (ft_stream **p = &h->suspended; *p; p = &(*p)->next_suspended)
+    for (ft_http_stream **p = &h->suspended; *p; p = &(*p)->next_suspended)
         if (*p == s) {
             *p = s->next_suspended;
             break;
@@ -94,7 +94,7 @@ static void stream_free(void *cls)
 static void resume_streams(ft_http *h)
 {
     pthread_mutex_lock(&h->lock);
-    for (ft_stream *s = h->suspended; s; s = s->next_suspended) {
+    for (ft_http_stream *s = h->suspended; s; s = s->next_suspended) {
         s->parked = false;
         MHD_resume_connection(s->conn);
     }
@@ -110,17 +110,14 @@ static bool stopping(ft_http *h)
     return stop;
 }
 
-/* Resume parked streams on every change the app signals, and every second
+/* Resume parked streams on every change the application signals, and every second
  * (to notice other processes' writes and to send keepalives). */
 static void *waker_main(void *arg)
 {
     ft_http *h = arg;
     unsigned long seen = 0;
     while (!stopping(h)) {
-        if (atomic_load(&h->app->shutting_down))
-            nanosleep(&(struct timespec){0, 50000000}, NULL); /* ft_app_wait returns at once now */
-        else
-            seen = ft_app_wait(h->app, seen, 1000);
+        seen = h->hooks.wait_change(h->hooks.ctx, seen, 1000);
         resume_streams(h);
     }
     return NULL;
@@ -166,7 +163,7 @@ void ft_http_streams_stop(ft_http *h)
     h->stopping = true;
     pthread_mutex_unlock(&h->lock);
     if (h->waker_started) {
-        ft_app_notify(h->app); /* end the waker's wait */
+        h->hooks.wake(h->hooks.ctx); /* end the waker's wait */
         pthread_join(h->waker, NULL);
     }
     if (h->hangup_watcher_started)
@@ -180,7 +177,7 @@ void ft_http_streams_stop(ft_http *h)
 void ft_reply_stream(ft_req *r, const char *content_type, long (*next)(void *ctx, char *buf, size_t max),
                      void (*done)(void *ctx), void *ctx)
 {
-    ft_stream *s = malloc(sizeof *s);
+    ft_http_stream *s = malloc(sizeof *s);
     struct MHD_Response *resp =
         s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free) : NULL;
     if (!resp) {
@@ -189,7 +186,7 @@ void ft_reply_stream(ft_req *r, const char *content_type, long (*next)(void *ctx
         ft_reply_error(r, 500, "internal_error", NULL, "internal error (request %s)", r->id);
         return;
     }
-    *s = (ft_stream){next, done, ctx, r->http, r->conn, false, NULL};
+    *s = (ft_http_stream){next, done, ctx, r->http, r->conn, false, NULL};
     MHD_add_response_header(resp, "Content-Type", content_type);
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");

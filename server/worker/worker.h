@@ -5,7 +5,6 @@
 #ifndef FT_WORKER_H
 #define FT_WORKER_H
 
-#include "core/nn/model.h"
 #include "server/app.h"
 
 ft_workers *ft_workers_start(ft_app *app, ft_error *err);
@@ -17,9 +16,5 @@ void ft_workers_wake(ft_workers *w);
  * was requeued, but the thread still runs and may use the app's store, so
  * the caller must exit without freeing the app. */
 bool ft_workers_stop(ft_workers *w);
-
-/* The API object for a stored model: id, layer table, classes, shapes,
- * parameter counts, plus `extra` fields (lineage, name, bytes...). */
-json_t *ft_model_object(const ft_model *m, const char *id, const json_t *extra);
 
 #endif

@@ -651,7 +651,7 @@ static void start_service(void)
         fail(NULL, "bad harness configuration");
     app.cfg.workers = 0; /* jobs stay queued: no training in the fuzz loop */
     ft_error err = {0};
-    if (ft_app_open(&app, &err) != 0 || !(app.http = ft_http_start(&app, ft_routes, ft_nroutes, &err)))
+    if (ft_app_open(&app, &err) != 0 || !(app.http = ft_app_http_start(&app, ft_routes, ft_nroutes, &err)))
         fail(NULL, "cannot start the service: %s", err.msg);
     create_ds();
     create_mdl();

@@ -1173,7 +1173,7 @@ static void test_writable_probe(void)
     /* A connection that refuses writes (what a read-only database looks
      * like to SQLite): the probe says so. Running as root, permission bits
      * cannot make the file read-only, so query_only stands in. */
-    ft_conn *c = ft_sq_conn(fx.s, &err);
+    ft_sq_connection *c = ft_sq_conn(fx.s, &err);
     CHECK(c && sqlite3_exec(c->db, "PRAGMA query_only = 1", NULL, NULL, NULL) == SQLITE_OK);
     CHECK(!ft_store_writable(fx.s, 0, &err) && err.code == FT_EIO);
     /* /readyz asks with a max age: the success above is answered from

@@ -63,6 +63,16 @@ static json_t *job_row(sqlite3_stmt *st, ft_error *err)
 
 const ft_sq_kind ft_sq_jobs = {"jobs", "job", JOB_COLUMNS, job_row, true};
 
+json_t *ft_store_job_get(ft_store *s, const char *id, ft_error *err)
+{
+    return ft_sq_fetch(s, &ft_sq_jobs, id, err);
+}
+
+json_t *ft_store_job_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err)
+{
+    return ft_sq_list(s, &ft_sq_jobs, q, has_more, err);
+}
+
 /* ---- submit ---- */
 
 static int check_new_job(const json_t *obj, ft_error *err)
@@ -90,7 +100,7 @@ static int check_new_job(const json_t *obj, ft_error *err)
  * the same request, 0 if unused, -1 if used with another request. Runs
  * inside the insert's write transaction, so two submits with one key cannot
  * both see it unused. */
-static int replay(ft_conn *c, const char *key, const char *hash, json_t **existing, ft_error *err)
+static int replay(ft_sq_connection *c, const char *key, const char *hash, json_t **existing, ft_error *err)
 {
     sqlite3_stmt *st = ft_sq_query(c, "SELECT id, COALESCE(request_hash, '') FROM jobs WHERE idempotency_key = ?1",
                                    err, "t", key);
@@ -114,7 +124,7 @@ int ft_store_job_insert(ft_store *s, const json_t *obj, const char *idempotency_
         *existing = NULL;
     if (check_new_job(obj, err) != 0)
         return -1;
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return -1;
     int rc = idempotency_key ? replay(c, idempotency_key, request_hash, existing, err) : 0;
@@ -142,7 +152,7 @@ int ft_store_job_cancel(ft_store *s, const char *id, json_t **obj, ft_error *err
 {
     if (obj)
         *obj = NULL;
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return -1;
     sqlite3_stmt *st = ft_sq_query(c, "SELECT status FROM jobs WHERE id = ?1", err, "t", id);
@@ -175,7 +185,7 @@ int ft_store_job_cancel(ft_store *s, const char *id, json_t **obj, ft_error *err
 bool ft_store_job_cancel_requested(ft_store *s, const char *id)
 {
     ft_error err;
-    ft_conn *c = ft_sq_conn(s, &err);
+    ft_sq_connection *c = ft_sq_conn(s, &err);
     sqlite3_stmt *st = c ? ft_sq_query(c, "SELECT 1 FROM jobs WHERE id = ?1 AND status = 'running' AND "
                                           "cancel_requested", &err, "t", id)
                          : NULL;
@@ -192,7 +202,7 @@ bool ft_store_job_cancel_requested(ft_store *s, const char *id)
  * unfenced. */
 #define LEASE_HOLDS(n) "(" n " IS NULL OR (lease_token = " n " AND status = 'running'))"
 
-int ft_sq_event_add(ft_conn *c, const char *id, const char *lease, const char *level, const char *message,
+int ft_sq_event_add(ft_sq_connection *c, const char *id, const char *lease, const char *level, const char *message,
                     const json_t *data, ft_error *err)
 {
     if (!level || (strcmp(level, "info") != 0 && strcmp(level, "warning") != 0 && strcmp(level, "error") != 0))
@@ -214,7 +224,7 @@ int ft_sq_event_add(ft_conn *c, const char *id, const char *lease, const char *l
 int ft_store_job_event(ft_store *s, const char *id, const char *lease, const char *level, const char *message,
                        const json_t *data, ft_error *err)
 {
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return -1;
     return ft_sq_end(c, ft_sq_event_add(c, id, lease, level, message, data, err), err);
@@ -225,7 +235,7 @@ int ft_store_job_event(ft_store *s, const char *id, const char *lease, const cha
 static json_t *job_rows(ft_store *s, const char *id, const char *sql, int64_t a, int b,
                         json_t *(*row)(sqlite3_stmt *, ft_error *), ft_error *err)
 {
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     sqlite3_stmt *st = c ? ft_sq_query(c, "SELECT 1 FROM jobs WHERE id = ?1", err, "t", id) : NULL;
     int rc = st ? ft_sq_step(c, st, err) : -1;
     if (c)

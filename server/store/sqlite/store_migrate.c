@@ -1,4 +1,5 @@
-/* Schema migrations: migrations_dir/NNNN_name.sql, applied in numeric order.
+/* Opening the store: a new store (store_sqlite.c) brought up to the newest
+ * schema by the migrations_dir/NNNN_name.sql files, applied in numeric order.
  *
  * PRAGMA user_version records the number of the last migration applied. It
  * lives in the database header, so setting it inside the migration's own
@@ -25,7 +26,7 @@ typedef struct {
     char name[256];  /* file name, for messages */
 } migration;
 
-static int user_version(ft_conn *c, ft_error *err)
+static int user_version(ft_sq_connection *c, ft_error *err)
 {
     sqlite3_stmt *st = ft_sq_query(c, "PRAGMA user_version", err, "");
     if (!st)
@@ -38,7 +39,7 @@ static int user_version(ft_conn *c, ft_error *err)
 int ft_store_schema_version(ft_store *s)
 {
     ft_error err;
-    ft_conn *c = ft_sq_conn(s, &err);
+    ft_sq_connection *c = ft_sq_conn(s, &err);
     return c ? user_version(c, &err) : -1;
 }
 
@@ -103,7 +104,7 @@ static int list_migrations(const char *dir, migration **out, int *n, ft_error *e
     return rc;
 }
 
-static int apply(ft_conn *c, const char *dir, const migration *m, ft_error *err)
+static int apply(ft_sq_connection *c, const char *dir, const migration *m, ft_error *err)
 {
     char path[4096 + 256 + 2];
     snprintf(path, sizeof path, "%s/%s", dir, m->name);
@@ -131,7 +132,9 @@ static int apply(ft_conn *c, const char *dir, const migration *m, ft_error *err)
     return rc;
 }
 
-int ft_sq_migrate(ft_conn *c, const char *migrations_dir, ft_error *err)
+/* Apply the migrations newer than PRAGMA user_version; refuse a database
+ * newer than the newest file. */
+static int migrate(ft_sq_connection *c, const char *migrations_dir, ft_error *err)
 {
     migration *m;
     int n;
@@ -153,4 +156,15 @@ int ft_sq_migrate(ft_conn *c, const char *migrations_dir, ft_error *err)
             rc = apply(c, migrations_dir, &m[i], err);
     free(m);
     return rc;
+}
+
+ft_store *ft_store_open(const char *path, const char *migrations_dir, ft_error *err)
+{
+    ft_store *s = ft_sq_store_new(path, err);
+    ft_sq_connection *c = s ? ft_sq_conn(s, err) : NULL;
+    if (s && (!c || migrate(c, migrations_dir, err) != 0)) {
+        ft_store_close(s);
+        return NULL;
+    }
+    return s;
 }

@@ -40,7 +40,7 @@ static int new_lease_token(char out[33], ft_error *err)
  * ones that used up max_attempts fail, the ones whose cancel was requested
  * before their worker died are cancelled. Each gets an event saying why.
  * *ids receives their ids (NULL if none). */
-static int settle_dead_jobs(ft_conn *c, int64_t now_ms, json_t **ids, ft_error *err)
+static int settle_dead_jobs(ft_sq_connection *c, int64_t now_ms, json_t **ids, ft_error *err)
 {
     sqlite3_stmt *st = ft_sq_query(
         c,
@@ -86,7 +86,7 @@ static int settle_dead_jobs(ft_conn *c, int64_t now_ms, json_t **ids, ft_error *
 /* 1 if some job is runnable, 0 if none, -1 on error. A plain read: idle
  * workers poll every second and should not take the write lock (and queue
  * behind submits) just to find nothing. The claim itself re-checks. */
-static int anything_runnable(ft_conn *c, int64_t now_ms, ft_error *err)
+static int anything_runnable(ft_sq_connection *c, int64_t now_ms, ft_error *err)
 {
     sqlite3_stmt *st = ft_sq_query(c, "SELECT 1 FROM jobs WHERE " RUNNABLE " LIMIT ?1", err, "iI", 1, now_ms);
     int rc = st ? ft_sq_step(c, st, err) : -1;
@@ -101,7 +101,7 @@ int ft_store_job_claim(ft_store *s, const char *worker, int lease_seconds, ft_cl
         return ft_fail(err, FT_EINVAL, "lease_seconds", "a lease must last at least one second");
     char token[33];
     int64_t now_ms = ft_sq_now_ms();
-    ft_conn *c = new_lease_token(token, err) == 0 ? ft_sq_conn(s, err) : NULL;
+    ft_sq_connection *c = new_lease_token(token, err) == 0 ? ft_sq_conn(s, err) : NULL;
     int rc = c ? anything_runnable(c, now_ms, err) : -1;
     if (rc <= 0)
         return rc;
@@ -157,7 +157,7 @@ int ft_store_job_heartbeat(ft_store *s, const char *id, const char *lease, int l
 int ft_store_job_fenced(ft_store *s, const char *id, const char *lease, int (*action)(void *ctx, ft_error *err),
                         void *ctx, ft_error *err)
 {
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return -1;
     /* The write lock is held from here to the commit: no claim can take the
@@ -186,7 +186,7 @@ int ft_store_job_succeed(ft_store *s, const char *id, const char *lease, const j
         return ft_fail(err, FT_EINVAL, "id", "the result model needs a string id");
     if (result && !json_is_object(result) && !json_is_null(result))
         return ft_fail(err, FT_EINVAL, "result", "a job's result must be an object");
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return -1;
     int rc = ft_sq_write(c,

@@ -56,7 +56,7 @@ const ft_sq_kind ft_sq_models = {"models", "model", "id, created_at, obj", model
 
 /* ---- shared get and list ---- */
 
-json_t *ft_sq_get(ft_conn *c, const ft_sq_kind *k, const char *id, ft_error *err)
+json_t *ft_sq_get(ft_sq_connection *c, const ft_sq_kind *k, const char *id, ft_error *err)
 {
     char sql[1024];
     snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE id = ?1", k->columns, k->table);
@@ -89,7 +89,7 @@ static int check_query(const ft_sq_kind *k, const ft_list_query *q, ft_error *er
 }
 
 /* The seq of the `after` cursor, or INT64_MAX without one. */
-static int cursor_seq(ft_conn *c, const ft_sq_kind *k, const char *after, int64_t *seq, ft_error *err)
+static int cursor_seq(ft_sq_connection *c, const ft_sq_kind *k, const char *after, int64_t *seq, ft_error *err)
 {
     *seq = INT64_MAX;
     if (!after)
@@ -112,7 +112,7 @@ json_t *ft_sq_list(ft_store *s, const ft_sq_kind *k, const ft_list_query *q, boo
 {
     *has_more = false;
     int64_t before;
-    ft_conn *c = check_query(k, q, err) == 0 ? ft_sq_conn(s, err) : NULL;
+    ft_sq_connection *c = check_query(k, q, err) == 0 ? ft_sq_conn(s, err) : NULL;
     if (!c || cursor_seq(c, k, q->after, &before, err) != 0)
         return NULL;
     /* One row more than asked tells whether another page follows. */
@@ -143,7 +143,7 @@ json_t *ft_sq_list(ft_store *s, const ft_sq_kind *k, const ft_list_query *q, boo
 
 /* ---- datasets and models ---- */
 
-int ft_sq_insert_record(ft_conn *c, const ft_sq_kind *k, const json_t *obj, ft_error *err)
+int ft_sq_insert_record(ft_sq_connection *c, const ft_sq_kind *k, const json_t *obj, ft_error *err)
 {
     const char *id = json_string_value(json_object_get(obj, "id"));
     if (!id)
@@ -161,7 +161,7 @@ int ft_sq_insert_record(ft_conn *c, const ft_sq_kind *k, const json_t *obj, ft_e
 
 static int insert(ft_store *s, const ft_sq_kind *k, const json_t *obj, ft_error *err)
 {
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return -1;
     return ft_sq_end(c, ft_sq_insert_record(c, k, obj, err), err);
@@ -181,7 +181,7 @@ static int delete_record(ft_store *s, const ft_sq_kind *k, const char *fields, c
         "WHERE j.status IN ('queued', 'running') "
         "AND ?1 IN (json_extract(j.spec, '$.' || f.value), json_extract(j.spec, '$.' || f.value || '.id')) "
         "ORDER BY j.seq LIMIT 1";
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return -1;
     sqlite3_stmt *st = ft_sq_query(c, users, err, "tt", id, fields);
@@ -201,9 +201,9 @@ static int delete_record(ft_store *s, const ft_sq_kind *k, const char *fields, c
     return ft_sq_end(c, rc, err) < 0 ? -1 : 0;
 }
 
-static json_t *get(ft_store *s, const ft_sq_kind *k, const char *id, ft_error *err)
+json_t *ft_sq_fetch(ft_store *s, const ft_sq_kind *k, const char *id, ft_error *err)
 {
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     return c ? ft_sq_get(c, k, id, err) : NULL;
 }
 
@@ -214,7 +214,7 @@ int ft_store_dataset_insert(ft_store *s, const json_t *obj, ft_error *err)
 
 json_t *ft_store_dataset_get(ft_store *s, const char *id, ft_error *err)
 {
-    return get(s, &ft_sq_datasets, id, err);
+    return ft_sq_fetch(s, &ft_sq_datasets, id, err);
 }
 
 json_t *ft_store_dataset_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err)
@@ -234,7 +234,7 @@ int ft_store_model_insert(ft_store *s, const json_t *obj, ft_error *err)
 
 json_t *ft_store_model_get(ft_store *s, const char *id, ft_error *err)
 {
-    return get(s, &ft_sq_models, id, err);
+    return ft_sq_fetch(s, &ft_sq_models, id, err);
 }
 
 json_t *ft_store_model_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err)
@@ -247,25 +247,15 @@ int ft_store_model_delete(ft_store *s, const char *id, ft_error *err)
     return delete_record(s, &ft_sq_models, model_fields, id, err);
 }
 
-json_t *ft_store_job_get(ft_store *s, const char *id, ft_error *err)
-{
-    return get(s, &ft_sq_jobs, id, err);
-}
-
-json_t *ft_store_job_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err)
-{
-    return ft_sq_list(s, &ft_sq_jobs, q, has_more, err);
-}
-
 /* ---- figures and file ids ---- */
 
 static const ft_sq_kind *const file_kinds[] = {&ft_sq_datasets, &ft_sq_models};
 
 /* For each file kind: {"<table>": f(rows of "SELECT <cols> FROM <table> ...")}. */
-static json_t *per_file_kind(ft_store *s, const char *select, json_t *(*collect)(ft_conn *, sqlite3_stmt *, ft_error *),
+static json_t *per_file_kind(ft_store *s, const char *select, json_t *(*collect)(ft_sq_connection *, sqlite3_stmt *, ft_error *),
                              json_t *out, ft_error *err)
 {
-    ft_conn *c = out ? ft_sq_conn(s, err) : NULL;
+    ft_sq_connection *c = out ? ft_sq_conn(s, err) : NULL;
     for (size_t i = 0; c && i < sizeof file_kinds / sizeof file_kinds[0]; i++) {
         char sql[256];
         snprintf(sql, sizeof sql, select, file_kinds[i]->table);
@@ -284,7 +274,7 @@ static json_t *per_file_kind(ft_store *s, const char *select, json_t *(*collect)
     return out;
 }
 
-static json_t *collect_counts(ft_conn *c, sqlite3_stmt *st, ft_error *err)
+static json_t *collect_counts(ft_sq_connection *c, sqlite3_stmt *st, ft_error *err)
 {
     if (ft_sq_step(c, st, err) != 1)
         return NULL;
@@ -292,7 +282,7 @@ static json_t *collect_counts(ft_conn *c, sqlite3_stmt *st, ft_error *err)
                      (json_int_t)sqlite3_column_int64(st, 1));
 }
 
-static json_t *collect_ids(ft_conn *c, sqlite3_stmt *st, ft_error *err)
+static json_t *collect_ids(ft_sq_connection *c, sqlite3_stmt *st, ft_error *err)
 {
     json_t *ids = json_array();
     int rc = ids ? 0 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
@@ -308,7 +298,7 @@ static json_t *collect_ids(ft_conn *c, sqlite3_stmt *st, ft_error *err)
 
 static json_t *job_counts(ft_store *s, ft_error *err)
 {
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     if (!c)
         return NULL;
     json_t *jobs = json_object();

@@ -36,7 +36,7 @@ int64_t ft_sq_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int ft_sq_fail(ft_conn *c, int rc, ft_error *err, const char *what)
+int ft_sq_fail(ft_sq_connection *c, int rc, ft_error *err, const char *what)
 {
     const char *msg = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
     ft_errcode code = (rc & 0xff) == SQLITE_FULL ? FT_ENOSPC : FT_EIO;
@@ -45,7 +45,7 @@ int ft_sq_fail(ft_conn *c, int rc, ft_error *err, const char *what)
 
 /* ---- connections ---- */
 
-static void conn_free(ft_conn *c)
+static void conn_free(ft_sq_connection *c)
 {
     for (int i = 0; i < c->nstmt; i++)
         sqlite3_finalize(c->stmt[i]);
@@ -58,7 +58,7 @@ static void conn_free(ft_conn *c)
 /* The pthread key's destructor: the thread that owned c is exiting. */
 static void conn_destroy(void *p)
 {
-    ft_conn *c = p;
+    ft_sq_connection *c = p;
     ft_store *s = c->store;
     pthread_mutex_lock(&s->lock);
     if (c->prev)
@@ -72,7 +72,7 @@ static void conn_destroy(void *p)
 }
 
 /* Run a pragma that answers with one text value (journal_mode). */
-static int pragma_text(ft_conn *c, const char *sql, char *out, size_t n, ft_error *err)
+static int pragma_text(ft_sq_connection *c, const char *sql, char *out, size_t n, ft_error *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
@@ -89,7 +89,7 @@ static int pragma_text(ft_conn *c, const char *sql, char *out, size_t n, ft_erro
     return 0;
 }
 
-static int conn_configure(ft_conn *c, ft_error *err)
+static int conn_configure(ft_sq_connection *c, ft_error *err)
 {
     sqlite3_busy_timeout(c->db, FT_SQ_BUSY_TIMEOUT_MS);
     char mode[16];
@@ -106,9 +106,9 @@ static int conn_configure(ft_conn *c, ft_error *err)
     return ft_sq_exec(c, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err);
 }
 
-static ft_conn *conn_open(ft_store *s, ft_error *err)
+static ft_sq_connection *conn_open(ft_store *s, ft_error *err)
 {
-    ft_conn *c = calloc(1, sizeof *c);
+    ft_sq_connection *c = calloc(1, sizeof *c);
     if (!c) {
         ft_fail(err, FT_ENOMEM, NULL, "out of memory opening %s", s->path);
         return NULL;
@@ -131,9 +131,9 @@ static ft_conn *conn_open(ft_store *s, ft_error *err)
     return c;
 }
 
-ft_conn *ft_sq_conn(ft_store *s, ft_error *err)
+ft_sq_connection *ft_sq_conn(ft_store *s, ft_error *err)
 {
-    ft_conn *c = pthread_getspecific(s->key);
+    ft_sq_connection *c = pthread_getspecific(s->key);
     if (c)
         return c;
     c = conn_open(s, err);
@@ -155,7 +155,7 @@ ft_conn *ft_sq_conn(ft_store *s, ft_error *err)
 
 /* ---- statements ---- */
 
-sqlite3_stmt *ft_sq_prepare(ft_conn *c, const char *sql, ft_error *err)
+sqlite3_stmt *ft_sq_prepare(ft_sq_connection *c, const char *sql, ft_error *err)
 {
     for (int i = 0; i < c->nstmt; i++)
         if (!c->busy[i] && strcmp(sqlite3_sql(c->stmt[i]), sql) == 0) {
@@ -177,7 +177,7 @@ sqlite3_stmt *ft_sq_prepare(ft_conn *c, const char *sql, ft_error *err)
     return st;
 }
 
-void ft_sq_release(ft_conn *c, sqlite3_stmt *st)
+void ft_sq_release(ft_sq_connection *c, sqlite3_stmt *st)
 {
     if (!st)
         return;
@@ -191,7 +191,7 @@ void ft_sq_release(ft_conn *c, sqlite3_stmt *st)
     sqlite3_finalize(st);
 }
 
-int ft_sq_step(ft_conn *c, sqlite3_stmt *st, ft_error *err)
+int ft_sq_step(ft_sq_connection *c, sqlite3_stmt *st, ft_error *err)
 {
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
@@ -201,7 +201,7 @@ int ft_sq_step(ft_conn *c, sqlite3_stmt *st, ft_error *err)
     return ft_sq_fail(c, rc, err, c->store->path);
 }
 
-int ft_sq_run(ft_conn *c, sqlite3_stmt *st, ft_error *err)
+int ft_sq_run(ft_sq_connection *c, sqlite3_stmt *st, ft_error *err)
 {
     int rc;
     while ((rc = ft_sq_step(c, st, err)) == 1)
@@ -211,18 +211,18 @@ int ft_sq_run(ft_conn *c, sqlite3_stmt *st, ft_error *err)
     return rc < 0 ? -1 : changes;
 }
 
-int ft_sq_exec(ft_conn *c, const char *sql, ft_error *err)
+int ft_sq_exec(ft_sq_connection *c, const char *sql, ft_error *err)
 {
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? 0 : ft_sq_fail(c, rc, err, c->store->path);
 }
 
-int ft_sq_begin(ft_conn *c, ft_error *err)
+int ft_sq_begin(ft_sq_connection *c, ft_error *err)
 {
     return ft_sq_exec(c, "BEGIN IMMEDIATE", err);
 }
 
-int ft_sq_end(ft_conn *c, int rc, ft_error *err)
+int ft_sq_end(ft_sq_connection *c, int rc, ft_error *err)
 {
     if (rc >= 0 && ft_sq_exec(c, "COMMIT", err) == 0)
         return rc;
@@ -246,7 +246,7 @@ static int bind_json(sqlite3_stmt *st, int i, const json_t *v)
     return sqlite3_bind_text(st, i, text, -1, free);
 }
 
-static int bind_va(ft_conn *c, sqlite3_stmt *st, ft_error *err, const char *types, va_list ap)
+static int bind_va(ft_sq_connection *c, sqlite3_stmt *st, ft_error *err, const char *types, va_list ap)
 {
     for (int i = 1; types[i - 1]; i++) {
         int rc = SQLITE_MISUSE;
@@ -267,7 +267,7 @@ static int bind_va(ft_conn *c, sqlite3_stmt *st, ft_error *err, const char *type
     return 0;
 }
 
-sqlite3_stmt *ft_sq_query(ft_conn *c, const char *sql, ft_error *err, const char *types, ...)
+sqlite3_stmt *ft_sq_query(ft_sq_connection *c, const char *sql, ft_error *err, const char *types, ...)
 {
     sqlite3_stmt *st = ft_sq_prepare(c, sql, err);
     if (!st)
@@ -283,7 +283,7 @@ sqlite3_stmt *ft_sq_query(ft_conn *c, const char *sql, ft_error *err, const char
     return st;
 }
 
-static int vwrite(ft_conn *c, const char *sql, ft_error *err, const char *types, va_list ap)
+static int vwrite(ft_sq_connection *c, const char *sql, ft_error *err, const char *types, va_list ap)
 {
     sqlite3_stmt *st = ft_sq_prepare(c, sql, err);
     if (!st)
@@ -295,7 +295,7 @@ static int vwrite(ft_conn *c, const char *sql, ft_error *err, const char *types,
     return ft_sq_run(c, st, err);
 }
 
-int ft_sq_write(ft_conn *c, const char *sql, ft_error *err, const char *types, ...)
+int ft_sq_write(ft_sq_connection *c, const char *sql, ft_error *err, const char *types, ...)
 {
     va_list ap;
     va_start(ap, types);
@@ -306,7 +306,7 @@ int ft_sq_write(ft_conn *c, const char *sql, ft_error *err, const char *types, .
 
 int ft_sq_write_tx(ft_store *s, const char *sql, ft_error *err, const char *types, ...)
 {
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return -1;
     va_list ap;
@@ -344,7 +344,7 @@ json_t *ft_sq_col_text_or_null(sqlite3_stmt *st, int i)
 
 /* ---- open, close, probes ---- */
 
-ft_store *ft_store_open(const char *path, const char *migrations_dir, ft_error *err)
+ft_store *ft_sq_store_new(const char *path, ft_error *err)
 {
     if (!sqlite3_threadsafe()) {
         ft_fail(err, FT_EIO, NULL, "this SQLite library was built without thread support");
@@ -363,11 +363,6 @@ ft_store *ft_store_open(const char *path, const char *migrations_dir, ft_error *
         return NULL;
     }
     pthread_mutex_init(&s->lock, NULL);
-    ft_conn *c = ft_sq_conn(s, err);
-    if (!c || ft_sq_migrate(c, migrations_dir, err) != 0) {
-        ft_store_close(s);
-        return NULL;
-    }
     return s;
 }
 
@@ -379,11 +374,11 @@ void ft_store_close(ft_store *s)
      * ours alone. */
     pthread_key_delete(s->key);
     pthread_mutex_lock(&s->lock);
-    ft_conn *c = s->conns;
+    ft_sq_connection *c = s->conns;
     s->conns = NULL;
     pthread_mutex_unlock(&s->lock);
     while (c) {
-        ft_conn *next = c->next;
+        ft_sq_connection *next = c->next;
         conn_free(c);
         c = next;
     }
@@ -397,7 +392,7 @@ bool ft_store_writable(ft_store *s, int max_age_ms, ft_error *err)
     int64_t now = ft_sq_now_ms();
     if (now - s->writable_ms < max_age_ms)
         return true;
-    ft_conn *c = ft_sq_conn(s, err);
+    ft_sq_connection *c = ft_sq_conn(s, err);
     if (!c || ft_sq_begin(c, err) != 0)
         return false;
     /* A real commit, not a rollback: only a commit proves that the WAL can

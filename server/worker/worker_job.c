@@ -1,50 +1,33 @@
-/* Worker threads: claim, run, report, checkpoint, finish under the lease. */
-#include "server/worker/worker.h"
+/* Running one claimed job (worker_pool.c claims and holds it): train it
+ * through core/ (ft_job_run), report progress, metrics and events,
+ * checkpoint at least every epoch and every --checkpoint-interval seconds,
+ * and finish only while the lease holds. */
+#include "server/worker/worker_job.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "core/util/fsutil.h"
 #include "core/job/spec.h"
-#include "server/api/data_info.h"
-#include "server/api/datasets.h"
+#include "core/util/fsutil.h"
 #include "server/api/prom.h"
-
-struct ft_workers {
-    ft_app *app;
-    int n;
-    pthread_t threads[FT_MAX_WORKERS];
-    bool running[FT_MAX_WORKERS];
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    unsigned long wakeups;
-    pthread_t beat;              /* the heartbeat thread */
-    bool beat_running, beat_stop;
-    pthread_cond_t beat_wake;
-    /* The job each worker holds (id "" when idle), for the heartbeat and so
-     * a stuck shutdown can still requeue it. Guarded by lock; `lost` is set
-     * by the heartbeat and read by the worker without it. */
-    struct {
-        char id[64], lease[64];
-        atomic_bool *cancel;
-        atomic_bool lost;
-    } held[FT_MAX_WORKERS];
-};
+#include "server/objects/job_plan.h"
+#include "server/objects/objects.h"
 
 typedef enum { STOP_NONE, STOP_CANCEL, STOP_SHUTDOWN, STOP_LEASE_LOST, STOP_CHECKPOINT_FAILED } stop_reason;
 
 typedef struct {
     ft_app *app;
-    ft_workers *w;
-    int index;
-    ft_claim claim;
-    atomic_bool *cancel;
-    char ckpt[2300], ckpt_next[2400]; /* the checkpoint, and this attempt's next one */
+    int index;                  /* the worker's, for its metrics */
+    const ft_claim *claim;
+    atomic_bool *cancel;        /* set by a cancel request */
+    atomic_bool *lost;          /* set by the heartbeat when the lease is lost */
+    char ckpt[PATH_MAX], ckpt_next[PATH_MAX]; /* the checkpoint, and this attempt's next one */
     int epochs;                 /* the spec's epoch count, for progress */
     long steps_per_epoch;       /* from the last progress report */
     double last_ckpt, last_report;
@@ -91,14 +74,14 @@ static void event(job_run *j, const char *level, const char *message, const json
     char shown[1024];
     without_paths(message, shown, sizeof shown);
     if (strcmp(shown, message) != 0)
-        ft_app_log(j->app, "job_event", "job", j->claim.id, "detail", message, NULL);
-    ft_store_job_event(j->app->store, j->claim.id, j->claim.lease, level, shown, data, &err);
+        ft_app_log(j->app, "job_event", "job", j->claim->id, "detail", message, NULL);
+    ft_store_job_event(j->app->store, j->claim->id, j->claim->lease, level, shown, data, &err);
     ft_app_notify(j->app);
 }
 
 static bool lease_lost(const job_run *j)
 {
-    return atomic_load(&j->w->held[j->index].lost);
+    return atomic_load(j->lost);
 }
 
 static int publish_checkpoint(void *ctx, ft_error *err)
@@ -115,7 +98,7 @@ static bool checkpoint(job_run *j, ft_trainer *tr)
     ft_error err = {0};
     int held = -1;
     if (ft_trainer_save_checkpoint(tr, j->ckpt_next, &err) == 0)
-        held = ft_store_job_fenced(j->app->store, j->claim.id, j->claim.lease, publish_checkpoint, j, &err);
+        held = ft_store_job_fenced(j->app->store, j->claim->id, j->claim->lease, publish_checkpoint, j, &err);
     if (held != 1)
         unlink(j->ckpt_next);
     if (held == 0)
@@ -141,7 +124,7 @@ static json_t *progress_json(const ft_progress *p)
 static bool report(job_run *j, const json_t *progress, const json_t *metrics)
 {
     ft_error err = {0};
-    if (ft_store_job_progress(j->app->store, j->claim.id, j->claim.lease, progress, metrics, &err) == 0 ||
+    if (ft_store_job_progress(j->app->store, j->claim->id, j->claim->lease, progress, metrics, &err) == 0 ||
         lease_lost(j)) {
         j->stop = STOP_LEASE_LOST;
         return false;
@@ -195,7 +178,7 @@ static int on_epoch(void *ctx, ft_trainer *tr, const ft_epoch_metrics *m)
     job_run *j = ctx;
     ft_error err = {0};
     json_t *row = ft_epoch_metrics_json(m);
-    bool held = ft_store_job_metric_put(j->app->store, j->claim.id, j->claim.lease, m->epoch, row, &err) != 0;
+    bool held = ft_store_job_metric_put(j->app->store, j->claim->id, j->claim->lease, m->epoch, row, &err) != 0;
     double eta = (j->epochs - m->epoch) * m->seconds;
     json_t *progress = json_pack("{s:i, s:i, s:I, s:I, s:f, s:f}", "epoch", m->epoch, "epochs", j->epochs, "step",
                                  (json_int_t)j->steps_per_epoch, "steps_per_epoch", (json_int_t)j->steps_per_epoch,
@@ -223,19 +206,13 @@ static void on_event(void *ctx, const char *level, const char *message, const js
 static ft_dataset *load_dataset(void *ctx, const ft_dataset_ref *ref, ft_error *err)
 {
     job_run *j = ctx;
-    return ft_stored_dataset_load(j->app, ref->id, err);
+    return ft_stored_dataset_load(j->app, ref->id, "dataset", err);
 }
 
 static ft_model *load_model(void *ctx, const char *id, ft_error *err)
 {
     job_run *j = ctx;
-    char path[2300];
-    if (!ft_app_valid_id("mdl", id)) {
-        ft_fail(err, FT_ENOTFOUND, "base_model", "no model with id '%s'", id);
-        return NULL;
-    }
-    ft_app_model_path(j->app, id, path, sizeof path);
-    return ft_model_load(path, err);
+    return ft_stored_model_load(j->app, id, FT_STORED_WEIGHTS, "base_model", err);
 }
 
 /* Fail the job under the lease. Returns the outcome: "failed", or
@@ -252,14 +229,14 @@ static const char *fail(job_run *j, const ft_error *e)
     ft_error err = {0};
     /* A failed job never resumes: its checkpoint goes first, under the lease.
      * On a full disk that is the room the failure record needs. */
-    ft_store_job_fenced(j->app->store, j->claim.id, j->claim.lease, remove_checkpoint, j, &err);
+    ft_store_job_fenced(j->app->store, j->claim->id, j->claim->lease, remove_checkpoint, j, &err);
     char message[sizeof e->msg + 64];
     without_paths(e->msg, message, sizeof message);
     if (strcmp(message, e->msg) != 0)
-        ft_app_log(j->app, "job_error", "job", j->claim.id, "detail", e->msg, NULL);
+        ft_app_log(j->app, "job_error", "job", j->claim->id, "detail", e->msg, NULL);
     json_t *error = json_pack("{s:s, s:s, s:o}", "message", message, "code", ft_errcode_name(e->code), "param",
                               e->param[0] ? json_string(e->param) : json_null());
-    int held = ft_store_job_fail(j->app->store, j->claim.id, j->claim.lease, error, &err);
+    int held = ft_store_job_fail(j->app->store, j->claim->id, j->claim->lease, error, &err);
     json_decref(error);
     return held == 1 ? "failed" : "not_recorded";
 }
@@ -274,14 +251,14 @@ static int record_success(job_run *j, const char *mid, const json_t *model_obj, 
     for (int attempt = 0; attempt < 5 && held < 0; attempt++) {
         if (attempt)
             nanosleep(&(struct timespec){0, 100000000L << attempt}, NULL); /* 0.2 s .. 1.6 s */
-        held = ft_store_job_succeed(j->app->store, j->claim.id, j->claim.lease, model_obj, result, &err);
+        held = ft_store_job_succeed(j->app->store, j->claim->id, j->claim->lease, model_obj, result, &err);
         if (held < 0)
-            ft_app_log(j->app, "job_success_not_recorded", "job", j->claim.id, "detail", err.msg, NULL);
+            ft_app_log(j->app, "job_success_not_recorded", "job", j->claim->id, "detail", err.msg, NULL);
     }
     if (held == 0) {
         /* A commit that reported an error may still have landed, ending the
          * lease: then the job is ours and points at this model. */
-        json_t *job = ft_store_job_get(j->app->store, j->claim.id, &err);
+        json_t *job = ft_store_job_get(j->app->store, j->claim->id, &err);
         const char *model = json_string_value(json_object_get(job, "result_model"));
         held = !job ? -1 : model && strcmp(model, mid) == 0 ? 1 : 0;
         json_decref(job);
@@ -296,17 +273,17 @@ static int record_success(job_run *j, const char *mid, const json_t *model_obj, 
 static const char *succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
 {
     ft_app *app = j->app;
-    char mid[64], path[2300];
+    char mid[64], path[PATH_MAX];
     ft_error err = {0};
     ft_app_new_id("mdl", mid, sizeof mid);
     ft_app_model_path(app, mid, path, sizeof path);
     const char *dataset = spec->dataset.id;
-    ft_model_set_meta(res->model, "job", j->claim.id, &err);
+    ft_model_set_meta(res->model, "job", j->claim->id, &err);
     ft_model_set_meta(res->model, "dataset", dataset, &err);
     if (spec->base_model)
         ft_model_set_meta(res->model, "base_model", spec->base_model, &err);
     if (ft_model_save(res->model, path, &err) != 0) {
-        ft_app_log(app, "job_error", "job", j->claim.id, "detail", err.msg, NULL);
+        ft_app_log(app, "job_error", "job", j->claim->id, "detail", err.msg, NULL);
         ft_error shown = {.code = err.code};
         snprintf(shown.msg, sizeof shown.msg, "could not save the trained model (is the disk full?)");
         return fail(j, &shown);
@@ -315,7 +292,7 @@ static const char *succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
     stat(path, &st);
     json_t *name = json_object_get(spec->json, "name");
     json_t *extra = json_pack("{s:o, s:I, s:s, s:s, s:s, s:o}", "name", name ? json_deep_copy(name) : json_null(),
-                              "bytes", (json_int_t)st.st_size, "source", "job", "job", j->claim.id, "dataset",
+                              "bytes", (json_int_t)st.st_size, "source", "job", "job", j->claim->id, "dataset",
                               dataset, "base_model", spec->base_model ? json_string(spec->base_model) : json_null());
     json_t *model_obj = ft_model_object(res->model, mid, extra);
     json_t *result = json_pack("{s:O, s:O, s:f, s:i, s:b, s:b}", "test_metrics", res->test ? res->test : json_null(),
@@ -333,38 +310,38 @@ static const char *succeed(job_run *j, ft_job_spec *spec, ft_job_result *res)
     return held == 1 ? "succeeded" : held == 0 ? "lease_lost" : "not_recorded";
 }
 
-/* An outcome that ends the job for good (not requeued, not lost, not
- * left unrecorded). */
-static bool recorded_end(const char *outcome)
+void ft_worker_run_job(ft_app *app, int index, const ft_claim *claim, atomic_bool *cancel, atomic_bool *lost)
 {
-    return strcmp(outcome, "succeeded") == 0 || strcmp(outcome, "failed") == 0 || strcmp(outcome, "cancelled") == 0;
-}
-
-static void run(job_run *j)
-{
-    ft_app *app = j->app;
+    job_run run = {.app = app, .index = index, .claim = claim, .cancel = cancel, .lost = lost};
+    job_run *j = &run;
     ft_job_spec spec;
     ft_job_result res = {0};
     ft_error err = {0};
     double started = now_s();
     const char *final = "failed";
-    ft_app_checkpoint_path(app, j->claim.id, j->ckpt, sizeof j->ckpt);
-    /* ".tmp." makes the start-up sweep remove it if a crash leaves it. */
-    snprintf(j->ckpt_next, sizeof j->ckpt_next, "%s.tmp.%s", j->ckpt, j->claim.lease);
+    ft_app_checkpoint_path(app, j->claim->id, j->ckpt, sizeof j->ckpt);
     j->last_ckpt = j->last_report = started;
-    if (ft_job_spec_parse(j->claim.spec, &spec, &err) != 0) {
+    /* ".tmp." makes the start-up sweep remove it if a crash leaves it. The
+     * data dir is at most half of PATH_MAX, so the name fits. */
+    if (snprintf(j->ckpt_next, sizeof j->ckpt_next, "%s.tmp.%s", j->ckpt, j->claim->lease) >=
+        (int)sizeof j->ckpt_next) {
+        ft_fail(&err, FT_EIO, NULL, "the checkpoint path is too long");
+        final = fail(j, &err);
+        goto out;
+    }
+    if (ft_job_spec_parse(j->claim->spec, &spec, &err) != 0) {
         final = fail(j, &err);
         goto out;
     }
     j->epochs = spec.train.epochs;
     bool resuming = access(j->ckpt, F_OK) == 0;
     char msg[256];
-    snprintf(msg, sizeof msg, "attempt %d started%s", j->claim.attempts,
+    snprintf(msg, sizeof msg, "attempt %d started%s", j->claim->attempts,
              resuming ? ", resuming from the last checkpoint" : "");
     event(j, "info", msg, NULL);
-    if (j->claim.attempts == 1 && !resuming) {
+    if (j->claim->attempts == 1 && !resuming) {
         /* The plan's warnings and advice belong in the job's story too. */
-        json_t *job = ft_store_job_get(app->store, j->claim.id, &err);
+        json_t *job = ft_store_job_get(app->store, j->claim->id, &err);
         size_t i;
         json_t *w;
         json_array_foreach(json_object_get(job, "warnings"), i, w)
@@ -388,10 +365,10 @@ static void run(job_run *j)
     } else if (ft_job_run(&spec, &env, &res, &err) == 0) {
         final = succeed(j, &spec, &res);
     } else if (err.code == FT_ECANCELLED && j->stop == STOP_CANCEL) {
-        int held = ft_store_job_cancelled(app->store, j->claim.id, j->claim.lease, &err);
+        int held = ft_store_job_cancelled(app->store, j->claim->id, j->claim->lease, &err);
         final = held == 1 ? "cancelled" : "not_recorded";
     } else if (err.code == FT_ECANCELLED && j->stop == STOP_SHUTDOWN) {
-        ft_store_job_requeue(app->store, j->claim.id, j->claim.lease, &err);
+        ft_store_job_requeue(app->store, j->claim->id, j->claim->lease, &err);
         final = "requeued";
     } else if (err.code == FT_ECANCELLED && j->stop == STOP_LEASE_LOST) {
         final = "lease_lost"; /* someone else runs it now; leave everything to them */
@@ -404,227 +381,17 @@ static void run(job_run *j)
     }
     ft_job_spec_free(&spec);
 out:
+    ft_job_result_free(&res);
     /* The checkpoint goes only with a recorded end: the fenced terminal
      * write proved the lease, and an ended job is never claimed again. */
-    if (recorded_end(final))
+    bool ended = strcmp(final, "succeeded") == 0 || strcmp(final, "failed") == 0 || strcmp(final, "cancelled") == 0;
+    if (ended)
         unlink(j->ckpt);
-    ft_job_result_free(&res);
     ft_prom_worker_rate(app->prom, j->index, 0);
-    if (recorded_end(final))
+    if (ended)
         ft_prom_job_finished(app->prom, final, now_s() - started);
     char secs[32];
     snprintf(secs, sizeof secs, "%.2f", now_s() - started);
-    ft_app_log(app, "job_finished", "job", j->claim.id, "outcome", final, "seconds", secs, NULL);
+    ft_app_log(app, "job_finished", "job", j->claim->id, "outcome", final, "seconds", secs, NULL);
     ft_app_notify(app);
-}
-
-typedef struct {
-    ft_workers *w;
-    int index;
-} worker_arg;
-
-/* Record (or clear, with NULL) the job worker `index` holds. */
-static void hold(ft_workers *w, int index, const ft_claim *c, atomic_bool *cancel)
-{
-    pthread_mutex_lock(&w->lock);
-    snprintf(w->held[index].id, sizeof w->held[index].id, "%s", c ? c->id : "");
-    snprintf(w->held[index].lease, sizeof w->held[index].lease, "%s", c ? c->lease : "");
-    w->held[index].cancel = cancel;
-    atomic_store(&w->held[index].lost, false);
-    pthread_mutex_unlock(&w->lock);
-}
-
-static void deadline_in(struct timespec *t, long ms)
-{
-    clock_gettime(CLOCK_REALTIME, t);
-    t->tv_sec += ms / 1000;
-    t->tv_nsec += (ms % 1000) * 1000000L;
-    if (t->tv_nsec >= 1000000000L) {
-        t->tv_sec++;
-        t->tv_nsec -= 1000000000L;
-    }
-}
-
-static void *worker_main(void *p)
-{
-    worker_arg *a = p;
-    ft_workers *w = a->w;
-    int index = a->index;
-    free(a);
-    ft_app *app = w->app;
-    char name[32];
-    snprintf(name, sizeof name, "worker-%d-%d", (int)getpid(), index);
-    while (!atomic_load(&app->shutting_down)) {
-        ft_error err = {0};
-        job_run j = {.app = app, .w = w, .index = index};
-        pthread_mutex_lock(&w->lock);
-        unsigned long seen = w->wakeups;
-        pthread_mutex_unlock(&w->lock);
-        int got = ft_store_job_claim(app->store, name, app->cfg.lease_seconds, &j.claim, &err);
-        /* Dead jobs the claim ended for good never resume: their checkpoints go
-         * now, not at the next start-up sweep. */
-        size_t i;
-        json_t *dead;
-        json_array_foreach(j.claim.settled, i, dead) {
-            char ckpt[2300];
-            ft_app_checkpoint_path(app, json_string_value(dead), ckpt, sizeof ckpt);
-            unlink(ckpt);
-        }
-        if (got == 1) {
-            ft_app_log(app, "job_started", "job", j.claim.id, "worker", name, NULL);
-            j.cancel = ft_app_job_started(app, j.claim.id);
-            hold(w, index, &j.claim, j.cancel);
-            run(&j);
-            hold(w, index, NULL, NULL);
-            ft_app_job_ended(app, j.claim.id);
-            ft_claim_free(&j.claim);
-            continue;
-        }
-        ft_claim_free(&j.claim);
-        if (got < 0)
-            ft_app_log(app, "claim_failed", "detail", err.msg, NULL);
-        /* Idle: wait for a submit, or poll again in a second for expired leases. */
-        struct timespec until;
-        deadline_in(&until, 1000);
-        pthread_mutex_lock(&w->lock);
-        while (w->wakeups == seen && !atomic_load(&app->shutting_down))
-            if (pthread_cond_timedwait(&w->wake, &w->lock, &until) != 0)
-                break;
-        pthread_mutex_unlock(&w->lock);
-    }
-    return NULL;
-}
-
-/* The heartbeat, on its own timer: every lease/3 it extends the lease of
- * every job this pool holds, whatever the job is doing (loading data,
- * building the feature cache, training, testing, saving). It flags a job
- * whose lease was lost, and passes on a cancel requested through another
- * process. */
-static void *heartbeat_main(void *p)
-{
-    ft_workers *w = p;
-    ft_app *app = w->app;
-    long period_ms = app->cfg.lease_seconds * 1000L / 3;
-    struct {
-        char id[64], lease[64];
-    } jobs[FT_MAX_WORKERS];
-    pthread_mutex_lock(&w->lock);
-    while (!w->beat_stop) {
-        struct timespec until;
-        deadline_in(&until, period_ms);
-        while (!w->beat_stop && pthread_cond_timedwait(&w->beat_wake, &w->lock, &until) == 0)
-            ;
-        if (w->beat_stop)
-            break;
-        for (int i = 0; i < w->n; i++) {
-            memcpy(jobs[i].id, w->held[i].id, sizeof jobs[i].id);
-            memcpy(jobs[i].lease, w->held[i].lease, sizeof jobs[i].lease);
-        }
-        pthread_mutex_unlock(&w->lock); /* no lock across database calls */
-        for (int i = 0; i < w->n; i++) {
-            if (!jobs[i].id[0])
-                continue;
-            ft_error err = {0};
-            int held = ft_store_job_heartbeat(app->store, jobs[i].id, jobs[i].lease, app->cfg.lease_seconds, &err);
-            if (held < 0)
-                ft_app_log(app, "heartbeat_failed", "job", jobs[i].id, "detail", err.msg, NULL);
-            bool cancel = held == 1 && ft_store_job_cancel_requested(app->store, jobs[i].id);
-            pthread_mutex_lock(&w->lock);
-            if (strcmp(w->held[i].lease, jobs[i].lease) == 0) { /* still the same attempt */
-                if (held == 0)
-                    atomic_store(&w->held[i].lost, true);
-                if (cancel)
-                    atomic_store(w->held[i].cancel, true);
-            }
-            pthread_mutex_unlock(&w->lock);
-        }
-        pthread_mutex_lock(&w->lock);
-    }
-    pthread_mutex_unlock(&w->lock);
-    return NULL;
-}
-
-ft_workers *ft_workers_start(ft_app *app, ft_error *err)
-{
-    ft_workers *w = calloc(1, sizeof *w);
-    if (!w) {
-        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
-        return NULL;
-    }
-    w->app = app;
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->wake, NULL);
-    pthread_cond_init(&w->beat_wake, NULL);
-    for (int i = 0; i < app->cfg.workers && i < FT_MAX_WORKERS; i++) {
-        worker_arg *a = malloc(sizeof *a);
-        if (a)
-            *a = (worker_arg){w, i};
-        if (!a || pthread_create(&w->threads[i], NULL, worker_main, a) != 0) {
-            free(a);
-            ft_fail(err, FT_ENOMEM, NULL, "cannot start worker thread %d", i);
-            atomic_store(&app->shutting_down, true);
-            ft_workers_stop(w);
-            return NULL;
-        }
-        pthread_mutex_lock(&w->lock);
-        w->running[i] = true;
-        w->n = i + 1;
-        pthread_mutex_unlock(&w->lock);
-    }
-    if (pthread_create(&w->beat, NULL, heartbeat_main, w) != 0) {
-        ft_fail(err, FT_ENOMEM, NULL, "cannot start the heartbeat thread");
-        atomic_store(&app->shutting_down, true);
-        ft_workers_stop(w);
-        return NULL;
-    }
-    w->beat_running = true;
-    return w;
-}
-
-void ft_workers_wake(ft_workers *w)
-{
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->lock);
-    w->wakeups++;
-    pthread_cond_broadcast(&w->wake);
-    pthread_mutex_unlock(&w->lock);
-}
-
-bool ft_workers_stop(ft_workers *w)
-{
-    if (!w)
-        return true;
-    ft_workers_wake(w);
-    struct timespec until;
-    deadline_in(&until, 9000);
-    bool stuck = false;
-    for (int i = 0; i < w->n; i++)
-        if (w->running[i] && pthread_timedjoin_np(w->threads[i], NULL, &until) != 0)
-            stuck = true;
-    /* The heartbeat ran on while workers checkpointed; it stops last. */
-    pthread_mutex_lock(&w->lock);
-    w->beat_stop = true;
-    pthread_cond_broadcast(&w->beat_wake);
-    pthread_mutex_unlock(&w->lock);
-    if (w->beat_running)
-        pthread_join(w->beat, NULL);
-    if (stuck) {
-        /* A worker still loading data or building its cache: hand its job
-         * back to the queue ourselves; the process exits right after. */
-        pthread_mutex_lock(&w->lock);
-        for (int i = 0; i < w->n; i++)
-            if (w->held[i].id[0]) {
-                ft_error err = {0};
-                ft_store_job_requeue(w->app->store, w->held[i].id, w->held[i].lease, &err);
-                ft_app_log(w->app, "job_requeued", "job", w->held[i].id, "reason", "shutdown", NULL);
-            }
-        pthread_mutex_unlock(&w->lock);
-        return false; /* threads are left to die with the process, and w with them */
-    }
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->wake);
-    pthread_cond_destroy(&w->beat_wake);
-    free(w);
-    return true;
 }
