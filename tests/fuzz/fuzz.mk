@@ -1,6 +1,6 @@
 # libFuzzer harnesses for the dataset parsers and the HTTP service (included
 # by the Makefile).
-#   make fuzz          build build-fuzz/fuzz_{csv,tar,png,idx,safetensors,http}
+#   make fuzz          build build-fuzz/fuzz_{csv,tar,png,idx,safetensors,http,onnx}
 #   make fuzz-smoke    run each for FUZZ_TIME seconds (default 20); a crash fails
 #   make fuzz-regress  run every corpus file once (the kept crashers included)
 # Needs clang-14, libfuzzer-14-dev and libclang-rt-14-dev. Longer runs:
@@ -13,20 +13,23 @@
 FUZZ_CC      ?= clang-14
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_TIME    ?= 20
-FUZZ_TARGETS  = csv tar png idx safetensors http
+FUZZ_TARGETS  = csv tar png idx safetensors http onnx
 FUZZ_PKGS     = jansson libpng zlib nettle
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # FT_FUZZING: libpng ignores chunk CRCs, so mutations reach the decoder
 # instead of all failing the checksum.
-FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -DFT_FUZZING -g -O1 -Wall -Wextra -Werror -I. \
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -DFT_FUZZING -g -O1 -Wall -Wextra -Werror -I. -I$(FUZZ_BUILD)/gen \
                 $(shell pkg-config --cflags $(PKGS)) $(FUZZ_SAN)
 FUZZ_LIBS     = $(shell pkg-config --libs $(FUZZ_PKGS)) -lm
 # The dataset parsers need core/util and core/data, nothing else.
 FUZZ_CORE     = $(wildcard core/util/*.c core/data/*.c)
 FUZZ_OBJ      = $(FUZZ_CORE:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+# The ONNX reader: core/util, core/onnx and the parser generated from onnx.proto.
+FUZZ_ONNX_PB  = $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.o
+FUZZ_ONNX_OBJ = $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(wildcard core/util/*.c core/onnx/*.c)) $(FUZZ_ONNX_PB)
 # The service: every core/ and server/ object but main.
-FUZZ_HTTP_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(SERVER_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_HTTP_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(SERVER_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_ONNX_PB)
 # Per-target libFuzzer flags: the service logs every request on stderr.
 FUZZ_ARGS_http = -close_fd_mask=2 -max_len=20000
 
@@ -39,6 +42,14 @@ $(FUZZ_BUILD)/core/%.o: core/%.c
 $(FUZZ_BUILD)/server/%.o: server/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_ONNX_PB): $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(patsubst %.c,$(FUZZ_BUILD)/%.o,$(wildcard core/onnx/*.c)): | $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.h
+
+$(FUZZ_BUILD)/fuzz_onnx: tests/fuzz/fuzz_onnx.c $(FUZZ_ONNX_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_ONNX_OBJ) $(FUZZ_LIBS) $(shell pkg-config --libs libprotobuf-c) -o $@
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(FUZZ_LIBS) -o $@
