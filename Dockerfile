@@ -17,8 +17,11 @@ RUN apt-get update \
         pkg-config \
         libjansson-dev \
         libmicrohttpd-dev \
+        libonnx-dev \
         libopenblas-dev \
         libpng-dev \
+        libprotobuf-c-dev \
+        protobuf-c-compiler \
         libsqlite3-dev \
         nettle-dev \
         zlib1g-dev \
@@ -44,6 +47,7 @@ RUN apt-get update \
         libnettle8 \
         libopenblas0-pthread \
         libpng16-16 \
+        libprotobuf-c1 \
         libsqlite3-0 \
         zlib1g \
         wget \

@@ -8,10 +8,10 @@
 
 BUILD   ?= build
 CC      ?= gcc
-PKGS     = jansson libpng zlib openblas sqlite3 libmicrohttpd nettle
+PKGS     = jansson libpng zlib openblas sqlite3 libmicrohttpd nettle libprotobuf-c
 # OPT may be overridden (make sanitize uses -O1); the rest always applies.
 OPT     ?= -O3 -g
-override CFLAGS += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. $(shell pkg-config --cflags $(PKGS)) $(EXTRA_CFLAGS)
+override CFLAGS += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS)) $(EXTRA_CFLAGS)
 LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 override LDFLAGS += $(EXTRA_LDFLAGS)
 
@@ -21,7 +21,7 @@ CORE_SRC   = $(wildcard core/*/*.c)
 SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c server/*/*.c server/*/*/*.c))
 TEST_SRC   = $(wildcard tests/unit/test_*.c)
 
-CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o)
+CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx/onnx.pb-c.o
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -31,6 +31,21 @@ all: $(BUILD)/finetuned $(TEST_BIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# ONNX's schema comes from Debian's libonnx-dev; its C parser is generated
+# into <build>/gen at build time and never committed, so it always matches
+# the installed protobuf-c. The pattern serves build/, build-san/ and
+# build-fuzz/ alike (a pattern rule with two targets makes both at once).
+ONNX_PROTO_DIR ?= /usr/include
+%/gen/onnx/onnx.pb-c.c %/gen/onnx/onnx.pb-c.h: $(ONNX_PROTO_DIR)/onnx/onnx.proto
+	@mkdir -p $*/gen
+	protoc-c --proto_path=$(ONNX_PROTO_DIR) --c_out=$*/gen onnx/onnx.proto
+
+$(BUILD)/gen/onnx/onnx.pb-c.o: $(BUILD)/gen/onnx/onnx.pb-c.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# core/onnx and its tests include the generated header.
+$(filter $(BUILD)/core/onnx/%,$(CORE_OBJ)) $(TEST_SRC:%.c=$(BUILD)/%.o): | $(BUILD)/gen/onnx/onnx.pb-c.h
 
 # Archives are rebuilt whole: a renamed or removed source leaves no stale member.
 $(BUILD)/libftcore.a: $(CORE_OBJ)
@@ -64,5 +79,5 @@ demo:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(BUILD)/server/main.d
+-include $(filter-out $(BUILD)/gen/%,$(CORE_OBJ:.o=.d)) $(SERVER_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(BUILD)/server/main.d
 -include tests/fuzz/fuzz.mk

@@ -9,8 +9,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
+# protobuf-c-compiler + libprotobuf-c-dev + libonnx-dev: the ONNX reader's C
+# parser is generated at build time from the onnx.proto that libonnx-dev
+# installs.
 build=(build-essential pkg-config
-       libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpng-dev zlib1g-dev nettle-dev)
+       libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpng-dev zlib1g-dev nettle-dev
+       protobuf-c-compiler libprotobuf-c-dev libonnx-dev)
 # Packaging tests: prometheus (promtool checks /metrics), python3-yaml and
 # python3-jsonschema (the deploy/ YAML, live answers against openapi.yaml),
 # systemd (systemd-analyze verifies the unit), wget (the image's
@@ -18,9 +22,10 @@ build=(build-essential pkg-config
 # mount, PID 1 in a PID namespace), shellcheck, nodejs/npm (the linters
 # and schema validators of tools/ci: Dockerfile, compose, k8s, OpenAPI).
 # python3-sklearn: the CSV files scikit-learn ships are test data for the
-# dataset parsers.
+# dataset parsers. libonnx-testdata: ONNX's per-operator conformance models;
+# python3-onnx: tools/gen_onnx_fixtures.py.
 test=(python3 curl jq sqlite3 valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
-      dataset-fashion-mnist python3-sklearn
+      dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx
       prometheus python3-yaml python3-jsonschema systemd wget e2fsprogs util-linux binutils shellcheck)
 
 bench=(python3-torch python3-numpy python3-pandas python3-pil wrk time jq curl dataset-fashion-mnist)

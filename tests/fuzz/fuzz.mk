@@ -22,15 +22,18 @@ FUZZ_PKGS     = jansson libpng zlib nettle
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # FT_FUZZING: libpng ignores chunk CRCs, so mutations reach the decoder
 # instead of all failing the checksum.
-FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -DFT_FUZZING -g -O1 -Wall -Wextra -Werror -I. \
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -DFT_FUZZING -g -O1 -Wall -Wextra -Werror -I. -I$(FUZZ_BUILD)/gen \
                 $(shell pkg-config --cflags $(PKGS)) $(FUZZ_SAN)
 FUZZ_LIBS     = $(shell pkg-config --libs $(FUZZ_PKGS)) -lm
 # The dataset parsers need core/util and core/data, nothing else.
 FUZZ_CORE     = $(wildcard core/util/*.c core/data/*.c)
 FUZZ_OBJ      = $(FUZZ_CORE:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+# The ONNX reader: core/util, core/onnx and the parser generated from onnx.proto.
+FUZZ_ONNX_PB  = $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.o
+FUZZ_ONNX_OBJ = $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(wildcard core/util/*.c core/onnx/*.c)) $(FUZZ_ONNX_PB)
 # The service: every core/ and server/ object but main.
-FUZZ_HTTP_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(SERVER_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_HTTP_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(SERVER_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_ONNX_PB)
 # Per-target libFuzzer flags: the service logs every request on stderr.
 FUZZ_ARGS_http = -close_fd_mask=2 -max_len=20000
 # Seed corpus of a target: tests/fuzz/corpus/<target>, unless it shares one.
@@ -50,6 +53,14 @@ $(FUZZ_BUILD)/server/%.o: server/%.c
 
 $(FUZZ_FORMATS:%=$(FUZZ_BUILD)/fuzz_%): $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_format.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_FORMAT='"$*"' -fsanitize=fuzzer $< $(FUZZ_OBJ) $(FUZZ_LIBS) -o $@
+
+$(FUZZ_ONNX_PB): $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(patsubst %.c,$(FUZZ_BUILD)/%.o,$(wildcard core/onnx/*.c)): | $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.h
+
+$(FUZZ_BUILD)/fuzz_onnx: tests/fuzz/fuzz_onnx.c $(FUZZ_ONNX_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_ONNX_OBJ) $(FUZZ_LIBS) $(shell pkg-config --libs libprotobuf-c) -o $@
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(FUZZ_LIBS) -o $@
