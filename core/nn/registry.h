@@ -1,0 +1,41 @@
+/* The registries: one row per layer type, activation and optimiser. A row
+ * X(ENUM, name) declares the enum value FT_<KIND>_ENUM, the name used in JSON
+ * and the descriptor it stands for (ft_layer_<name>, ft_act_<name>,
+ * ft_optim_<name>), which lives in a file of its own:
+ *   core/nn/layer_<name>.c (see ft_layer_kind in core/nn/layer.h),
+ *   core/nn/act_<name>.c (ft_act_kind in core/nn/activation.h),
+ *   core/nn/optim_<name>.c (ft_optim_kind in core/nn/optim_kind.h).
+ * Adding one is that file and one row here; rows only go at the end, so the
+ * enum values of the others never change. */
+#ifndef FT_REGISTRY_H
+#define FT_REGISTRY_H
+
+#define FT_LAYER_KINDS(X)                                                                          \
+    X(DENSE, dense)                                                                                \
+    X(CONV2D, conv2d)                                                                              \
+    X(MAXPOOL2D, maxpool2d)                                                                        \
+    X(AVGPOOL2D, avgpool2d)                                                                        \
+    X(GLOBAL_AVGPOOL2D, global_avgpool2d)                                                          \
+    X(FLATTEN, flatten)                                                                            \
+    X(DROPOUT, dropout)
+
+#define FT_ACTIVATIONS(X)                                                                          \
+    X(LINEAR, linear)                                                                              \
+    X(RELU, relu)                                                                                  \
+    X(LEAKY_RELU, leaky_relu)                                                                      \
+    X(SIGMOID, sigmoid)                                                                            \
+    X(TANH, tanh)                                                                                  \
+    X(SOFTMAX, softmax)
+
+#define FT_OPTIMIZERS(X)                                                                           \
+    X(SGD, sgd)                                                                                    \
+    X(ADAM, adam)                                                                                  \
+    X(ADAMW, adamw)
+
+/* Row expanders: an enum value, and a name as a string. */
+#define FT_ROW_LAYER_ENUM(e, name) FT_LAYER_##e,
+#define FT_ROW_ACT_ENUM(e, name) FT_ACT_##e,
+#define FT_ROW_OPT_ENUM(e, name) FT_OPT_##e,
+#define FT_ROW_NAME(e, name) #name,
+
+#endif
