@@ -1,12 +1,16 @@
 /* The registries: one row per layer type, activation and optimiser. A row
- * X(ENUM, name) declares the enum value FT_<KIND>_ENUM, the name used in JSON
- * and the descriptor it stands for (ft_layer_<name>, ft_act_<name>,
- * ft_optim_<name>), which lives in a file of its own:
- *   core/nn/layer_<name>.c (see ft_layer_kind in core/nn/layer.h),
- *   core/nn/act_<name>.c (ft_act_kind in core/nn/activation.h),
- *   core/nn/optim_<name>.c (ft_optim_kind in core/nn/optim_kind.h).
- * Adding one is that file and one row here; rows only go at the end, so the
- * enum values of the others never change. */
+ * X(ENUM, name) declares the enum value (FT_LAYER_ENUM, FT_ACT_ENUM,
+ * FT_OPT_ENUM), the name used in JSON and the descriptor it stands for
+ * (ft_layer_<name>, ft_act_<name>, ft_optim_<name>), which is defined in:
+ *   core/nn/layer_<name>.c: ft_layer_kind (core/nn/layer.h); maxpool2d and
+ *     avgpool2d share core/nn/layer_pool.c;
+ *   core/nn/act_<name>.c: ft_act_kind (core/nn/activation.h);
+ *   core/nn/optim_<name>.c: ft_optim_kind (core/nn/optim_kind.h); adamw
+ *     shares core/nn/optim_adam.c.
+ * Adding one is its file and one row here: the enum, the names, the
+ * descriptor tables (registry.c, registry_names.c), JSON parsing and the
+ * tests in test_registry.c and test_gradcheck.c follow from the row. Add
+ * rows at the end, so the other values never change. */
 #ifndef FT_REGISTRY_H
 #define FT_REGISTRY_H
 
