@@ -36,7 +36,7 @@ def spec_routes():
 
 
 def table_routes():
-    with open(os.path.join(ROOT, "server", "routes.c")) as f:
+    with open(os.path.join(ROOT, "server", "api", "routes.c")) as f:
         text = f.read()
     table = text[text.index("ft_routes[]"):text.index("ft_nroutes")]
     return set(re.findall(r'\{\s*"([A-Z]+)",\s*"([^"]+)"', table))
