@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/job/spec.h"
+#include "core/util/names.h"
 
 #define MAX_SELECTED_CLASSES 4096
 
@@ -181,11 +182,10 @@ int ft_dataset_ref_parse(const json_t *v, const char *path, ft_dataset_ref *r, f
 
 static int parse_freeze(const json_t *v, ft_transfer *t, ft_error *err)
 {
-    const char *s = json_string_value(v);
-    if (s && strcmp(s, "base") == 0)
-        t->freeze = FT_FREEZE_BASE;
-    else if (s && strcmp(s, "none") == 0)
-        t->freeze = FT_FREEZE_NONE;
+    ft_freeze_policy f;
+    /* "trainable_last" takes a count, so it is only valid as an object. */
+    if (json_is_string(v) && ft_freeze_parse(json_string_value(v), &f) == 0 && f != FT_FREEZE_TRAINABLE_LAST)
+        t->freeze = f;
     else if (json_is_object(v) && json_object_size(v) == 1 &&
              json_is_integer(json_object_get(v, "trainable_last"))) {
         t->freeze = FT_FREEZE_TRAINABLE_LAST;
@@ -198,6 +198,9 @@ static int parse_freeze(const json_t *v, ft_transfer *t, ft_error *err)
     }
     return 0;
 }
+
+/* Activations a hidden layer can take besides linear: all but the row-wise (softmax). */
+static bool hidden_activation(int a) { return a != FT_ACT_LINEAR && !ft_activation_rowwise((ft_activation)a); }
 
 static int parse_head(json_t *head, ft_job_spec *s, ft_error *err)
 {
@@ -225,8 +228,11 @@ static int parse_head(json_t *head, ft_job_spec *s, ft_error *err)
     }
     json_t *act = json_object_get(head, "activation");
     if (act && (!json_is_string(act) || ft_activation_parse(json_string_value(act), &t->hidden_activation) != 0 ||
-                t->hidden_activation == FT_ACT_SOFTMAX))
-        return ft_fail(err, FT_EINVAL, "head.activation", "head.activation must be relu, leaky_relu, sigmoid, tanh or linear");
+                ft_activation_rowwise(t->hidden_activation))) {
+        char list[256];
+        return ft_fail(err, FT_EINVAL, "head.activation", "head.activation must be %s or linear",
+                       ft_names_join(ft_activation_names, FT_ACT_COUNT, hidden_activation, ", ", list, sizeof list));
+    }
     json_t *out = json_object_get(head, "output");
     if (out) {
         if (!json_is_string(out) || ft_activation_parse(json_string_value(out), &t->output) != 0 ||
@@ -245,9 +251,11 @@ static int parse_head(json_t *head, ft_job_spec *s, ft_error *err)
 static int parse_init(const json_t *v, ft_transfer *t, ft_error *err)
 {
     const char *name = json_is_object(v) ? json_string_value(json_object_get(v, "type")) : json_string_value(v);
-    if (!name || ft_init_parse(name, &t->init) != 0)
-        return ft_fail(err, FT_EINVAL, "init",
-                       "init must be he_normal, he_uniform, xavier_normal, xavier_uniform, lecun_normal, normal, zeros or torch_default (or {\"type\": \"normal\", \"std\": s})");
+    if (!name || ft_init_parse(name, &t->init) != 0) {
+        char list[256];
+        return ft_fail(err, FT_EINVAL, "init", "init must be %s (or {\"type\": \"normal\", \"std\": s})",
+                       ft_names_join(ft_init_names, FT_INIT_COUNT, NULL, " or ", list, sizeof list));
+    }
     if (json_is_object(v)) {
         static const char *const keys[] = {"type", "std", NULL};
         if (only_keys(v, "init", keys, err) != 0 || get_num(v, "init", "std", 0, 100, &t->init_std, err) != 0)
@@ -258,41 +266,81 @@ static int parse_init(const json_t *v, ft_transfer *t, ft_error *err)
     return 0;
 }
 
+#define MAX_OPTIM_KEYS 32
+
+static bool optim_takes(ft_optim_type t, const char *key)
+{
+    for (const ft_optim_key *k = ft_optim_keys(t); k->name; k++)
+        if (strcmp(k->name, key) == 0)
+            return true;
+    return false;
+}
+
+/* "type", then every key some optimiser takes, each once; NULL-terminated. */
+static void optim_keys_all(const char **out)
+{
+    int n = 0;
+    out[n++] = "type";
+    for (int t = 0; t < FT_OPT_COUNT; t++)
+        for (const ft_optim_key *k = ft_optim_keys((ft_optim_type)t); k->name; k++)
+            if (ft_names_find(out, n, k->name) < 0 && n < MAX_OPTIM_KEYS - 1)
+                out[n++] = k->name;
+    out[n] = NULL;
+}
+
+/* Keys given that only other optimisers take: "beta1, beta2 and eps apply
+ * to adam and adamw, not sgd" (naming every such key and their owners). */
+static int foreign_optim_keys(const json_t *v, ft_optim_type t, const char *const *all, ft_error *err)
+{
+    const char *keys[MAX_OPTIM_KEYS], *owners[FT_OPT_COUNT];
+    int nkeys = 0, nowners = 0;
+    bool given = false;
+    for (const char *const *a = all + 1; *a; a++)
+        if (!optim_takes(t, *a)) {
+            keys[nkeys++] = *a;
+            given |= json_object_get(v, *a) != NULL;
+        }
+    if (!given)
+        return 0;
+    for (int o = 0; o < FT_OPT_COUNT; o++) {
+        bool owns = false;
+        for (int i = 0; i < nkeys && !owns; i++)
+            owns = optim_takes((ft_optim_type)o, keys[i]);
+        if (owns)
+            owners[nowners++] = ft_optim_name((ft_optim_type)o);
+    }
+    char klist[256], olist[128];
+    return ft_fail(err, FT_EINVAL, "optimizer", "%s apply to %s, not %s",
+                   ft_names_join(keys, nkeys, NULL, " and ", klist, sizeof klist),
+                   ft_names_join(owners, nowners, NULL, " and ", olist, sizeof olist), ft_optim_name(t));
+}
+
+/* {"type": ..., and the keys of that optimiser}, every other key at its default. */
 static int parse_optimizer(const json_t *v, ft_optim_config *o, ft_error *err)
 {
-    static const char *const keys[] = {"type", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps", NULL};
+    const char *all[MAX_OPTIM_KEYS];
     if (!json_is_object(v))
         return ft_fail(err, FT_EINVAL, "optimizer", "optimizer must be an object such as {\"type\": \"sgd\", \"lr\": 0.01}");
     json_t *type = json_object_get(v, "type");
-    if (type && (!json_is_string(type) || ft_optim_parse(json_string_value(type), &o->type) != 0))
-        return ft_fail(err, FT_EINVAL, "optimizer.type", "optimizer.type must be sgd, adam or adamw");
-    if (only_keys(v, "optimizer", keys, err) != 0)
-        return -1;
-    if (o->type != FT_OPT_SGD) {
-        o->lr = 0.001;
-        o->momentum = 0;
-        o->weight_decay = o->type == FT_OPT_ADAMW ? 0.01 : 0;
+    ft_optim_type t = o->type;
+    if (type && (!json_is_string(type) || ft_optim_parse(json_string_value(type), &t) != 0)) {
+        char list[128];
+        return ft_fail(err, FT_EINVAL, "optimizer.type", "optimizer.type must be %s",
+                       ft_names_join(ft_optim_names, FT_OPT_COUNT, NULL, " or ", list, sizeof list));
     }
-    if (get_num(v, "optimizer", "lr", 1e-12, 1e3, &o->lr, err) != 0 ||
-        get_num(v, "optimizer", "weight_decay", 0, 10, &o->weight_decay, err) != 0)
+    optim_keys_all(all);
+    if (only_keys(v, "optimizer", all, err) != 0)
         return -1;
-    if (o->type == FT_OPT_SGD) {
-        if (json_object_get(v, "beta1") || json_object_get(v, "beta2") || json_object_get(v, "eps"))
-            return ft_fail(err, FT_EINVAL, "optimizer", "beta1, beta2 and eps apply to adam and adamw, not sgd");
-        if (get_num(v, "optimizer", "momentum", 0, 0.9999, &o->momentum, err) != 0 ||
-            get_bool(v, "optimizer", "nesterov", &o->nesterov, err) != 0)
+    ft_optim_defaults(o, t);
+    if (foreign_optim_keys(v, t, all, err) != 0)
+        return -1;
+    for (const ft_optim_key *k = ft_optim_keys(t); k->name; k++) {
+        char *field = (char *)o + k->offset;
+        if (k->flag ? get_bool(v, "optimizer", k->name, (bool *)field, err)
+                    : get_num(v, "optimizer", k->name, k->lo, k->hi, (double *)field, err))
             return -1;
-        if (o->nesterov && o->momentum == 0)
-            return ft_fail(err, FT_EINVAL, "optimizer.nesterov", "nesterov needs a momentum above 0");
-        return 0;
     }
-    if (json_object_get(v, "momentum") || json_object_get(v, "nesterov"))
-        return ft_fail(err, FT_EINVAL, "optimizer", "momentum and nesterov apply to sgd, not %s", ft_optim_name(o->type));
-    return get_num(v, "optimizer", "beta1", 0, 0.99999, &o->beta1, err) ||
-                   get_num(v, "optimizer", "beta2", 0, 0.999999, &o->beta2, err) ||
-                   get_num(v, "optimizer", "eps", 1e-12, 1, &o->eps, err)
-               ? -1
-               : 0;
+    return ft_optim_check(o, "optimizer", err);
 }
 
 static int parse_early(const json_t *v, ft_train_config *c, ft_error *err)
@@ -332,8 +380,7 @@ static void set_defaults(ft_job_spec *s)
     s->transfer.init_std = 0.01;
     s->train.loss = FT_LOSS_CROSS_ENTROPY;
     s->train.huber_delta = 1.0;
-    s->train.optim = (ft_optim_config){.type = FT_OPT_SGD, .lr = 0.01, .momentum = 0.9,
-                                       .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+    ft_optim_defaults(&s->train.optim, FT_OPT_SGD);
     s->train.batch_size = 64;
     s->train.epochs = 10;
     s->train.seed = 42;
@@ -420,7 +467,9 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
         goto fail;
     if ((v = json_object_get(json, "loss"))) {
         if (!json_is_string(v) || ft_loss_parse(json_string_value(v), &s->train.loss) != 0) {
-            ft_fail(err, FT_EINVAL, "loss", "loss must be cross_entropy, binary_cross_entropy, mse, mae or huber");
+            char list[128];
+            ft_fail(err, FT_EINVAL, "loss", "loss must be %s",
+                    ft_names_join(ft_loss_names, FT_LOSS_COUNT, NULL, " or ", list, sizeof list));
             goto fail;
         }
         s->loss_given = true;

@@ -249,7 +249,7 @@ static void collect_warnings(const ft_job_spec *s, const ft_model *m, const ft_m
     ft_layer_info top;
     ft_model_layer_info(base, kept - 1, &top);
     int base_n = ft_model_num_layers(base);
-    if (kept == base_n && (top.activation == FT_ACT_SOFTMAX || top.activation == FT_ACT_SIGMOID)) {
+    if (kept == base_n && ft_activation_probabilities(top.activation)) {
         snprintf(msg, sizeof msg,
                  "drop_layers is 0: the base model's %s output layer '%s' stays as a hidden layer under the new head; "
                  "its outputs are the source task's class probabilities. Usually drop_layers is at least 1.",
@@ -269,6 +269,17 @@ static void collect_warnings(const ft_job_spec *s, const ft_model *m, const ft_m
     }
 }
 
+/* The optimiser's type and every key it takes, in its descriptor's order. */
+static json_t *optim_json(const ft_optim_config *o)
+{
+    json_t *opt = json_pack("{s:s}", "type", ft_optim_name(o->type));
+    for (const ft_optim_key *k = ft_optim_keys(o->type); opt && k->name; k++) {
+        const char *field = (const char *)o + k->offset;
+        json_object_set_new(opt, k->name, k->flag ? json_boolean(*(const bool *)field) : json_real(*(const double *)field));
+    }
+    return opt;
+}
+
 /* Write the resolved values back into the echoed spec. */
 static void echo_defaults(ft_job_spec *s)
 {
@@ -281,7 +292,7 @@ static void echo_defaults(ft_job_spec *s)
         if (t->freeze == FT_FREEZE_TRAINABLE_LAST)
             json_object_set_new(j, "freeze", json_pack("{s:i}", "trainable_last", t->trainable_last));
         else
-            json_object_set_new(j, "freeze", json_string(t->freeze == FT_FREEZE_BASE ? "base" : "none"));
+            json_object_set_new(j, "freeze", json_string(ft_freeze_name(t->freeze)));
         json_t *hidden = json_array();
         for (int i = 0; i < t->nhidden; i++)
             json_array_append_new(hidden, json_integer(t->hidden[i]));
@@ -296,13 +307,7 @@ static void echo_defaults(ft_job_spec *s)
         json_object_set_new(j, "init", json_pack("{s:s, s:f}", "type", "normal", "std", t->init_std));
     else
         json_object_set_new(j, "init", json_string(ft_init_name(t->init)));
-    const ft_optim_config *o = &c->optim;
-    json_t *opt = o->type == FT_OPT_SGD
-                      ? json_pack("{s:s, s:f, s:f, s:b, s:f}", "type", "sgd", "lr", o->lr, "momentum", o->momentum,
-                                  "nesterov", o->nesterov, "weight_decay", o->weight_decay)
-                      : json_pack("{s:s, s:f, s:f, s:f, s:f, s:f}", "type", ft_optim_name(o->type), "lr", o->lr,
-                                  "beta1", o->beta1, "beta2", o->beta2, "eps", o->eps, "weight_decay", o->weight_decay);
-    json_object_set_new(j, "optimizer", opt);
+    json_object_set_new(j, "optimizer", optim_json(&c->optim));
     json_object_set_new(j, "batch_size", json_integer(c->batch_size));
     json_object_set_new(j, "epochs", json_integer(c->epochs));
     json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));

@@ -1,10 +1,23 @@
-/* Weight initialisation with the torch.nn.init formulas. Fans follow torch:
- * dense [out, in] -> fan_in = in, fan_out = out; conv [out, in, kh, kw] ->
- * fan_in = in*kh*kw, fan_out = out*kh*kw. Biases start at zero. */
+/* Weight initialisation with the torch.nn.init formulas. Fans follow torch's
+ * _calculate_fan_in_and_fan_out on the layer's weight shape [out, in, ...]:
+ * fan_in = in * receptive field, fan_out = out * receptive field (dense
+ * [out, in] -> in, out; conv [out, in, kh, kw] -> in*kh*kw, out*kh*kw).
+ * Biases start at zero. */
 #include <math.h>
 #include <string.h>
 
 #include "core/nn/model_internal.h"
+#include "core/util/names.h"
+
+const char *const ft_init_names[FT_INIT_COUNT] = {
+    [FT_INIT_HE_NORMAL] = "he_normal", [FT_INIT_HE_UNIFORM] = "he_uniform",
+    [FT_INIT_XAVIER_NORMAL] = "xavier_normal", [FT_INIT_XAVIER_UNIFORM] = "xavier_uniform",
+    [FT_INIT_LECUN_NORMAL] = "lecun_normal", [FT_INIT_NORMAL] = "normal", [FT_INIT_ZEROS] = "zeros",
+    [FT_INIT_TORCH_DEFAULT] = "torch_default",
+};
+
+const char *ft_init_name(ft_init_scheme s) { return ft_init_names[s]; }
+FT_NAMES_PARSER(ft_init_parse, ft_init_scheme, ft_init_names, FT_INIT_COUNT)
 
 static void fill_normal(float *w, size_t n, double std, ft_rng *rng)
 {
@@ -21,9 +34,12 @@ static void fill_uniform(float *w, size_t n, double bound, ft_rng *rng)
 static void init_layer(ft_model *m, const ft_layer *l, ft_init_scheme scheme, double std, ft_rng *rng)
 {
     float *w = m->params + l->param_offset;
-    double receptive = l->type == FT_LAYER_CONV2D ? (double)l->kh * l->kw : 1.0;
-    double out = l->type == FT_LAYER_CONV2D ? l->filters : l->units;
-    double fan_in = (double)l->nweights / out, fan_out = out * receptive;
+    uint64_t shape[4];
+    int rank = l->kind->weight_shape(l, shape);
+    double receptive = 1.0;
+    for (int d = 2; d < rank; d++)
+        receptive *= (double)shape[d];
+    double fan_in = (double)shape[1] * receptive, fan_out = (double)shape[0] * receptive;
     switch (scheme) {
     case FT_INIT_HE_NORMAL: /* kaiming_normal_(nonlinearity="relu"): gain sqrt(2) */
         fill_normal(w, l->nweights, sqrt(2.0 / fan_in), rng);

@@ -1,10 +1,12 @@
-/* Internal: layer representation and the per-type vtable (darknet-style),
- * with each type's forward and backward side by side in its own file. */
+/* Internal: layer representation and the per-type descriptor (darknet's
+ * vtable grown into KANN's operator table), with each type's parsing, shapes,
+ * forward and backward side by side in its own file. */
 #ifndef FT_LAYER_H
 #define FT_LAYER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/nn/model.h"
 
@@ -17,7 +19,7 @@ typedef struct {
     bool training;     /* dropout active */
     bool logits;       /* skip the activation (fused loss on the last layer) */
     ft_rng *rng;       /* dropout masks */
-    float *scratch;    /* this layer's scratch, sized by ops->scratch_floats */
+    float *scratch;    /* this layer's scratch, sized by kind->scratch_floats */
     const float *w;    /* weights, or NULL */
     const float *b;    /* biases, or NULL */
 } ft_fwd_args;
@@ -34,20 +36,44 @@ typedef struct {
     float *dw, *db;    /* parameter gradients (overwritten), or NULL when frozen */
 } ft_bwd_args;
 
+/* Reads a layer's JSON object with field-path errors (core/nn/layer_fields.h). */
+typedef struct ft_layer_fields ft_layer_fields;
+
+/* A layer type: everything the model needs to know of it, in its own file
+ * (core/nn/layer_<name>.c), registered by one row in core/nn/registry.h.
+ * Optional members are NULL. */
 typedef struct {
-    /* Validate hyperparameters against l->in; set l->out, nweights, nbias. */
+    /* JSON keys the type takes besides name, type and (with `activation`)
+     * activation and negative_slope; NULL-terminated, or NULL for none. */
+    const char *const *keys;
+    /* Dense-style layers: an activation (and its negative_slope) applies. */
+    bool activation;
+    /* Optional: read the type's hyperparameters from JSON into l (defaults included). */
+    int (*parse)(ft_layer *l, const ft_layer_fields *f);
+    /* Optional: add the hyperparameters to the canonical JSON object o. */
+    void (*emit)(const ft_layer *l, json_t *o);
+    /* Validate hyperparameters against l->in and infer l->out. */
     int (*setup)(ft_layer *l, const char *param, ft_error *err);
-    /* Scratch floats needed for a batch of `batch` rows. */
+    /* Optional: the weight tensor's PyTorch shape (after setup); returns the
+     * rank. A layer with weights has a bias of shape[0] values; fans for
+     * init follow from the shape as in torch. */
+    int (*weight_shape)(const ft_layer *l, uint64_t shape[4]);
+    /* Optional: what to tell a user whose file has the weight in another layout. */
+    const char *weight_hint;
+    /* Optional: scratch floats needed for a batch of `batch` rows (none if NULL). */
     size_t (*scratch_floats)(const ft_layer *l, int batch);
+    /* Optional: true if training draws random numbers (dropout with rate > 0). */
+    bool (*random)(const ft_layer *l);
+    /* One batch forward, and backward (see ft_fwd_args, ft_bwd_args). */
     void (*forward)(const ft_layer *l, const ft_fwd_args *a);
     void (*backward)(const ft_layer *l, const ft_bwd_args *a);
-} ft_layer_ops;
+} ft_layer_kind;
 
 struct ft_layer {
     char name[64];            /* unique within the model */
     ft_layer_type type;
-    const ft_layer_ops *ops;
-    ft_activation act;        /* dense / conv2d only */
+    const ft_layer_kind *kind;/* ft_layer_kinds[type], set when the model is assembled */
+    ft_activation act;        /* layers whose kind has an activation */
     float negative_slope;     /* leaky_relu slope */
     ft_shape in, out;         /* per-sample shapes */
     int units;                /* dense: outputs */
@@ -58,8 +84,8 @@ struct ft_layer {
     size_t param_offset;      /* weights start here in the flat array; bias follows */
 };
 
-extern const ft_layer_ops ft_dense_ops, ft_conv2d_ops, ft_maxpool2d_ops, ft_avgpool2d_ops,
-    ft_global_avgpool2d_ops, ft_flatten_ops, ft_dropout_ops;
+/* The layer registry, indexed by type. */
+extern const ft_layer_kind *const ft_layer_kinds[FT_LAYER_COUNT];
 
 /* Activations, in place on rows x cols (softmax runs along each row). */
 void ft_act_forward(ft_activation act, float slope, float *y, size_t rows, size_t cols);

@@ -15,14 +15,57 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "core/nn/layer.h"
+#include "core/nn/layer_fields.h"
+
+#define MAX_FILTERS 65536
+
+static int parse_padding(const ft_layer_fields *f, ft_layer *l)
+{
+    json_t *v = json_object_get(f->obj, "padding");
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (strcmp(s, "valid") == 0) {
+            l->ph = l->pw = 0;
+            return 0;
+        }
+        /* "same" keeps H x W: only well defined for stride 1 and odd kernels. */
+        if (strcmp(s, "same") == 0 && l->sh == 1 && l->sw == 1 && l->kh % 2 && l->kw % 2) {
+            l->ph = l->kh / 2;
+            l->pw = l->kw / 2;
+            return 0;
+        }
+        return ft_field_fail(f, "padding", "%s must be an integer, an [h, w] pair, \"valid\", or \"same\" (stride 1, odd kernel)%s", "");
+    }
+    return ft_field_pair(f, "padding", 0, FT_MAX_WINDOW, &l->ph, &l->pw);
+}
+
+static int conv_parse(ft_layer *l, const ft_layer_fields *f)
+{
+    l->sh = l->sw = 1;
+    if (ft_field_int(f, "filters", 1, MAX_FILTERS, true, &l->filters) != 0)
+        return -1;
+    if (!json_object_get(f->obj, "kernel"))
+        return ft_field_fail(f, "kernel", "%s is required%s", "");
+    return ft_field_pair(f, "kernel", 1, FT_MAX_WINDOW, &l->kh, &l->kw) ||
+                   ft_field_pair(f, "stride", 1, FT_MAX_WINDOW, &l->sh, &l->sw) || parse_padding(f, l)
+               ? -1
+               : 0;
+}
+
+static void conv_emit(const ft_layer *l, json_t *o)
+{
+    json_object_set_new(o, "filters", json_integer(l->filters));
+    json_object_set_new(o, "kernel", ft_field_pair_json(l->kh, l->kw));
+    json_object_set_new(o, "stride", ft_field_pair_json(l->sh, l->sw));
+    json_object_set_new(o, "padding", ft_field_pair_json(l->ph, l->pw));
+}
 
 static int conv_setup(ft_layer *l, const char *param, ft_error *err)
 {
     if (l->in.rank != 3)
         return ft_fail(err, FT_EINVAL, param, "conv2d layer '%s' needs a [C, H, W] input", l->name);
-    if (l->act == FT_ACT_SOFTMAX)
-        return ft_fail(err, FT_EINVAL, param, "conv2d layer '%s' cannot use softmax", l->name);
+    if (ft_activation_rowwise(l->act))
+        return ft_fail(err, FT_EINVAL, param, "conv2d layer '%s' cannot use %s", l->name, ft_activation_name(l->act));
     int oh = ft_window_out(l->in.dim[1], l->kh, l->sh, l->ph);
     int ow = ft_window_out(l->in.dim[2], l->kw, l->sw, l->pw);
     if (oh <= 0 || ow <= 0)
@@ -30,9 +73,15 @@ static int conv_setup(ft_layer *l, const char *param, ft_error *err)
                        "conv2d layer '%s': a %dx%d kernel does not fit a %dx%d input with padding %d,%d",
                        l->name, l->kh, l->kw, l->in.dim[1], l->in.dim[2], l->ph, l->pw);
     l->out = ft_shape3(l->filters, oh, ow);
-    l->nweights = (size_t)l->filters * (size_t)l->in.dim[0] * (size_t)l->kh * (size_t)l->kw;
-    l->nbias = (size_t)l->filters;
     return 0;
+}
+
+/* PyTorch's nn.Conv2d weight: [out, in, kh, kw]. */
+static int conv_weight_shape(const ft_layer *l, uint64_t shape[4])
+{
+    shape[0] = (uint64_t)l->filters, shape[1] = (uint64_t)l->in.dim[0];
+    shape[2] = (uint64_t)l->kh, shape[3] = (uint64_t)l->kw;
+    return 4;
 }
 
 static size_t patch_size(const ft_layer *l) { return (size_t)l->in.dim[0] * (size_t)l->kh * (size_t)l->kw; }
@@ -262,4 +311,12 @@ static void conv_backward(const ft_layer *l, const ft_bwd_args *a)
     }
 }
 
-const ft_layer_ops ft_conv2d_ops = {conv_setup, conv_scratch, conv_forward, conv_backward};
+static const char *const conv_keys[] = {"filters", "kernel", "stride", "padding", NULL};
+
+const ft_layer_kind ft_layer_conv2d = {
+    .keys = conv_keys, .activation = true, .parse = conv_parse, .emit = conv_emit, .setup = conv_setup,
+    .weight_shape = conv_weight_shape, .scratch_floats = conv_scratch, .forward = conv_forward,
+    .backward = conv_backward,
+    .weight_hint = "conv2d weights must be [out, in, kh, kw] (PyTorch's layout; transpose TensorFlow's "
+                   "[kh, kw, in, out] with permute(3, 2, 0, 1))",
+};

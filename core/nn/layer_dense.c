@@ -2,25 +2,33 @@
 #include <cblas.h>
 #include <string.h>
 
-#include "core/nn/layer.h"
+#include "core/nn/layer_fields.h"
+
+#define MAX_UNITS (1 << 20)
+
+static int dense_parse(ft_layer *l, const ft_layer_fields *f)
+{
+    return ft_field_int(f, "units", 1, MAX_UNITS, true, &l->units);
+}
+
+static void dense_emit(const ft_layer *l, json_t *o) { json_object_set_new(o, "units", json_integer(l->units)); }
 
 static int dense_setup(ft_layer *l, const char *param, ft_error *err)
 {
     if (l->in.rank != 1)
         return ft_fail(err, FT_EINVAL, param,
                        "dense layer '%s' needs a flat input; add a flatten layer before it", l->name);
-    if (l->act == FT_ACT_SOFTMAX && l->units < 1)
+    if (ft_activation_rowwise(l->act) && l->units < 1)
         return ft_fail(err, FT_EINVAL, param, "softmax needs at least one unit");
     l->out = ft_shape1(l->units);
-    l->nweights = (size_t)l->units * (size_t)l->in.dim[0];
-    l->nbias = (size_t)l->units;
     return 0;
 }
 
-static size_t dense_scratch(const ft_layer *l, int batch)
+/* PyTorch's nn.Linear weight: [out, in]. */
+static int dense_weight_shape(const ft_layer *l, uint64_t shape[4])
 {
-    (void)l, (void)batch;
-    return 0;
+    shape[0] = (uint64_t)l->units, shape[1] = (uint64_t)l->in.dim[0];
+    return 2;
 }
 
 static void dense_forward(const ft_layer *l, const ft_fwd_args *a)
@@ -61,4 +69,9 @@ static void dense_backward(const ft_layer *l, const ft_bwd_args *a)
                     a->w, in, 0.0f, a->din, in);
 }
 
-const ft_layer_ops ft_dense_ops = {dense_setup, dense_scratch, dense_forward, dense_backward};
+static const char *const dense_keys[] = {"units", NULL};
+
+const ft_layer_kind ft_layer_dense = {
+    .keys = dense_keys, .activation = true, .parse = dense_parse, .emit = dense_emit, .setup = dense_setup,
+    .weight_shape = dense_weight_shape, .forward = dense_forward, .backward = dense_backward,
+};

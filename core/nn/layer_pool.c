@@ -1,11 +1,31 @@
 /* Pooling: max and average over kh x kw windows (PyTorch semantics: padding
- * is -inf for max, and counts as zeros in the average), and the global
- * average over each channel. */
+ * is -inf for max, and counts as zeros in the average). Both take the same
+ * window hyperparameters. */
 #include <float.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "core/nn/layer.h"
+#include "core/nn/layer_fields.h"
+
+/* size (default 2x2), stride (default: the size) and padding (default 0). */
+static int pool_parse(ft_layer *l, const ft_layer_fields *f)
+{
+    l->kh = l->kw = 2;
+    if (ft_field_pair(f, "size", 1, FT_MAX_WINDOW, &l->kh, &l->kw) != 0)
+        return -1;
+    l->sh = l->kh, l->sw = l->kw;
+    return ft_field_pair(f, "stride", 1, FT_MAX_WINDOW, &l->sh, &l->sw) ||
+                   ft_field_pair(f, "padding", 0, FT_MAX_WINDOW, &l->ph, &l->pw)
+               ? -1
+               : 0;
+}
+
+static void pool_emit(const ft_layer *l, json_t *o)
+{
+    json_object_set_new(o, "size", ft_field_pair_json(l->kh, l->kw));
+    json_object_set_new(o, "stride", ft_field_pair_json(l->sh, l->sw));
+    json_object_set_new(o, "padding", ft_field_pair_json(l->ph, l->pw));
+}
 
 static int pool_setup(ft_layer *l, const char *param, ft_error *err)
 {
@@ -28,12 +48,6 @@ static int pool_setup(ft_layer *l, const char *param, ft_error *err)
 static size_t maxpool_scratch(const ft_layer *l, int batch)
 {
     return (size_t)batch * ft_shape_size(l->out);
-}
-
-static size_t no_scratch(const ft_layer *l, int batch)
-{
-    (void)l, (void)batch;
-    return 0;
 }
 
 /* The common 2x2, stride 2, unpadded case without bounds checks. Ties keep
@@ -170,41 +184,14 @@ static void avgpool_backward(const ft_layer *l, const ft_bwd_args *a)
     }
 }
 
-static int gap_setup(ft_layer *l, const char *param, ft_error *err)
-{
-    if (l->in.rank != 3)
-        return ft_fail(err, FT_EINVAL, param, "global_avgpool2d layer '%s' needs a [C, H, W] input",
-                       l->name);
-    l->out = ft_shape1(l->in.dim[0]);
-    return 0;
-}
+static const char *const pool_keys[] = {"size", "stride", "padding", NULL};
 
-static void gap_forward(const ft_layer *l, const ft_fwd_args *a)
-{
-    size_t hw = (size_t)l->in.dim[1] * (size_t)l->in.dim[2];
-    size_t planes = (size_t)a->batch * (size_t)l->in.dim[0];
-    for (size_t p = 0; p < planes; p++) {
-        const float *x = a->in + p * hw;
-        float s = 0;
-        for (size_t i = 0; i < hw; i++)
-            s += x[i];
-        a->out[p] = s / (float)hw;
-    }
-}
+const ft_layer_kind ft_layer_maxpool2d = {
+    .keys = pool_keys, .parse = pool_parse, .emit = pool_emit, .setup = pool_setup,
+    .scratch_floats = maxpool_scratch, .forward = maxpool_forward, .backward = maxpool_backward,
+};
 
-static void gap_backward(const ft_layer *l, const ft_bwd_args *a)
-{
-    if (!a->din)
-        return;
-    size_t hw = (size_t)l->in.dim[1] * (size_t)l->in.dim[2];
-    size_t planes = (size_t)a->batch * (size_t)l->in.dim[0];
-    for (size_t p = 0; p < planes; p++) {
-        float g = a->dout[p] / (float)hw;
-        for (size_t i = 0; i < hw; i++)
-            a->din[p * hw + i] = g;
-    }
-}
-
-const ft_layer_ops ft_maxpool2d_ops = {pool_setup, maxpool_scratch, maxpool_forward, maxpool_backward};
-const ft_layer_ops ft_avgpool2d_ops = {pool_setup, no_scratch, avgpool_forward, avgpool_backward};
-const ft_layer_ops ft_global_avgpool2d_ops = {gap_setup, no_scratch, gap_forward, gap_backward};
+const ft_layer_kind ft_layer_avgpool2d = {
+    .keys = pool_keys, .parse = pool_parse, .emit = pool_emit, .setup = pool_setup,
+    .forward = avgpool_forward, .backward = avgpool_backward,
+};

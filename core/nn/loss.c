@@ -1,21 +1,17 @@
 #include "core/nn/loss.h"
 
+#include "core/util/names.h"
+
 #include <math.h>
 #include <string.h>
 
-static const char *const names[] = {"cross_entropy", "binary_cross_entropy", "mse", "mae", "huber"};
+const char *const ft_loss_names[FT_LOSS_COUNT] = {
+    [FT_LOSS_CROSS_ENTROPY] = "cross_entropy", [FT_LOSS_BINARY_CROSS_ENTROPY] = "binary_cross_entropy",
+    [FT_LOSS_MSE] = "mse", [FT_LOSS_MAE] = "mae", [FT_LOSS_HUBER] = "huber",
+};
 
-const char *ft_loss_name(ft_loss_type t) { return names[t]; }
-
-int ft_loss_parse(const char *s, ft_loss_type *out)
-{
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (strcmp(s, names[i]) == 0) {
-            *out = (ft_loss_type)i;
-            return 0;
-        }
-    return -1;
-}
+const char *ft_loss_name(ft_loss_type t) { return ft_loss_names[t]; }
+FT_NAMES_PARSER(ft_loss_parse, ft_loss_type, ft_loss_names, FT_LOSS_COUNT)
 
 bool ft_loss_fused(ft_loss_type t)
 {

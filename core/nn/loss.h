@@ -16,8 +16,12 @@ typedef enum {
     FT_LOSS_MAE,                  /* nn.L1Loss */
     FT_LOSS_HUBER                 /* nn.HuberLoss(delta) */
 } ft_loss_type;
+#define FT_LOSS_COUNT (FT_LOSS_HUBER + 1)
 
+/* Names as they appear in the job spec ("cross_entropy", "mse"...). */
+extern const char *const ft_loss_names[FT_LOSS_COUNT];
 const char *ft_loss_name(ft_loss_type t);
+/* 0 and *out set if s names a loss, else -1. */
 int ft_loss_parse(const char *s, ft_loss_type *out);
 
 /* True if the loss takes logits (the model's last activation is fused in). */

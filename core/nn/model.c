@@ -5,66 +5,21 @@
 
 #include "core/nn/model_internal.h"
 
-static const char *const layer_names[] = {
-    [FT_LAYER_DENSE] = "dense", [FT_LAYER_CONV2D] = "conv2d", [FT_LAYER_MAXPOOL2D] = "maxpool2d",
-    [FT_LAYER_AVGPOOL2D] = "avgpool2d", [FT_LAYER_GLOBAL_AVGPOOL2D] = "global_avgpool2d",
-    [FT_LAYER_FLATTEN] = "flatten", [FT_LAYER_DROPOUT] = "dropout",
-};
-static const char *const act_names[] = {
-    [FT_ACT_LINEAR] = "linear", [FT_ACT_RELU] = "relu", [FT_ACT_LEAKY_RELU] = "leaky_relu",
-    [FT_ACT_SIGMOID] = "sigmoid", [FT_ACT_TANH] = "tanh", [FT_ACT_SOFTMAX] = "softmax",
-};
-static const char *const init_names[] = {
-    [FT_INIT_HE_NORMAL] = "he_normal", [FT_INIT_HE_UNIFORM] = "he_uniform",
-    [FT_INIT_XAVIER_NORMAL] = "xavier_normal", [FT_INIT_XAVIER_UNIFORM] = "xavier_uniform",
-    [FT_INIT_LECUN_NORMAL] = "lecun_normal", [FT_INIT_NORMAL] = "normal", [FT_INIT_ZEROS] = "zeros",
-    [FT_INIT_TORCH_DEFAULT] = "torch_default",
-};
-
-const char *ft_layer_type_name(ft_layer_type t) { return layer_names[t]; }
-const char *ft_activation_name(ft_activation a) { return act_names[a]; }
-const char *ft_init_name(ft_init_scheme s) { return init_names[s]; }
-
-static int parse_name(const char *s, const char *const *names, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    return -1;
-}
-
-int ft_activation_parse(const char *s, ft_activation *out)
-{
-    int i = parse_name(s, act_names, (int)(sizeof act_names / sizeof *act_names));
-    if (i < 0)
-        return -1;
-    *out = (ft_activation)i;
-    return 0;
-}
-
-int ft_init_parse(const char *s, ft_init_scheme *out)
-{
-    int i = parse_name(s, init_names, (int)(sizeof init_names / sizeof *init_names));
-    if (i < 0)
-        return -1;
-    *out = (ft_init_scheme)i;
-    return 0;
-}
-
-void ft_layer_bind(ft_layer *l)
-{
-    static const ft_layer_ops *const ops[] = {
-        [FT_LAYER_DENSE] = &ft_dense_ops, [FT_LAYER_CONV2D] = &ft_conv2d_ops,
-        [FT_LAYER_MAXPOOL2D] = &ft_maxpool2d_ops, [FT_LAYER_AVGPOOL2D] = &ft_avgpool2d_ops,
-        [FT_LAYER_GLOBAL_AVGPOOL2D] = &ft_global_avgpool2d_ops, [FT_LAYER_FLATTEN] = &ft_flatten_ops,
-        [FT_LAYER_DROPOUT] = &ft_dropout_ops,
-    };
-    l->ops = ops[l->type];
-}
-
 /* Activations and sizes are bounded so every later size product fits easily. */
 #define FT_MAX_ELEMENTS (1u << 28)
 #define FT_MAX_PARAMS ((size_t)1 << 30)
+
+/* Weights and biases from the weight tensor's shape: the bias has one value
+ * per output channel (shape[0]). */
+static void count_params(ft_layer *l)
+{
+    uint64_t shape[4];
+    int rank = l->kind->weight_shape ? l->kind->weight_shape(l, shape) : 0;
+    l->nweights = rank ? 1 : 0;
+    for (int d = 0; d < rank; d++)
+        l->nweights *= (size_t)shape[d];
+    l->nbias = rank ? (size_t)shape[0] : 0;
+}
 
 ft_model *ft_model_assemble(ft_shape input, ft_layer *layers, int nlayers, const char *param,
                             ft_error *err)
@@ -103,11 +58,11 @@ ft_model *ft_model_assemble(ft_shape input, ft_layer *layers, int nlayers, const
                 ft_fail(err, FT_EINVAL, lparam, "layer name '%s' is used twice", l->name);
                 goto fail;
             }
-        ft_layer_bind(l);
+        l->kind = ft_layer_kinds[l->type];
         l->in = shape;
-        l->nweights = l->nbias = 0;
-        if (l->ops->setup(l, lparam, err) != 0)
+        if (l->kind->setup(l, lparam, err) != 0)
             goto fail;
+        count_params(l);
         size_t out_size;
         if (ft_shape_elements(l->out, &out_size) != 0 || out_size > FT_MAX_ELEMENTS) {
             ft_fail(err, FT_EINVAL, lparam, "layer '%s' output is too large", l->name);
@@ -188,7 +143,7 @@ void ft_model_layer_info(const ft_model *m, int i, ft_layer_info *info)
     info->params = l->nweights + l->nbias;
     info->param_offset = l->param_offset;
     info->trainable = i >= m->first_trainable;
-    info->has_params = l->type == FT_LAYER_DENSE || l->type == FT_LAYER_CONV2D;
+    info->has_params = l->kind->weight_shape != NULL;
 }
 
 int ft_model_find_layer(const ft_model *m, const char *name)
@@ -205,7 +160,7 @@ ft_shape ft_model_output_shape(const ft_model *m) { return m->layers[m->nlayers 
 ft_activation ft_model_output_activation(const ft_model *m)
 {
     const ft_layer *l = &m->layers[m->nlayers - 1];
-    return l->type == FT_LAYER_DENSE || l->type == FT_LAYER_CONV2D ? l->act : FT_ACT_LINEAR;
+    return l->kind->activation ? l->act : FT_ACT_LINEAR;
 }
 
 size_t ft_model_num_params(const ft_model *m) { return m->nparams; }
@@ -227,7 +182,7 @@ size_t ft_model_trainable_offset(const ft_model *m)
 bool ft_model_prefix_is_random(const ft_model *m, int upto)
 {
     for (int i = 0; i < upto && i < m->nlayers; i++)
-        if (m->layers[i].type == FT_LAYER_DROPOUT && m->layers[i].rate > 0)
+        if (m->layers[i].kind->random && m->layers[i].kind->random(&m->layers[i]))
             return true;
     return false;
 }

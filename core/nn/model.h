@@ -16,24 +16,21 @@
 
 #include <jansson.h>
 
+#include "core/nn/registry.h"
 #include "core/util/error.h"
 #include "core/util/rng.h"
 #include "core/util/shape.h"
 
-typedef enum {
-    FT_LAYER_DENSE, FT_LAYER_CONV2D, FT_LAYER_MAXPOOL2D, FT_LAYER_AVGPOOL2D,
-    FT_LAYER_GLOBAL_AVGPOOL2D, FT_LAYER_FLATTEN, FT_LAYER_DROPOUT
-} ft_layer_type;
-
-typedef enum {
-    FT_ACT_LINEAR, FT_ACT_RELU, FT_ACT_LEAKY_RELU, FT_ACT_SIGMOID, FT_ACT_TANH, FT_ACT_SOFTMAX
-} ft_activation;
+/* Layer types and activations: one row each in core/nn/registry.h. */
+typedef enum { FT_LAYER_KINDS(FT_ROW_LAYER_ENUM) FT_LAYER_COUNT } ft_layer_type;
+typedef enum { FT_ACTIVATIONS(FT_ROW_ACT_ENUM) FT_ACT_COUNT } ft_activation;
 
 typedef enum {
     FT_INIT_HE_NORMAL, FT_INIT_HE_UNIFORM, FT_INIT_XAVIER_NORMAL, FT_INIT_XAVIER_UNIFORM,
     FT_INIT_LECUN_NORMAL, FT_INIT_NORMAL, FT_INIT_ZEROS,
     FT_INIT_TORCH_DEFAULT /* nn.Linear / nn.Conv2d default: weights and biases U(+-1/sqrt(fan_in)) */
 } ft_init_scheme;
+#define FT_INIT_COUNT (FT_INIT_TORCH_DEFAULT + 1)
 
 typedef struct ft_model ft_model;
 
@@ -46,15 +43,26 @@ typedef struct {
     size_t params;           /* weights + biases */
     size_t param_offset;     /* index of the layer's first parameter in the flat array */
     bool trainable;          /* at or above first_trainable */
-    bool has_params;         /* dense or conv2d */
+    bool has_params;         /* has weights and biases (dense, conv2d) */
 } ft_layer_info;
 
-/* Names as they appear in architecture JSON ("conv2d", "relu", "he_normal"). */
+/* Names as they appear in architecture JSON ("conv2d", "relu", "he_normal"),
+ * and the tables they come from (indexed by value, *_COUNT entries). */
 const char *ft_layer_type_name(ft_layer_type t);
 const char *ft_activation_name(ft_activation a);
 const char *ft_init_name(ft_init_scheme s);
+extern const char *const ft_layer_type_names[FT_LAYER_COUNT];
+extern const char *const ft_activation_names[FT_ACT_COUNT];
+extern const char *const ft_init_names[FT_INIT_COUNT];
+/* 0 and *out set if s names a layer type / activation / init scheme, else -1. */
+int ft_layer_type_parse(const char *s, ft_layer_type *out);
 int ft_activation_parse(const char *s, ft_activation *out);
 int ft_init_parse(const char *s, ft_init_scheme *out);
+/* True if the activation normalises across a row (softmax): it only fits an
+ * output layer of class probabilities. */
+bool ft_activation_rowwise(ft_activation a);
+/* True if the activation's outputs read as class probabilities (softmax, sigmoid). */
+bool ft_activation_probabilities(ft_activation a);
 
 /* Build a model from architecture JSON ({"input": [...], "layers": [...]}).
  * Parameters are zero until initialised or loaded. `param` prefixes the field
@@ -122,6 +130,12 @@ ft_model *ft_model_load_layout(const char *path, ft_error *err);
 /* ---- transfer learning (model surgery) ---- */
 
 typedef enum { FT_FREEZE_BASE, FT_FREEZE_NONE, FT_FREEZE_TRAINABLE_LAST } ft_freeze_policy;
+#define FT_FREEZE_COUNT (FT_FREEZE_TRAINABLE_LAST + 1)
+
+/* Freeze policies by name ("base", "none", "trainable_last"). */
+extern const char *const ft_freeze_names[FT_FREEZE_COUNT];
+const char *ft_freeze_name(ft_freeze_policy f);
+int ft_freeze_parse(const char *s, ft_freeze_policy *out);
 
 #define FT_MAX_HIDDEN 8
 

@@ -25,6 +25,12 @@ struct ft_workspace {
 /* Each piece is rounded to 16 floats to keep 64-byte alignment. */
 static size_t aligned16(size_t floats) { return (floats + 15) & ~(size_t)15; }
 
+/* Floats of scratch layer l needs for max_batch rows. */
+static size_t scratch_floats(const ft_layer *l, int max_batch)
+{
+    return l->kind->scratch_floats ? l->kind->scratch_floats(l, max_batch) : 0;
+}
+
 size_t ft_workspace_floats(const ft_model *m, int from, int to, int max_batch)
 {
     size_t total = 0, widest = ft_shape_size(m->layers[from].in), b = (size_t)max_batch;
@@ -33,7 +39,7 @@ size_t ft_workspace_floats(const ft_model *m, int from, int to, int max_batch)
         size_t out = ft_shape_size(l->out);
         if (out > widest)
             widest = out;
-        total += aligned16(b * out) + aligned16(l->ops->scratch_floats(l, max_batch));
+        total += aligned16(b * out) + aligned16(scratch_floats(l, max_batch));
     }
     return total + 2 * aligned16(b * widest); /* the two gradient buffers */
 }
@@ -76,7 +82,7 @@ ft_workspace *ft_workspace_new_range(const ft_model *m, int from, int to, int ma
         ws->act[i] = p;
         p += aligned16(b * ft_shape_size(l->out));
         ws->scratch[i] = p;
-        p += aligned16(l->ops->scratch_floats(l, max_batch));
+        p += aligned16(scratch_floats(l, max_batch));
     }
     ws->grad_a = p;
     ws->grad_b = p + (total - (size_t)(p - ws->block)) / 2;
@@ -121,7 +127,7 @@ const float *ft_model_forward(ft_model *m, ft_workspace *ws, const float *x, int
             .rng = rng, .scratch = ws->scratch[i],
             .w = l->nweights ? w : NULL, .b = l->nbias ? w + l->nweights : NULL,
         };
-        l->ops->forward(l, &a);
+        l->kind->forward(l, &a);
         in = ws->act[i];
     }
     return in;
@@ -155,7 +161,7 @@ void ft_model_backward(ft_model *m, ft_workspace *ws, float *dout, float *din)
             .w = l->nweights ? w : NULL,
             .dw = trainable ? dw : NULL, .db = trainable ? dw + l->nweights : NULL,
         };
-        l->ops->backward(l, &a);
+        l->kind->backward(l, &a);
         g = next;
     }
 }

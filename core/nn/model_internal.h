@@ -29,7 +29,4 @@ ft_model *ft_model_assemble(ft_shape input, ft_layer *layers, int nlayers, const
 /* Allocate a layout's zeroed params and grads. */
 int ft_model_alloc_params(ft_model *m, ft_error *err);
 
-/* Fill a layer's vtable from its type. */
-void ft_layer_bind(ft_layer *l);
-
 #endif

@@ -19,6 +19,7 @@ typedef struct {
     int rank;
     uint64_t shape[4];
     size_t offset;
+    const char *hint; /* the layer type's word on a weight in the wrong layout, or NULL */
 } param_tensor;
 
 /* The model's tensors in file order; returns how many (at most 2 per layer). */
@@ -31,19 +32,14 @@ static int param_tensors(const ft_model *m, param_tensor *t)
             continue;
         param_tensor *w = &t[n++], *b = &t[n++];
         snprintf(w->name, sizeof w->name, "%s.weight", l->name);
-        if (l->type == FT_LAYER_CONV2D) {
-            w->rank = 4;
-            w->shape[0] = (uint64_t)l->filters, w->shape[1] = (uint64_t)l->in.dim[0];
-            w->shape[2] = (uint64_t)l->kh, w->shape[3] = (uint64_t)l->kw;
-        } else {
-            w->rank = 2;
-            w->shape[0] = (uint64_t)l->units, w->shape[1] = (uint64_t)l->in.dim[0];
-        }
+        w->rank = l->kind->weight_shape(l, w->shape);
         w->offset = l->param_offset;
+        w->hint = l->kind->weight_hint;
         snprintf(b->name, sizeof b->name, "%s.bias", l->name);
         b->rank = 1;
         b->shape[0] = (uint64_t)l->nbias;
         b->offset = l->param_offset + l->nweights;
+        b->hint = NULL;
     }
     return n;
 }
@@ -140,9 +136,8 @@ static int read_weights(ft_st_file *f, ft_model *m, ft_error *err)
     int expected = param_tensors(m, t);
     for (int i = 0; i < expected; i++)
         if (ft_st_read_f32(f, t[i].name, t[i].rank, t[i].shape, m->params + t[i].offset, err) != 0) {
-            if (t[i].rank == 4 && ft_st_find(f, t[i].name)) /* there, but not in our layout */
-                ft_error_prefix(err, "conv2d weights must be [out, in, kh, kw] (PyTorch's layout; "
-                                "transpose TensorFlow's [kh, kw, in, out] with permute(3, 2, 0, 1))");
+            if (t[i].hint && ft_st_find(f, t[i].name)) /* there, but not in our layout */
+                ft_error_prefix(err, "%s", t[i].hint);
             free(t);
             return -1;
         }

@@ -8,9 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/nn/registry.h"
 #include "core/util/error.h"
 
-typedef enum { FT_OPT_SGD, FT_OPT_ADAM, FT_OPT_ADAMW } ft_optim_type;
+/* Optimisers: one row each in core/nn/registry.h. */
+typedef enum { FT_OPTIMIZERS(FT_ROW_OPT_ENUM) FT_OPT_COUNT } ft_optim_type;
 
 typedef struct {
     ft_optim_type type;
@@ -24,8 +26,27 @@ typedef struct {
 
 typedef struct ft_optim ft_optim;
 
+/* One hyperparameter an optimiser takes in the job spec ("optimizer": {...}). */
+typedef struct {
+    const char *name;  /* spec key, e.g. "momentum"; NULL ends a list */
+    size_t offset;     /* offsetof(ft_optim_config, field): a double, or a bool if `flag` */
+    bool flag;         /* true or false rather than a number */
+    double def;        /* default (0 or 1 for a flag) */
+    double lo, hi;     /* inclusive range of a number */
+} ft_optim_key;
+
+/* Names as they appear in the job spec ("sgd", "adam", "adamw"). */
+extern const char *const ft_optim_names[FT_OPT_COUNT];
 const char *ft_optim_name(ft_optim_type t);
+/* 0 and *out set if s names an optimiser, else -1. */
 int ft_optim_parse(const char *s, ft_optim_type *out);
+
+/* The spec keys optimiser t takes, in the order the spec echoes them. */
+const ft_optim_key *ft_optim_keys(ft_optim_type t);
+/* A config of type t with every key at its default (the rest zero). */
+void ft_optim_defaults(ft_optim_config *cfg, ft_optim_type t);
+/* Checks across keys (nesterov needs momentum); errors name "<param>.<key>". */
+int ft_optim_check(const ft_optim_config *cfg, const char *param, ft_error *err);
 
 /* State for n parameters. */
 ft_optim *ft_optim_new(const ft_optim_config *cfg, size_t n, ft_error *err);

@@ -6,6 +6,14 @@
 #include <string.h>
 
 #include "core/nn/model_internal.h"
+#include "core/util/names.h"
+
+const char *const ft_freeze_names[FT_FREEZE_COUNT] = {
+    [FT_FREEZE_BASE] = "base", [FT_FREEZE_NONE] = "none", [FT_FREEZE_TRAINABLE_LAST] = "trainable_last",
+};
+
+const char *ft_freeze_name(ft_freeze_policy f) { return ft_freeze_names[f]; }
+FT_NAMES_PARSER(ft_freeze_parse, ft_freeze_policy, ft_freeze_names, FT_FREEZE_COUNT)
 
 /* Set l->name to `want`, or want_2, want_3... if an earlier layer has it. */
 static void unique_name(ft_layer *layers, int n, ft_layer *l, const char *want)

@@ -109,14 +109,30 @@ static void check_model(const char *name, const char *json, int batch)
     free(x), free(r), free(dy), free(dx);
 }
 
+/* Every registered activation, so a new one is checked by adding its row. */
 static void test_dense_activations(void)
 {
-    const char *acts[] = {"linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax"};
-    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
+    for (int a = 0; a < FT_ACT_COUNT; a++) {
         char json[256];
         snprintf(json, sizeof json,
-                 "{\"input\": [7], \"layers\": [{\"type\": \"dense\", \"units\": 5, \"activation\": \"%s\"}]}", acts[i]);
-        check_model(acts[i], json, 3);
+                 "{\"input\": [7], \"layers\": [{\"type\": \"dense\", \"units\": 5, \"activation\": \"%s\"}]}",
+                 ft_activation_name((ft_activation)a));
+        check_model(ft_activation_name((ft_activation)a), json, 3);
+    }
+}
+
+/* Every activation a convolution takes (all but the row-wise), applied to a whole group at once. */
+static void test_conv2d_activations(void)
+{
+    for (int a = 0; a < FT_ACT_COUNT; a++) {
+        if (ft_activation_rowwise((ft_activation)a))
+            continue;
+        char json[320];
+        snprintf(json, sizeof json,
+                 "{\"input\": [2, 5, 4], \"layers\": [{\"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, "
+                 "\"padding\": 1, \"activation\": \"%s\"}]}",
+                 ft_activation_name((ft_activation)a));
+        check_model(ft_activation_name((ft_activation)a), json, 2);
     }
 }
 
@@ -230,6 +246,7 @@ static void test_losses(void)
 int main(void)
 {
     RUN(test_dense_activations);
+    RUN(test_conv2d_activations);
     RUN(test_conv2d);
     RUN(test_pools);
     RUN(test_stack);

@@ -1,34 +1,19 @@
-/* Layers that only move or mask values: flatten and dropout. */
-#include <limits.h>
+/* Dropout: inverted dropout in training (kept units scaled by 1/(1-rate)),
+ * the identity otherwise. */
 #include <string.h>
 
-#include "core/nn/layer.h"
+#include "core/nn/layer_fields.h"
 
-static size_t no_scratch(const ft_layer *l, int batch)
+static int dropout_parse(ft_layer *l, const ft_layer_fields *f)
 {
-    (void)l, (void)batch;
+    double rate = 0.5;
+    if (ft_field_number(f, "rate", 0, 1, &rate) != 0)
+        return -1;
+    l->rate = (float)rate;
     return 0;
 }
 
-static int flatten_setup(ft_layer *l, const char *param, ft_error *err)
-{
-    size_t n;
-    if (ft_shape_elements(l->in, &n) != 0 || n > INT_MAX)
-        return ft_fail(err, FT_EINVAL, param, "flatten layer '%s' has more inputs than a shape can hold", l->name);
-    l->out = ft_shape1((int)n);
-    return 0;
-}
-
-static void copy_forward(const ft_layer *l, const ft_fwd_args *a)
-{
-    memcpy(a->out, a->in, sizeof(float) * (size_t)a->batch * ft_shape_size(l->in));
-}
-
-static void copy_backward(const ft_layer *l, const ft_bwd_args *a)
-{
-    if (a->din)
-        memcpy(a->din, a->dout, sizeof(float) * (size_t)a->batch * ft_shape_size(l->in));
-}
+static void dropout_emit(const ft_layer *l, json_t *o) { json_object_set_new(o, "rate", json_real(l->rate)); }
 
 static int dropout_setup(ft_layer *l, const char *param, ft_error *err)
 {
@@ -43,6 +28,8 @@ static size_t dropout_scratch(const ft_layer *l, int batch)
 {
     return (size_t)batch * ft_shape_size(l->in);
 }
+
+static bool dropout_random(const ft_layer *l) { return l->rate > 0; }
 
 static void dropout_forward(const ft_layer *l, const ft_fwd_args *a)
 {
@@ -72,5 +59,10 @@ static void dropout_backward(const ft_layer *l, const ft_bwd_args *a)
         a->din[i] = a->dout[i] * a->scratch[i];
 }
 
-const ft_layer_ops ft_flatten_ops = {flatten_setup, no_scratch, copy_forward, copy_backward};
-const ft_layer_ops ft_dropout_ops = {dropout_setup, dropout_scratch, dropout_forward, dropout_backward};
+static const char *const dropout_keys[] = {"rate", NULL};
+
+const ft_layer_kind ft_layer_dropout = {
+    .keys = dropout_keys, .parse = dropout_parse, .emit = dropout_emit, .setup = dropout_setup,
+    .scratch_floats = dropout_scratch, .random = dropout_random, .forward = dropout_forward,
+    .backward = dropout_backward,
+};

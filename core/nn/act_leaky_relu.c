@@ -1,0 +1,7 @@
+/* leaky_relu: x, or slope * x below zero. y > 0 exactly when the
+ * pre-activation was > 0 (the slope is >= 0), so backward needs only y. */
+#include "core/nn/activation.h"
+
+FT_ACT_ELEMENTWISE(, leaky_relu, x > 0 ? x : slope * x, y > 0 ? d : slope * d)
+
+const ft_act_kind ft_act_leaky_relu = {.forward = leaky_relu_forward, .backward = leaky_relu_backward, .slope = true};
