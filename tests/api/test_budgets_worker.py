@@ -15,7 +15,7 @@
   freeing the store under the busy worker.
 
 Stale-attempt writes (metric rows, events, checkpoint renames) being refused
-is a unit test: tests/unit/test_store.c::test_stale_attempt_writes_refused.
+is a unit test: tests/unit/test_store_fencing.c::test_stale_attempt_writes_refused.
 The mount tests need root (CI runs as root)."""
 import os
 import shutil
