@@ -10,7 +10,7 @@
 # New inputs go to build-fuzz/corpus/<target>/, crashes to build-fuzz/artifacts/;
 # copy a fixed crasher into tests/fuzz/corpus/<target>/ to keep it as a test.
 # fuzz_http runs the whole service in-process (core/ and server/ built here
-# too); its input format is described at the top of tests/fuzz/fuzz_http.c.
+# too); its input format is described in tests/fuzz/fuzz_http_input.h.
 
 FUZZ_CC      ?= clang-14
 FUZZ_BUILD   ?= build-fuzz
@@ -65,7 +65,7 @@ $(FUZZ_BUILD)/fuzz_onnx: tests/fuzz/fuzz_onnx.c $(FUZZ_ONNX_OBJ)
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(FUZZ_LIBS) -o $@
 
-$(FUZZ_BUILD)/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HTTP_OBJ)
+$(FUZZ_BUILD)/fuzz_http: tests/fuzz/fuzz_http.c tests/fuzz/fuzz_http_input.h $(FUZZ_HTTP_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_HTTP_OBJ) $(LDLIBS) -o $@
 
 fuzz: $(FUZZ_BINS)
