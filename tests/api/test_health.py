@@ -19,17 +19,6 @@ import time
 from harness import Server, check, main, wait_for
 
 
-def wait_for(predicate, timeout=30, what="a condition"):
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)
-
-
 def test_healthz_and_readyz_when_ready():
     with Server() as s:
         r = s.get("/healthz")
@@ -115,7 +104,7 @@ def test_readyz_while_shutting_down():
                                 "epochs": 1000})
         check(r.status == 201, "%r" % r)
         job = r.json()["id"]
-        wait_for(lambda: s.get("/v1/jobs/" + job).json()["status"] == "running", what="the job to run")
+        wait_for(lambda: s.get("/v1/jobs/" + job).json()["status"] == "running", timeout=30, what="the job to run")
         conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
         conn.request("GET", "/readyz")
         first = conn.getresponse()

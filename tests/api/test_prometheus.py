@@ -9,9 +9,8 @@ import json
 import re
 import shutil
 import subprocess
-import time
 
-from harness import Server, check, main
+from harness import Server, check, main, wait_for
 
 server = None
 S = {}
@@ -20,17 +19,6 @@ CSV = "x1,x2,label\n" + "".join("%.3f,%.3f,%s\n" % (i / 40, (i * 7 % 40) / 40, "
                                   for i in range(40))
 MLP = {"input": [2], "layers": [{"type": "dense", "units": 8, "activation": "relu"},
                                 {"type": "dense", "units": 2, "activation": "softmax"}]}
-
-
-def wait_for(predicate, timeout=30, what="a condition"):
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
 
 
 def parse_metrics(text):
@@ -165,7 +153,7 @@ def test_running_job_and_throughput():
             ok = (value(f, "finetuned_jobs_running") == 1 and value(f, "finetuned_jobs", status="running") == 1 and
                   value(f, "finetuned_training_samples_per_second") > 0)
             return f if ok else None
-        f = wait_for(busy, what="a running job with throughput in /metrics")
+        f = wait_for(busy, timeout=30, what="a running job with throughput in /metrics")
         check(value(f, "finetuned_queue_depth") == 0, "queue depth while running")
     finally:
         server.post("/v1/jobs/%s/cancel" % job_id)
@@ -193,7 +181,7 @@ def test_json_request_log_and_request_id():
 
     def logged():
         return [l for l in log_lines() if l.get("event") == "request" and l.get("request_id") == "trace-abc.123"]
-    line = wait_for(logged, what="the request's log line")[0]
+    line = wait_for(logged, timeout=30, what="the request's log line")[0]
     for key in ("ts", "method", "route", "status", "ms"):
         check(key in line, "request log line lacks %s: %r" % (key, line))
     check(line["method"] == "GET" and line["route"] == "/v1/version" and line["status"] == "200", "%r" % line)
