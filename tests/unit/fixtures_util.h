@@ -39,4 +39,14 @@ static inline ft_model *model_from(const char *json)
     return m;
 }
 
+/* The model of json, He-normal initialised from seed. */
+static inline ft_model *init_model(const char *json, uint64_t seed)
+{
+    ft_model *m = model_from(json);
+    ft_rng rng;
+    ft_rng_seed(&rng, seed);
+    ft_model_init(m, 0, FT_INIT_HE_NORMAL, 0, &rng);
+    return m;
+}
+
 #endif

@@ -150,15 +150,6 @@ static void expect_no_step_allocations(const char *what, ft_model *m, ft_optim_t
     ft_dataset_free(val);
 }
 
-static ft_model *fresh_cnn(void)
-{
-    ft_model *m = model_from(CNN);
-    ft_rng rng;
-    ft_rng_seed(&rng, 77);
-    ft_model_init(m, 0, FT_INIT_HE_NORMAL, 0, &rng);
-    return m;
-}
-
 static void test_scratch_training_steps_do_not_allocate(void)
 {
     static const ft_optim_type opts[] = {FT_OPT_SGD, FT_OPT_ADAM, FT_OPT_ADAMW};
@@ -167,7 +158,7 @@ static void test_scratch_training_steps_do_not_allocate(void)
         for (int threads = 1; threads <= 2; threads++) {
             char what[64];
             snprintf(what, sizeof what, "%s, %d shard(s)", names[o], threads);
-            ft_model *m = fresh_cnn();
+            ft_model *m = init_model(CNN, 77);
             expect_no_step_allocations(what, m, opts[o], threads, false);
             ft_model_free(m);
         }
@@ -177,7 +168,7 @@ static void test_scratch_training_steps_do_not_allocate(void)
 static void test_transfer_training_steps_do_not_allocate(void)
 {
     for (int cached = 0; cached <= 1; cached++) {
-        ft_model *base = fresh_cnn();
+        ft_model *base = init_model(CNN, 77);
         ft_rng rng;
         ft_rng_seed(&rng, 12);
         ft_transfer t = {.drop_layers = 3, .freeze = FT_FREEZE_BASE, .nhidden = 1, .hidden = {12},

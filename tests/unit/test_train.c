@@ -16,15 +16,6 @@ static const char *CNN =
     "{\"type\": \"dropout\", \"rate\": 0.2},"
     "{\"name\": \"out\", \"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}";
 
-static ft_model *fresh_cnn(void)
-{
-    ft_model *m = model_from(CNN);
-    ft_rng rng;
-    ft_rng_seed(&rng, 77);
-    ft_model_init(m, 0, FT_INIT_HE_NORMAL, 0, &rng);
-    return m;
-}
-
 static ft_train_config config(ft_optim_type opt, int epochs)
 {
     ft_train_config c = {.loss = FT_LOSS_CROSS_ENTROPY, .batch_size = 16, .epochs = epochs, .seed = 4,
@@ -36,7 +27,7 @@ static ft_train_config config(ft_optim_type opt, int epochs)
 static void test_learns(void)
 {
     ft_dataset *train = blobs_dataset(300, 3, 1), *test = blobs_dataset(90, 3, 2);
-    ft_model *m = fresh_cnn();
+    ft_model *m = init_model(CNN, 77);
     ft_preproc pp;
     ft_preproc_init(&pp, train);
     ft_error err = {0};
@@ -68,7 +59,7 @@ static void test_learns(void)
 static unsigned char *train_bytes(ft_optim_type opt, size_t *len)
 {
     ft_dataset *ds = blobs_dataset(100, 3, 1), *val = blobs_dataset(30, 3, 3);
-    ft_model *m = fresh_cnn();
+    ft_model *m = init_model(CNN, 77);
     ft_preproc pp;
     ft_preproc_init(&pp, ds);
     ft_error err = {0};
@@ -136,7 +127,7 @@ static void resume_case(ft_optim_type opt, long epoch, long step, int threads)
     c.es_patience = 10;
     c.es_restore_best = true;
 
-    ft_model *whole = fresh_cnn();
+    ft_model *whole = init_model(CNN, 77);
     ft_trainer *t1 = ft_trainer_new(whole, ds, val, &pp, &c, &err);
     CHECK(ft_trainer_run(t1, NULL, &err) == 0);
 
@@ -144,13 +135,13 @@ static void resume_case(ft_optim_type opt, long epoch, long step, int threads)
     close(mkstemp(path));
     interrupt_ctx ic = {epoch, step, path, false};
     ft_train_hooks hooks = {.ctx = &ic, .on_step = interrupt_step, .on_epoch = interrupt_epoch};
-    ft_model *part = fresh_cnn();
+    ft_model *part = init_model(CNN, 77);
     ft_trainer *t2 = ft_trainer_new(part, ds, val, &pp, &c, &err);
     CHECK(ft_trainer_run(t2, &hooks, &err) == -1 && err.code == FT_ECANCELLED && ic.saved);
     ft_trainer_free(t2);
     ft_model_free(part);
 
-    ft_model *resumed = fresh_cnn();
+    ft_model *resumed = init_model(CNN, 77);
     ft_trainer *t3 = ft_trainer_new(resumed, ds, val, &pp, &c, &err);
     CHECKF(ft_trainer_load_checkpoint(t3, path, &err) == 0, "%s", err.msg);
     CHECK(ft_trainer_run(t3, NULL, &err) == 0);
@@ -184,7 +175,7 @@ static void test_checkpoint_mismatch(void)
     ft_preproc_init(&pp, ds);
     ft_error err = {0};
     ft_train_config c = config(FT_OPT_SGD, 2);
-    ft_model *m = fresh_cnn();
+    ft_model *m = init_model(CNN, 77);
     ft_trainer *t = ft_trainer_new(m, ds, NULL, &pp, &c, &err);
     char path[] = "/tmp/ft_ckpt_XXXXXX";
     close(mkstemp(path));
@@ -299,7 +290,7 @@ static void test_early_stopping_restores_best(void)
     ft_preproc pp;
     ft_preproc_init(&pp, ds);
     ft_error err = {0};
-    ft_model *m = fresh_cnn();
+    ft_model *m = init_model(CNN, 77);
     ft_train_config c = config(FT_OPT_SGD, 20);
     c.early_stopping = true;
     snprintf(c.es_metric, sizeof c.es_metric, "train_loss");
@@ -400,10 +391,7 @@ static void test_threads(void)
     size_t n = 0;
     int threads[3] = {1, 2, 2};
     for (int run = 0; run < 3; run++) {
-        ft_model *m = model_from(arch);
-        ft_rng rng;
-        ft_rng_seed(&rng, 77);
-        ft_model_init(m, 0, FT_INIT_HE_NORMAL, 0, &rng);
+        ft_model *m = init_model(arch, 77);
         ft_train_config c = config(FT_OPT_SGD, 2);
         c.batch_size = 15; /* not a multiple of the thread count */
         c.threads = threads[run];

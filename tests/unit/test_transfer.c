@@ -15,15 +15,6 @@ static const char *BASE =
     "{\"name\": \"hidden\", \"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"},"
     "{\"name\": \"out\", \"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}";
 
-static ft_model *base_model(void)
-{
-    ft_model *m = model_from(BASE);
-    ft_rng rng;
-    ft_rng_seed(&rng, 5);
-    ft_model_init(m, 0, FT_INIT_HE_NORMAL, 0, &rng);
-    return m;
-}
-
 static ft_transfer head(int drop, ft_freeze_policy freeze, int units)
 {
     ft_transfer t = {.drop_layers = drop, .freeze = freeze, .hidden_activation = FT_ACT_RELU,
@@ -33,7 +24,7 @@ static ft_transfer head(int drop, ft_freeze_policy freeze, int units)
 
 static void test_drop_and_head(void)
 {
-    ft_model *base = base_model();
+    ft_model *base = init_model(BASE, 5);
     ft_rng rng;
     ft_rng_seed(&rng, 1);
     ft_error err = {0};
@@ -94,7 +85,7 @@ static void test_drop_and_head(void)
 /* Re-transferring a fine-tuned model must not reuse head names. */
 static void test_unique_head_names(void)
 {
-    ft_model *base = base_model();
+    ft_model *base = init_model(BASE, 5);
     ft_rng rng;
     ft_rng_seed(&rng, 1);
     ft_error err = {0};
@@ -112,7 +103,7 @@ static void test_unique_head_names(void)
 
 static void test_init_only_new_layers(void)
 {
-    ft_model *base = base_model();
+    ft_model *base = init_model(BASE, 5);
     ft_rng rng;
     ft_rng_seed(&rng, 1);
     ft_error err = {0};
@@ -182,7 +173,7 @@ static void test_init_statistics(void)
  * trainable layer. */
 static void test_frozen_means_frozen(void)
 {
-    ft_model *base = base_model();
+    ft_model *base = init_model(BASE, 5);
     ft_rng rng;
     ft_rng_seed(&rng, 3);
     ft_error err = {0};
