@@ -101,64 +101,72 @@ static void compare_named(const char *what, const char *name, ft_model *m, const
     }
 }
 
-static void test_layers(void)
+/* Run one(case, its name) on every case of a fixture file; returns how
+ * many ran through (one returns false for a case it could not set up). */
+static int each_case(const char *file, bool (*one)(const json_t *c, const char *name))
 {
-    json_t *f = load("layers.json");
+    json_t *f = load(file);
     CHECK(f != NULL);
     size_t i;
     json_t *c;
-    int cases = 0;
-    json_array_foreach(json_object_get(f, "cases"), i, c) {
-        const char *name = json_string_value(json_object_get(c, "name"));
-        ft_model *m = model_with_params(c);
-        CHECKF(m != NULL, "%s", name);
-        if (!m)
-            continue;
-        int batch = (int)json_integer_value(json_object_get(c, "batch"));
-        size_t nx, ny;
-        float *x = floats(json_object_get(c, "x"), &nx), *dy = floats(json_object_get(c, "dy"), &ny);
-        float *dx = calloc(nx, sizeof *dx);
-        ft_error err = {0};
-        ft_workspace *ws = ft_workspace_new(m, 0, batch, &err);
-        const float *y = ft_model_forward(m, ws, x, batch, 0, NULL);
-        compare("forward", name, y, json_object_get(c, "y"));
-        ft_model_backward(m, ws, dy, dx);
-        compare("dx", name, dx, json_object_get(c, "dx"));
-        compare_named("grad", name, m, ft_model_grads(m), json_object_get(c, "grads"));
-        ft_workspace_free(ws);
-        ft_model_free(m);
-        free(x), free(dy), free(dx);
-        cases++;
-    }
-    CHECK(cases >= 20);
+    int ran = 0;
+    json_array_foreach(json_object_get(f, "cases"), i, c)
+        ran += one(c, json_string_value(json_object_get(c, "name")));
     json_decref(f);
+    return ran;
+}
+
+static bool layer_case(const json_t *c, const char *name)
+{
+    ft_model *m = model_with_params(c);
+    CHECKF(m != NULL, "%s", name);
+    if (!m)
+        return false;
+    int batch = (int)json_integer_value(json_object_get(c, "batch"));
+    size_t nx, ny;
+    float *x = floats(json_object_get(c, "x"), &nx), *dy = floats(json_object_get(c, "dy"), &ny);
+    float *dx = calloc(nx, sizeof *dx);
+    ft_error err = {0};
+    ft_workspace *ws = ft_workspace_new(m, 0, batch, &err);
+    const float *y = ft_model_forward(m, ws, x, batch, 0, NULL);
+    compare("forward", name, y, json_object_get(c, "y"));
+    ft_model_backward(m, ws, dy, dx);
+    compare("dx", name, dx, json_object_get(c, "dx"));
+    compare_named("grad", name, m, ft_model_grads(m), json_object_get(c, "grads"));
+    ft_workspace_free(ws);
+    ft_model_free(m);
+    free(x), free(dy), free(dx);
+    return true;
+}
+
+static void test_layers(void)
+{
+    CHECK(each_case("layers.json", layer_case) >= 20);
+}
+
+static bool loss_case(const json_t *c, const char *name)
+{
+    ft_loss_type t;
+    CHECK(ft_loss_parse(json_string_value(json_object_get(c, "loss")), &t) == 0);
+    int batch = (int)json_integer_value(json_object_get(c, "batch"));
+    int units = (int)json_integer_value(json_object_get(c, "units"));
+    size_t n, nt;
+    float *in = floats(json_object_get(c, "input"), &n);
+    float *tg = floats(json_object_get(c, "target"), &nt);
+    int32_t *labels = malloc(sizeof *labels * nt);
+    for (size_t k = 0; k < nt; k++)
+        labels[k] = (int32_t)tg[k];
+    float *grad = malloc(sizeof *grad * n);
+    double v = ft_loss_compute(t, 1.0, in, labels, tg, batch, units, grad);
+    CHECK_CLOSE(v, json_number_value(json_object_get(c, "loss_value")), RTOL, 1e-6);
+    compare("grad", name, grad, json_object_get(c, "grad"));
+    free(in), free(tg), free(labels), free(grad);
+    return true;
 }
 
 static void test_losses(void)
 {
-    json_t *f = load("losses.json");
-    CHECK(f != NULL);
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(f, "cases"), i, c) {
-        const char *name = json_string_value(json_object_get(c, "name"));
-        ft_loss_type t;
-        CHECK(ft_loss_parse(json_string_value(json_object_get(c, "loss")), &t) == 0);
-        int batch = (int)json_integer_value(json_object_get(c, "batch"));
-        int units = (int)json_integer_value(json_object_get(c, "units"));
-        size_t n, nt;
-        float *in = floats(json_object_get(c, "input"), &n);
-        float *tg = floats(json_object_get(c, "target"), &nt);
-        int32_t *labels = malloc(sizeof *labels * nt);
-        for (size_t k = 0; k < nt; k++)
-            labels[k] = (int32_t)tg[k];
-        float *grad = malloc(sizeof *grad * n);
-        double v = ft_loss_compute(t, 1.0, in, labels, tg, batch, units, grad);
-        CHECK_CLOSE(v, json_number_value(json_object_get(c, "loss_value")), RTOL, 1e-6);
-        compare("grad", name, grad, json_object_get(c, "grad"));
-        free(in), free(tg), free(labels), free(grad);
-    }
-    json_decref(f);
+    each_case("losses.json", loss_case);
 }
 
 static int parse_optimizer(const json_t *o, ft_optim_config *cfg)
@@ -188,91 +196,84 @@ static double step(ft_model *m, ft_workspace *ws, ft_optim *opt, ft_loss_type lo
     return l;
 }
 
+static bool optimiser_case(const json_t *c, const char *name)
+{
+    ft_model *m = model_with_params(c);
+    ft_optim_config cfg;
+    CHECK(parse_optimizer(json_object_get(c, "optimizer"), &cfg) == 0);
+    ft_error err = {0};
+    ft_optim *opt = ft_optim_new(&cfg, ft_model_num_params(m), &err);
+    int batch = (int)json_integer_value(json_object_get(c, "batch"));
+    size_t nx, nl;
+    float *x = floats(json_object_get(c, "x"), &nx), *lf = floats(json_object_get(c, "labels"), &nl);
+    int32_t labels[64];
+    for (size_t k = 0; k < nl; k++)
+        labels[k] = (int32_t)lf[k];
+    float grad[256];
+    ft_workspace *ws = ft_workspace_new(m, 0, batch, &err);
+    for (int s = 0; s < 3; s++) {
+        double l = step(m, ws, opt, FT_LOSS_CROSS_ENTROPY, x, labels, NULL, batch, grad);
+        CHECK_CLOSE(l, json_number_value(json_array_get(json_object_get(c, "losses"), (size_t)s)), RTOL, 1e-6);
+        char what[32];
+        snprintf(what, sizeof what, "params after step %d", s + 1);
+        compare_named(what, name, m, ft_model_params(m), json_array_get(json_object_get(c, "params_after"), (size_t)s));
+    }
+    ft_workspace_free(ws);
+    ft_optim_free(opt);
+    ft_model_free(m);
+    free(x), free(lf);
+    return true;
+}
+
 static void test_optimisers(void)
 {
-    json_t *f = load("optim.json");
-    CHECK(f != NULL);
-    size_t i;
-    json_t *c;
-    int cases = 0;
-    json_array_foreach(json_object_get(f, "cases"), i, c) {
-        const char *name = json_string_value(json_object_get(c, "name"));
-        ft_model *m = model_with_params(c);
-        ft_optim_config cfg;
-        CHECK(parse_optimizer(json_object_get(c, "optimizer"), &cfg) == 0);
-        ft_error err = {0};
-        ft_optim *opt = ft_optim_new(&cfg, ft_model_num_params(m), &err);
-        int batch = (int)json_integer_value(json_object_get(c, "batch"));
-        size_t nx, nl;
-        float *x = floats(json_object_get(c, "x"), &nx), *lf = floats(json_object_get(c, "labels"), &nl);
+    CHECK(each_case("optim.json", optimiser_case) == 7);
+}
+
+static bool end_to_end_case(const json_t *c, const char *name)
+{
+    ft_model *m = model_with_params(c);
+    ft_optim_config cfg;
+    ft_loss_type loss;
+    CHECK(parse_optimizer(json_object_get(c, "optimizer"), &cfg) == 0);
+    CHECK(ft_loss_parse(json_string_value(json_object_get(c, "loss")), &loss) == 0);
+    ft_error err = {0};
+    ft_optim *opt = ft_optim_new(&cfg, ft_model_num_params(m), &err);
+    int batch = (int)json_integer_value(json_object_get(c, "batch"));
+    ft_workspace *ws = ft_workspace_new(m, 0, batch, &err);
+    float grad[256];
+    size_t b;
+    json_t *bj;
+    json_array_foreach(json_object_get(c, "batches"), b, bj) {
+        size_t nx, nt = 0;
+        float *x = floats(json_object_get(bj, "x"), &nx);
+        float *t = json_object_get(bj, "targets") ? floats(json_object_get(bj, "targets"), &nt)
+                                                   : floats(json_object_get(bj, "labels"), &nt);
         int32_t labels[64];
-        for (size_t k = 0; k < nl; k++)
-            labels[k] = (int32_t)lf[k];
-        float grad[256];
-        ft_workspace *ws = ft_workspace_new(m, 0, batch, &err);
-        for (int s = 0; s < 3; s++) {
-            double l = step(m, ws, opt, FT_LOSS_CROSS_ENTROPY, x, labels, NULL, batch, grad);
-            CHECK_CLOSE(l, json_number_value(json_array_get(json_object_get(c, "losses"), (size_t)s)), RTOL, 1e-6);
-            char what[32];
-            snprintf(what, sizeof what, "params after step %d", s + 1);
-            compare_named(what, name, m, ft_model_params(m), json_array_get(json_object_get(c, "params_after"), (size_t)s));
+        for (size_t k = 0; k < nt && k < 64; k++)
+            labels[k] = (int32_t)t[k];
+        if (b == 0) {
+            compare("y0", name, ft_model_forward(m, ws, x, batch, 0, NULL), json_object_get(c, "y0"));
+            int units = (int)ft_shape_size(ft_model_output_shape(m));
+            const float *out = ft_model_forward(m, ws, x, batch, ft_loss_fused(loss) ? FT_FWD_LOGITS : 0, NULL);
+            ft_loss_compute(loss, 1.0, out, labels, t, batch, units, grad);
+            ft_model_backward(m, ws, grad, NULL);
+            compare_named("grads0", name, m, ft_model_grads(m), json_object_get(c, "grads0"));
         }
-        ft_workspace_free(ws);
-        ft_optim_free(opt);
-        ft_model_free(m);
-        free(x), free(lf);
-        cases++;
+        double l = step(m, ws, opt, loss, x, labels, t, batch, grad);
+        CHECK_CLOSE(l, json_number_value(json_array_get(json_object_get(c, "losses"), b)), RTOL, 1e-6);
+        free(x), free(t);
     }
-    CHECK(cases == 7);
-    json_decref(f);
+    compare_named("params_after", name, m, ft_model_params(m), json_object_get(c, "params_after"));
+    ft_workspace_free(ws);
+    ft_optim_free(opt);
+    ft_model_free(m);
+    return true;
 }
 
 static void test_end_to_end(void)
 {
-    json_t *f = load("cnn.json");
-    CHECK(f != NULL);
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(f, "cases"), i, c) {
-        const char *name = json_string_value(json_object_get(c, "name"));
-        ft_model *m = model_with_params(c);
-        ft_optim_config cfg;
-        ft_loss_type loss;
-        CHECK(parse_optimizer(json_object_get(c, "optimizer"), &cfg) == 0);
-        CHECK(ft_loss_parse(json_string_value(json_object_get(c, "loss")), &loss) == 0);
-        ft_error err = {0};
-        ft_optim *opt = ft_optim_new(&cfg, ft_model_num_params(m), &err);
-        int batch = (int)json_integer_value(json_object_get(c, "batch"));
-        ft_workspace *ws = ft_workspace_new(m, 0, batch, &err);
-        float grad[256];
-        size_t b;
-        json_t *bj;
-        json_array_foreach(json_object_get(c, "batches"), b, bj) {
-            size_t nx, nt = 0;
-            float *x = floats(json_object_get(bj, "x"), &nx);
-            float *t = json_object_get(bj, "targets") ? floats(json_object_get(bj, "targets"), &nt)
-                                                       : floats(json_object_get(bj, "labels"), &nt);
-            int32_t labels[64];
-            for (size_t k = 0; k < nt && k < 64; k++)
-                labels[k] = (int32_t)t[k];
-            if (b == 0) {
-                compare("y0", name, ft_model_forward(m, ws, x, batch, 0, NULL), json_object_get(c, "y0"));
-                int units = (int)ft_shape_size(ft_model_output_shape(m));
-                const float *out = ft_model_forward(m, ws, x, batch, ft_loss_fused(loss) ? FT_FWD_LOGITS : 0, NULL);
-                ft_loss_compute(loss, 1.0, out, labels, t, batch, units, grad);
-                ft_model_backward(m, ws, grad, NULL);
-                compare_named("grads0", name, m, ft_model_grads(m), json_object_get(c, "grads0"));
-            }
-            double l = step(m, ws, opt, loss, x, labels, t, batch, grad);
-            CHECK_CLOSE(l, json_number_value(json_array_get(json_object_get(c, "losses"), b)), RTOL, 1e-6);
-            free(x), free(t);
-        }
-        compare_named("params_after", name, m, ft_model_params(m), json_object_get(c, "params_after"));
-        ft_workspace_free(ws);
-        ft_optim_free(opt);
-        ft_model_free(m);
-    }
-    json_decref(f);
+    each_case("cnn.json", end_to_end_case);
 }
 
 int main(void)
