@@ -48,7 +48,7 @@
 #include <unistd.h>
 
 #include "core/nn/model.h"
-#include "server/app.h"
+#include "server/app/app.h"
 #include "server/api/routes.h"
 
 #define API_KEY "fuzz-key"
