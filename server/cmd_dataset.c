@@ -14,7 +14,7 @@
 #include "core/data/dataset_store.h"
 #include "core/data/ingest.h"
 #include "server/cli.h"
-#include "server/config.h"
+#include "server/app/config.h"
 
 #define PROG "finetuned dataset inspect"
 

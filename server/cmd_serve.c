@@ -10,9 +10,9 @@
 
 #include "core/util/fsutil.h"
 #include "server/cli.h"
-#include "server/api/prom.h"
+#include "server/app/prom.h"
 #include "server/api/routes.h"
-#include "server/version.h"
+#include "server/app/version.h"
 #include "server/worker/worker.h"
 
 /* The write end of the pipe that carries SIGTERM / SIGINT to the main

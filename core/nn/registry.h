@@ -8,7 +8,8 @@
  *   core/nn/optim_<name>.c: ft_optim_kind (core/nn/optim_kind.h); adamw
  *     shares core/nn/optim_adam.c.
  * Adding one is its file and one row here: the enum, the names, the
- * descriptor tables (registry.c, registry_names.c), JSON parsing and the
+ * descriptor tables (registry_layers.c, registry_acts.c, registry_optims.c,
+ * registry_names.c), JSON parsing and the
  * tests in test_registry.c and test_gradcheck.c follow from the row. Add
  * rows at the end, so the other values never change. */
 #ifndef FT_REGISTRY_H

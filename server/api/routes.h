@@ -2,7 +2,7 @@
 #ifndef FT_ROUTES_H
 #define FT_ROUTES_H
 
-#include "server/app.h"
+#include "server/app/app.h"
 #include "server/objects/objects.h"
 
 extern const ft_route ft_routes[];

@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <sys/statvfs.h>
 
-#include "server/api/prom.h"
+#include "server/app/prom.h"
 #include "server/api/routes.h"
-#include "server/version.h"
+#include "server/app/version.h"
 
 void ft_route_healthz(ft_app *app, ft_req *r)
 {

@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "core/job/spec.h"
-#include "server/app.h"
+#include "server/app/app.h"
 
 /* Plan a job (ft_job_plan) from its datasets' stored summaries and the base
  * model's layout, with the service's thread count, feature-cache limit and

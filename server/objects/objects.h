@@ -13,7 +13,7 @@
 #include "core/data/dataset.h"
 #include "core/job/spec.h"
 #include "core/nn/model.h"
-#include "server/app.h"
+#include "server/app/app.h"
 
 /* The stored dataset `id`. FT_ENOTFOUND naming `param` (the field that
  * holds the id) if the id is malformed or its file is gone. */

@@ -5,7 +5,7 @@
 #ifndef FT_WORKER_H
 #define FT_WORKER_H
 
-#include "server/app.h"
+#include "server/app/app.h"
 
 ft_workers *ft_workers_start(ft_app *app, ft_error *err);
 /* A job was queued: let an idle worker look now instead of at its next poll. */

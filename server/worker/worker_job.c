@@ -15,7 +15,7 @@
 
 #include "core/job/spec.h"
 #include "core/util/fsutil.h"
-#include "server/api/prom.h"
+#include "server/app/prom.h"
 #include "server/objects/job_plan.h"
 #include "server/objects/objects.h"
 

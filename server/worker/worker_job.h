@@ -4,7 +4,7 @@
 
 #include <stdatomic.h>
 
-#include "server/app.h"
+#include "server/app/app.h"
 
 /* Run the job `claim` holds to an end recorded under its lease (succeeded,
  * failed, cancelled), or hand it back (shutdown, lease lost). Worker

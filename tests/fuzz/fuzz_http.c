@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #include "core/nn/model.h"
-#include "server/app.h"
+#include "server/app/app.h"
 #include "server/api/routes.h"
 #include "tests/fuzz/fuzz_http_input.h"
 

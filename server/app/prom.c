@@ -1,4 +1,4 @@
-#include "server/api/prom.h"
+#include "server/app/prom.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/app.h"
-#include "server/version.h"
+#include "server/app/app.h"
+#include "server/app/version.h"
 
 /* Series are bounded: routes are the table's patterns (or "unmatched") and
  * methods are folded to a fixed set, so clients cannot mint label values;

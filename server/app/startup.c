@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/app.h"
-#include "server/api/prom.h"
+#include "server/app/app.h"
+#include "server/app/prom.h"
 
 static int make_dir(const char *path, ft_error *err)
 {

@@ -2,8 +2,8 @@
  * config, and its hooks (logs, Prometheus counts, ids, the change signal). */
 #include <time.h>
 
-#include "server/app.h"
-#include "server/api/prom.h"
+#include "server/app/app.h"
+#include "server/app/prom.h"
 
 static void log_line(void *ctx, const char *event, va_list kv)
 {

@@ -1,4 +1,4 @@
-#include "server/config.h"
+#include "server/app/config.h"
 
 #include <ctype.h>
 #include <stddef.h>

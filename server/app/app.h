@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "server/config.h"
+#include "server/app/config.h"
 #include "server/http/http.h"
 #include "server/store/store.h"
 
