@@ -16,7 +16,6 @@
 (f) a request path with CR / LF / ANSI escapes / quotes cannot forge a log
     line or a field, in text and JSON logs."""
 import base64
-import io
 import json
 import os
 import re
@@ -30,51 +29,16 @@ import urllib.parse
 import uuid
 
 from harness import ROOT, Server, check, csv_text, expect_error, mlp_architecture, png_gray, main
-import test_bad_requests as corpus_mod
-from test_bad_requests import build, exchange, make_model
+import bad_requests_corpus as corpus_mod
+from bad_requests_corpus import make_model
+from bad_requests_http import build, exchange
+from security_helpers import marker_hits, spec_operations, tar_bytes, tree
 
 KEY = "sk-sec-" + uuid.uuid4().hex  # distinctive, so a leak is unmistakable
 FAKE = {"datasets": "ds_" + "0" * 24, "models": "mdl_" + "0" * 24, "jobs": "job_" + "0" * 24}
-SPEC_PATH = os.path.join(ROOT, "docs", "openapi.yaml")
-METHODS = ("get", "post", "put", "patch", "delete")
 
 
-# ---- the spec's operations (PyYAML when there, else a small line parser) ----
-
-def spec_operations():
-    """[(METHOD, path template, open)]: open = the operation has `security: []`."""
-    try:
-        import yaml
-    except ImportError:
-        yaml = None
-    if yaml:
-        with open(SPEC_PATH) as f:
-            spec = yaml.safe_load(f)
-        return [(m.upper(), path, op.get("security") == []) for path, item in spec["paths"].items()
-                for m, op in item.items() if m in METHODS]
-    ops, path, method = [], None, None
-    with open(SPEC_PATH) as f:
-        lines = f.read().split("\n")
-    in_paths = False
-    for line in lines:
-        if re.match(r"^\S", line):
-            in_paths = line.startswith("paths:")
-            continue
-        if not in_paths:
-            continue
-        m = re.match(r"^  (/\S*):\s*$", line)
-        if m:
-            path = m.group(1)
-            continue
-        m = re.match(r"^    (%s):\s*$" % "|".join(METHODS), line)
-        if m and path:
-            method = m.group(1)
-            ops.append([method.upper(), path, False])
-            continue
-        if re.match(r"^      security: \[\]\s*$", line) and ops and ops[-1][1] == path:
-            ops[-1][2] = True
-    return [tuple(o) for o in ops]
-
+# ---- helpers ----
 
 def concrete(path):
     kind = path.split("/")[2] if path.startswith("/v1/") and path.count("/") >= 3 else None
@@ -156,43 +120,8 @@ def test_auth_on_every_v1_route():
         s.stop_clean()
 
 
+
 # ---- (b) no file path from client input ----
-
-def tree(root):
-    """{relative path: (is_dir, size)} of everything under root."""
-    out = {}
-    for d, dirs, files in os.walk(root):
-        for n in dirs + files:
-            p = os.path.join(d, n)
-            st = os.lstat(p)
-            out[os.path.relpath(p, root)] = (os.path.isdir(p), st.st_size if n in files else 0)
-    return out
-
-
-def marker_hits(marker, roots):
-    hits = []
-    for root in roots:
-        for d, dirs, files in os.walk(root):
-            if d.count(os.sep) - root.count(os.sep) > 4:
-                dirs[:] = []
-                continue
-            hits += [os.path.join(d, n) for n in dirs + files if marker in n]
-    return hits
-
-
-def tar_bytes(entries):
-    """A tar of (name, bytes) regular files, plus symlink and hardlink members."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
-        for name, data in entries:
-            info = tarfile.TarInfo(name)
-            if isinstance(data, tuple):  # (type, target)
-                info.type, info.linkname = data
-            else:
-                info.size = len(data)
-            t.addfile(info, io.BytesIO(data) if not isinstance(data, tuple) else None)
-    return buf.getvalue()
-
 
 ALLOWED_DATA_FILES = [r"finetuned\.db(-wal|-shm|-journal)?", r"finetuned\.lock", r"datasets", r"models", r"checkpoints", r"tmp",
                       r"datasets/ds_[0-9a-f]{24}\.safetensors", r"models/mdl_[0-9a-f]{24}\.safetensors",
