@@ -6,9 +6,9 @@ static void linear_forward(float *y, size_t rows, size_t cols, float slope)
     (void)y, (void)rows, (void)cols, (void)slope;
 }
 
-static void linear_backward(const float *y, float *dy, size_t rows, size_t cols, float slope)
+static void linear_backward(const float *x, const float *y, float *dy, size_t rows, size_t cols, float slope)
 {
-    (void)y, (void)dy, (void)rows, (void)cols, (void)slope;
+    (void)x, (void)y, (void)dy, (void)rows, (void)cols, (void)slope;
 }
 
 const ft_act_kind ft_act_linear = {.forward = linear_forward, .backward = linear_backward};

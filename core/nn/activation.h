@@ -1,7 +1,10 @@
 /* Internal: the activation descriptor. Each activation lives in its own file
  * (core/nn/act_<name>.c) and is registered by one row in core/nn/registry.h.
- * Backward works from the output alone, because layers apply activations in
- * place: an activation's derivative must be a function of its output. */
+ * Layers apply activations in place, so backward normally works from the
+ * output alone. An activation whose derivative is not a function of its
+ * output (gelu) sets needs_input: the layer then keeps a copy of the
+ * pre-activation in its scratch (sized at setup for those activations only)
+ * and backward receives it. */
 #ifndef FT_ACTIVATION_H
 #define FT_ACTIVATION_H
 
@@ -13,8 +16,10 @@
 typedef struct {
     /* In place on rows x cols; slope is the layer's negative_slope. */
     void (*forward)(float *y, size_t rows, size_t cols, float slope);
-    /* dy := dy * act'(.) given the forward output y. */
-    void (*backward)(const float *y, float *dy, size_t rows, size_t cols, float slope);
+    /* dy := dy * act'(.) given the forward output y and, when needs_input,
+     * the forward input x (NULL otherwise). */
+    void (*backward)(const float *x, const float *y, float *dy, size_t rows, size_t cols, float slope);
+    bool needs_input;   /* backward reads x: layers keep the pre-activation */
     bool slope;         /* takes the layer's negative_slope (leaky_relu) */
     bool rowwise;       /* normalises across a row (softmax): output layers only */
     bool probabilities; /* outputs read as class probabilities (softmax, sigmoid) */
@@ -29,6 +34,16 @@ extern const ft_act_kind *const ft_act_kinds[FT_ACT_COUNT];
  * FT_HOT for the loops worth compiling per vector width, or empty. The loops
  * take plain arrays so they vectorise; there is no call per element. */
 #define FT_ACT_ELEMENTWISE(attr, name, fwd, bwd)                                                   \
+    FT_ACT_ELEMENTWISE_FORWARD(attr, name, fwd)                                                    \
+    FT_ACT_ELEMENTWISE_BACKWARD(attr, name, y, out, bwd)
+
+/* The same for an activation that sets needs_input: `bwd` computes the
+ * gradient from the forward input x and d. */
+#define FT_ACT_ELEMENTWISE_INPUT(attr, name, fwd, bwd)                                             \
+    FT_ACT_ELEMENTWISE_FORWARD(attr, name, fwd)                                                    \
+    FT_ACT_ELEMENTWISE_BACKWARD(attr, name, x, in, bwd)
+
+#define FT_ACT_ELEMENTWISE_FORWARD(attr, name, fwd)                                                \
     attr static void name##_forward(float *v, size_t rows, size_t cols, float slope)              \
     {                                                                                              \
         (void)slope;                                                                               \
@@ -36,13 +51,16 @@ extern const ft_act_kind *const ft_act_kinds[FT_ACT_COUNT];
             float x = v[i];                                                                        \
             v[i] = (fwd);                                                                          \
         }                                                                                          \
-    }                                                                                              \
-    attr static void name##_backward(const float *restrict out, float *restrict g, size_t rows,    \
-                                     size_t cols, float slope)                                     \
+    }
+
+/* `var` (x or y) is read from `src` (in or out). */
+#define FT_ACT_ELEMENTWISE_BACKWARD(attr, name, var, src, bwd)                                     \
+    attr static void name##_backward(const float *restrict in, const float *restrict out,         \
+                                     float *restrict g, size_t rows, size_t cols, float slope)     \
     {                                                                                              \
-        (void)slope;                                                                               \
+        (void)in, (void)out, (void)slope;                                                          \
         for (size_t i = 0, n = rows * cols; i < n; i++) {                                          \
-            float y = out[i], d = g[i];                                                            \
+            float var = src[i], d = g[i];                                                          \
             g[i] = (bwd);                                                                          \
         }                                                                                          \
     }

@@ -87,11 +87,18 @@ struct ft_layer {
 /* The layer registry, indexed by type. */
 extern const ft_layer_kind *const ft_layer_kinds[FT_LAYER_COUNT];
 
-/* Activations, in place on rows x cols (softmax runs along each row). */
-void ft_act_forward(ft_activation act, float slope, float *y, size_t rows, size_t cols);
-/* dy := dy * act'(.) given the activation output y (softmax uses its Jacobian). */
-void ft_act_backward(ft_activation act, float slope, const float *y, float *dy, size_t rows,
-                     size_t cols);
+/* Activations, in place on rows x cols (softmax runs along each row). An
+ * activation that needs its input for backward first copies y to keep
+ * (rows x cols floats of the layer's scratch); the others ignore keep, which
+ * may then be NULL. */
+void ft_act_forward(ft_activation act, float slope, float *y, float *keep, size_t rows, size_t cols);
+/* dy := dy * act'(.) given the activation output y and the kept input x
+ * (read only when the activation needs it; softmax uses its Jacobian). */
+void ft_act_backward(ft_activation act, float slope, const float *x, const float *y, float *dy,
+                     size_t rows, size_t cols);
+/* True if the activation's backward needs its input: a layer applying it
+ * keeps rows x cols floats of pre-activation in its scratch. */
+bool ft_act_needs_input(ft_activation act);
 
 /* y[i] += x[i] for i < n. */
 void ft_vec_add(float *y, const float *x, size_t n);

@@ -96,10 +96,22 @@ static int group_size(const ft_layer *l, int batch)
     return g < 1 ? 1 : g > (size_t)batch ? batch : (int)g;
 }
 
-static size_t conv_scratch(const ft_layer *l, int batch)
+/* Floats of col for a batch of `batch`. */
+static size_t col_floats(const ft_layer *l, int batch)
 {
     return patch_size(l) * (size_t)group_size(l, batch) * (size_t)l->out.dim[1] * (size_t)l->out.dim[2];
 }
+
+/* The scratch is col, then (only for an activation that needs its input for
+ * backward) the whole batch's pre-activation [B, F, OH, OW]. */
+static size_t conv_scratch(const ft_layer *l, int batch)
+{
+    size_t kept = ft_act_needs_input(l->act) ? (size_t)batch * ft_shape_size(l->out) : 0;
+    return col_floats(l, batch) + kept;
+}
+
+/* Where the pre-activation of sample 0 is kept. */
+static float *kept_input(const ft_layer *l, float *scratch, int batch) { return scratch + col_floats(l, batch); }
 
 /* Output columns [*lo, *hi) whose input column ox*sw - pw + kj lands inside
  * [0, W) for kernel column kj; the others read padding. */
@@ -269,7 +281,8 @@ static void conv_forward(const ft_layer *l, const ft_fwd_args *a)
                 for (size_t p = 0; p < ohw; p++)
                     ob[(size_t)f * ohw + p] += a->b[f];
         }
-        ft_act_forward(act, l->negative_slope, out, (size_t)g, out_size);
+        ft_act_forward(act, l->negative_slope, out, kept_input(l, a->scratch, a->batch) + (size_t)b0 * out_size,
+                       (size_t)g, out_size);
     }
 }
 
@@ -285,7 +298,8 @@ static void conv_backward(const ft_layer *l, const ft_bwd_args *a)
         int g = a->batch - b0 < group ? a->batch - b0 : group;
         size_t ncols = (size_t)g * ohw;
         float *col = a->scratch, *dout = a->dout + (size_t)b0 * out_size;
-        ft_act_backward(act, l->negative_slope, a->out + (size_t)b0 * out_size, dout, (size_t)g, out_size);
+        ft_act_backward(act, l->negative_slope, kept_input(l, a->scratch, a->batch) + (size_t)b0 * out_size,
+                        a->out + (size_t)b0 * out_size, dout, (size_t)g, out_size);
         if (a->db)
             for (int b = 0; b < g; b++)
                 for (int f = 0; f < F; f++)

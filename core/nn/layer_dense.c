@@ -1,4 +1,6 @@
-/* Dense (fully connected) layer: y = act(x W^T + b), W [units, in]. */
+/* Dense (fully connected) layer: y = act(x W^T + b), W [units, in]. The
+ * scratch holds the pre-activation [B, units], only for an activation that
+ * needs its input for backward (none otherwise). */
 #include <cblas.h>
 #include <string.h>
 
@@ -31,6 +33,11 @@ static int dense_weight_shape(const ft_layer *l, uint64_t shape[4])
     return 2;
 }
 
+static size_t dense_scratch(const ft_layer *l, int batch)
+{
+    return ft_act_needs_input(l->act) ? (size_t)batch * (size_t)l->units : 0;
+}
+
 static void dense_forward(const ft_layer *l, const ft_fwd_args *a)
 {
     int in = l->in.dim[0], out = l->units;
@@ -42,7 +49,7 @@ static void dense_forward(const ft_layer *l, const ft_fwd_args *a)
     for (int r = 0; r < a->batch; r++) {
         float *y = a->out + (size_t)r * (size_t)out;
         ft_vec_add(y, a->b, (size_t)out);
-        ft_act_forward(act, l->negative_slope, y, 1, (size_t)out);
+        ft_act_forward(act, l->negative_slope, y, a->scratch + (size_t)r * (size_t)out, 1, (size_t)out);
     }
 }
 
@@ -54,8 +61,9 @@ static void dense_backward(const ft_layer *l, const ft_bwd_args *a)
     if (a->db)
         memset(a->db, 0, sizeof(float) * (size_t)out);
     for (int r = 0; r < a->batch; r++) {
-        float *d = dz + (size_t)r * (size_t)out;
-        ft_act_backward(act, l->negative_slope, a->out + (size_t)r * (size_t)out, d, 1, (size_t)out);
+        size_t row = (size_t)r * (size_t)out;
+        float *d = dz + row;
+        ft_act_backward(act, l->negative_slope, a->scratch + row, a->out + row, d, 1, (size_t)out);
         if (a->db)
             ft_vec_add(a->db, d, (size_t)out); /* db[out] = column sums of dz */
     }
@@ -73,5 +81,6 @@ static const char *const dense_keys[] = {"units", NULL};
 
 const ft_layer_kind ft_layer_dense = {
     .keys = dense_keys, .activation = true, .parse = dense_parse, .emit = dense_emit, .setup = dense_setup,
-    .weight_shape = dense_weight_shape, .forward = dense_forward, .backward = dense_backward,
+    .weight_shape = dense_weight_shape, .scratch_floats = dense_scratch, .forward = dense_forward,
+    .backward = dense_backward,
 };

@@ -30,7 +30,8 @@
     X(LEAKY_RELU, leaky_relu)                                                                      \
     X(SIGMOID, sigmoid)                                                                            \
     X(TANH, tanh)                                                                                  \
-    X(SOFTMAX, softmax)
+    X(SOFTMAX, softmax)                                                                            \
+    X(GELU, gelu)
 
 #define FT_OPTIMIZERS(X)                                                                           \
     X(SGD, sgd)                                                                                    \

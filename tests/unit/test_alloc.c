@@ -124,6 +124,15 @@ static const char *CNN =
     "{\"type\": \"dropout\", \"rate\": 0.2},"
     "{\"name\": \"out\", \"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}";
 
+/* An activation that keeps its pre-activation for backward (gelu), in a
+ * convolution and in a dense layer. */
+static const char *GELU_CNN =
+    "{\"input\": [1, 8, 8], \"layers\": ["
+    "{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, \"activation\": \"gelu\"},"
+    "{\"type\": \"maxpool2d\", \"size\": 2}, {\"type\": \"flatten\"},"
+    "{\"type\": \"dense\", \"units\": 16, \"activation\": \"gelu\"},"
+    "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}";
+
 /* Trains `m` for 3 epochs and checks that no step allocated. */
 static void expect_no_step_allocations(const char *what, ft_model *m, ft_optim_type opt, int threads, bool cached)
 {
@@ -164,6 +173,15 @@ static void test_scratch_training_steps_do_not_allocate(void)
         }
 }
 
+static void test_gelu_training_steps_do_not_allocate(void)
+{
+    for (int threads = 1; threads <= 2; threads++) {
+        ft_model *m = init_model(GELU_CNN, 78);
+        expect_no_step_allocations(threads == 1 ? "gelu, 1 shard" : "gelu, 2 shards", m, FT_OPT_ADAM, threads, false);
+        ft_model_free(m);
+    }
+}
+
 /* Fine-tuning: frozen convolutions (cached, then not), a new head. */
 static void test_transfer_training_steps_do_not_allocate(void)
 {
@@ -193,6 +211,7 @@ int main(void)
     openblas_set_num_threads(1);
     start_counting();
     RUN(test_scratch_training_steps_do_not_allocate);
+    RUN(test_gelu_training_steps_do_not_allocate);
     RUN(test_transfer_training_steps_do_not_allocate);
     return TEST_SUMMARY();
 }

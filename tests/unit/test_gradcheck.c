@@ -5,6 +5,7 @@
  * fails if more than 5% are. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/nn/loss.h"
 #include "core/nn/model.h"
@@ -52,17 +53,26 @@ static double numeric(ft_model *m, ft_workspace *ws, const float *x, int batch, 
     return d[1];
 }
 
-static void check_model(const char *name, const char *json, int batch)
+/* build(json) with parameters drawn from N(0, 0.5^2), then the rest of rng's
+ * stream for the caller. */
+static ft_model *build_random(const char *json, ft_rng *rng, uint64_t seed)
 {
     ft_model *m = build(json);
+    ft_rng_seed(rng, seed);
+    float *p = m ? ft_model_params(m) : NULL;
+    for (size_t i = 0; m && i < ft_model_num_params(m); i++)
+        p[i] = (float)(ft_rng_normal(rng) * 0.5);
+    return m;
+}
+
+static void check_model(const char *name, const char *json, int batch)
+{
+    ft_rng rng;
+    ft_model *m = build_random(json, &rng, 7);
     CHECKF(m != NULL, "%s", name);
     if (!m)
         return;
-    ft_rng rng;
-    ft_rng_seed(&rng, 7);
     float *p = ft_model_params(m);
-    for (size_t i = 0; i < ft_model_num_params(m); i++)
-        p[i] = (float)(ft_rng_normal(&rng) * 0.5);
     size_t nin = ft_shape_size(ft_model_input_shape(m)) * (size_t)batch;
     size_t nout = ft_shape_size(ft_model_output_shape(m)) * (size_t)batch;
     float *x = malloc(nin * sizeof *x), *r = malloc(nout * sizeof *r), *dy = malloc(nout * sizeof *dy);
@@ -145,6 +155,70 @@ static void test_conv2d(void)
     check_model("conv 5x5 pad 2", "{\"input\": [2, 6, 7], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 5, \"padding\": 2, \"activation\": \"tanh\"}]}", 2);
     check_model("conv 3x3 pad 0x1", "{\"input\": [2, 5, 4], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3, \"padding\": [0, 1], \"activation\": \"tanh\"}]}", 2);
     check_model("conv sigmoid", "{\"input\": [2, 4, 4], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3, \"padding\": \"same\", \"activation\": \"sigmoid\"}]}", 2);
+}
+
+/* Runs `m` forward on x (batch rows) and backward with dL/dy = r; returns dx. */
+static float *input_gradient(ft_model *m, const float *x, const float *r, int batch)
+{
+    size_t nin = ft_shape_size(ft_model_input_shape(m)) * (size_t)batch;
+    size_t nout = ft_shape_size(ft_model_output_shape(m)) * (size_t)batch;
+    float *dy = malloc(nout * sizeof *dy), *dx = malloc(nin * sizeof *dx);
+    memcpy(dy, r, nout * sizeof *dy);
+    ft_error err = {0};
+    ft_workspace *ws = ft_workspace_new(m, 0, batch, &err);
+    ft_model_forward(m, ws, x, batch, 0, NULL);
+    ft_model_backward(m, ws, dy, dx);
+    ft_workspace_free(ws);
+    free(dy);
+    return dx;
+}
+
+/* A convolution too large for one group per batch (over 1M col floats per
+ * sample, so each sample is its own group): each group's backward reads its
+ * own samples' kept pre-activations, so sample 1's dx equals its dx alone. */
+static void test_conv2d_kept_input_groups(void)
+{
+    ft_rng rng;
+    ft_model *m = build_random("{\"input\": [1, 350, 350], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, "
+                               "\"kernel\": 3, \"padding\": 1, \"activation\": \"gelu\"}]}",
+                               &rng, 5);
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    size_t nin = 350 * 350, nout = 2 * nin;
+    float *x = malloc(2 * nin * sizeof *x), *r = malloc(2 * nout * sizeof *r);
+    for (size_t i = 0; i < 2 * nin; i++)
+        x[i] = (float)ft_rng_normal(&rng);
+    for (size_t i = 0; i < 2 * nout; i++)
+        r[i] = (float)ft_rng_normal(&rng);
+    float *both = input_gradient(m, x, r, 2), *alone = input_gradient(m, x + nin, r + nout, 1);
+    size_t differ = 0;
+    for (size_t i = 0; i < nin; i++)
+        differ += fabsf(both[nin + i] - alone[i]) > 1e-5f + 1e-5f * fabsf(alone[i]);
+    CHECKF(differ == 0, "%zu of %zu input gradients of sample 1 differ", differ, nin);
+    free(both), free(alone), free(x), free(r);
+    ft_model_free(m);
+}
+
+/* gelu's forward values (torch.nn.GELU(), exact): through a dense layer with W = I, b = 0. */
+static void test_gelu_values(void)
+{
+    ft_model *m = build("{\"input\": [3], \"layers\": [{\"type\": \"dense\", \"units\": 3, \"activation\": \"gelu\"}]}");
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    float *p = ft_model_params(m); /* W [3, 3] then b [3] */
+    memset(p, 0, ft_model_num_params(m) * sizeof *p);
+    p[0] = p[4] = p[8] = 1;
+    const float x[3] = {1, -1, 0.5f};
+    const double want[3] = {0.8413447460685429, -0.15865525393145707, 0.34573123063700656};
+    ft_error err = {0};
+    ft_workspace *ws = ft_workspace_new(m, 0, 1, &err);
+    const float *y = ft_model_forward(m, ws, x, 1, 0, NULL);
+    for (int i = 0; i < 3; i++)
+        CHECKF(fabs(y[i] - want[i]) <= 1e-6, "gelu(%g) = %.9g, want %.9g", x[i], y[i], want[i]);
+    ft_workspace_free(ws);
+    ft_model_free(m);
 }
 
 static void test_pools(void)
@@ -248,6 +322,8 @@ int main(void)
     RUN(test_dense_activations);
     RUN(test_conv2d_activations);
     RUN(test_conv2d);
+    RUN(test_conv2d_kept_input_groups);
+    RUN(test_gelu_values);
     RUN(test_pools);
     RUN(test_stack);
     RUN(test_dropout_train);
