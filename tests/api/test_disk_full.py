@@ -15,6 +15,7 @@ import os
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 
 from harness import FASHION, Server, check, expect_error, mlp_architecture, main, safetensors_parse
@@ -84,6 +85,33 @@ class FullDisk:
             check(full, "the ballast did not fill the disk")
         else:
             check(self.free_bytes() <= leave + 64 * 1024, "the ballast left %d bytes free" % self.free_bytes())
+
+    def keep_full(self):
+        """Fill the disk and keep it full: a thread takes every byte the
+        server frees (its failed checkpoint's temp file, an old checkpoint
+        replaced) until stop_keeping(). Without it, space the server freed
+        after the first failure could let the next checkpoint, and the job,
+        succeed: the test then depended on when the fill landed."""
+        self.fill(0)
+        self.keeping = threading.Event()
+
+        def keep():
+            fd = os.open(self.ballast, os.O_WRONLY | os.O_APPEND)
+            try:
+                while not self.keeping.is_set():
+                    try:
+                        os.write(fd, b"\0" * 4096)
+                    except OSError:
+                        self.keeping.wait(0.002)  # full: look again soon
+            finally:
+                os.close(fd)
+
+        self.keeper = threading.Thread(target=keep)
+        self.keeper.start()
+
+    def stop_keeping(self):
+        self.keeping.set()
+        self.keeper.join()
 
     def unfill(self):
         os.unlink(self.ballast)
@@ -329,8 +357,11 @@ def test_disk_fills_up_mid_training():
         while ((s.get("/v1/jobs/" + jid).json().get("progress") or {}).get("epoch") or 0) < 2:
             check(time.time() < deadline, "the job did not start training")
             time.sleep(0.05)
-        disk.fill(0)
-        job = s.wait_job(jid, timeout=60)
+        disk.keep_full()
+        try:
+            job = s.wait_job(jid, timeout=60)
+        finally:
+            disk.stop_keeping()
         check(job["status"] == "failed" and job["error"]["code"] in ("no_space", "max_attempts_exceeded"), job)
         check(finished_total(s, "failed") == counts["failed"] + 1 and
               finished_total(s, "succeeded") == counts["succeeded"],
