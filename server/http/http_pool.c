@@ -35,10 +35,15 @@ static void *pool_main(void *arg)
         p->running++;
         pthread_mutex_unlock(&p->lock);
         ft_run_handler(r);
+        /* The request leaves the pool before its reply can reach the
+         * client: once a client has its answer, the pool no longer counts
+         * it (finetuned_heavy_requests, the 503 threshold). */
+        pthread_mutex_lock(&p->lock);
+        p->running--;
+        pthread_mutex_unlock(&p->lock);
         /* The reply is set: hand the connection back to libmicrohttpd. */
         MHD_resume_connection(r->conn);
         pthread_mutex_lock(&p->lock);
-        p->running--;
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
