@@ -57,6 +57,34 @@ static int set_model_metadata(ft_model *m, const ft_dataset *train, const ft_pre
     return rc;
 }
 
+/* The feature store's key for a job: what the frozen-prefix features depend
+ * on besides the cut, which the trainer adds. Ids are immutable, so the
+ * base model's and the datasets' ids stand for their contents. */
+static char *feature_key(const ft_job_spec *s, const ft_preproc *pp)
+{
+    json_t *k = json_pack("{s:i, s:s, s:O*, s:O*, s:o}", "version", 1, "base_model", s->base_model,
+                          "dataset", json_object_get(s->json, "dataset"), "validation",
+                          json_object_get(s->json, "validation"), "preprocessing", ft_preproc_to_json(pp));
+    if (k && s->val_kind == FT_VAL_SPLIT)
+        json_object_set_new(k, "split_seed", json_integer((json_int_t)s->train.seed));
+    char *key = k ? json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(k);
+    return key;
+}
+
+/* Give the trainer the feature store when the job's inputs are ids. */
+static int use_feature_store(ft_trainer *tr, const ft_job_spec *s, const ft_job_env *env, const ft_preproc *pp,
+                             ft_error *err)
+{
+    if (!env->feature_store || !s->base_model)
+        return 0;
+    char *key = feature_key(s, pp);
+    int rc = key ? ft_trainer_set_feature_store(tr, env->feature_store, key, err)
+                 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    free(key);
+    return rc;
+}
+
 int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -120,7 +148,7 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
                 goto done;
         }
     }
-    if (ft_trainer_run(tr, &env->hooks, err) != 0)
+    if (use_feature_store(tr, s, env, &pp, err) != 0 || ft_trainer_run(tr, &env->hooks, err) != 0)
         goto done;
 
     out->history = json_array();

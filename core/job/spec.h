@@ -149,6 +149,9 @@ typedef struct {
     ft_model *(*load_model)(void *ctx, const char *ref, ft_error *err);
     ft_train_hooks hooks;        /* progress, epoch metrics, events, cancel */
     const char *resume_from;     /* checkpoint to resume from, or NULL */
+    /* Where frozen-prefix features are kept between jobs, or NULL. Only
+     * jobs whose base model and datasets are immutable ids use it. */
+    ft_feature_store *feature_store;
 } ft_job_env;
 
 typedef struct {

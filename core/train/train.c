@@ -64,6 +64,7 @@ void ft_trainer_free(ft_trainer *tr)
     free(tr->order);
     free(tr->train_feat);
     free(tr->val_feat);
+    free(tr->store_key);
     free(tr->best_params);
     free(tr->history);
     free(tr);
@@ -126,128 +127,12 @@ fail:
     return NULL;
 }
 
-typedef struct {
-    ft_trainer *tr;
-    const ft_dataset *ds;
-    float *feat;
-    int failed;
-} features_job;
-
-/* Shard s computes rows [s * rows / n, (s + 1) * rows / n) of the prefix. */
-static void features_shard(void *ctx, int s)
-{
-    features_job *j = ctx;
-    ft_trainer *tr = j->tr;
-    size_t rows = ft_dataset_rows(j->ds), fsize = tr->feat_size;
-    size_t begin = rows * (size_t)s / (size_t)tr->nshards, end = rows * (size_t)(s + 1) / (size_t)tr->nshards;
-    size_t in = ft_shape_size(ft_dataset_shape(j->ds));
-    enum { CHUNK = 64 }; /* small buffers: first touches of fresh pages cost more than the sgemm savings */
-    float *x = malloc(sizeof(float) * in * CHUNK);
-    uint32_t idx[CHUNK];
-    ft_error err = {0};
-    ft_workspace *ws = x ? ft_workspace_new_range(tr->m, 0, tr->lo, CHUNK, &err) : NULL;
-    if (!ws) {
-        j->failed = 1;
-        free(x);
-        return;
-    }
-    for (size_t start = begin; start < end; start += CHUNK) {
-        int n = (int)(end - start < CHUNK ? end - start : CHUNK);
-        for (int i = 0; i < n; i++)
-            idx[i] = (uint32_t)(start + (size_t)i);
-        ft_dataset_gather(j->ds, tr->pp, idx, (size_t)n, x);
-        const float *y = ft_model_forward(tr->m, ws, x, n, 0, NULL);
-        memcpy(j->feat + start * fsize, y, sizeof(float) * fsize * (size_t)n);
-    }
-    free(x);
-    ft_workspace_free(ws);
-}
-
-/* Run the frozen prefix [0, lo) once over a dataset into a feature array. */
-static float *compute_features(ft_trainer *tr, const ft_dataset *ds, ft_error *err)
-{
-    size_t rows = ft_dataset_rows(ds);
-    features_job j = {tr, ds, malloc(sizeof(float) * tr->feat_size * (rows ? rows : 1)), 0};
-    if (j.feat)
-        ft_pool_run(tr->pool, features_shard, &j);
-    if (!j.feat || j.failed) {
-        free(j.feat);
-        ft_fail(err, FT_ENOMEM, NULL, "out of memory for the feature cache");
-        return NULL;
-    }
-    return j.feat;
-}
-
-static void emit(const ft_train_hooks *h, const char *level, const char *msg, json_t *data)
-{
-    if (h && h->on_event)
-        h->on_event(h->ctx, level, msg, data);
-    json_decref(data);
-}
-
-ft_cache_use ft_cache_decide(const ft_model *m, int lo, size_t rows, size_t limit, size_t *feat_size)
-{
-    /* Only a prefix that holds frozen weights does work worth caching. */
-    bool frozen_work = false;
-    for (int i = 0; i < lo; i++) {
-        ft_layer_info li;
-        ft_model_layer_info(m, i, &li);
-        frozen_work |= li.has_params;
-    }
-    if (!frozen_work || limit == 0)
-        return FT_CACHE_OFF;
-    ft_layer_info below;
-    ft_model_layer_info(m, lo - 1, &below);
-    *feat_size = ft_shape_size(below.output);
-    if (ft_model_prefix_is_random(m, lo))
-        return FT_CACHE_RANDOM;
-    return (double)rows * (double)*feat_size * sizeof(float) > (double)limit ? FT_CACHE_TOO_BIG : FT_CACHE_ON;
-}
-
 /* Decide on the frozen-prefix cache, build it, and size the workspace. */
 static int prepare(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
 {
     ft_model *m = tr->m;
-    int lo = tr->lo;
-    size_t rows = ft_dataset_rows(tr->train) + (tr->val ? ft_dataset_rows(tr->val) : 0);
-    tr->run_from = 0;
-    ft_cache_use use = ft_cache_decide(m, lo, rows, tr->cfg.cache_limit_bytes, &tr->feat_size);
-    if (use != FT_CACHE_OFF) {
-        ft_layer_info below;
-        double bytes = (double)rows * (double)tr->feat_size * sizeof(float);
-        char msg[320];
-        if (use == FT_CACHE_RANDOM) {
-            ft_layer_info first;
-            ft_model_layer_info(m, lo, &first);
-            snprintf(msg, sizeof msg,
-                     "Feature cache not used: the frozen layers below '%s' include dropout, so their output is not a fixed function of the input.",
-                     first.name);
-            emit(hooks, "info", msg, NULL);
-        } else if (use == FT_CACHE_TOO_BIG) {
-            snprintf(msg, sizeof msg,
-                     "Feature cache not used: it would take %.1f MiB, over the %.1f MiB limit; every epoch runs the frozen layers.",
-                     bytes / 1048576.0, (double)tr->cfg.cache_limit_bytes / 1048576.0);
-            emit(hooks, "info", msg, json_pack("{s:f, s:f}", "bytes", bytes, "limit_bytes",
-                                               (double)tr->cfg.cache_limit_bytes));
-        } else {
-            double t0 = ft_now();
-            tr->train_feat = compute_features(tr, tr->train, err);
-            double t_train = ft_now() - t0;
-            if (!tr->train_feat || (tr->val && !(tr->val_feat = compute_features(tr, tr->val, err))))
-                return -1;
-            tr->run_from = lo;
-            ft_model_layer_info(m, lo - 1, &below);
-            snprintf(msg, sizeof msg,
-                     "Feature cache: the frozen layers up to '%s' ran once over %zu rows (%.1f MiB, %.3f s); "
-                     "each epoch now trains only the top %d layers, saving about %.3f s per epoch.",
-                     below.name, rows, bytes / 1048576.0, ft_now() - t0,
-                     ft_model_num_layers(m) - lo, t_train);
-            emit(hooks, "info", msg,
-                 json_pack("{s:s, s:f, s:f, s:f, s:i}", "event", "feature_cache", "bytes", bytes,
-                           "build_seconds", ft_now() - t0, "saved_seconds_per_epoch", t_train,
-                           "cached_layers", lo));
-        }
-    }
+    if (ft_trainer_build_cache(tr, hooks, err) != 0)
+        return -1;
     size_t in = tr->run_from ? tr->feat_size : ft_shape_size(ft_model_input_shape(m));
     int shard_rows = (tr->cfg.batch_size + tr->nshards - 1) / tr->nshards;
     for (int s = 0; s < tr->nshards; s++) {
@@ -406,7 +291,7 @@ static bool early_stop_update(ft_trainer *tr, const ft_epoch_metrics *e, const f
     char msg[256];
     snprintf(msg, sizeof msg, "Early stopping after epoch %d: %s has not improved for %d epochs (best %.6g at epoch %d).",
              e->epoch, tr->cfg.es_metric, tr->cfg.es_patience, tr->best, tr->best_epoch);
-    emit(hooks, "info", msg, json_pack("{s:s, s:i, s:f}", "event", "early_stopping", "best_epoch",
+    ft_train_emit(hooks, "info", msg, json_pack("{s:s, s:i, s:f}", "event", "early_stopping", "best_epoch",
                                        tr->best_epoch, "best", tr->best));
     return true;
 }

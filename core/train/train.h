@@ -84,6 +84,14 @@ double ft_trainer_seconds(const ft_trainer *tr);
 /* Whether the frozen-prefix cache is in use. */
 bool ft_trainer_cached(const ft_trainer *tr);
 
+/* Take the frozen-prefix features from fs, and keep them there, under key:
+ * a string the caller makes that names everything they depend on besides
+ * the cut (base model, rows, preprocessing); the trainer adds the set, the
+ * cut and the feature size. fs is borrowed (NULL: no store). Call before
+ * ft_trainer_run. */
+typedef struct ft_feature_store ft_feature_store;
+int ft_trainer_set_feature_store(ft_trainer *tr, ft_feature_store *fs, const char *key, ft_error *err);
+
 /* Save / restore the full training state (weights, optimiser state, epoch,
  * step, RNG states, early-stopping state, history). A run resumed from a
  * checkpoint ends bit-identical to an uninterrupted one. Loading checks the

@@ -8,6 +8,7 @@
 
 #include "core/util/pool.h"
 #include "core/train/batch.h"
+#include "core/train/feature_store.h"
 
 /* One data-parallel slice of every batch, run on its own thread. */
 typedef struct {
@@ -40,6 +41,8 @@ struct ft_trainer {
     bool prepared;              /* cache decided, workspaces allocated */
     float *train_feat, *val_feat; /* frozen-prefix outputs, or NULL */
     size_t feat_size;           /* floats per cached row */
+    ft_feature_store *store;    /* where cached rows are kept between jobs, or NULL */
+    char *store_key;            /* the caller's key for them (ft_trainer_set_feature_store) */
     uint32_t *order;            /* this epoch's row permutation */
     bool order_ready;           /* order matches epoch_rng */
     ft_rng epoch_rng;           /* shuffle RNG at the start of the current epoch */
@@ -56,5 +59,18 @@ struct ft_trainer {
     bool stopped_early, restored; /* early stop ended the run; best weights put back */
     double seconds;             /* wall time inside ft_trainer_run */
 };
+
+/* Decide on the frozen-prefix cache and build it (feature_cache.c): from
+ * the feature store on a hit, else by running the frozen layers once. Sets
+ * run_from and feat_size, tells the hooks what happened. */
+int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err);
+
+/* Pass an event to the hooks; data is consumed. */
+static inline void ft_train_emit(const ft_train_hooks *h, const char *level, const char *msg, json_t *data)
+{
+    if (h && h->on_event)
+        h->on_event(h->ctx, level, msg, data);
+    json_decref(data);
+}
 
 #endif

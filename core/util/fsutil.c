@@ -169,3 +169,19 @@ int ft_read_file(const char *path, size_t max_len, unsigned char **buf, size_t *
     *len = size;
     return 0;
 }
+
+int ft_pread_all(int fd, void *dst, size_t len, uint64_t off)
+{
+    unsigned char *p = dst;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}

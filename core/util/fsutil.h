@@ -9,6 +9,7 @@
 #define FT_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/util/error.h"
 
@@ -41,6 +42,10 @@ int ft_commit_file(const char *tmp_path, const char *path, ft_error *err);
 /* Read a whole file into a malloc'd buffer (NUL-terminated for convenience),
  * refusing files larger than max_len with FT_ETOOBIG. */
 int ft_read_file(const char *path, size_t max_len, unsigned char **buf, size_t *len, ft_error *err);
+
+/* pread() exactly len bytes at offset off (retrying short reads and EINTR);
+ * -1 on an error or end of file. */
+int ft_pread_all(int fd, void *dst, size_t len, uint64_t off);
 
 /* Map an errno from a failed write or open to an ft_error with context. */
 int ft_fail_errno(ft_error *err, int errnum, const char *what, const char *path);

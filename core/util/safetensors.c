@@ -208,22 +208,6 @@ ft_st_file *ft_st_open_mem(const void *buf, size_t len, ft_error *err)
     return f;
 }
 
-static int pread_all(int fd, void *dst, size_t len, uint64_t off)
-{
-    unsigned char *p = dst;
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
-}
-
 ft_st_file *ft_st_open(const char *path, ft_error *err)
 {
     ft_st_file *f = calloc(1, sizeof *f);
@@ -244,7 +228,7 @@ ft_st_file *ft_st_open(const char *path, ft_error *err)
         ft_fail(err, FT_EIO, NULL, "%s is not a readable regular file", path);
         goto fail;
     }
-    if (st.st_size < 8 || pread_all(f->fd, p8, 8, 0) != 0) {
+    if (st.st_size < 8 || ft_pread_all(f->fd, p8, 8, 0) != 0) {
         ft_fail(err, FT_EFORMAT, NULL, "file is %lld bytes, too short for a header",
                 (long long)st.st_size);
         goto fail;
@@ -257,7 +241,7 @@ ft_st_file *ft_st_open(const char *path, ft_error *err)
                 (unsigned long long)hlen);
         goto fail;
     }
-    if (pread_all(f->fd, hdr, hlen, 8) != 0) {
+    if (ft_pread_all(f->fd, hdr, hlen, 8) != 0) {
         ft_fail_errno(err, errno ? errno : EIO, "cannot read", path);
         goto fail;
     }
@@ -300,7 +284,7 @@ int ft_st_read(ft_st_file *f, const ft_st_tensor *t, uint64_t offset, void *dst,
         memcpy(dst, f->mem + at, len);
         return 0;
     }
-    if (pread_all(f->fd, dst, len, at) != 0)
+    if (ft_pread_all(f->fd, dst, len, at) != 0)
         return ft_fail(err, FT_EIO, NULL, "cannot read tensor '%s'", t->name);
     return 0;
 }

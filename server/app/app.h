@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "core/train/feature_store.h"
 #include "server/app/config.h"
 #include "server/http/http.h"
 #include "server/store/store.h"
@@ -28,6 +29,8 @@ struct ft_app {
     atomic_bool shutting_down;   /* SIGTERM seen: /readyz fails, workers requeue */
     atomic_int sse_streams;      /* open event streams */
     char dir_datasets[PATH_MAX], dir_models[PATH_MAX], dir_checkpoints[PATH_MAX], dir_tmp[PATH_MAX];
+    char dir_features[PATH_MAX];
+    ft_feature_store *features;  /* frozen-prefix features between jobs, or NULL when off */
 
     /* Jobs running in this process, so a cancel takes effect within a
      * batch without a database round trip, and event streams wake up when

@@ -48,6 +48,7 @@ static const option options[] = {
     {"max-attempts", INT(max_attempts), 1, 100, "attempts per job before it fails (default 3)"},
     {"min-free-disk", SIZE(min_free_bytes), 0, LONG_MAX, "free space /readyz requires in the data dir (default 100M)"},
     {"feature-cache-limit", SIZE(cache_limit_bytes), 0, LONG_MAX, "memory for the frozen-prefix cache per job (default 1G)"},
+    {"feature-store-limit", SIZE(feature_store_bytes), 0, LONG_MAX, "disk for frozen-prefix features kept between jobs in DATA_DIR/features, least recently used first out (default 4G, 0 turns it off)"},
     {"max-job-memory", SIZE(max_job_memory), 1, LONG_MAX, "a job's estimated peak memory; larger jobs get 422 at submit (default: 3/4 of RAM / workers)"},
     {"max-connections", INT(max_connections), 1, 100000, "concurrent connections (default 256)"},
     {"max-connections-per-ip", INT(max_per_ip), 1, 100000, "concurrent connections per client IP (default 64)"},
@@ -76,6 +77,7 @@ static void defaults(ft_config *c)
     c->max_attempts = 3;
     c->min_free_bytes = (size_t)100 << 20;
     c->cache_limit_bytes = (size_t)1 << 30;
+    c->feature_store_bytes = (size_t)4 << 30;
     c->max_connections = 256;
     c->max_per_ip = 64;
     c->connection_timeout = 30;

@@ -32,6 +32,7 @@ typedef struct {
     int max_attempts;            /* --max-attempts per job (default 3) */
     size_t min_free_bytes;       /* --min-free-disk: /readyz headroom (default 100 MiB) */
     size_t cache_limit_bytes;    /* --feature-cache-limit (default 1 GiB) */
+    size_t feature_store_bytes;  /* --feature-store-limit: frozen-prefix features kept on disk (default 4 GiB, 0 off) */
     size_t max_job_memory;       /* --max-job-memory: estimated peak per job (default 3/4 of RAM / workers) */
     int max_connections;         /* --max-connections (default 256) */
     int max_per_ip;              /* --max-connections-per-ip (default 64) */

@@ -30,8 +30,10 @@ static int prepare_dirs(ft_app *app, ft_error *err)
     snprintf(app->dir_models, sizeof app->dir_models, "%s/models", d);
     snprintf(app->dir_checkpoints, sizeof app->dir_checkpoints, "%s/checkpoints", d);
     snprintf(app->dir_tmp, sizeof app->dir_tmp, "%s/tmp", d);
+    snprintf(app->dir_features, sizeof app->dir_features, "%s/features", d);
     return make_dir(d, err) || make_dir(app->dir_datasets, err) || make_dir(app->dir_models, err) ||
-                   make_dir(app->dir_checkpoints, err) || make_dir(app->dir_tmp, err)
+                   make_dir(app->dir_checkpoints, err) || make_dir(app->dir_tmp, err) ||
+                   make_dir(app->dir_features, err)
                ? -1
                : 0;
 }
@@ -126,7 +128,8 @@ static void sweep_orphans(ft_app *app)
     int removed = sweep_dir(app, app->dir_tmp, NULL, NULL, NULL) +
                   sweep_dir(app, app->dir_datasets, "ds", ".safetensors", json_object_get(ids, "datasets")) +
                   sweep_dir(app, app->dir_models, "mdl", ".safetensors", json_object_get(ids, "models")) +
-                  sweep_dir(app, app->dir_checkpoints, "job", ".ckpt", none);
+                  sweep_dir(app, app->dir_checkpoints, "job", ".ckpt", none) +
+                  sweep_dir(app, app->dir_features, NULL, NULL, none);
     json_decref(none);
     json_decref(ids);
     char n[16];
@@ -172,8 +175,14 @@ int ft_app_open(ft_app *app, ft_error *err)
     if (!(app->store = ft_store_open(db, app->cfg.migrations_dir, err)))
         return -1;
     sweep_orphans(app);
+    if (app->cfg.feature_store_bytes &&
+        !(app->features = ft_feature_store_open(app->dir_features, app->cfg.feature_store_bytes, err))) {
+        ft_store_close(app->store);
+        return -1;
+    }
     if (!(app->prom = ft_prom_new())) {
         ft_store_close(app->store);
+        ft_feature_store_free(app->features);
         return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     }
     return 0;
@@ -183,6 +192,8 @@ void ft_app_close(ft_app *app)
 {
     ft_store_close(app->store);
     ft_prom_free(app->prom);
+    ft_feature_store_free(app->features);
+    app->features = NULL;
     app->store = NULL;
     app->prom = NULL;
     if (app->lock_fd >= 0)

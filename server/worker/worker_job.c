@@ -354,6 +354,7 @@ void ft_worker_run_job(ft_app *app, int index, const ft_claim *claim, atomic_boo
         .load_model = load_model,
         .hooks = {.ctx = j, .on_step = on_step, .on_epoch = on_epoch, .on_event = on_event},
         .resume_from = resuming ? j->ckpt : NULL,
+        .feature_store = app->features,
     };
     /* Plan again before allocating anything: the budget may have shrunk (a
      * restart with a smaller --max-job-memory) since the job was queued. */

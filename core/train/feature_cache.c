@@ -1,0 +1,225 @@
+/* The frozen-prefix feature cache: run the frozen layers once over every
+ * row (batched, one shard per thread) so each epoch trains only the layers
+ * above them, and keep those outputs in the feature store (when the caller
+ * gave one) so a later job on the same base, rows, cut and preprocessing
+ * skips the frozen layers entirely. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/train/batch.h"
+#include "core/train/feature_store.h"
+#include "core/train/trainer.h"
+
+typedef struct {
+    ft_trainer *tr;
+    const ft_dataset *ds;
+    float *feat;
+    int failed;
+} features_job;
+
+/* Shard s computes rows [s * rows / n, (s + 1) * rows / n) of the prefix. */
+static void features_shard(void *ctx, int s)
+{
+    features_job *j = ctx;
+    ft_trainer *tr = j->tr;
+    size_t rows = ft_dataset_rows(j->ds), fsize = tr->feat_size;
+    size_t begin = rows * (size_t)s / (size_t)tr->nshards, end = rows * (size_t)(s + 1) / (size_t)tr->nshards;
+    size_t in = ft_shape_size(ft_dataset_shape(j->ds));
+    enum { CHUNK = 64 }; /* small buffers: first touches of fresh pages cost more than the sgemm savings */
+    float *x = malloc(sizeof(float) * in * CHUNK);
+    uint32_t idx[CHUNK];
+    ft_error err = {0};
+    ft_workspace *ws = x ? ft_workspace_new_range(tr->m, 0, tr->lo, CHUNK, &err) : NULL;
+    if (!ws) {
+        j->failed = 1;
+        free(x);
+        return;
+    }
+    for (size_t start = begin; start < end; start += CHUNK) {
+        int n = (int)(end - start < CHUNK ? end - start : CHUNK);
+        for (int i = 0; i < n; i++)
+            idx[i] = (uint32_t)(start + (size_t)i);
+        ft_dataset_gather(j->ds, tr->pp, idx, (size_t)n, x);
+        const float *y = ft_model_forward(tr->m, ws, x, n, 0, NULL);
+        memcpy(j->feat + start * fsize, y, sizeof(float) * fsize * (size_t)n);
+    }
+    free(x);
+    ft_workspace_free(ws);
+}
+
+/* Run the frozen prefix [0, lo) once over a dataset into a feature array. */
+static float *compute_features(ft_trainer *tr, const ft_dataset *ds, ft_error *err)
+{
+    size_t rows = ft_dataset_rows(ds);
+    features_job j = {tr, ds, malloc(sizeof(float) * tr->feat_size * (rows ? rows : 1)), 0};
+    if (j.feat)
+        ft_pool_run(tr->pool, features_shard, &j);
+    if (!j.feat || j.failed) {
+        free(j.feat);
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory for the feature cache");
+        return NULL;
+    }
+    return j.feat;
+}
+
+ft_cache_use ft_cache_decide(const ft_model *m, int lo, size_t rows, size_t limit, size_t *feat_size)
+{
+    /* Only a prefix that holds frozen weights does work worth caching. */
+    bool frozen_work = false;
+    for (int i = 0; i < lo; i++) {
+        ft_layer_info li;
+        ft_model_layer_info(m, i, &li);
+        frozen_work |= li.has_params;
+    }
+    if (!frozen_work || limit == 0)
+        return FT_CACHE_OFF;
+    ft_layer_info below;
+    ft_model_layer_info(m, lo - 1, &below);
+    *feat_size = ft_shape_size(below.output);
+    if (ft_model_prefix_is_random(m, lo))
+        return FT_CACHE_RANDOM;
+    return (double)rows * (double)*feat_size * sizeof(float) > (double)limit ? FT_CACHE_TOO_BIG : FT_CACHE_ON;
+}
+
+/* The store's key for one set: the caller's key plus what the trainer
+ * adds (which set, the cut and the feature size). */
+static char *set_key(const ft_trainer *tr, const char *set)
+{
+    ft_layer_info below;
+    ft_model_layer_info(tr->m, tr->lo - 1, &below);
+    size_t len = strlen(tr->store_key) + strlen(below.name) + 128;
+    char *key = malloc(len);
+    if (key)
+        snprintf(key, len, "%s\nset=%s\ncut=%d:%s\nfeatures=%zu", tr->store_key, set, tr->lo, below.name,
+                 tr->feat_size);
+    return key;
+}
+
+/* The features of one set from the store, or NULL on a miss. */
+static float *stored_features(const ft_trainer *tr, const ft_dataset *ds, const char *set, double *seconds)
+{
+    size_t floats = tr->feat_size * ft_dataset_rows(ds);
+    char *key = set_key(tr, set);
+    float *feat = key ? malloc(sizeof(float) * (floats ? floats : 1)) : NULL;
+    double s = 0;
+    if (feat && ft_feature_store_get(tr->store, key, feat, floats, &s) == 1) {
+        *seconds += s;
+        free(key);
+        return feat;
+    }
+    free(key);
+    free(feat);
+    return NULL;
+}
+
+/* Keep one set's features in the store; 0 when kept. A store that cannot
+ * take them (full disk, over its budget) costs the next job time, never
+ * this one its result. */
+static int store_features(const ft_trainer *tr, const ft_dataset *ds, const char *set, const float *feat,
+                          double seconds)
+{
+    char *key = set_key(tr, set);
+    ft_error ignored = {0};
+    int rc = key ? ft_feature_store_put(tr->store, key, feat, tr->feat_size * ft_dataset_rows(ds), seconds,
+                                        &ignored)
+                 : -1;
+    free(key);
+    return rc;
+}
+
+/* Both sets from the store; true on a hit for every set. */
+static bool load_from_store(ft_trainer *tr, double *saved)
+{
+    if (!tr->store)
+        return false;
+    tr->train_feat = stored_features(tr, tr->train, "train", saved);
+    if (tr->train_feat && (!tr->val || (tr->val_feat = stored_features(tr, tr->val, "val", saved))))
+        return true;
+    free(tr->train_feat);
+    tr->train_feat = NULL;
+    return false;
+}
+
+/* Compute both sets; then keep them in the store if there is one (*kept). */
+static int compute_all(ft_trainer *tr, bool *kept, ft_error *err)
+{
+    double t0 = ft_now();
+    if (!(tr->train_feat = compute_features(tr, tr->train, err)))
+        return -1;
+    double t_train = ft_now() - t0;
+    if (tr->val && !(tr->val_feat = compute_features(tr, tr->val, err)))
+        return -1;
+    double t_val = ft_now() - t0 - t_train;
+    *kept = tr->store && store_features(tr, tr->train, "train", tr->train_feat, t_train) == 0 &&
+            (!tr->val || store_features(tr, tr->val, "val", tr->val_feat, t_val) == 0);
+    return 0;
+}
+
+int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
+{
+    ft_model *m = tr->m;
+    int lo = tr->lo;
+    size_t rows = ft_dataset_rows(tr->train) + (tr->val ? ft_dataset_rows(tr->val) : 0);
+    tr->run_from = 0;
+    ft_cache_use use = ft_cache_decide(m, lo, rows, tr->cfg.cache_limit_bytes, &tr->feat_size);
+    if (use == FT_CACHE_OFF)
+        return 0;
+    double bytes = (double)rows * (double)tr->feat_size * sizeof(float);
+    char msg[480];
+    ft_layer_info below, first;
+    ft_model_layer_info(m, lo - 1, &below);
+    ft_model_layer_info(m, lo, &first);
+    if (use == FT_CACHE_RANDOM) {
+        snprintf(msg, sizeof msg,
+                 "Feature cache not used: the frozen layers below '%s' include dropout, so their output is not a fixed function of the input.",
+                 first.name);
+        ft_train_emit(hooks, "info", msg, NULL);
+        return 0;
+    }
+    if (use == FT_CACHE_TOO_BIG) {
+        snprintf(msg, sizeof msg,
+                 "Feature cache not used: it would take %.1f MiB, over the %.1f MiB limit; every epoch runs the frozen layers.",
+                 bytes / 1048576.0, (double)tr->cfg.cache_limit_bytes / 1048576.0);
+        ft_train_emit(hooks, "info", msg,
+                      json_pack("{s:f, s:f}", "bytes", bytes, "limit_bytes", (double)tr->cfg.cache_limit_bytes));
+        return 0;
+    }
+    double t0 = ft_now(), saved = 0;
+    bool hit = load_from_store(tr, &saved), kept = false;
+    if (!hit && compute_all(tr, &kept, err) != 0)
+        return -1;
+    tr->run_from = lo;
+    double seconds = ft_now() - t0;
+    if (hit)
+        snprintf(msg, sizeof msg,
+                 "Feature cache hit: the outputs of the frozen layers up to '%s' for %zu rows (%.1f MiB) came from an earlier job "
+                 "on the same base model, data, cut and preprocessing; the frozen layers did not run, saving about %.3f s.",
+                 below.name, rows, bytes / 1048576.0, saved - seconds > 0 ? saved - seconds : 0);
+    else
+        snprintf(msg, sizeof msg,
+                 "Feature cache: the frozen layers up to '%s' ran once over %zu rows (%.1f MiB, %.3f s); "
+                 "each epoch now trains only the top %d layers, saving about %.3f s per epoch.%s",
+                 below.name, rows, bytes / 1048576.0, seconds, ft_model_num_layers(m) - lo, seconds,
+                 kept ? " The features are kept on disk for later jobs on the same base model, data, cut and preprocessing."
+                      : "");
+    ft_train_emit(hooks, "info", msg,
+                  json_pack("{s:s, s:b, s:b, s:f, s:f, s:f, s:f, s:i}", "event", "feature_cache", "hit", hit,
+                            "stored", hit || kept, "bytes", bytes, "build_seconds", hit ? 0.0 : seconds,
+                            "saved_seconds", hit ? (saved - seconds > 0 ? saved - seconds : 0) : 0.0,
+                            "saved_seconds_per_epoch", hit ? saved : seconds, "cached_layers", lo));
+    return 0;
+}
+
+int ft_trainer_set_feature_store(ft_trainer *tr, ft_feature_store *fs, const char *key, ft_error *err)
+{
+    free(tr->store_key);
+    tr->store_key = NULL;
+    tr->store = NULL;
+    if (!fs)
+        return 0;
+    if (!(tr->store_key = strdup(key)))
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    tr->store = fs;
+    return 0;
+}

@@ -1,0 +1,145 @@
+/* The on-disk feature store: round trip, misses, damaged files, eviction of
+ * the least recently used files under the budget. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/train/feature_store.h"
+#include "tests/unit/test.h"
+
+#define FLOATS 1000
+/* A file: header (32 bytes) + key + floats. */
+#define FILE_BYTES(key) (32 + strlen(key) + FLOATS * sizeof(float))
+
+static char dir[] = "/tmp/ft-featstore-XXXXXX";
+
+static void fill(float *x, float seed)
+{
+    for (int i = 0; i < FLOATS; i++)
+        x[i] = seed + (float)i * 0.5f;
+}
+
+/* Names of the store's files, and how many. */
+static int count_files(void)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void empty_dir(void)
+{
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (e->d_name[0] != '.')
+            unlink(p);
+    }
+    if (d)
+        closedir(d);
+}
+
+static void test_round_trip_and_misses(void)
+{
+    empty_dir();
+    ft_error err = {0};
+    ft_feature_store *fs = ft_feature_store_open(dir, 1 << 20, &err);
+    CHECK(fs != NULL);
+    float in[FLOATS], out[FLOATS];
+    fill(in, 1.0f);
+    double secs = -1;
+    CHECK(ft_feature_store_get(fs, "a", out, FLOATS, &secs) == 0); /* nothing yet */
+    CHECK(ft_feature_store_put(fs, "a", in, FLOATS, 2.5, &err) == 0);
+    CHECK(ft_feature_store_get(fs, "a", out, FLOATS, &secs) == 1);
+    CHECK(memcmp(in, out, sizeof in) == 0 && secs == 2.5);
+    CHECK(ft_feature_store_get(fs, "b", out, FLOATS, &secs) == 0);       /* another key */
+    CHECK(ft_feature_store_bytes(fs) == FILE_BYTES("a"));
+    ft_feature_store_free(fs);
+}
+
+static void test_damaged_file_is_a_miss_and_removed(void)
+{
+    empty_dir();
+    ft_error err = {0};
+    ft_feature_store *fs = ft_feature_store_open(dir, 1 << 20, &err);
+    float in[FLOATS], out[FLOATS];
+    fill(in, 3.0f);
+    CHECK(ft_feature_store_put(fs, "key", in, FLOATS, 1, &err) == 0);
+    /* Cut the file short, as a disk that lost its tail would. */
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            char p[512];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            CHECK(truncate(p, (off_t)FILE_BYTES("key") - 100) == 0);
+        }
+    closedir(d);
+    double secs;
+    CHECK(ft_feature_store_get(fs, "key", out, FLOATS, &secs) == 0);
+    CHECK(count_files() == 0);
+    /* A request for another size under the same key is also a damaged entry. */
+    CHECK(ft_feature_store_put(fs, "key", in, FLOATS, 1, &err) == 0);
+    CHECK(ft_feature_store_get(fs, "key", out, FLOATS - 1, &secs) == 0);
+    CHECK(count_files() == 0);
+    ft_feature_store_free(fs);
+}
+
+static void test_least_recently_used_is_evicted(void)
+{
+    empty_dir();
+    ft_error err = {0};
+    /* Room for two files, not three. */
+    ft_feature_store *fs = ft_feature_store_open(dir, 2 * FILE_BYTES("k1") + 10, &err);
+    float a[FLOATS], b[FLOATS], c[FLOATS], out[FLOATS];
+    fill(a, 1), fill(b, 2), fill(c, 3);
+    double secs;
+    CHECK(ft_feature_store_put(fs, "k1", a, FLOATS, 1, &err) == 0);
+    struct timespec pause = {0, 20 * 1000 * 1000}; /* mtimes must differ */
+    nanosleep(&pause, NULL);
+    CHECK(ft_feature_store_put(fs, "k2", b, FLOATS, 1, &err) == 0);
+    nanosleep(&pause, NULL);
+    CHECK(ft_feature_store_get(fs, "k1", out, FLOATS, &secs) == 1); /* k1 is now the most recent */
+    nanosleep(&pause, NULL);
+    CHECK(ft_feature_store_put(fs, "k3", c, FLOATS, 1, &err) == 0);
+    CHECK(count_files() == 2);
+    CHECK(ft_feature_store_get(fs, "k2", out, FLOATS, &secs) == 0); /* evicted */
+    CHECK(ft_feature_store_get(fs, "k1", out, FLOATS, &secs) == 1 && memcmp(out, a, sizeof a) == 0);
+    CHECK(ft_feature_store_get(fs, "k3", out, FLOATS, &secs) == 1 && memcmp(out, c, sizeof c) == 0);
+    CHECK(ft_feature_store_bytes(fs) <= 2 * FILE_BYTES("k1") + 10);
+    ft_feature_store_free(fs);
+}
+
+static void test_larger_than_the_budget_is_not_stored(void)
+{
+    empty_dir();
+    ft_error err = {0};
+    ft_feature_store *fs = ft_feature_store_open(dir, 100, &err);
+    float a[FLOATS];
+    fill(a, 1);
+    CHECK(ft_feature_store_put(fs, "k", a, FLOATS, 1, &err) == 1);
+    CHECK(count_files() == 0);
+    ft_feature_store_free(fs);
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) {
+        printf("FAIL test_feature_store (mkdtemp)\n");
+        return 1;
+    }
+    RUN(test_round_trip_and_misses);
+    RUN(test_damaged_file_is_a_miss_and_removed);
+    RUN(test_least_recently_used_is_evicted);
+    RUN(test_larger_than_the_budget_is_not_stored);
+    empty_dir();
+    rmdir(dir);
+    return TEST_SUMMARY();
+}
