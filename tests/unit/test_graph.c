@@ -1,7 +1,8 @@
 /* Models as graphs: inputs and aliases in JSON, the new layer types and
  * attributes (round trip, errors), the forward-only workspace against the
- * keep-everything one, and its memory on a resnet18-shaped graph. Numerics
- * against PyTorch are in test_graph_fixtures.c. */
+ * keep-everything one and its memory on a resnet18-shaped graph, forward
+ * against PyTorch (tests/fixtures/graph.json from tools/fixtures/graph.py),
+ * and transfer learning on a graph. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,10 +182,77 @@ static void test_liveness_matches(void)
     ft_model_free(m);
 }
 
+/* Every case of graph.json: the model from its architecture and params,
+ * forward through a forward-only workspace, within 1e-5 relative of torch.
+ * The denominator is floored at 1e-2 of the largest output: float32 sums of
+ * unit-sized terms err by about 1e-7 absolute, 1e-5 of an output of 0.01. */
+static void test_fixtures(void)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file("tests/fixtures/graph.json", 0, &jerr);
+    CHECKF(doc != NULL, "graph.json: %s", jerr.text);
+    size_t i;
+    json_t *c;
+    int ran = 0;
+    json_array_foreach(json_object_get(doc, "cases"), i, c) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        ft_error err = {0};
+        ft_model *m = ft_model_from_json(json_object_get(c, "architecture"), "architecture", &err);
+        CHECKF(m != NULL, "%s: %s %s", name, err.param, err.msg);
+        if (!m)
+            continue;
+        const json_t *params = json_object_get(c, "params");
+        size_t copied = 0;
+        for (int l = 0; l < ft_model_num_layers(m); l++) {
+            ft_layer_info li;
+            ft_model_layer_info(m, l, &li);
+            float *p = ft_model_params(m) + li.param_offset;
+            const char *suffix[] = {"weight", "bias"};
+            for (int k = 0; k < 2 && li.has_params; k++) {
+                char key[160];
+                snprintf(key, sizeof key, "%s.%s", li.name, suffix[k]);
+                const json_t *v = json_object_get(params, key);
+                for (size_t e = 0; e < json_array_size(v); e++)
+                    *p++ = (float)json_number_value(json_array_get(v, e));
+                copied += json_array_size(v);
+            }
+        }
+        CHECKF(copied == ft_model_num_params(m), "%s: %zu of %zu params", name, copied, ft_model_num_params(m));
+        int batch = (int)json_integer_value(json_object_get(c, "batch"));
+        const json_t *jx = json_object_get(c, "x"), *jy = json_object_get(c, "y");
+        float *x = malloc(sizeof *x * json_array_size(jx));
+        for (size_t e = 0; e < json_array_size(jx); e++)
+            x[e] = (float)json_number_value(json_array_get(jx, e));
+        ft_workspace *ws = ft_workspace_new_range(m, 0, ft_model_num_layers(m), batch, &err);
+        const float *y = ft_model_forward(m, ws, x, batch, 0, NULL);
+        size_t n = json_array_size(jy);
+        CHECKF(n == (size_t)batch * ft_shape_size(ft_model_output_shape(m)), "%s: %zu outputs", name, n);
+        double scale = 0, worst = 0;
+        size_t at = 0;
+        for (size_t e = 0; e < n; e++)
+            scale = fmax(scale, fabs(json_number_value(json_array_get(jy, e))));
+        for (size_t e = 0; e < n; e++) {
+            double want = json_number_value(json_array_get(jy, e));
+            double rel = fabs(y[e] - want) / fmax(fabs(want), fmax(1e-2 * scale, 1e-30));
+            if (rel > worst)
+                worst = rel, at = e;
+        }
+        CHECKF(worst <= 1e-5, "%s: relative error %.3g at [%zu] (got %.9g, want %.9g)", name, worst, at, y[at],
+               json_number_value(json_array_get(jy, at)));
+        ran++;
+        ft_workspace_free(ws);
+        free(x);
+        ft_model_free(m);
+    }
+    CHECK(ran >= 19);
+    json_decref(doc);
+}
+
 int main(void)
 {
     RUN(test_round_trip);
     RUN(test_errors);
     RUN(test_liveness_matches);
+    RUN(test_fixtures);
     return TEST_SUMMARY();
 }
