@@ -4,6 +4,7 @@
 #ifndef FT_BENCH_RESNET_JSON_H
 #define FT_BENCH_RESNET_JSON_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <jansson.h>
