@@ -8,6 +8,7 @@
 
 #include "bench/resnet_json.h"
 #include "core/train/train.h"
+#include "tests/unit/fixture_compare.h"
 #include "tests/unit/fixtures_util.h"
 #include "tests/unit/test.h"
 
@@ -221,26 +222,14 @@ static void test_fixtures(void)
         }
         CHECKF(copied == ft_model_num_params(m), "%s: %zu of %zu params", name, copied, ft_model_num_params(m));
         int batch = (int)json_integer_value(json_object_get(c, "batch"));
-        const json_t *jx = json_object_get(c, "x"), *jy = json_object_get(c, "y");
-        float *x = malloc(sizeof *x * json_array_size(jx));
-        for (size_t e = 0; e < json_array_size(jx); e++)
-            x[e] = (float)json_number_value(json_array_get(jx, e));
+        const json_t *jy = json_object_get(c, "y");
+        size_t nx;
+        float *x = fixture_floats(json_object_get(c, "x"), &nx);
         ft_workspace *ws = ft_workspace_new_range(m, 0, ft_model_num_layers(m), batch, &err);
         const float *y = ft_model_forward(m, ws, x, batch, 0, NULL);
         size_t n = json_array_size(jy);
         CHECKF(n == (size_t)batch * ft_shape_size(ft_model_output_shape(m)), "%s: %zu outputs", name, n);
-        double scale = 0, worst = 0;
-        size_t at = 0;
-        for (size_t e = 0; e < n; e++)
-            scale = fmax(scale, fabs(json_number_value(json_array_get(jy, e))));
-        for (size_t e = 0; e < n; e++) {
-            double want = json_number_value(json_array_get(jy, e));
-            double rel = fabs(y[e] - want) / fmax(fabs(want), fmax(1e-2 * scale, 1e-30));
-            if (rel > worst)
-                worst = rel, at = e;
-        }
-        CHECKF(worst <= 1e-5, "%s: relative error %.3g at [%zu] (got %.9g, want %.9g)", name, worst, at, y[at],
-               json_number_value(json_array_get(jy, at)));
+        fixture_compare("y", name, y, jy, 1e-5, 1e-2);
         ran++;
         ft_workspace_free(ws);
         free(x);
