@@ -288,6 +288,6 @@ const ft_layer_kind ft_layer_conv2d = {
     .keys = conv_keys, .activation = true, .parse = conv_parse, .emit = conv_emit, .setup = conv_setup,
     .weight_shape = conv_weight_shape, .scratch_floats = conv_scratch, .forward = conv_forward,
     .backward = conv_backward,
-    .weight_hint = "conv2d weights must be [out, in / groups, kh, kw] (PyTorch's layout; transpose "
+    .weight_hint = "conv2d weights must be [out, in, kh, kw] (PyTorch's layout, in = input channels / groups; transpose "
                    "TensorFlow's [kh, kw, in, out] with permute(3, 2, 0, 1))",
 };
