@@ -1,0 +1,239 @@
+/* ONNX import, operator by operator: every libonnx-testdata conformance
+ * model of every supported operator is imported and run, and its output
+ * compared with ONNX's expected one (1e-5 relative, 1e-6 absolute). Inputs
+ * after the first are bound as constants. A model we cannot represent must
+ * be refused with the message in REFUSED (the exact set), never answered
+ * wrongly. Then bad files, each a clean error (tools/gen_onnx_fixtures.py). */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/onnx/onnx_import.h"
+#include "tests/unit/test.h"
+
+#include "tests/unit/onnx_testdata.h"
+
+#define FIXTURES "tests/fixtures/onnx/"
+
+/* Conformance models that must be refused, and what the message says. */
+static const struct {
+    const char *test, *want;
+} REFUSED[] = {
+    /* integer tensors: we compute in float only (the edge and reflect Pad
+     * tests have int32 data, so their mode is not reached) */
+    {"test_edge_pad", "element type 6"},
+    {"test_reflect_pad", "element type 6"},
+    {"test_add_uint8", "element type 2"},
+    {"test_mul_uint8", "element type 2"},
+    {"test_maxpool_2d_uint8", "element type 2"},
+    {"test_clip_default_int8_inbounds", "element type 3"},
+    {"test_clip_default_int8_max", "element type 3"},
+    {"test_clip_default_int8_min", "element type 3"},
+    /* 1-D and 3-D windows: conv2d and the 2-D pools only */
+    {"test_averagepool_1d_default", "needs an [N, C, H, W] input"},
+    {"test_averagepool_3d_default", "needs an [N, C, H, W] input"},
+    {"test_maxpool_1d_default", "needs an [N, C, H, W] input"},
+    {"test_maxpool_3d_default", "needs an [N, C, H, W] input"},
+    /* a second output (indices, mask, running statistics) */
+    {"test_maxpool_with_argmax_2d_precomputed_pads", "the graph has 2 outputs"},
+    {"test_maxpool_with_argmax_2d_precomputed_strides", "the graph has 2 outputs"},
+    {"test_batchnorm_epsilon_training_mode", "the graph has 3 outputs"},
+    {"test_batchnorm_example_training_mode", "the graph has 3 outputs"},
+    {"test_dropout_default_mask", "the graph has 2 outputs"},
+    {"test_dropout_default_mask_ratio", "the graph has 2 outputs"},
+    /* operations along the batch axis 0 */
+    {"test_concat_1d_axis_0", "must be [N, C, H, W] or [N, features]"},
+    {"test_concat_1d_axis_negative_1", "must be [N, C, H, W] or [N, features]"},
+    {"test_concat_2d_axis_0", "axis 0 is the batch axis"},
+    {"test_concat_2d_axis_negative_2", "axis -2 is the batch axis"},
+    {"test_concat_3d_axis_0", "axis 0 is the batch axis"},
+    {"test_concat_3d_axis_negative_3", "axis -3 is the batch axis"},
+    {"test_softmax_axis_0", "axis 0 is the batch axis"},
+    {"test_flatten_axis0", "axis 0 would fold the batch"},
+    {"test_flatten_negative_axis4", "axis 0 would fold the batch"},
+    {"test_flatten_axis2", "axis 2 would fold dimensions into the batch"},
+    {"test_flatten_axis3", "axis 3 would fold dimensions into the batch"},
+    {"test_flatten_negative_axis2", "axis -2 would fold dimensions into the batch"},
+    {"test_reshape_reordered_all_dims", "the first element must stand for the batch"},
+    {"test_reshape_one_dim", "the first element must stand for the batch"},
+    {"test_reshape_negative_extended_dims", "does not keep the 12 values of each sample"},
+    {"test_reshape_allowzero_reordered", "the first element must stand for the batch"},
+    {"test_gemm_default_matrix_bias", "a bias varying along the batch"},
+    {"test_matmul_3d", "must be [N, K]"},
+    {"test_matmul_4d", "must be [N, K]"},
+    /* attributes we do not implement */
+    {"test_gemm_transposeA", "transA=1 is not supported"},
+    {"test_gemm_all_attributes", "transA=1 is not supported"},
+    /* not tensors, or no runtime input */
+    {"test_identity_opt", "element type 0"},
+    {"test_identity_sequence", "element type 0"},
+    {"test_constant", "no runtime input"},
+};
+#define N_REFUSED (sizeof REFUSED / sizeof *REFUSED)
+
+static const char *refusal(const char *test)
+{
+    for (size_t i = 0; i < N_REFUSED; i++)
+        if (strcmp(REFUSED[i].test, test) == 0)
+            return REFUSED[i].want;
+    return NULL;
+}
+
+static ft_onnx_tensor *read_pb(const char *dir, const char *set, const char *kind, size_t k)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/%s_%zu.pb", dir, set, kind, k);
+    ft_onnx_tensor *t = NULL;
+    ft_error err = {0};
+    CHECKF(ft_onnx_read_tensor_file(path, NULL, &t, &err) == 0, "%s", err.msg);
+    return t;
+}
+
+/* Import with inputs 1.. of data set `set` bound; NULL with err on refusal. */
+static ft_model *import_set(const ft_onnx_model *om, const char *dir, const char *set, ft_onnx_tensor **in,
+                            size_t n_in, ft_error *err)
+{
+    ft_onnx_binding b[8];
+    size_t nb = 0;
+    for (size_t k = 1; k < n_in && nb < 8; k++) {
+        in[k] = read_pb(dir, set, "input", k);
+        if (in[k])
+            b[nb++] = (ft_onnx_binding){ft_onnx_input(om, k)->name, in[k]};
+    }
+    ft_onnx_import_options opt = {.bindings = b, .n_bindings = nb, .any_input_rank = true};
+    return ft_onnx_import(om, &opt, err);
+}
+
+/* Run one data set through the model; 1 if it matched. */
+static int run_set(ft_model *m, const char *test, const ft_onnx_tensor *x, const ft_onnx_tensor *y)
+{
+    ft_error err = {0};
+    int batch = x->rank ? (int)x->dims[0] : 1, ok = 1;
+    int n = ft_model_num_layers(m);
+    ft_workspace *ws = ft_workspace_new_range(m, 0, n, batch, &err);
+    CHECKF(ws, "%s: %s", test, err.msg);
+    if (!ws || x->dtype != FT_ONNX_F32 || y->dtype != FT_ONNX_F32)
+        return 0;
+    ft_shape os = ft_model_output_shape(m);
+    size_t per = 1;
+    for (int i = 0; i < os.rank; i++)
+        per *= (size_t)os.dim[i];
+    CHECKF(per * (size_t)batch == y->count, "%s: %zu outputs per sample x %d, expected %zu", test, per, batch, y->count);
+    const float *out = ft_model_forward(m, ws, x->f32, batch, 0, NULL);
+    for (size_t i = 0; per * (size_t)batch == y->count && i < y->count && ok; i++) {
+        double d = fabs((double)out[i] - y->f32[i]);
+        ok = d <= 1e-6 + 1e-5 * fabs(y->f32[i]);
+        CHECKF(ok, "%s: output[%zu] = %.9g, expected %.9g", test, i, out[i], y->f32[i]);
+    }
+    ft_workspace_free(ws);
+    return ok && per * (size_t)batch == y->count;
+}
+
+typedef struct {
+    size_t ran[64], total[64], refused_seen[N_REFUSED], models, refused_models, runs;
+} tally;
+
+static size_t op_index(const ft_onnx_model *om)
+{
+    for (size_t i = 0; i < ft_onnx_n_nodes(om); i++)
+        for (size_t o = 0; o < ft_onnx_import_n_ops; o++)
+            if (strcmp(ft_onnx_node_at(om, i)->op_type, ft_onnx_import_ops[o]) == 0)
+                return o;
+    return ft_onnx_import_n_ops;
+}
+
+static void run_model(const char *root, const char *test, tally *t)
+{
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s%s", root, test);
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    ft_onnx_limits lim = {.supported_ops = ft_onnx_import_ops, .n_supported_ops = ft_onnx_import_n_ops};
+    ft_error err = {0};
+    int old;
+    ft_onnx_model *om = read_testdata(path, &lim, &old, &err);
+    const char *want = refusal(test);
+    if (!om) {
+        CHECKF(want && strstr(err.msg, want), "%s: read failed: %s", test, err.msg);
+        for (size_t i = 0; want && i < N_REFUSED; i++)
+            t->refused_seen[i] += strcmp(REFUSED[i].test, test) == 0;
+        return;
+    }
+    size_t op = op_index(om);
+    t->total[op]++;
+    t->models++;
+    t->refused_models += want != NULL;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int sets = 0, good = 1;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, "test_data_set_", 14) != 0)
+            continue;
+        ft_onnx_tensor *in[8] = {0};
+        size_t n_in = ft_onnx_n_inputs(om) < 8 ? ft_onnx_n_inputs(om) : 8;
+        ft_model *m = import_set(om, dir, e->d_name, in, n_in, &err);
+        if (want) {
+            CHECKF(!m && strstr(err.msg, want), "%s: expected a refusal with \"%s\", got \"%s\"", test, want,
+                   m ? "success" : err.msg);
+            CHECKF(err.code == FT_EINVAL, "%s: code %s", test, ft_errcode_name(err.code));
+            good = 0;
+        } else {
+            CHECKF(m, "%s: %s", test, err.msg);
+            ft_onnx_tensor *x = n_in ? read_pb(dir, e->d_name, "input", 0) : NULL;
+            ft_onnx_tensor *y = read_pb(dir, e->d_name, "output", 0);
+            good &= m && x && y && run_set(m, test, x, y);
+            sets++;
+            free(x);
+            free(y);
+        }
+        ft_model_free(m);
+        for (size_t k = 0; k < 8; k++)
+            free(in[k]);
+    }
+    if (d)
+        closedir(d);
+    for (size_t i = 0; want && i < N_REFUSED; i++)
+        t->refused_seen[i] += strcmp(REFUSED[i].test, test) == 0;
+    CHECKF(want || sets > 0, "%s: no data set ran", test);
+    if (good && sets > 0) {
+        t->ran[op]++;
+        t->runs += (size_t)sets;
+    }
+    ft_onnx_free(om);
+}
+
+static void test_conformance(void)
+{
+    tally t = {0};
+    DIR *d = opendir(NODE_DIR);
+    CHECKF(d, "%s missing: install libonnx-testdata", NODE_DIR);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (wanted(e->d_name))
+            run_model(NODE_DIR, e->d_name, &t);
+    if (d)
+        closedir(d);
+    /* libonnx's only Constant test has no runtime input: ours shows each value kind. */
+    run_model(FIXTURES "node/", "test_constant_nodes", &t);
+    size_t ran = 0;
+    for (size_t o = 0; o < ft_onnx_import_n_ops; o++) {
+        CHECKF(t.ran[o] > 0, "no conformance model of %s ran", ft_onnx_import_ops[o]);
+        printf("  %-18s ran %zu of %zu\n", ft_onnx_import_ops[o], t.ran[o], t.total[o]);
+        ran += t.ran[o];
+    }
+    for (size_t i = 0; i < N_REFUSED; i++)
+        CHECKF(t.refused_seen[i] == 1, "%s is listed as refused but was not seen", REFUSED[i].test);
+    CHECKF(ran + t.refused_models == t.models, "%zu ran + %zu refused != %zu read", ran, t.refused_models, t.models);
+    printf("  ran %zu of %zu conformance models (%zu data sets); %zu refused as listed\n", ran, t.models, t.runs,
+           N_REFUSED);
+    CHECK(ran >= 100);
+}
+
+#include "tests/unit/test_onnx_import_bad.h"
+
+int main(void)
+{
+    RUN(test_conformance);
+    run_import_bad_tests();
+    return TEST_SUMMARY();
+}
