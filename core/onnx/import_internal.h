@@ -90,6 +90,13 @@ struct imp {
 extern const imp_op imp_ops[];
 extern const size_t imp_n_ops;
 
+/* Out-of-memory error (FT_ENOMEM); returns -1. */
+int imp_oom(imp *im);
+/* Node n (index idx) is the one being imported: errors name it. */
+void imp_set_label(imp *im, const ft_onnx_node *n, size_t idx);
+/* The value of the tensor called name, or NULL. */
+imp_value *imp_value_named(imp *im, const char *name);
+
 /* Fail naming the current node: "node 'x' (Op): <message>" (FT_EINVAL). */
 int imp_fail(imp *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

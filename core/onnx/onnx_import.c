@@ -1,247 +1,12 @@
 /* ONNX import, the driver: which nodes count (those the output depends on),
  * how many readers each tensor has (fusion needs exactly one), the model
- * input, names and aliases, then the architecture JSON is built by the graph
- * core and the converted weights are copied in. */
+ * input, then each node through the operator map; the architecture JSON is
+ * built by the graph core and the converted weights are copied in. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/onnx/import_internal.h"
-
-static int oom(imp *im)
-{
-    return ft_fail(im->err, FT_ENOMEM, NULL, "out of memory importing the ONNX model");
-}
-
-static void set_label(imp *im, const ft_onnx_node *n, size_t idx)
-{
-    im->node = n;
-    im->node_index = idx;
-    if (*n->name)
-        snprintf(im->label, sizeof im->label, "node '%.*s' (%s)", IMP_NAME_MAX, n->name, n->op_type);
-    else
-        snprintf(im->label, sizeof im->label, "node #%zu (%s)", idx, n->op_type);
-}
-
-/* ---- names ---- */
-
-/* A free layer name: want if usable, else "<op>_<index>" (suffixed until
- * free). Names over IMP_NAME_MAX bytes keep their start and a hash. */
-static void pick_name(imp *im, const char *want, char out[IMP_NAME_MAX + 1])
-{
-    if (want && *want && strlen(want) > IMP_NAME_MAX) {
-        unsigned h = 2166136261u;
-        for (const char *s = want; *s; s++)
-            h = (h ^ (unsigned char)*s) * 16777619u;
-        snprintf(out, IMP_NAME_MAX + 1, "%.*s~%08x", IMP_NAME_MAX - 9, want, h);
-    } else {
-        snprintf(out, IMP_NAME_MAX + 1, "%s", want ? want : "");
-    }
-    for (int k = 0; !*out || imp_map_get(&im->names, out) >= 0; k++) {
-        if (k == 0)
-            snprintf(out, IMP_NAME_MAX + 1, "%s_%zu", im->node->op_type, im->node_index);
-        else
-            snprintf(out, IMP_NAME_MAX + 1, "%s_%zu_%d", im->node->op_type, im->node_index, k);
-    }
-}
-
-/* Add name as an alias of layer l unless it is empty, too long or taken. */
-static int add_alias(imp *im, imp_layer *l, const char *name)
-{
-    if (!*name || strlen(name) > IMP_NAME_MAX || imp_map_get(&im->names, name) >= 0)
-        return 0;
-    json_t *s = json_string(name);
-    if (!s || json_array_append_new(l->aliases, s) != 0 ||
-        imp_map_put(&im->names, json_string_value(s), 0) != 0)
-        return oom(im);
-    return 0;
-}
-
-static imp_value *value_of(imp *im, const char *name)
-{
-    int i = imp_map_get(&im->val_map, name);
-    return i < 0 ? NULL : &im->vals[i];
-}
-
-/* ---- the helpers emitters use (import_internal.h) ---- */
-
-imp_value *imp_input(imp *im, const ft_onnx_node *n, size_t k)
-{
-    if (k >= n->n_inputs || !*n->inputs[k])
-        return NULL;
-    imp_value *v = value_of(im, n->inputs[k]);
-    return v && v->kind != IMP_UNSET ? v : NULL;
-}
-
-bool imp_output_used(imp *im, const ft_onnx_node *n, size_t k)
-{
-    imp_value *v = k < n->n_outputs && *n->outputs[k] ? value_of(im, n->outputs[k]) : NULL;
-    return v && v->uses > 0;
-}
-
-imp_value *imp_runtime(imp *im, const ft_onnx_node *n, size_t k)
-{
-    imp_value *v = imp_input(im, n, k);
-    if (!v)
-        imp_fail(im, "input %zu is missing", k);
-    else if (v->kind == IMP_CONST)
-        imp_fail(im, "input '%s' is a constant; it must be computed from the model input", n->inputs[k]);
-    return v && v->kind != IMP_CONST ? v : NULL;
-}
-
-static const ft_onnx_tensor *const_of(imp *im, const ft_onnx_node *n, size_t k, const char *what,
-                                      ft_onnx_dtype dtype)
-{
-    imp_value *v = imp_input(im, n, k);
-    if (!v || v->kind != IMP_CONST) {
-        imp_fail(im, "%s (input %zu) must be a constant%s", what, k, v ? ", not computed at run time" : "");
-        return NULL;
-    }
-    if (v->t->dtype != dtype) {
-        imp_fail(im, "%s '%s' must be a %s tensor", what, n->inputs[k], dtype == FT_ONNX_F32 ? "float" : "integer");
-        return NULL;
-    }
-    return v->t;
-}
-
-const ft_onnx_tensor *imp_const_f32(imp *im, const ft_onnx_node *n, size_t k, const char *what)
-{
-    return const_of(im, n, k, what, FT_ONNX_F32);
-}
-
-const ft_onnx_tensor *imp_const_i64(imp *im, const ft_onnx_node *n, size_t k, const char *what)
-{
-    return const_of(im, n, k, what, FT_ONNX_I64);
-}
-
-int imp_layer_new(imp *im, const char *name, const char *type, const char *const *inputs, size_t n_inputs)
-{
-    if (im->n_layers == im->cap_layers) {
-        size_t cap = im->cap_layers ? im->cap_layers * 2 : 64;
-        imp_layer **ls = realloc(im->layers, cap * sizeof *ls);
-        if (!ls)
-            return oom(im);
-        im->layers = ls;
-        im->cap_layers = cap;
-    }
-    imp_layer *l = calloc(1, sizeof *l);
-    if (!l)
-        return oom(im);
-    im->layers[im->n_layers++] = l; /* owned from here on, freed with the others */
-    pick_name(im, name ? name : im->node->name, l->name);
-    l->node = im->node_index;
-    json_t *in = json_array();
-    for (size_t i = 0; in && i < n_inputs; i++)
-        json_array_append_new(in, json_string(inputs[i]));
-    l->obj = json_pack("{s:s, s:s, s:o}", "name", l->name, "type", type, "inputs", in);
-    l->aliases = json_array();
-    if (!l->obj || !l->aliases || imp_map_put(&im->names, l->name, 0) != 0)
-        return oom(im);
-    return (int)im->n_layers - 1;
-}
-
-const char *imp_source(imp *im, imp_value *v, int full_rank, imp_shape *shape)
-{
-    if (v->kind == IMP_INPUT || v->kind == IMP_LAYER) {
-        *shape = v->shape;
-        return v->kind == IMP_INPUT ? "input" : im->layers[v->layer]->name;
-    }
-    const ft_onnx_tensor *t = v->t;
-    char dims[128];
-    imp_ints_str(t->dims, t->rank, dims, sizeof dims);
-    if (t->dtype != FT_ONNX_F32) {
-        imp_fail(im, "constant '%s' must be a float tensor", t->name);
-        return NULL;
-    }
-    /* Right-aligned broadcasting: a constant of the full rank lines up its
-     * first dimension with the batch, which it may only broadcast over. */
-    size_t skip = t->rank >= (size_t)full_rank ? 1 : 0;
-    if (t->rank > (size_t)full_rank || (skip && t->dims[0] != 1) || t->rank - skip > IMP_MAX_RANK) {
-        imp_fail(im, "constant '%s' of shape %s would vary along the batch (axis 0), which is not supported",
-                 t->name, dims);
-        return NULL;
-    }
-    shape->rank = (int)(t->rank - skip);
-    for (int i = 0; i < shape->rank; i++)
-        shape->d[i] = t->dims[i + skip];
-    if (shape->rank == 0)
-        *shape = (imp_shape){1, {1}};
-    int li = imp_layer_new(im, v->origin ? v->origin : t->name, "constant", NULL, 0);
-    if (li < 0)
-        return NULL;
-    imp_layer *l = im->layers[li];
-    json_object_del(l->obj, "inputs"); /* a constant reads nothing */
-    l->nw = t->count;
-    if (json_object_set_new(l->obj, "shape", imp_shape_json(shape)) != 0 || !(l->w = imp_floats(im, t->count)))
-        return NULL;
-    memcpy(l->w, t->f32, t->count * sizeof *l->w);
-    if (add_alias(im, l, t->name) != 0)
-        return NULL;
-    l->consumers = v->uses;
-    v->kind = IMP_LAYER;
-    v->layer = li;
-    v->shape = *shape;
-    return l->name;
-}
-
-int imp_set_layer_output(imp *im, const ft_onnx_node *n, size_t k, int li, const imp_shape *shape)
-{
-    imp_value *v = k < n->n_outputs && *n->outputs[k] ? value_of(im, n->outputs[k]) : NULL;
-    if (!v)
-        return 0; /* an output nobody reads */
-    v->kind = IMP_LAYER;
-    v->layer = li;
-    v->shape = *shape;
-    im->layers[li]->consumers = v->uses;
-    return add_alias(im, im->layers[li], n->outputs[k]);
-}
-
-int imp_set_alias(imp *im, const ft_onnx_node *n, const imp_value *src)
-{
-    imp_value *v = value_of(im, n->outputs[0]);
-    if (!v)
-        return 0;
-    int uses = v->uses;
-    *v = *src;
-    v->uses = uses;
-    if (src->kind != IMP_LAYER)
-        return 0;
-    imp_layer *l = im->layers[src->layer];
-    l->consumers += uses - 1; /* the alias's readers read the layer instead */
-    if (add_alias(im, l, n->name) != 0)
-        return -1;
-    return add_alias(im, l, n->outputs[0]);
-}
-
-int imp_set_const(imp *im, const ft_onnx_node *n, const ft_onnx_tensor *t)
-{
-    imp_value *v = value_of(im, n->outputs[0]);
-    if (v) {
-        v->kind = IMP_CONST;
-        v->t = t;
-        v->origin = *n->name ? n->name : NULL;
-    }
-    return 0;
-}
-
-imp_layer *imp_fusable(imp *im, const imp_value *v, const char *const *types)
-{
-    if (v->kind != IMP_LAYER)
-        return NULL;
-    imp_layer *l = im->layers[v->layer];
-    const char *type = json_string_value(json_object_get(l->obj, "type"));
-    for (; *types; types++)
-        if (strcmp(type, *types) == 0)
-            return !l->activated && l->consumers == 1 ? l : NULL;
-    return NULL;
-}
-
-int imp_fuse(imp *im, const ft_onnx_node *n, const imp_value *src)
-{
-    if (add_alias(im, im->layers[src->layer], n->name) != 0)
-        return -1;
-    return imp_set_layer_output(im, n, 0, src->layer, &src->shape);
-}
 
 /* ---- the walk ---- */
 
@@ -249,17 +14,17 @@ int imp_fuse(imp *im, const ft_onnx_node *n, const imp_value *src)
 static int mark_live(imp *im, const char *output, bool *live)
 {
     size_t n = ft_onnx_n_nodes(im->om);
-    imp_value *out = value_of(im, output);
+    imp_value *out = imp_value_named(im, output);
     out->uses++;
     /* Reverse topological order: a node is live when a live node (or the
      * output) reads one of its outputs. */
     for (size_t i = n; i-- > 0;) {
         const ft_onnx_node *nd = ft_onnx_node_at(im->om, i);
         for (size_t o = 0; o < nd->n_outputs && !live[i]; o++)
-            live[i] = *nd->outputs[o] && value_of(im, nd->outputs[o])->uses > 0;
+            live[i] = *nd->outputs[o] && imp_value_named(im, nd->outputs[o])->uses > 0;
         for (size_t k = 0; live[i] && k < nd->n_inputs; k++)
             if (*nd->inputs[k])
-                value_of(im, nd->inputs[k])->uses++;
+                imp_value_named(im, nd->inputs[k])->uses++;
     }
     return 0;
 }
@@ -273,21 +38,21 @@ static int index_values(imp *im)
         total += ft_onnx_node_at(om, i)->n_outputs;
     im->vals = calloc(total ? total : 1, sizeof *im->vals);
     if (!im->vals)
-        return oom(im);
+        return imp_oom(im);
     for (size_t i = 0; i < ft_onnx_n_initializers(om); i++) {
         const ft_onnx_tensor *t = ft_onnx_initializer(om, i);
         im->vals[im->n_vals] = (imp_value){.kind = IMP_CONST, .t = t};
         if (imp_map_put(&im->val_map, t->name, (int)im->n_vals++) != 0)
-            return oom(im);
+            return imp_oom(im);
     }
     for (size_t i = 0; i < ft_onnx_n_inputs(om); i++)
         if (imp_map_put(&im->val_map, ft_onnx_input(om, i)->name, (int)im->n_vals++) != 0)
-            return oom(im);
+            return imp_oom(im);
     for (size_t i = 0; i < ft_onnx_n_nodes(om); i++) {
         const ft_onnx_node *nd = ft_onnx_node_at(om, i);
         for (size_t o = 0; o < nd->n_outputs; o++)
             if (*nd->outputs[o] && imp_map_put(&im->val_map, nd->outputs[o], (int)im->n_vals++) != 0)
-                return oom(im);
+                return imp_oom(im);
     }
     return 0;
 }
@@ -308,14 +73,14 @@ static int setup_input(imp *im, const ft_onnx_import_options *opt, imp_shape *fl
     const ft_onnx_value *in = NULL;
     char names[256] = "";
     for (size_t i = 0; i < opt->n_bindings; i++)
-        if (!value_of(im, opt->bindings[i].name) || !opt->bindings[i].value)
+        if (!imp_value_named(im, opt->bindings[i].name) || !opt->bindings[i].value)
             return ft_fail(im->err, FT_EINVAL, NULL, "bound input '%s' is not an input of the graph",
                            opt->bindings[i].name);
     for (size_t i = 0; i < ft_onnx_n_inputs(im->om); i++) {
         const ft_onnx_value *v = ft_onnx_input(im->om, i);
         const ft_onnx_binding *b = binding_of(opt, v->name);
         if (b) {
-            *value_of(im, v->name) = (imp_value){.kind = IMP_CONST, .t = b->value, .uses = value_of(im, v->name)->uses};
+            *imp_value_named(im, v->name) = (imp_value){.kind = IMP_CONST, .t = b->value, .uses = imp_value_named(im, v->name)->uses};
             continue;
         }
         size_t at = strlen(names);
@@ -337,7 +102,7 @@ static int setup_input(imp *im, const ft_onnx_import_options *opt, imp_shape *fl
         return ft_fail(im->err, FT_EINVAL, NULL,
                        "input '%s' must be [N, C, H, W] or [N, features] with N the batch and known sizes",
                        in->name);
-    imp_value *v = value_of(im, in->name);
+    imp_value *v = imp_value_named(im, in->name);
     im->batch = in->dims[0].size;
     v->kind = IMP_INPUT;
     v->shape.rank = in->rank - 1;
@@ -384,7 +149,7 @@ static int emit_nodes(imp *im, const bool *live)
         const ft_onnx_node *n = ft_onnx_node_at(im->om, i);
         if (!live[i])
             continue;
-        set_label(im, n, i);
+        imp_set_label(im, n, i);
         const imp_op *op = find_op(n->op_type);
         if (*n->domain && strcmp(n->domain, "ai.onnx") != 0)
             op = NULL;
@@ -404,7 +169,7 @@ static int emit_nodes(imp *im, const bool *live)
  * input, or an alias of an earlier layer) an identity layer makes it so. */
 static int finish_output(imp *im, const char *output)
 {
-    imp_value *v = value_of(im, output);
+    imp_value *v = imp_value_named(im, output);
     if (v->kind == IMP_CONST || v->kind == IMP_UNSET)
         return ft_fail(im->err, FT_EINVAL, NULL, "the graph output '%s' does not depend on the input", output);
     if (v->kind == IMP_LAYER && (size_t)v->layer + 1 == im->n_layers)
@@ -413,7 +178,7 @@ static int finish_output(imp *im, const char *output)
     const char *src = imp_source(im, v, v->shape.rank + 1, &s);
     int li = src ? imp_layer_new(im, output, "activation", &src, 1) : -1;
     if (li < 0 || json_object_set_new(im->layers[li]->obj, "activation", json_string("linear")) != 0)
-        return li < 0 ? -1 : oom(im);
+        return li < 0 ? -1 : imp_oom(im);
     return 0;
 }
 
@@ -437,7 +202,7 @@ static void prefix_node(imp *im, ft_error *err)
     if (i >= im->n_layers)
         return;
     const ft_onnx_node *n = ft_onnx_node_at(im->om, im->layers[i]->node);
-    set_label(im, n, im->layers[i]->node);
+    imp_set_label(im, n, im->layers[i]->node);
     ft_error_prefix(err, "%s", im->label);
 }
 
@@ -483,9 +248,9 @@ static ft_model *build(imp *im, const ft_onnx_import_options *opt)
     bool *live = calloc(ft_onnx_n_nodes(om) + 1, sizeof *live);
     imp_shape input;
     ft_onnx_node start = {.name = "", .op_type = "input"};
-    set_label(im, &start, 0);
+    imp_set_label(im, &start, 0);
     int rc = !live || index_values(im) != 0 ? -1 : 0;
-    if (rc == 0 && !value_of(im, output))
+    if (rc == 0 && !imp_value_named(im, output))
         rc = ft_fail(im->err, FT_EINVAL, NULL, "the graph output '%s' is never computed", output);
     if (rc == 0)
         rc = mark_live(im, output, live);
@@ -498,7 +263,7 @@ static ft_model *build(imp *im, const ft_onnx_import_options *opt)
         return NULL;
     json_t *arch = arch_json(im, &input);
     if (!arch)
-        return oom(im), NULL;
+        return imp_oom(im), NULL;
     ft_model *m = ft_model_from_json(arch, NULL, im->err);
     json_decref(arch);
     if (!m) {
@@ -507,7 +272,7 @@ static ft_model *build(imp *im, const ft_onnx_import_options *opt)
     }
     const ft_onnx_value *in = NULL;
     for (size_t i = 0; i < ft_onnx_n_inputs(om) && !in; i++)
-        if (value_of(im, ft_onnx_input(om, i)->name)->kind != IMP_CONST)
+        if (imp_value_named(im, ft_onnx_input(om, i)->name)->kind != IMP_CONST)
             in = ft_onnx_input(om, i);
     if (copy_params(im, m) != 0 || set_meta(im, m, in ? in->name : "") != 0) {
         ft_model_free(m);
@@ -524,7 +289,7 @@ ft_model *ft_onnx_import(const ft_onnx_model *om, const ft_onnx_import_options *
     if (imp_map_put(&im.names, "input", 0) == 0)
         m = build(&im, opt ? opt : &none);
     else
-        oom(&im);
+        imp_oom(&im);
     for (size_t i = 0; i < im.n_layers; i++) {
         json_decref(im.layers[i]->obj);
         json_decref(im.layers[i]->aliases);
