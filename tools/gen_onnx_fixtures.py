@@ -12,6 +12,8 @@ tests/fixtures/onnx/ (committed; rerun after changing this script):
                  Constant's value, value_float, value_floats and value_ints,
                  which libonnx-testdata's only Constant test (no runtime
                  input) cannot show; tests/unit/test_onnx_ops.c runs it.
+  node/test_conv_bn_relu/  Conv -> BatchNormalization -> Relu, which the
+                 importer folds into one conv2d layer (outputs by torch).
   bad/*.onnx     files the importer must refuse, one defect each (an
                  unsupported op, an unsupported attribute, two inputs, a
                  kernel bigger than its input, a cycle, a huge declared
@@ -99,13 +101,7 @@ def constant_nodes():
                               opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 7
     onnx.checker.check_model(model)
-    d = os.path.join(OUT, "node", "test_constant_nodes")
-    os.makedirs(os.path.join(d, "test_data_set_0"), exist_ok=True)
-    onnx.save(model, os.path.join(d, "model.onnx"))
-    for name, arr in (("input_0.pb", x), ("output_0.pb", y)):
-        with open(os.path.join(d, "test_data_set_0", name), "wb") as f:
-            f.write(numpy_helper.from_array(arr).SerializeToString())
-    print(f"{d}: written")
+    save_node_test("test_constant_nodes", model, x, y)
 
 
 def conv_model(nodes, inputs, inits, check=True, hw=8):
@@ -145,7 +141,44 @@ def bad_files():
     print(f"{d}: {len(files)} files")
 
 
+def save_node_test(name, model, x, y):
+    d = os.path.join(OUT, "node", name)
+    os.makedirs(os.path.join(d, "test_data_set_0"), exist_ok=True)
+    onnx.save(model, os.path.join(d, "model.onnx"))
+    for fname, arr in (("input_0.pb", x), ("output_0.pb", y)):
+        with open(os.path.join(d, "test_data_set_0", fname), "wb") as f:
+            f.write(numpy_helper.from_array(arr).SerializeToString())
+    print(f"{d}: written")
+
+
+def conv_bn_relu():
+    import torch
+    import torch.nn.functional as F
+    x = ramp((2, 3, 6, 6), np.float32) * 3
+    w, b = ramp((4, 3, 3, 3), np.float32), np.array([0.1, -0.2, 0.3, 0.0], np.float32)
+    scale, shift = np.array([1.5, 0.5, -1.0, 2.0], np.float32), np.array([0.25, -0.5, 0.0, 0.125], np.float32)
+    mean, var = np.array([0.1, 0.2, -0.3, 0.4], np.float32), np.array([0.5, 1.0, 2.0, 0.25], np.float32)
+    t = torch.from_numpy
+    y = F.relu(F.batch_norm(F.conv2d(t(x).double(), t(w).double(), t(b).double(), padding=1), t(mean).double(),
+                            t(var).double(), t(scale).double(), t(shift).double(), eps=1e-3)).float().numpy()
+    inits = [numpy_helper.from_array(a, n) for a, n in ((w, "W"), (b, "B"), (scale, "scale"), (shift, "shift"),
+                                                        (mean, "mean"), (var, "var"))]
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "scale", "shift", "mean", "var"], ["n"], name="bn",
+                              epsilon=1e-3),
+             helper.make_node("Relu", ["n"], ["y"], name="relu")]
+    graph = helper.make_graph(nodes, "conv_bn_relu",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 6, 6])],
+                              initializer=inits)
+    model = helper.make_model(graph, producer_name="gen_onnx_fixtures", opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    save_node_test("test_conv_bn_relu", model, x, y)
+
+
 def main():
+    conv_bn_relu()
     bad_files()
     constant_nodes()
     os.makedirs(OUT, exist_ok=True)
