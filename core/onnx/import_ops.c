@@ -1,7 +1,6 @@
 /* The operator map: ONNX op type -> the function that emits its layer, with
  * the attributes it accepts; and the emitters of the elementwise, shape and
  * constant ops (windows and weights are in import_conv.c). */
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,16 +69,14 @@ static int clip_bound(imp *im, const ft_onnx_node *n, size_t k, const char *what
 }
 
 /* Clip: bounds from attributes before opset 11, from constant inputs after;
- * a missing bound is unbounded (the key is left out). */
+ * a missing bound is unbounded (+-3.4e38, the largest the clip activation
+ * takes; its own defaults are ReLU6's). */
 static int emit_clip(imp *im, const ft_onnx_node *n)
 {
-    json_t *params = json_object();
-    if (im->opset < 11) {
-        if (params && ft_onnx_attr_find(n, "min"))
-            json_object_set_new(params, "min", json_real(imp_attr_float(n, "min", -FLT_MAX)));
-        if (params && ft_onnx_attr_find(n, "max"))
-            json_object_set_new(params, "max", json_real(imp_attr_float(n, "max", FLT_MAX)));
-    } else if (params && (clip_bound(im, n, 1, "min", params) != 0 || clip_bound(im, n, 2, "max", params) != 0)) {
+    const float inf = 3.4e38f;
+    json_t *params = json_pack("{s:f, s:f}", "min", im->opset < 11 ? imp_attr_float(n, "min", -inf) : -inf, "max",
+                               im->opset < 11 ? imp_attr_float(n, "max", inf) : inf);
+    if (params && im->opset >= 11 && (clip_bound(im, n, 1, "min", params) != 0 || clip_bound(im, n, 2, "max", params) != 0)) {
         json_decref(params);
         return -1;
     }
