@@ -14,6 +14,8 @@ tests/fixtures/onnx/ (committed; rerun after changing this script):
                  input) cannot show; tests/unit/test_onnx_ops.c runs it.
   node/test_conv_bn_relu/  Conv -> BatchNormalization -> Relu, which the
                  importer folds into one conv2d layer (outputs by torch).
+  node/test_names/  node names the graph core cannot take as they are
+                 (empty, duplicated, 200 bytes, with spaces and '#').
   bad/*.onnx     files the importer must refuse, one defect each (an
                  unsupported op, an unsupported attribute, two inputs, a
                  kernel bigger than its input, a cycle, a huge declared
@@ -177,7 +179,23 @@ def conv_bn_relu():
     save_node_test("test_conv_bn_relu", model, x, y)
 
 
+def names():
+    x = ramp((2, 6), np.float32) * 4
+    y = np.tanh(np.maximum(x, 0) + 1 / (1 + np.exp(-x)))
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name=""),
+             helper.make_node("Sigmoid", ["x"], ["s"], name="dup"),
+             helper.make_node("Add", ["r", "s"], ["a"], name="dup"),
+             helper.make_node("Tanh", ["a"], ["t"], name="n" * 200),
+             helper.make_node("Identity", ["t"], ["y"], name="my node #1")]
+    graph = helper.make_graph(nodes, "names", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6])])
+    model = helper.make_model(graph, producer_name="gen_onnx_fixtures", opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    save_node_test("test_names", model, x, y.astype(np.float32))
+
+
 def main():
+    names()
     conv_bn_relu()
     bad_files()
     constant_nodes()

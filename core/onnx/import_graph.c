@@ -2,6 +2,7 @@
  * their names and aliases, constants turned into layers, and fusion. The
  * emitters (import_ops.c, import_conv.c) and the driver (onnx_import.c)
  * build through these. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +26,27 @@ void imp_set_label(imp *im, const ft_onnx_node *n, size_t idx)
 
 /* ---- names ---- */
 
-/* A free layer name: want if usable, else "<op>_<index>" (suffixed until
- * free). Names over IMP_NAME_MAX bytes keep their start and a hash. */
+/* name as the graph core takes it: letters, digits and _ - . / : (others
+ * become '_'); over IMP_NAME_MAX bytes, its start and a hash. */
+static void clean_name(const char *name, char out[IMP_NAME_MAX + 1])
+{
+    if (strlen(name) > IMP_NAME_MAX) {
+        unsigned h = 2166136261u;
+        for (const char *s = name; *s; s++)
+            h = (h ^ (unsigned char)*s) * 16777619u;
+        snprintf(out, IMP_NAME_MAX + 1, "%.*s-%08x", IMP_NAME_MAX - 9, name, h);
+    } else {
+        snprintf(out, IMP_NAME_MAX + 1, "%s", name);
+    }
+    for (char *c = out; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("_-./:", *c))
+            *c = '_';
+}
+
+/* A free layer name: want if usable, else "<op>_<index>" (suffixed until free). */
 static void pick_name(imp *im, const char *want, char out[IMP_NAME_MAX + 1])
 {
-    if (want && *want && strlen(want) > IMP_NAME_MAX) {
-        unsigned h = 2166136261u;
-        for (const char *s = want; *s; s++)
-            h = (h ^ (unsigned char)*s) * 16777619u;
-        snprintf(out, IMP_NAME_MAX + 1, "%.*s~%08x", IMP_NAME_MAX - 9, want, h);
-    } else {
-        snprintf(out, IMP_NAME_MAX + 1, "%s", want ? want : "");
-    }
+    clean_name(want ? want : "", out);
     for (int k = 0; !*out || imp_map_get(&im->names, out) >= 0; k++) {
         if (k == 0)
             snprintf(out, IMP_NAME_MAX + 1, "%s_%zu", im->node->op_type, im->node_index);
@@ -45,12 +55,14 @@ static void pick_name(imp *im, const char *want, char out[IMP_NAME_MAX + 1])
     }
 }
 
-/* Add name as an alias of layer l unless it is empty, too long or taken. */
+/* Add name (cleaned) as an alias of layer l unless it is empty or taken. */
 static int add_alias(imp *im, imp_layer *l, const char *name)
 {
-    if (!*name || strlen(name) > IMP_NAME_MAX || imp_map_get(&im->names, name) >= 0)
+    char clean[IMP_NAME_MAX + 1];
+    clean_name(name, clean);
+    if (!*clean || imp_map_get(&im->names, clean) >= 0)
         return 0;
-    json_t *s = json_string(name);
+    json_t *s = json_string(clean);
     if (!s || json_array_append_new(l->aliases, s) != 0 ||
         imp_map_put(&im->names, json_string_value(s), 0) != 0)
         return imp_oom(im);

@@ -357,12 +357,40 @@ static void test_import_structure(void)
     ft_model_free(m);
 }
 
+/* Names the graph core cannot take as they are: empty and duplicated ones
+ * are generated, characters outside [A-Za-z0-9_./:-] become '_', 200 bytes
+ * are cut to 118 and a hash. */
+static void test_import_names(void)
+{
+    ft_model *m = import_file(FIXTURES "node/test_names/model.onnx");
+    json_t *arch = m ? ft_model_arch_json(m) : NULL;
+    char want[600], n118[119];
+    memset(n118, 'n', 118);
+    n118[118] = 0;
+    CHECK(m && ft_model_num_layers(m) == 3);
+    if (!arch)
+        return;
+    check_layer(arch, 0, "{\"activation\":\"relu\",\"aliases\":[\"r\"],\"name\":\"Relu_0\",\"type\":\"activation\"}");
+    check_layer(arch, 1, "{\"activation\":\"sigmoid\",\"aliases\":[\"s\"],\"name\":\"dup\",\"type\":\"activation\"}");
+    json_t *l = json_array_get(json_object_get(arch, "layers"), 2);
+    const char *long_alias = json_string_value(json_array_get(json_object_get(l, "aliases"), 1));
+    CHECK(long_alias && strlen(long_alias) == 127 && strncmp(long_alias, n118, 118) == 0 && long_alias[118] == '-');
+    snprintf(want, sizeof want,
+             "{\"activation\":\"tanh\",\"aliases\":[\"a\",\"%s\",\"t\",\"my_node__1\",\"y\"],"
+             "\"name\":\"Add_2\",\"type\":\"add\"}", long_alias ? long_alias : "");
+    check_layer(arch, 2, want);
+    CHECK(ft_model_find_layer(m, "my_node__1") == 2 && ft_model_find_layer(m, "y") == 2);
+    json_decref(arch);
+    ft_model_free(m);
+}
+
 #include "tests/unit/test_onnx_import_bad.h"
 
 int main(void)
 {
     RUN(test_conformance);
     RUN(test_import_structure);
+    RUN(test_import_names);
     run_import_bad_tests();
     return TEST_SUMMARY();
 }
