@@ -14,6 +14,8 @@ tests/fixtures/onnx/ (committed; rerun after changing this script):
                  input) cannot show; tests/unit/test_onnx_ops.c runs it.
   node/test_conv_bn_relu/  Conv -> BatchNormalization -> Relu, which the
                  importer folds into one conv2d layer (outputs by torch).
+  node/test_softmax_opset11/  Softmax before opset 13 (over all dims from
+                 the axis on) beside a node the output does not need.
   node/test_names/  node names the graph core cannot take as they are
                  (empty, duplicated, 200 bytes, with spaces and '#').
   bad/*.onnx     files the importer must refuse, one defect each (an
@@ -194,7 +196,22 @@ def names():
     save_node_test("test_names", model, x, y.astype(np.float32))
 
 
+def softmax_opset11():
+    x = ramp((2, 3, 4), np.float32) * 3
+    e = np.exp(x.reshape(2, 12) - x.reshape(2, 12).max(axis=1, keepdims=True))
+    y = (e / e.sum(axis=1, keepdims=True)).reshape(2, 3, 4).astype(np.float32)
+    nodes = [helper.make_node("Relu", ["x"], ["unused"], name="dead"),
+             helper.make_node("Softmax", ["x"], ["y"], name="softmax", axis=1)]
+    graph = helper.make_graph(nodes, "softmax_opset11",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 4])])
+    model = helper.make_model(graph, producer_name="gen_onnx_fixtures", opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    save_node_test("test_softmax_opset11", model, x, y)
+
+
 def main():
+    softmax_opset11()
     names()
     conv_bn_relu()
     bad_files()

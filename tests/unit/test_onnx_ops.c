@@ -290,14 +290,15 @@ static void test_conformance(void)
            N_REFUSED);
 }
 
-static ft_model *import_file(const char *path)
+static ft_model *import_file(const char *path, bool any_rank)
 {
+    ft_onnx_import_options opt = {.any_input_rank = any_rank};
     unsigned char *buf = NULL;
     size_t len = 0;
     ft_error err = {0};
     ft_model *m = NULL;
     if (ft_read_file(path, 1 << 20, &buf, &len, &err) == 0)
-        m = ft_onnx_import_bytes(buf, len, NULL, NULL, &err);
+        m = ft_onnx_import_bytes(buf, len, NULL, &opt, &err);
     CHECKF(m, "%s: %s", path, err.msg);
     free(buf);
     return m;
@@ -326,10 +327,11 @@ static void check_layer(const json_t *arch, size_t i, const char *want)
 
 /* Names, fusions and aliases: BatchNormalization and Relu fold into the
  * conv; LeakyRelu into the add, Clip into the Gemm's dense; constants
- * become layers; Constant nodes feeding shapes do not; metadata. */
+ * become layers; Constant nodes feeding shapes do not; dead nodes are
+ * dropped; metadata. */
 static void test_import_structure(void)
 {
-    ft_model *m = import_file(FIXTURES "node/test_conv_bn_relu/model.onnx");
+    ft_model *m = import_file(FIXTURES "node/test_conv_bn_relu/model.onnx", false);
     json_t *arch = m ? ft_model_arch_json(m) : NULL;
     CHECK(m && ft_model_num_layers(m) == 1);
     if (arch)
@@ -337,7 +339,7 @@ static void test_import_structure(void)
                              "\"name\":\"conv\",\"type\":\"conv2d\"}");
     json_decref(arch);
     ft_model_free(m);
-    m = import_file(FIXTURES "tiny.onnx");
+    m = import_file(FIXTURES "tiny.onnx", false);
     arch = m ? ft_model_arch_json(m) : NULL;
     static const char *const want[] = {
         "{\"aliases\":[\"c\"],\"name\":\"conv\",\"type\":\"conv2d\"}",
@@ -348,6 +350,11 @@ static void test_import_structure(void)
         "{\"aliases\":[\"f\"],\"name\":\"flatten\",\"type\":\"reshape\"}",
         "{\"activation\":\"clip\",\"aliases\":[\"y\",\"clip\",\"z\"],\"name\":\"fc\",\"type\":\"dense\"}"};
     CHECK(m && ft_model_num_layers(m) == 7);
+    /* The node "dead" computes nothing the output needs: no layer (the
+     * [N, 3, 4] input is taken flat and reshaped, then the softmax). */
+    ft_model *sm = import_file(FIXTURES "node/test_softmax_opset11/model.onnx", true);
+    CHECK(sm && ft_model_num_layers(sm) == 2 && ft_model_find_layer(sm, "dead") < 0);
+    ft_model_free(sm);
     for (size_t i = 0; arch && i < 7; i++)
         check_layer(arch, i, want[i]);
     CHECK(m && strcmp(ft_model_meta(m, "source"), "onnx") == 0 && strcmp(ft_model_meta(m, "opset"), "13") == 0);
@@ -362,7 +369,7 @@ static void test_import_structure(void)
  * are cut to 118 and a hash. */
 static void test_import_names(void)
 {
-    ft_model *m = import_file(FIXTURES "node/test_names/model.onnx");
+    ft_model *m = import_file(FIXTURES "node/test_names/model.onnx", false);
     json_t *arch = m ? ft_model_arch_json(m) : NULL;
     char want[600], n118[119];
     memset(n118, 'n', 118);
