@@ -158,8 +158,13 @@ static int emit_binary(imp *im, const ft_onnx_node *n, const char *type)
 static int emit_add(imp *im, const ft_onnx_node *n) { return emit_binary(im, n, "add"); }
 static int emit_mul(imp *im, const ft_onnx_node *n) { return emit_binary(im, n, "mul"); }
 
+static int emit_identity(imp *im, const ft_onnx_node *n);
+
+/* Concat; of one input (DenseNet's first layers) it is the identity. */
 static int emit_concat(imp *im, const ft_onnx_node *n)
 {
+    if (n->n_inputs == 1)
+        return emit_identity(im, n);
     int r = 0, axis = 0;
     for (size_t k = 0; k < n->n_inputs && !r; k++) {
         imp_value *v = imp_input(im, n, k);
@@ -167,8 +172,8 @@ static int emit_concat(imp *im, const ft_onnx_node *n)
     }
     if (!r)
         return imp_fail(im, "no input is computed from the model input");
-    if (n->n_inputs < 2 || sample_axis(im, imp_attr_int(n, "axis", 1), r, &axis) != 0)
-        return n->n_inputs < 2 ? imp_fail(im, "needs at least two inputs") : -1;
+    if (sample_axis(im, imp_attr_int(n, "axis", 1), r, &axis) != 0)
+        return -1;
     const char **src = calloc(n->n_inputs, sizeof *src);
     imp_shape out, s;
     int li = src ? 0 : imp_fail(im, "out of memory");
