@@ -3,6 +3,7 @@
 #   make test       unit + API tests (tests/run.sh prints "N passed, N failed")
 #   make sanitize   the same suite built with ASan + UBSan into build-san/
 #   make bench      benchmarks beside PyTorch (needs python3-torch)
+#   make graph-bench  the forward pass of a resnet18-shaped graph (images/s)
 #   make fuzz-smoke short libFuzzer runs of every harness (clang-14)
 #   make demo       the transfer-learning experiment against a running server
 
@@ -25,7 +26,7 @@ CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx/onnx.pb-c.o
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test sanitize bench fuzz-smoke demo clean
+.PHONY: all test sanitize bench graph-bench fuzz-smoke demo clean
 all: $(BUILD)/finetuned $(TEST_BIN)
 
 $(BUILD)/%.o: %.c
@@ -70,6 +71,12 @@ sanitize:
 
 bench: all
 	bench/run.sh
+
+$(BUILD)/graph_bench: $(BUILD)/bench/graph_bench.o $(BUILD)/libftcore.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+graph-bench: $(BUILD)/graph_bench
+	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} $(BUILD)/graph_bench
 
 # The transfer-learning experiment against a running server (examples/fashion_transfer.sh).
 URL ?= http://127.0.0.1:8080

@@ -129,6 +129,11 @@ void ft_act_default_params(ft_activation act, float *p);
  * keeps rows x cols floats of pre-activation in its scratch. */
 bool ft_act_needs_input(ft_activation act);
 
+/* Forward and backward of a layer that only relabels the shape (flatten,
+ * reshape): copies (core/nn/layer_flatten.c). */
+void ft_layer_copy_forward(const ft_layer *l, const ft_fwd_args *a);
+void ft_layer_copy_backward(const ft_layer *l, const ft_bwd_args *a);
+
 /* y[i] += x[i] for i < n. */
 void ft_vec_add(float *y, const float *x, size_t n);
 /* The sum of x[0..n) (16 partial sums, so the loop vectorises and the

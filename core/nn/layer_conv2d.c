@@ -13,11 +13,15 @@
  * group's col (cheap next to the sgemms) rather than keeping the whole
  * batch's, which also bounds memory.
  *
- * Forward takes two shortcuts: a 1x1, stride-1, unpadded, ungrouped
- * convolution is already in col's layout (sgemm straight on the input), and
- * a depthwise one (groups == C) runs a direct kernel (conv_depthwise.c).
- * Bias and activation are applied to each output plane right after its
- * sgemm, while it is in cache. */
+ * Forward differs in three ways. Small output planes (under BATCHED_BELOW
+ * pixels, the late layers of a CNN) make one sgemm per channel group over
+ * all the group's samples at once, into a [F/G, S*OH*OW] buffer copied out
+ * to NCHW: an sgemm with N = 49 runs at half the speed of one with N = 441
+ * (OpenBLAS, one thread). A large 1x1, stride-1, unpadded, ungrouped
+ * convolution is already in col's layout (sgemm straight on the input). A
+ * depthwise one (groups == C) runs a direct kernel (conv_depthwise.c). Bias
+ * and activation are applied to each output plane right after it is
+ * written, while it is in cache. */
 #include <cblas.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -113,6 +117,7 @@ static size_t patch_size(const ft_layer *l)
 }
 
 #define GROUP_FLOATS ((size_t)2 << 20) /* col per sample group: 8 MiB */
+#define BATCHED_BELOW 2048              /* output pixels under which forward batches samples */
 
 /* Samples per group for a batch of `batch`. */
 static int group_size(const ft_layer *l, int batch)
@@ -129,22 +134,35 @@ static size_t col_floats(const ft_layer *l, int batch)
            (size_t)l->out.dim[2];
 }
 
-/* The scratch is col, then (only for an activation that needs its input for
- * backward) the whole batch's pre-activation [B, F, OH, OW]. */
+/* Forward batches the samples of a group into one sgemm per channel group. */
+static bool batched(const ft_layer *l) { return (size_t)l->out.dim[1] * (size_t)l->out.dim[2] < BATCHED_BELOW; }
+
+/* Floats of the pre-activation kept for backward: the whole batch's
+ * [B, F, OH, OW], only for an activation that needs its input. */
+static size_t kept_floats(const ft_layer *l, int batch)
+{
+    return ft_act_needs_input(l->act) ? (size_t)batch * ft_shape_size(l->out) : 0;
+}
+
+/* The scratch is col, then the kept pre-activation, then (batched forward)
+ * one channel group's output for a sample group, [F/G, S*OH*OW]. */
 static size_t conv_scratch(const ft_layer *l, int batch)
 {
-    size_t kept = ft_act_needs_input(l->act) ? (size_t)batch * ft_shape_size(l->out) : 0;
-    return col_floats(l, batch) + kept;
+    size_t out = batched(l) ? (size_t)(l->filters / l->groups) * (size_t)group_size(l, batch) *
+                                  (size_t)l->out.dim[1] * (size_t)l->out.dim[2]
+                            : 0;
+    return col_floats(l, batch) + kept_floats(l, batch) + out;
 }
 
 /* Where the pre-activation of sample 0 is kept. */
 static float *kept_input(const ft_layer *l, float *scratch, int batch) { return scratch + col_floats(l, batch); }
 
-/* The input is col already: one output pixel per input pixel, no padding. */
+/* The input is col already (one output pixel per input pixel, no padding),
+ * and planes are large enough to run sample by sample. */
 static bool pointwise(const ft_layer *l)
 {
     return l->kh == 1 && l->kw == 1 && l->sh == 1 && l->sw == 1 && l->groups == 1 && l->ph == 0 &&
-           l->pw == 0 && l->pb == 0 && l->pr == 0;
+           l->pw == 0 && l->pb == 0 && l->pr == 0 && !batched(l);
 }
 
 /* One sample's output planes: + bias, then the activation (pre-activation
@@ -172,12 +190,30 @@ static void grouped_gemm(const ft_layer *l, const float *w, const float *col, si
                     out + (size_t)g * (size_t)Fg * ohw, (int)ohw);
 }
 
+/* Samples [b0, b0 + g) at once from col (their columns): per channel group,
+ * tmp[F/G, g*OHW] = W_g . col_g, then each sample's rows copied to NCHW. */
+static void batched_gemm(const ft_layer *l, const float *w, const float *col, int g, float *tmp, float *out)
+{
+    int G = l->groups, Fg = l->filters / G;
+    size_t ohw = (size_t)l->out.dim[1] * (size_t)l->out.dim[2], k = patch_size(l), ncols = (size_t)g * ohw;
+    size_t out_size = ft_shape_size(l->out);
+    for (int gi = 0; gi < G; gi++) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Fg, (int)ncols, (int)k, 1.0f,
+                    w + (size_t)gi * (size_t)Fg * k, (int)k, col + (size_t)gi * k * ncols, (int)ncols, 0.0f, tmp,
+                    (int)ncols);
+        for (int b = 0; b < g; b++)
+            for (int f = 0; f < Fg; f++)
+                memcpy(out + (size_t)b * out_size + (size_t)(gi * Fg + f) * ohw, tmp + (size_t)f * ncols + (size_t)b * ohw,
+                       sizeof(float) * ohw);
+    }
+}
+
 static void conv_forward(const ft_layer *l, const ft_fwd_args *a)
 {
     size_t ohw = (size_t)l->out.dim[1] * (size_t)l->out.dim[2];
     size_t in_size = ft_shape_size(l->in), out_size = ft_shape_size(l->out);
     ft_activation act = a->logits ? FT_ACT_LINEAR : l->act;
-    float *keep = kept_input(l, a->scratch, a->batch);
+    float *keep = kept_input(l, a->scratch, a->batch), *tmp = keep + kept_floats(l, a->batch);
     bool depthwise = l->groups == l->in.dim[0] && l->groups > 1;
     int group = pointwise(l) || depthwise ? a->batch : group_size(l, a->batch);
     for (int b0 = 0; b0 < a->batch; b0 += group) {
@@ -185,6 +221,8 @@ static void conv_forward(const ft_layer *l, const ft_fwd_args *a)
         size_t ncols = (size_t)g * ohw;
         if (!pointwise(l) && !depthwise)
             ft_conv_im2col(l, a->in + (size_t)b0 * in_size, g, a->scratch);
+        if (!depthwise && batched(l))
+            batched_gemm(l, a->w, a->scratch, g, tmp, a->out + (size_t)b0 * out_size);
         for (int b = b0; b < b0 + g; b++) {
             float *ob = a->out + (size_t)b * out_size;
             const float *xb = a->in + (size_t)b * in_size;
@@ -192,7 +230,7 @@ static void conv_forward(const ft_layer *l, const ft_fwd_args *a)
                 ft_conv_depthwise(l, xb, a->w, a->b, ob);
             else if (pointwise(l))
                 grouped_gemm(l, a->w, xb, ohw, ob);
-            else
+            else if (!batched(l))
                 grouped_gemm(l, a->w, a->scratch + (size_t)(b - b0) * ohw, ncols, ob);
             bias_activate(l, act, depthwise ? NULL : a->b, ob, keep + (size_t)b * out_size);
         }

@@ -1,8 +1,6 @@
 /* Reshape to a per-sample `shape` with the same number of values (one size
  * may be -1 in the JSON; the canonical form has it resolved). The data is
- * unchanged (NCHW is row-major), so forward and backward are copies. */
-#include <string.h>
-
+ * unchanged (NCHW is row-major), so forward and backward are flatten's copies. */
 #include "core/nn/layer_fields.h"
 
 static int reshape_parse(ft_layer *l, const ft_layer_fields *f)
@@ -32,20 +30,9 @@ static int reshape_setup(ft_layer *l, const ft_shape *ins, const char *param, ft
     return 0;
 }
 
-static void reshape_forward(const ft_layer *l, const ft_fwd_args *a)
-{
-    memcpy(a->out, a->in, sizeof(float) * (size_t)a->batch * ft_shape_size(l->in));
-}
-
-static void reshape_backward(const ft_layer *l, const ft_bwd_args *a)
-{
-    if (a->din)
-        memcpy(a->din, a->dout, sizeof(float) * (size_t)a->batch * ft_shape_size(l->in));
-}
-
 static const char *const reshape_keys[] = {"shape", NULL};
 
 const ft_layer_kind ft_layer_reshape = {
     .keys = reshape_keys, .parse = reshape_parse, .emit = reshape_emit, .setup = reshape_setup,
-    .forward = reshape_forward, .backward = reshape_backward,
+    .forward = ft_layer_copy_forward, .backward = ft_layer_copy_backward,
 };

@@ -61,7 +61,7 @@ static long flatten(const json_t *v, float *out, size_t max, size_t *n)
 static bool within_budget(ft_req *r, const ft_model *m, size_t n)
 {
     size_t floats = n * (ft_shape_size(ft_model_input_shape(m)) + ft_shape_size(ft_model_output_shape(m)));
-    floats += ft_workspace_floats(m, 0, ft_model_num_layers(m), (int)(n < FT_PREDICT_CHUNK ? n : FT_PREDICT_CHUNK));
+    floats += ft_workspace_infer_floats(m, 0, ft_model_num_layers(m), (int)(n < FT_PREDICT_CHUNK ? n : FT_PREDICT_CHUNK));
     if (floats <= MAX_PREDICT_BYTES / sizeof(float))
         return true;
     ft_reply_error(r, 413, "predict_too_large", "inputs",

@@ -1,10 +1,14 @@
 /* Models as graphs: inputs and aliases in JSON, the new layer types and
  * attributes (round trip, errors), the forward-only workspace against the
- * keep-everything one, and its memory on a resnet18-shaped graph. Numerics
- * against PyTorch are in test_graph_fixtures.c. */
+ * keep-everything one and its memory on a resnet18-shaped graph, forward
+ * against PyTorch (tests/fixtures/graph.json from tools/fixtures/graph.py),
+ * and transfer learning on a graph. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/resnet_json.h"
+#include "core/train/train.h"
+#include "tests/unit/fixture_compare.h"
 #include "tests/unit/fixtures_util.h"
 #include "tests/unit/test.h"
 
@@ -181,10 +185,216 @@ static void test_liveness_matches(void)
     ft_model_free(m);
 }
 
+/* Every case of graph.json: the model from its architecture and params,
+ * forward through a forward-only workspace, within 1e-5 relative of torch.
+ * The denominator is floored at 1e-2 of the largest output: float32 sums of
+ * unit-sized terms err by about 1e-7 absolute, 1e-5 of an output of 0.01. */
+static void test_fixtures(void)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file("tests/fixtures/graph.json", 0, &jerr);
+    CHECKF(doc != NULL, "graph.json: %s", jerr.text);
+    size_t i;
+    json_t *c;
+    int ran = 0;
+    json_array_foreach(json_object_get(doc, "cases"), i, c) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        ft_error err = {0};
+        ft_model *m = ft_model_from_json(json_object_get(c, "architecture"), "architecture", &err);
+        CHECKF(m != NULL, "%s: %s %s", name, err.param, err.msg);
+        if (!m)
+            continue;
+        const json_t *params = json_object_get(c, "params");
+        size_t copied = 0;
+        for (int l = 0; l < ft_model_num_layers(m); l++) {
+            ft_layer_info li;
+            ft_model_layer_info(m, l, &li);
+            float *p = ft_model_params(m) + li.param_offset;
+            const char *suffix[] = {"weight", "bias"};
+            for (int k = 0; k < 2 && li.has_params; k++) {
+                char key[160];
+                snprintf(key, sizeof key, "%s.%s", li.name, suffix[k]);
+                const json_t *v = json_object_get(params, key);
+                for (size_t e = 0; e < json_array_size(v); e++)
+                    *p++ = (float)json_number_value(json_array_get(v, e));
+                copied += json_array_size(v);
+            }
+        }
+        CHECKF(copied == ft_model_num_params(m), "%s: %zu of %zu params", name, copied, ft_model_num_params(m));
+        int batch = (int)json_integer_value(json_object_get(c, "batch"));
+        const json_t *jy = json_object_get(c, "y");
+        size_t nx;
+        float *x = fixture_floats(json_object_get(c, "x"), &nx);
+        ft_workspace *ws = ft_workspace_new_range(m, 0, ft_model_num_layers(m), batch, &err);
+        const float *y = ft_model_forward(m, ws, x, batch, 0, NULL);
+        size_t n = json_array_size(jy);
+        CHECKF(n == (size_t)batch * ft_shape_size(ft_model_output_shape(m)), "%s: %zu outputs", name, n);
+        fixture_compare("y", name, y, jy, 1e-5, 1e-2);
+        ran++;
+        ft_workspace_free(ws);
+        free(x);
+        ft_model_free(m);
+    }
+    CHECK(ran >= 19);
+    json_decref(doc);
+}
+
+/* The forward-only workspace of resnet18 at 224x224, batch 32 (the feature
+ * cache's prefix run) stays under 1 GB; keeping every output would not. */
+static void test_resnet18_memory(void)
+{
+    json_t *arch = resnet18_json(224, 1000);
+    ft_error err = {0};
+    ft_model *m = ft_model_layout_from_json(arch, "", &err);
+    json_decref(arch);
+    CHECKF(m != NULL, "%s", err.msg);
+    if (!m)
+        return;
+    int n = ft_model_num_layers(m);
+    size_t live = ft_workspace_infer_floats(m, 0, n, 32), all = ft_workspace_floats(m, 0, n, 32);
+    CHECKF(live * sizeof(float) < ((size_t)1 << 30), "%zu MiB", live * sizeof(float) >> 20);
+    CHECKF(live * 3 < all, "forward-only %zu floats, keep-everything %zu", live, all);
+    ft_model_free(m);
+}
+
+/* 1x1 convolutions: the large-plane path (sgemm on the input) and the
+ * batched one (small planes) against the sum written out. */
+static void test_pointwise_paths(void)
+{
+    const int sizes[] = {48, 20}; /* 2304 pixels: per sample; 400: batched */
+    for (int k = 0; k < 2; k++) {
+        char text[256];
+        int s = sizes[k];
+        snprintf(text, sizeof text, "{\"input\": [3, %d, %d], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, "
+                 "\"kernel\": 1, \"activation\": \"relu\"}]}", s, s);
+        ft_model *m = init_model(text, 4);
+        ft_rng rng;
+        ft_rng_seed(&rng, 5);
+        size_t hw = (size_t)s * (size_t)s;
+        float *x = malloc(sizeof *x * 2 * 3 * hw), *w = ft_model_params(m);
+        for (size_t i = 0; i < 2 * 3 * hw; i++)
+            x[i] = (float)ft_rng_normal(&rng);
+        w[6] = 0.25f, w[7] = -0.5f; /* nonzero biases */
+        ft_error err = {0};
+        ft_workspace *ws = ft_workspace_new_range(m, 0, 1, 2, &err);
+        const float *y = ft_model_forward(m, ws, x, 2, 0, NULL);
+        double worst = 0;
+        for (int b = 0; b < 2; b++)
+            for (int f = 0; f < 2; f++)
+                for (size_t p = 0; p < hw; p++) {
+                    double want = w[6 + f];
+                    for (int c = 0; c < 3; c++)
+                        want += (double)w[f * 3 + c] * x[((size_t)b * 3 + (size_t)c) * hw + p];
+                    want = want > 0 ? want : 0;
+                    worst = fmax(worst, fabs(y[((size_t)b * 2 + (size_t)f) * hw + p] - want));
+                }
+        CHECKF(worst < 1e-5, "%dx%d: error %g", s, s, worst);
+        ft_workspace_free(ws);
+        free(x);
+        ft_model_free(m);
+    }
+}
+
+/* The residual graph on [1, 8, 8] (the blobs dataset's shape). */
+static const char *GRAPH_BASE =
+    "{\"input\": [1, 8, 8], \"layers\": ["
+    "{\"name\": \"stem\", \"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, \"activation\": \"relu\"},"
+    "{\"name\": \"c1\", \"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, \"activation\": \"relu\","
+    " \"aliases\": [\"/c1/Relu\"]},"
+    "{\"name\": \"c2\", \"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1},"
+    "{\"name\": \"add\", \"type\": \"add\", \"inputs\": [\"c2\", \"stem\"], \"activation\": \"relu\"},"
+    "{\"name\": \"gap\", \"type\": \"global_avgpool2d\", \"keepdims\": true},"
+    "{\"name\": \"flat\", \"type\": \"flatten\"},"
+    "{\"name\": \"fc\", \"type\": \"dense\", \"units\": 5}]}";
+
+/* Transfer base -> a 3-class head; checks the layer names and each kept
+ * layer's weights against the base's. */
+static ft_model *graph_transfer(ft_model *base, const char *cut, int drop, const char *const *names, int n)
+{
+    ft_rng rng;
+    ft_rng_seed(&rng, 1);
+    ft_error err = {0};
+    ft_transfer t = {.cut_after = cut, .drop_layers = drop, .freeze = FT_FREEZE_BASE, .output = FT_ACT_SOFTMAX,
+                     .units = 3, .init = FT_INIT_HE_NORMAL};
+    int kept = -1;
+    ft_model *m = ft_model_transfer(base, &t, &rng, &kept, &err);
+    CHECKF(m && ft_model_num_layers(m) == n, "%s/%d: %s", cut ? cut : "drop", drop, err.msg);
+    for (int i = 0; m && i < n && i < ft_model_num_layers(m); i++) {
+        ft_layer_info li, bi;
+        ft_model_layer_info(m, i, &li);
+        CHECKF(strcmp(li.name, names[i]) == 0, "layer %d is %s, want %s", i, li.name, names[i]);
+        CHECK(li.trainable == (i >= kept));
+        int at = ft_model_find_layer(base, li.name);
+        if (i < kept && at >= 0) {
+            ft_model_layer_info(base, at, &bi);
+            CHECK(li.params == bi.params && memcmp(ft_model_params(m) + li.param_offset,
+                                                   ft_model_params(base) + bi.param_offset,
+                                                   li.params * sizeof(float)) == 0);
+        }
+    }
+    return m;
+}
+
+static void test_transfer_graph(void)
+{
+    ft_model *base = init_model(GRAPH_BASE, 5);
+    const char *by_name[] = {"stem", "c1", "head_flatten", "head_output"};
+    ft_model_free(graph_transfer(base, "c1", 0, by_name, 4));
+    ft_model_free(graph_transfer(base, "/c1/Relu", 0, by_name, 4));
+    /* cut after the add: c1, c2 come along as its ancestors, the skip renumbered */
+    const char *at_add[] = {"stem", "c1", "c2", "add", "head_flatten", "head_output"};
+    ft_model *m = graph_transfer(base, "add", 0, at_add, 6);
+    ft_layer_info li;
+    ft_model_layer_info(m, 3, &li);
+    CHECK(li.ninputs == 2 && strcmp(li.inputs[0], "c2") == 0 && strcmp(li.inputs[1], "stem") == 0 &&
+          strcmp(li.op, "add") == 0);
+    ft_model_free(m);
+    /* drop_layers 1: fc goes, the flatten of the pooled feature stays */
+    const char *drop1[] = {"stem", "c1", "c2", "add", "gap", "flat", "head_output"};
+    m = graph_transfer(base, NULL, 1, drop1, 7);
+    /* drop_layers 2: cut before the global pool */
+    ft_model_free(graph_transfer(base, NULL, 2, at_add, 6));
+    ft_error err = {0};
+    ft_transfer t = {.drop_layers = 6, .output = FT_ACT_SOFTMAX, .units = 3};
+    CHECK(ft_model_transfer_layout(base, &t, NULL, &err) == NULL && strcmp(err.param, "drop_layers") == 0 &&
+          strstr(err.msg, "between 0 and 5") != NULL);
+    t.drop_layers = 0, t.cut_after = "nope";
+    CHECK(ft_model_transfer_layout(base, &t, NULL, &err) == NULL && strcmp(err.param, "cut_after") == 0);
+
+    /* freeze base: training the head (through the feature cache, which runs
+     * the graph prefix forward-only) leaves the kept weights bit-identical */
+    size_t toff = ft_model_trainable_offset(m), total = ft_model_num_params(m);
+    float *before = malloc(total * sizeof(float));
+    memcpy(before, ft_model_params(m), total * sizeof(float));
+    ft_dataset *ds = blobs_dataset(60, 3, 9);
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_train_config cfg = {.loss = FT_LOSS_CROSS_ENTROPY, .batch_size = 16, .epochs = 3, .seed = 1,
+                           .cache_limit_bytes = 1 << 20,
+                           .optim = {.type = FT_OPT_SGD, .lr = 0.05, .momentum = 0.9, .weight_decay = 0.01}};
+    ft_trainer *tr = ft_trainer_new(m, ds, NULL, &pp, &cfg, &err);
+    CHECKF(tr && ft_trainer_run(tr, NULL, &err) == 0, "%s", err.msg);
+    CHECK(toff > 0 && memcmp(before, ft_model_params(m), toff * sizeof(float)) == 0);
+    CHECK(memcmp(before + toff, ft_model_params(m) + toff, (total - toff) * sizeof(float)) != 0);
+    ft_trainer_free(tr);
+    /* everything trainable: the graph cannot train yet */
+    ft_model_set_first_trainable(m, 0);
+    CHECK(ft_trainer_new(m, ds, NULL, &pp, &cfg, &err) == NULL &&
+          strcmp(err.msg, "layer 'add' (type add) cannot train yet") == 0);
+    free(before);
+    ft_dataset_free(ds);
+    ft_model_free(m);
+    ft_model_free(base);
+}
+
 int main(void)
 {
     RUN(test_round_trip);
     RUN(test_errors);
     RUN(test_liveness_matches);
+    RUN(test_fixtures);
+    RUN(test_resnet18_memory);
+    RUN(test_pointwise_paths);
+    RUN(test_transfer_graph);
     return TEST_SUMMARY();
 }
