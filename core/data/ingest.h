@@ -70,6 +70,12 @@ typedef enum {
     FT_COLOR_RGB        /* three channels */
 } ft_color;
 
+/* How images of another aspect ratio than the dataset's become rows. */
+typedef enum {
+    FT_FIT_CROP = 0, /* resize to cover, keeping the aspect ratio, then center-crop */
+    FT_FIT_SQUASH    /* resize to the size whatever the aspect ratio */
+} ft_fit;
+
 #define FT_AUTO_MAX_INT_CLASSES 100 /* integer labels above this many values: regression */
 
 /* Defaults used where an option is left 0. */
@@ -95,9 +101,10 @@ typedef struct {
     ft_task task;          /* CSV and safetensors: what the labels are */
     char delimiter;        /* CSV field separator; 0: ','; ' ': runs of spaces and tabs */
     bool no_header;        /* CSV without a header row: columns are named "0", "1", ... */
-    int image_height;      /* resize images to this; 0: the first image's size */
+    int image_height;      /* resize images to this; 0: theirs if they all have one, else 256 */
     int image_width;       /* (both or neither) */
     ft_color color;        /* image colour; FT_COLOR_AUTO: the first image's */
+    ft_fit fit;            /* images of another aspect ratio: crop (default) or squash */
     uint64_t max_columns;  /* CSV columns */
     uint64_t max_classes;  /* distinct labels of a classification dataset */
     uint64_t max_line_bytes;         /* one CSV record */
@@ -134,7 +141,7 @@ int ft_ingest(const ft_ingest_source *src, const ft_ingest_options *opt, ft_data
 
 /* Set one option from its upload query-parameter / CLI spelling: "format",
  * "label", "task", "delimiter", "header" (true/false), "image_size" ("28x28"
- * or "28"), "color". Errors are FT_EINVAL with param = key. */
+ * or "28"), "color", "fit" (crop, squash). Errors are FT_EINVAL with param = key. */
 int ft_ingest_option_set(ft_ingest_options *opt, const char *key, const char *value, ft_error *err);
 
 /* The i-th option key an upload reads ("format", "label", ...: those some
