@@ -1,8 +1,8 @@
 /* Dataset ingestion: every upload format parsed, validated and summarised.
  *
  * One entry point serves the HTTP upload route and `finetuned dataset
- * inspect`: ft_ingest() takes a file (CSV, .tar / .tar.gz of PNG images,
- * safetensors; gzipped CSV too) or an IDX pair, and returns an in-memory
+ * inspect`: ft_ingest() takes a file (CSV, .tar / .tar.gz / .zip of PNG or
+ * JPEG images, safetensors; gzipped CSV too) or an IDX pair, and returns an in-memory
  * ft_dataset plus a JSON summary, or an error whose message names the line
  * and column, the archive entry or the tensor at fault.
  *
@@ -27,7 +27,8 @@
  *   names come from that line, the row count is checked against it.
  * - Images are converted to the requested colour (grayscale uses ITU-R 601
  *   luma like PIL, alpha is dropped) and resized bilinearly (half-pixel
- *   centres, as tf.image.resize) to the requested size, then rounded to uint8.
+ *   centres, as tf.image.resize) to the requested size, then rounded to uint8;
+ *   images of another aspect ratio are covered and center-cropped (fit). 
  *
  * Memory stays bounded: input is streamed through fixed buffers, so a 1 GB
  * CSV needs the parsed floats plus a few MiB, never the file's size.
@@ -47,7 +48,8 @@
 
 /* File formats (gzip compression is orthogonal and detected by magic): one
  * value per row of core/data/format_list.h, FT_FORMAT_CSV, FT_FORMAT_TAR
- * (.tar or .tar.gz of <class>/<name>.png), FT_FORMAT_IDX (MNIST-style images
+ * (.tar or .tar.gz of <class>/<name>.png|.jpg), FT_FORMAT_ZIP (the same as a
+ * .zip), FT_FORMAT_IDX (MNIST-style images
  * + labels pair), FT_FORMAT_SAFETENSORS (tensors x and y). */
 #define FT_FORMAT_ENUM(ID, name) FT_FORMAT_##ID,
 typedef enum {
