@@ -14,6 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # installs.
 build=(build-essential pkg-config
        libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpng-dev zlib1g-dev nettle-dev
+       libjpeg62-turbo-dev libarchive-dev
        protobuf-c-compiler libprotobuf-c-dev libonnx-dev)
 # Packaging tests: prometheus (promtool checks /metrics), python3-yaml and
 # python3-jsonschema (the deploy/ YAML, live answers against openapi.yaml),
@@ -25,9 +26,11 @@ build=(build-essential pkg-config
 # dataset parsers. libonnx-testdata: ONNX's per-operator conformance models;
 # python3-onnx: tools/gen_onnx_fixtures.py. python3-torch and
 # python3-torchvision: tools/fixtures/torchvision_onnx.py exports the whole
-# networks of tests/api/test_onnx_networks.py.
+# networks of tests/api/test_onnx_networks.py, and the photo tests check
+# preprocessing against torchvision. python3-pil: the photo tests' JPEGs and
+# tools/fixtures/photos.py.
 test=(python3 curl jq sqlite3 valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
-      dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx
+      dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx python3-pil
       python3-torch python3-torchvision
       prometheus python3-yaml python3-jsonschema systemd wget e2fsprogs util-linux binutils shellcheck)
 
