@@ -4,7 +4,7 @@
 #   deploy/install-deps.sh --test   also what the test suite needs, including
 #                                   the npm tools of tools/ci (npm ci)
 #   deploy/install-deps.sh --bench  also what bench/ compares against (PyTorch,
-#                                   pandas, PIL, wrk)
+#                                   torchvision, pandas, PIL, wrk)
 # Run as root (or through sudo).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,12 +23,14 @@ build=(build-essential pkg-config
 # and schema validators of tools/ci: Dockerfile, compose, k8s, OpenAPI).
 # python3-sklearn: the CSV files scikit-learn ships are test data for the
 # dataset parsers. libonnx-testdata: ONNX's per-operator conformance models;
-# python3-onnx: tools/gen_onnx_fixtures.py.
+# python3-onnx: tools/gen_onnx_fixtures.py. python3-numpy + python3-pil:
+# tools/fixtures/fmnist_photos.py writes the JPEG photos of the ONNX transfer
+# test at test time.
 test=(python3 curl jq sqlite3 valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
-      dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx
+      dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx python3-numpy python3-pil
       prometheus python3-yaml python3-jsonschema systemd wget e2fsprogs util-linux binutils shellcheck)
 
-bench=(python3-torch python3-numpy python3-pandas python3-pil wrk time jq curl dataset-fashion-mnist)
+bench=(python3-torch python3-torchvision python3-numpy python3-pandas python3-pil wrk time jq curl dataset-fashion-mnist)
 
 pkgs=("${build[@]}")
 if [ "${1:-}" = "--bench" ]; then
