@@ -23,11 +23,14 @@ build=(build-essential pkg-config
 # and schema validators of tools/ci: Dockerfile, compose, k8s, OpenAPI).
 # python3-sklearn: the CSV files scikit-learn ships are test data for the
 # dataset parsers. libonnx-testdata: ONNX's per-operator conformance models;
-# python3-onnx: tools/gen_onnx_fixtures.py. python3-numpy + python3-pil:
+# python3-onnx: tools/gen_onnx_fixtures.py. python3-torch and
+# python3-torchvision: tools/fixtures/torchvision_onnx.py exports the whole
+# networks of tests/api/test_onnx_networks.py. python3-numpy + python3-pil:
 # tools/fixtures/fmnist_photos.py writes the JPEG photos of the ONNX transfer
 # test at test time.
 test=(python3 curl jq sqlite3 valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
-      dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx python3-numpy python3-pil
+      dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx
+      python3-torch python3-torchvision python3-numpy python3-pil
       prometheus python3-yaml python3-jsonschema systemd wget e2fsprogs util-linux binutils shellcheck)
 
 bench=(python3-torch python3-torchvision python3-numpy python3-pandas python3-pil wrk time jq curl dataset-fashion-mnist)
@@ -56,6 +59,8 @@ echo "install-deps: ${#pkgs[@]} packages present"
 
 if [ "${1:-}" = "--test" ]; then
     # Pinned by tools/ci/package-lock.json; npm ci starts from a clean tree.
-    npm ci --prefix "$root/tools/ci" --no-audit --no-fund --loglevel=error >/dev/null
+    # onnxruntime-node's install step would download CUDA: its CPU library
+    # ships inside the package.
+    ONNXRUNTIME_NODE_INSTALL=skip ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --prefix "$root/tools/ci" --no-audit --no-fund --loglevel=error >/dev/null
     echo "install-deps: npm tools in tools/ci/node_modules ($(node --version))"
 fi

@@ -4,8 +4,9 @@
 
 #include "core/nn/layer.h"
 
-static int flatten_setup(ft_layer *l, const char *param, ft_error *err)
+static int flatten_setup(ft_layer *l, const ft_shape *ins, const char *param, ft_error *err)
 {
+    (void)ins;
     size_t n;
     if (ft_shape_elements(l->in, &n) != 0 || n > INT_MAX)
         return ft_fail(err, FT_EINVAL, param, "flatten layer '%s' has more inputs than a shape can hold", l->name);
