@@ -26,7 +26,8 @@ rate() { jq -r .images_per_s; }
 printf '%-6s %7s %10s %10s %10s %9s %9s\n' batch threads finetuned onnxrt pytorch "vs ort" "vs torch"
 for threads in ${THREADS:-1 2}; do
     for batch in ${BATCHES:-16 32}; do
-        torch=$(OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/torch_infer.py run "$batch" "$threads" "$RUNS" | rate)
+        torch=$(OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/torch_infer.py run "$batch" "$threads" "$RUNS" |
+            rate)
         ort=$(node bench/ort_bench.js "$model" "$batch" "$threads" "$RUNS" | rate)
         ours=$(OPENBLAS_NUM_THREADS=$threads "$OURS" "$model" "$batch" "$RUNS" | rate)
         printf '%-6d %7d %10.1f %10.1f %10.1f %8.2fx %8.2fx\n' "$batch" "$threads" "$ours" "$ort" "$torch" \
@@ -37,4 +38,5 @@ echo
 echo "finetuned: $(OPENBLAS_NUM_THREADS=1 "$OURS" --corename)"
 # Feature extraction: everything but fc, batch 32, over 8 batches.
 OPENBLAS_NUM_THREADS=${FEATURE_THREADS:-2} "$OURS" --features "$model" 32 8 |
-    jq -r '"feature extraction (batch \(.batch), \(.images) images, \(.features)-d): \(.images_per_s | floor) images/s, peak RSS \(.peak_rss_mb) MB"'
+    jq -r '"feature extraction (batch \(.batch), \(.images) images, \(.features)-d): " +
+           "\(.images_per_s | floor) images/s, peak RSS \(.peak_rss_mb) MB"'
