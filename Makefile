@@ -4,6 +4,7 @@
 #   make sanitize   the same suite built with ASan + UBSan into build-san/
 #   make bench      benchmarks beside PyTorch (needs python3-torch)
 #   make graph-bench  the forward pass of a resnet18-shaped graph (images/s)
+#   make bench-tools build/bench/onnx_forward (bench/onnx_bench.sh runs it)
 #   make fuzz-smoke short libFuzzer runs of every harness (clang-14)
 #   make demo       the transfer-learning experiment against a running server
 
@@ -26,8 +27,8 @@ CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx/onnx.pb-c.o
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test sanitize bench graph-bench fuzz-smoke demo clean
-all: $(BUILD)/finetuned $(TEST_BIN)
+.PHONY: all test sanitize bench bench-tools graph-bench fuzz-smoke demo clean
+all: $(BUILD)/finetuned $(TEST_BIN) bench-tools
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -62,6 +63,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libftserver.a $(BUILD)/libftc
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The C side of bench/onnx_bench.sh; built with everything so that it keeps
+# compiling against the core it measures.
+bench-tools: $(BUILD)/bench/onnx_forward
+$(BUILD)/bench/onnx_forward.o: | $(BUILD)/gen/onnx/onnx.pb-c.h
+$(BUILD)/bench/onnx_forward: $(BUILD)/bench/onnx_forward.o $(BUILD)/libftcore.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 test: all
 	FT_BUILD=$(BUILD) tests/run.sh
 
@@ -86,5 +94,5 @@ demo:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(filter-out $(BUILD)/gen/%,$(CORE_OBJ:.o=.d)) $(SERVER_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(BUILD)/server/main.d
+-include $(filter-out $(BUILD)/gen/%,$(CORE_OBJ:.o=.d)) $(SERVER_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(BUILD)/server/main.d $(BUILD)/bench/onnx_forward.d
 -include tests/fuzz/fuzz.mk

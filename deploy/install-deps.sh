@@ -4,7 +4,7 @@
 #   deploy/install-deps.sh --test   also what the test suite needs, including
 #                                   the npm tools of tools/ci (npm ci)
 #   deploy/install-deps.sh --bench  also what bench/ compares against (PyTorch,
-#                                   pandas, PIL, wrk)
+#                                   torchvision, pandas, PIL, wrk)
 # Run as root (or through sudo).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,14 +27,15 @@ build=(build-essential pkg-config
 # python3-onnx: tools/gen_onnx_fixtures.py. python3-torch and
 # python3-torchvision: tools/fixtures/torchvision_onnx.py exports the whole
 # networks of tests/api/test_onnx_networks.py, and the photo tests check
-# preprocessing against torchvision. python3-pil: the photo tests' JPEGs and
-# tools/fixtures/photos.py.
+# preprocessing against torchvision. python3-pil + python3-numpy: the photo
+# tests' JPEGs, tools/fixtures/photos.py and tools/fixtures/fmnist_photos.py
+# (the JPEG photos of the ONNX transfer test, written at test time).
 test=(python3 curl jq sqlite3 valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
       dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx python3-pil
-      python3-torch python3-torchvision
+      python3-torch python3-torchvision python3-numpy
       prometheus python3-yaml python3-jsonschema systemd wget e2fsprogs util-linux binutils shellcheck)
 
-bench=(python3-torch python3-numpy python3-pandas python3-pil wrk time jq curl dataset-fashion-mnist)
+bench=(python3-torch python3-torchvision python3-numpy python3-pandas python3-pil wrk time jq curl dataset-fashion-mnist)
 
 pkgs=("${build[@]}")
 if [ "${1:-}" = "--bench" ]; then
