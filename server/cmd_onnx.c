@@ -1,4 +1,4 @@
-/* finetuned import-onnx MODEL.onnx OUT.safetensors [--preprocess imagenet]
+/* finetuned import-onnx MODEL.onnx OUT.safetensors [--preprocess imagenet|JSON]
  * finetuned forward MODEL.safetensors INPUT.f32 OUTPUT.f32 [--batch N]
  *
  * import-onnx converts an ONNX file to our model file exactly as an upload
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/data/image_preproc.h"
 #include "core/onnx/onnx_import.h"
 #include "core/util/fsutil.h"
 #include "server/cli.h"
@@ -18,18 +19,11 @@
 /* ONNX files up to this size (ResNet-50 is about 100 MB). */
 #define MAX_ONNX_BYTES ((size_t)1 << 31)
 
-/* torchvision's ImageNet preprocessing for an input of h x w. */
-static json_t *imagenet_preprocessing(ft_shape in)
-{
-    return json_pack("{s:f, s:[f,f,f], s:[f,f,f], s:i, s:[i,i]}", "scale", 1.0 / 255, "mean", 0.485, 0.456, 0.406,
-                     "std", 0.229, 0.224, 0.225, "resize", in.dim[1] * 256 / 224, "crop", in.dim[1], in.dim[2]);
-}
-
 int ft_cmd_import_onnx(int argc, char **argv)
 {
-    bool imagenet = argc == 5 && strcmp(argv[3], "--preprocess") == 0 && strcmp(argv[4], "imagenet") == 0;
-    if (argc != 3 && !imagenet) {
-        fprintf(stderr, "usage: finetuned import-onnx MODEL.onnx OUT.safetensors [--preprocess imagenet]\n");
+    const char *preprocess = argc == 5 && strcmp(argv[3], "--preprocess") == 0 ? argv[4] : NULL;
+    if (argc != 3 && !preprocess) {
+        fprintf(stderr, "usage: finetuned import-onnx MODEL.onnx OUT.safetensors [--preprocess imagenet|JSON]\n");
         return 2;
     }
     ft_error err = {0};
@@ -39,8 +33,9 @@ int ft_cmd_import_onnx(int argc, char **argv)
     if (ft_read_file(argv[1], MAX_ONNX_BYTES, &buf, &len, &err) == 0)
         m = ft_onnx_import_bytes(buf, len, NULL, NULL, &err);
     free(buf);
-    json_t *pp = m && imagenet ? imagenet_preprocessing(ft_model_input_shape(m)) : NULL;
-    int rc = m && (!imagenet || ft_model_set_preprocessing(m, pp, &err) == 0) ? ft_model_save(m, argv[2], &err) : -1;
+    json_t *pp = m && preprocess ? ft_image_preproc_for_input(preprocess, ft_model_input_shape(m), &err) : NULL;
+    int rc = m && (!preprocess || (pp && ft_model_set_preprocessing(m, pp, &err) == 0)) ? ft_model_save(m, argv[2], &err)
+                                                                                        : -1;
     json_decref(pp);
     if (rc == 0)
         printf("{\"layers\": %d, \"params\": %zu}\n", ft_model_num_layers(m), ft_model_num_params(m));

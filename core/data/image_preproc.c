@@ -2,6 +2,7 @@
 #include "core/data/image_preproc.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -154,9 +155,7 @@ bool ft_image_preproc_is_image(const json_t *j)
 
 bool ft_image_preproc_has_geometry(const ft_image_preproc *pp) { return pp->resize || pp->crop_h; }
 
-/* The geometry for an h x w source and the model input, or an error when
- * they do not fit together. */
-static int plan(const ft_image_preproc *pp, int h, int w, ft_shape in, ft_resize_geom *g, ft_error *err)
+int ft_image_preproc_check(const ft_image_preproc *pp, ft_shape in, ft_error *err)
 {
     if (in.rank != 3 || (in.dim[0] != 1 && in.dim[0] != 3))
         return ft_fail(err, FT_EINVAL, NULL, "the model's input is not an image ([1 or 3, H, W])");
@@ -169,6 +168,33 @@ static int plan(const ft_image_preproc *pp, int h, int w, ft_shape in, ft_resize
     if (pp->crop_h && (pp->crop_h != in.dim[1] || pp->crop_w != in.dim[2]))
         return ft_fail(err, FT_EINVAL, NULL, "the preprocessing crops to %dx%d but the model's input is %dx%d",
                        pp->crop_h, pp->crop_w, in.dim[1], in.dim[2]);
+    return 0;
+}
+
+json_t *ft_image_preproc_for_input(const char *text, ft_shape in, ft_error *err)
+{
+    ft_image_preproc pp;
+    if (ft_image_preproc_parse(text, &pp, err) != 0)
+        return NULL;
+    if (text[0] != '{' && in.rank == 3) { /* a preset keeps its proportions at the model's size */
+        pp.crop_h = in.dim[1];
+        pp.crop_w = in.dim[2];
+        pp.resize = in.dim[1] * imagenet.resize / imagenet.crop_h;
+    }
+    if (ft_image_preproc_check(&pp, in, err) != 0)
+        return NULL;
+    json_t *j = ft_image_preproc_to_json(&pp);
+    if (!j)
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    return j;
+}
+
+/* The geometry for an h x w source and the model input, or an error when
+ * they do not fit together. */
+static int plan(const ft_image_preproc *pp, int h, int w, ft_shape in, ft_resize_geom *g, ft_error *err)
+{
+    if (ft_image_preproc_check(pp, in, err) != 0)
+        return -1;
     *g = ft_image_preproc_has_geometry(pp) ? ft_geom_shorter(h, w, pp->resize, in.dim[1], in.dim[2])
                                            : ft_geom_squash(in.dim[1], in.dim[2]);
     return 0;
@@ -204,4 +230,55 @@ int ft_image_preproc_apply_row(const ft_image_preproc *pp, const uint8_t *chw, i
         return -1;
     normalize(pp, out, in);
     return 0;
+}
+
+/* Labels or targets and class names of `from` onto `to` (same rows). */
+static int copy_targets(const ft_dataset *from, ft_dataset *to, ft_error *err)
+{
+    size_t rows = ft_dataset_rows(from);
+    if (ft_dataset_target_kind(from) == FT_TARGET_VALUES) {
+        memcpy(ft_dataset_targets(to), ft_dataset_ctargets(from),
+               rows * (size_t)ft_dataset_target_dim(from) * sizeof(float));
+        return 0;
+    }
+    memcpy(ft_dataset_labels(to), ft_dataset_clabels(from), rows * sizeof(int32_t));
+    for (int k = 0; k < ft_dataset_target_dim(from); k++)
+        if (ft_dataset_set_class_name(to, k, ft_dataset_class_name(from, k), err) != 0)
+            return -1;
+    return 0;
+}
+
+ft_dataset *ft_image_preproc_dataset(const ft_image_preproc *pp, const ft_dataset *ds, ft_shape in, ft_error *err)
+{
+    ft_shape s = ft_dataset_shape(ds);
+    if (ft_dataset_xtype(ds) != FT_X_U8 || s.rank != 3 || (s.dim[0] != 1 && s.dim[0] != 3)) {
+        ft_fail(err, FT_EINVAL, "dataset", "only image datasets ([1 or 3, H, W] of bytes) can be resized to the model");
+        return NULL;
+    }
+    ft_resize_geom g;
+    if (plan(pp, s.dim[1], s.dim[2], in, &g, err) != 0)
+        return NULL;
+    size_t rows = ft_dataset_rows(ds), src_row = ft_shape_size(s), dst_row = ft_shape_size(in);
+    ft_dataset *out = ft_dataset_new(rows, in, FT_X_U8, ft_dataset_target_kind(ds), ft_dataset_target_dim(ds), err);
+    float *row = malloc(dst_row * sizeof *row);
+    if (!out || !row || copy_targets(ds, out, err) != 0) {
+        if (out && !row)
+            ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        free(row);
+        ft_dataset_free(out);
+        return NULL;
+    }
+    const uint8_t *src = ft_dataset_cx_u8(ds);
+    uint8_t *dst = ft_dataset_x_u8(out);
+    for (size_t r = 0; r < rows; r++) {
+        if (ft_chw_resample(src + r * src_row, s.dim[0], s.dim[1], s.dim[2], in.dim[0], &g, row, err) != 0) {
+            free(row);
+            ft_dataset_free(out);
+            return NULL;
+        }
+        for (size_t i = 0; i < dst_row; i++)
+            dst[r * dst_row + i] = (uint8_t)lrintf(fminf(fmaxf(row[i], 0.0f), 255.0f));
+    }
+    free(row);
+    return out;
 }

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "core/data/dataset.h"
 #include "core/data/image.h"
 #include "core/util/shape.h"
 
@@ -52,6 +53,16 @@ bool ft_image_preproc_is_image(const json_t *j);
 /* Whether pp resizes or crops (else an image is resized to the input). */
 bool ft_image_preproc_has_geometry(const ft_image_preproc *pp);
 
+/* Whether pp fits a model input `in` ([C, H, W]): channels, mean / std
+ * count, and a crop of exactly H x W. */
+int ft_image_preproc_check(const ft_image_preproc *pp, ft_shape in, ft_error *err);
+
+/* Parse text (preset or JSON), check it against the model input `in` and
+ * return its canonical JSON, the form a model's metadata keeps. A preset
+ * takes the input's size: "imagenet" on a 112x112 input resizes to 128 and
+ * crops 112x112. */
+json_t *ft_image_preproc_for_input(const char *text, ft_shape in, ft_error *err);
+
 /* A decoded image (any size, 1 or 3 channels) to the model's input `in`
  * ([C, H, W]), as C x H x W floats: resize, crop (or, with neither, a plain
  * resize to H x W), colour, scale, mean / std. The crop must be H x W. */
@@ -61,5 +72,12 @@ int ft_image_preproc_apply(const ft_image_preproc *pp, const ft_image *im, ft_sh
  * dataset stored at 256x256 for a model that takes 224x224. */
 int ft_image_preproc_apply_row(const ft_image_preproc *pp, const uint8_t *chw, int c, int h, int w, ft_shape in,
                                float *out, ft_error *err);
+
+/* An image dataset ([1 or 3, H, W] bytes, any H x W) brought to the model
+ * input `in` the way ft_image_preproc_apply_row does it (resize and crop,
+ * colour), rounded back to bytes: what a job on a base model with image
+ * preprocessing trains on. Scale, mean and std are left to the job's
+ * ft_preproc. Labels, targets and class names carry over. */
+ft_dataset *ft_image_preproc_dataset(const ft_image_preproc *pp, const ft_dataset *ds, ft_shape in, ft_error *err);
 
 #endif

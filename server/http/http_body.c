@@ -37,7 +37,7 @@ static bool is_upload_type(const char *mt)
                                      "application/x-tar", "application/zip", "application/x-zip-compressed",
                                      "application/gzip", "application/x-gzip",
                                      "application/x-compressed-tar", "application/safetensors",
-                                     "application/x-safetensors", "application/vnd.safetensors",
+                                     "application/x-safetensors", "application/vnd.safetensors", "application/onnx",
                                      "application/x-www-form-urlencoded", NULL};
     for (const char *const *t = ok; *t; t++)
         if (strcmp(mt, *t) == 0)
