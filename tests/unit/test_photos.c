@@ -310,6 +310,59 @@ static void test_preproc_vs_torchvision(void)
     json_decref(doc);
 }
 
+/* A preset takes the model's size; JSON is checked against the input. */
+static void test_preproc_for_input(void)
+{
+    ft_error err = {0};
+    json_t *j = ft_image_preproc_for_input("imagenet", ft_shape3(3, 112, 112), &err);
+    CHECKF(j != NULL, "%s", err.msg);
+    CHECK(json_integer_value(json_object_get(j, "resize")) == 128 &&
+          json_integer_value(json_array_get(json_object_get(j, "crop"), 0)) == 112 &&
+          json_integer_value(json_array_get(json_object_get(j, "crop"), 1)) == 112);
+    json_decref(j);
+    CHECK(!ft_image_preproc_for_input("{\"per\": \"channel\", \"crop\": 64}", ft_shape3(3, 32, 32), &err) &&
+          strcmp(err.msg, "the preprocessing crops to 64x64 but the model's input is 32x32") == 0);
+    CHECK(!ft_image_preproc_for_input("imagenet", ft_shape1(10), &err) &&
+          strcmp(err.msg, "the model's input is not an image ([1 or 3, H, W])") == 0);
+    CHECK(!ft_image_preproc_for_input("{\"scale\": 0}", ft_shape3(3, 8, 8), &err) &&
+          strcmp(err.param, "preprocess.scale") == 0);
+}
+
+/* A stored 1x6x10 gray dataset brought to a 3x4x4 input: each row equals
+ * ft_image_preproc_apply_row rounded to bytes; labels and names carry over. */
+static void test_preproc_dataset(void)
+{
+    ft_error err = {0};
+    ft_dataset *ds = ft_dataset_new(3, ft_shape3(1, 6, 10), FT_X_U8, FT_TARGET_CLASSES, 2, &err);
+    CHECKF(ds != NULL, "%s", err.msg);
+    for (size_t i = 0; i < 3 * 60; i++)
+        ft_dataset_x_u8(ds)[i] = (uint8_t)(i * 37 % 251);
+    for (int r = 0; r < 3; r++)
+        ft_dataset_labels(ds)[r] = r % 2;
+    CHECK(ft_dataset_set_class_name(ds, 1, "shoe", &err) == 0);
+    ft_image_preproc pp;
+    CHECK(ft_image_preproc_parse("{\"per\": \"channel\", \"resize\": 5, \"crop\": 4}", &pp, &err) == 0);
+    ft_shape in = ft_shape3(3, 4, 4);
+    ft_dataset *out = ft_image_preproc_dataset(&pp, ds, in, &err);
+    CHECKF(out != NULL, "%s", err.msg);
+    CHECK(ft_shape_equal(ft_dataset_shape(out), in) && ft_dataset_rows(out) == 3 &&
+          ft_dataset_clabels(out)[1] == 1 && strcmp(ft_dataset_class_name(out, 1), "shoe") == 0);
+    ft_image_preproc raw = pp;
+    raw.scale = 1.0f; /* bytes: the 0..255 values before scaling */
+    float want[48];
+    int off = 0;
+    for (int r = 0; r < 3; r++) {
+        CHECK(ft_image_preproc_apply_row(&raw, ft_dataset_cx_u8(ds) + r * 60, 1, 6, 10, in, want, &err) == 0);
+        for (int i = 0; i < 48; i++)
+            off += abs((int)ft_dataset_cx_u8(out)[r * 48 + i] - (int)lrintf(want[i])) > 0;
+    }
+    CHECKF(off == 0, "%d bytes differ from the rounded row preprocessing", off);
+    CHECK(!ft_image_preproc_parse("{\"crop\": 5}", &pp, &err) && !ft_image_preproc_dataset(&pp, ds, in, &err) &&
+          strcmp(err.msg, "the preprocessing crops to 5x5 but the model's input is 4x4") == 0);
+    ft_dataset_free(out);
+    ft_dataset_free(ds);
+}
+
 int main(void)
 {
     RUN(test_jpeg_decode);
@@ -318,5 +371,7 @@ int main(void)
     RUN(test_cover_crop);
     RUN(test_preproc_parse);
     RUN(test_preproc_vs_torchvision);
+    RUN(test_preproc_for_input);
+    RUN(test_preproc_dataset);
     return TEST_SUMMARY();
 }
