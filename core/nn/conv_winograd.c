@@ -38,29 +38,37 @@ static int run_rows(const ft_layer *l, int batch)
     return rows < 1 ? 1 : rows > all ? (int)all : (int)rows;
 }
 
-/* Floats of the buffer the transforms work in: one tile row's (see
- * transform_input and transform_output) or one filter's (transform_kernel). */
-static size_t line_floats(const ft_layer *l)
+/* Floats of the buffer the transforms work in: for a run of nt tiles
+ * (see transform_input and transform_output), or one filter's
+ * (transform_kernel). */
+static size_t line_floats(const ft_layer *l, size_t nt)
 {
-    size_t row = (size_t)(4 + 6 + 36) * (size_t)tiles_w(l) + 2, filter = (size_t)(9 + 18 + 36) * (size_t)l->in.dim[0];
-    return row > filter ? row : filter;
+    size_t run = (size_t)TILE * (size_t)tiles_w(l) + 2 + (size_t)(ALPHA + NXI) * nt;
+    size_t filter = (size_t)(9 + 18 + 36) * (size_t)l->in.dim[0];
+    return run > filter ? run : filter;
 }
 
 size_t ft_conv_winograd_floats(const ft_layer *l, int batch)
 {
     size_t run = (size_t)run_rows(l, batch) * (size_t)tiles_w(l);
     return (size_t)NXI * (size_t)l->filters * (size_t)l->in.dim[0] +
-           (size_t)NXI * (size_t)(l->in.dim[0] + l->filters) * run + line_floats(l);
+           (size_t)NXI * (size_t)(l->in.dim[0] + l->filters) * run + line_floats(l, run);
 }
 
 /* The transforms below run along one axis of n tiles at once: value k of
  * tile q is at d[k * s + q] in and at r[k * t + q] out, so every loop is over
- * q, contiguous, and vectorises. */
+ * q, contiguous, and vectorises, once the compiler is told that the rows of
+ * r (t >= n apart) do not overlap: it cannot prove it, and gives up. */
+#ifdef __clang__
+#define ROWS_APART _Pragma("clang loop vectorize(assume_safety)")
+#else
+#define ROWS_APART _Pragma("GCC ivdep")
+#endif
 
 /* r = B^T d for n lines of 6. */
-static void input_lines(const float *restrict d, size_t s, float *restrict r, size_t t, int n)
+FT_HOT static void input_lines(const float *restrict d, size_t s, float *restrict r, size_t t, int n)
 {
-    for (int q = 0; q < n; q++) {
+    ROWS_APART for (int q = 0; q < n; q++) {
         float d0 = d[q], d1 = d[s + q], d2 = d[2 * s + q], d3 = d[3 * s + q], d4 = d[4 * s + q], d5 = d[5 * s + q];
         r[q] = 4 * d0 - 5 * d2 + d4;
         r[t + q] = -4 * (d1 + d2) + d3 + d4;
@@ -72,9 +80,9 @@ static void input_lines(const float *restrict d, size_t s, float *restrict r, si
 }
 
 /* o = A^T m for n lines of 6. */
-static void output_lines(const float *restrict m, size_t s, float *restrict o, size_t t, int n)
+FT_HOT static void output_lines(const float *restrict m, size_t s, float *restrict o, size_t t, int n)
 {
-    for (int q = 0; q < n; q++) {
+    ROWS_APART for (int q = 0; q < n; q++) {
         float m0 = m[q], m1 = m[s + q], m2 = m[2 * s + q], m3 = m[3 * s + q], m4 = m[4 * s + q], m5 = m[5 * s + q];
         float a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4;
         o[q] = m0 + a + c;
@@ -85,9 +93,9 @@ static void output_lines(const float *restrict m, size_t s, float *restrict o, s
 }
 
 /* u = G g for n lines of 3. */
-static void kernel_lines(const float *restrict g, size_t s, float *restrict u, size_t t, int n)
+FT_HOT static void kernel_lines(const float *restrict g, size_t s, float *restrict u, size_t t, int n)
 {
-    for (int q = 0; q < n; q++) {
+    ROWS_APART for (int q = 0; q < n; q++) {
         float g0 = g[q], g1 = g[s + q], g2 = g[2 * s + q];
         u[q] = g0 * (1.0f / 4);
         u[t + q] = (g0 + g1 + g2) * (-1.0f / 6);
@@ -117,71 +125,71 @@ static void transform_kernel(const ft_layer *l, const float *w, float *u, float 
     }
 }
 
-/* One input row y (zeros outside the plane) as the 6 values of each of the
- * n tiles along it: val[j][q] = row[4q + j - pw], j < 6. */
-static void row_values(const ft_layer *l, const float *plane, int y, int n, float *row, float *val)
+/* One input row y (zeros outside the plane) as the 6 values of each of
+ * its tw tiles: val[j * stride + q] = row[4q + j - pw], j < 6. */
+static void row_values(const ft_layer *l, const float *plane, int y, size_t stride, float *row, float *val)
 {
-    int H = l->in.dim[1], W = l->in.dim[2], len = TILE * n + 2;
+    int H = l->in.dim[1], W = l->in.dim[2], tw = tiles_w(l), len = TILE * tw + 2;
     memset(row, 0, sizeof(float) * (size_t)len);
     if (y >= 0 && y < H) {
         int x0 = l->pw, cols = W < len - x0 ? W : len - x0;
         memcpy(row + x0, plane + (size_t)y * (size_t)W, sizeof(float) * (size_t)cols);
     }
-    for (int q = 0; q < n; q++)
+    for (int q = 0; q < tw; q++)
         for (int j = 0; j < ALPHA; j++)
-            val[j * n + q] = row[TILE * q + j];
+            val[(size_t)j * stride + (size_t)q] = row[TILE * q + j];
 }
 
-/* V[xi][c][t] = (B^T d B)[xi] for the tiles of tile rows [r0, r1) (row r is
- * sample r / th, tile row r % th), nt = (r1 - r0) * tw of them. Per channel
- * and tile row: each of the 6 input rows is transformed along x, then the
- * 6 results along y, straight into V. */
+/* V[xi][c][t] = (B^T d B)[xi] for the nt = (r1 - r0) * tw tiles of tile
+ * rows [r0, r1) (row r is sample r / th, tile row r % th). Per channel, the
+ * 6 input rows of every tile row are transformed along x, then the results
+ * along y straight into V, each step one loop over all nt tiles. */
 static void transform_input(const ft_layer *l, const float *x, int r0, int r1, float *v, float *buf)
 {
     int C = l->in.dim[0], th = tiles_h(l), tw = tiles_w(l);
     size_t hw = (size_t)l->in.dim[1] * (size_t)l->in.dim[2];
-    size_t nt = (size_t)(r1 - r0) * (size_t)tw, cnt = (size_t)C * nt, t6 = (size_t)ALPHA * (size_t)tw;
-    float *row = buf, *val = row + TILE * tw + 2, *h = val + t6; /* h[i][j][q]: row i transformed along x */
-    for (int c = 0; c < C; c++)
-        for (int r = r0; r < r1; r++) {
-            const float *plane = x + ((size_t)(r / th) * (size_t)C + (size_t)c) * hw;
-            int y0 = (r % th) * TILE - l->ph;
-            for (int i = 0; i < ALPHA; i++) {
-                row_values(l, plane, y0 + i, tw, row, val);
-                input_lines(val, (size_t)tw, h + (size_t)i * t6, (size_t)tw, tw);
-            }
-            float *dst = v + (size_t)c * nt + (size_t)(r - r0) * (size_t)tw;
-            for (int j = 0; j < ALPHA; j++) /* along y: V[6 i + j] */
-                input_lines(h + (size_t)j * (size_t)tw, t6, dst + (size_t)j * cnt, (size_t)ALPHA * cnt, tw);
+    size_t nt = (size_t)(r1 - r0) * (size_t)tw, cnt = (size_t)C * nt, t6 = (size_t)ALPHA * nt;
+    float *row = buf, *val = row + TILE * tw + 2, *h = val + t6; /* h[i][j][t]: input row i along x */
+    for (int c = 0; c < C; c++) {
+        for (int i = 0; i < ALPHA; i++) {
+            for (int r = r0; r < r1; r++)
+                row_values(l, x + ((size_t)(r / th) * (size_t)C + (size_t)c) * hw, (r % th) * TILE - l->ph + i, nt, row,
+                           val + (size_t)(r - r0) * (size_t)tw);
+            input_lines(val, nt, h + (size_t)i * t6, nt, (int)nt);
         }
+        for (int j = 0; j < ALPHA; j++) /* along y: V[6 i + j] */
+            input_lines(h + (size_t)j * nt, t6, v + (size_t)c * nt + (size_t)j * cnt, (size_t)ALPHA * cnt, (int)nt);
+    }
 }
 
 /* out = A^T M A + bias for the tiles of tile rows [r0, r1), cut at the
- * output's edges: per channel and tile row, M's 6 rows are transformed
- * along y, then each of the 4 results along x into 4 phases interleaved
- * into an output row. */
+ * output's edges: per channel, M is transformed along y, then each of the 4
+ * results along x into 4 phases, interleaved into the output rows. */
 static void transform_output(const ft_layer *l, const float *m, const float *bias, int r0, int r1, float *out,
                              float *buf)
 {
     int K = l->filters, OH = l->out.dim[1], OW = l->out.dim[2], th = tiles_h(l), tw = tiles_w(l);
-    size_t nt = (size_t)(r1 - r0) * (size_t)tw, knt = (size_t)K * nt, t6 = (size_t)ALPHA * (size_t)tw;
-    float *g = buf, *ph = g + TILE * t6, *row = ph + TILE * tw; /* g[i][j][q]: M's row i transformed along y */
-    for (int k = 0; k < K; k++)
-        for (int r = r0; r < r1; r++) {
-            int y0 = (r % th) * TILE, rows = OH - y0 < TILE ? OH - y0 : TILE;
-            float *plane = out + ((size_t)(r / th) * (size_t)K + (size_t)k) * (size_t)OH * (size_t)OW;
-            const float *src = m + (size_t)k * nt + (size_t)(r - r0) * (size_t)tw;
-            for (int j = 0; j < ALPHA; j++)
-                output_lines(src + (size_t)j * knt, (size_t)ALPHA * knt, g + (size_t)j * (size_t)tw, t6, tw);
-            float bk = bias ? bias[k] : 0;
-            for (int i = 0; i < rows; i++) {
-                output_lines(g + (size_t)i * t6, (size_t)tw, ph, (size_t)tw, tw);
+    size_t nt = (size_t)(r1 - r0) * (size_t)tw, knt = (size_t)K * nt, t6 = (size_t)ALPHA * nt;
+    float *row = buf, *g = row + TILE * tw + 2, *ph = g + TILE * t6; /* g[i][j][t]: M along y */
+    for (int k = 0; k < K; k++) {
+        for (int j = 0; j < ALPHA; j++)
+            output_lines(m + (size_t)k * nt + (size_t)j * knt, (size_t)ALPHA * knt, g + (size_t)j * nt, t6, (int)nt);
+        float bk = bias ? bias[k] : 0;
+        for (int i = 0; i < TILE; i++) {
+            output_lines(g + (size_t)i * t6, nt, ph, nt, (int)nt);
+            for (int r = r0; r < r1; r++) {
+                int y = (r % th) * TILE + i;
+                if (y >= OH)
+                    continue;
+                const float *p = ph + (size_t)(r - r0) * (size_t)tw;
                 for (int q = 0; q < tw; q++)
                     for (int j = 0; j < TILE; j++)
-                        row[TILE * q + j] = ph[j * tw + q] + bk;
-                memcpy(plane + (size_t)(y0 + i) * (size_t)OW, row, sizeof(float) * (size_t)OW);
+                        row[TILE * q + j] = p[(size_t)j * nt + (size_t)q] + bk;
+                memcpy(out + (((size_t)(r / th) * (size_t)K + (size_t)k) * (size_t)OH + (size_t)y) * (size_t)OW, row,
+                       sizeof(float) * (size_t)OW);
             }
         }
+    }
 }
 
 /* The activation over the output rows of tile rows [r0, r1), per sample
@@ -204,7 +212,8 @@ void ft_conv_winograd(const ft_layer *l, ft_activation act, const float *x, cons
                       int batch, float *scratch, float *out, float *keep)
 {
     int C = l->in.dim[0], K = l->filters, tw = tiles_w(l), all = batch * tiles_h(l), per = run_rows(l, batch);
-    float *u = scratch, *buf = u + (size_t)NXI * (size_t)K * (size_t)C, *v = buf + line_floats(l);
+    float *u = scratch, *buf = u + (size_t)NXI * (size_t)K * (size_t)C;
+    float *v = buf + line_floats(l, (size_t)per * (size_t)tw);
     transform_kernel(l, w, u, buf);
     for (int r0 = 0; r0 < all; r0 += per) {
         int r1 = all - r0 < per ? all : r0 + per, nt = (r1 - r0) * tw;
