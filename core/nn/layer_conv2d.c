@@ -13,7 +13,8 @@
  * group's col (cheap next to the sgemms) rather than keeping the whole
  * batch's, which also bounds memory.
  *
- * Forward differs in three ways. Small output planes (under BATCHED_BELOW
+ * Forward differs in four ways. A 3x3, stride-1 convolution of 16 or more
+ * channels runs Winograd F(4x4, 3x3) (conv_winograd.c; see winograd()). Small output planes (under BATCHED_BELOW
  * pixels, the late layers of a CNN) make one sgemm per channel group over
  * all the group's samples at once, into a [F/G, S*OH*OW] buffer copied out
  * to NCHW: an sgemm with N = 49 runs at half the speed of one with N = 441
