@@ -13,7 +13,8 @@
  * group's col (cheap next to the sgemms) rather than keeping the whole
  * batch's, which also bounds memory.
  *
- * Forward differs in three ways. Small output planes (under BATCHED_BELOW
+ * Forward differs in four ways. A 3x3, stride-1 convolution of 16 or more
+ * channels runs Winograd F(4x4, 3x3) (conv_winograd.c; see winograd()). Small output planes (under BATCHED_BELOW
  * pixels, the late layers of a CNN) make one sgemm per channel group over
  * all the group's samples at once, into a [F/G, S*OH*OW] buffer copied out
  * to NCHW: an sgemm with N = 49 runs at half the speed of one with N = 441
@@ -144,18 +145,33 @@ static size_t kept_floats(const ft_layer *l, int batch)
     return ft_act_needs_input(l->act) ? (size_t)batch * ft_shape_size(l->out) : 0;
 }
 
-/* The scratch is col, then the kept pre-activation, then (batched forward)
- * one channel group's output for a sample group, [F/G, S*OH*OW]. */
+/* Winograd F(4x4, 3x3) (conv_winograd.c) does a 3x3, stride-1, undilated,
+ * ungrouped forward, in training too (backward stays im2col + sgemm on the
+ * kept input), with 4x fewer multiplies than im2col + sgemm: most of a
+ * ResNet's or VGG's work. Under WINOGRAD_MIN_CHANNELS input or output
+ * channels (an RGB first layer) its transforms cost more than they save. */
+#define WINOGRAD_MIN_CHANNELS 16
+static bool winograd(const ft_layer *l)
+{
+    return l->kh == 3 && l->kw == 3 && l->sh == 1 && l->sw == 1 && l->dh == 1 && l->dw == 1 && l->groups == 1 &&
+           l->in.dim[0] >= WINOGRAD_MIN_CHANNELS && l->filters >= WINOGRAD_MIN_CHANNELS;
+}
+
+/* The scratch is the kept pre-activation, then the work area: col and
+ * (batched forward) one channel group's output for a sample group, [F/G,
+ * S*OH*OW], or Winograd's buffers if larger. */
 static size_t conv_scratch(const ft_layer *l, int batch)
 {
     size_t out = batched(l) ? (size_t)(l->filters / l->groups) * (size_t)group_size(l, batch) *
                                   (size_t)l->out.dim[1] * (size_t)l->out.dim[2]
                             : 0;
-    return col_floats(l, batch) + kept_floats(l, batch) + out;
+    size_t work = col_floats(l, batch) + out, wino = winograd(l) ? ft_conv_winograd_floats(l, batch) : 0;
+    return kept_floats(l, batch) + (wino > work ? wino : work);
 }
 
-/* Where the pre-activation of sample 0 is kept. */
-static float *kept_input(const ft_layer *l, float *scratch, int batch) { return scratch + col_floats(l, batch); }
+/* Where the pre-activation of sample 0 is kept, and the work area after it. */
+static float *kept_input(float *scratch) { return scratch; }
+static float *work_area(const ft_layer *l, float *scratch, int batch) { return scratch + kept_floats(l, batch); }
 
 /* The input is col already (one output pixel per input pixel, no padding),
  * and planes are large enough to run sample by sample. */
@@ -213,16 +229,21 @@ static void conv_forward(const ft_layer *l, const ft_fwd_args *a)
     size_t ohw = (size_t)l->out.dim[1] * (size_t)l->out.dim[2];
     size_t in_size = ft_shape_size(l->in), out_size = ft_shape_size(l->out);
     ft_activation act = a->logits ? FT_ACT_LINEAR : l->act;
-    float *keep = kept_input(l, a->scratch, a->batch), *tmp = keep + kept_floats(l, a->batch);
+    float *keep = kept_input(a->scratch), *col = work_area(l, a->scratch, a->batch);
+    float *tmp = col + col_floats(l, a->batch);
+    if (winograd(l)) {
+        ft_conv_winograd(l, act, a->in, a->w, a->b, a->batch, col, a->out, keep);
+        return;
+    }
     bool depthwise = l->groups == l->in.dim[0] && l->groups > 1;
     int group = pointwise(l) || depthwise ? a->batch : group_size(l, a->batch);
     for (int b0 = 0; b0 < a->batch; b0 += group) {
         int g = a->batch - b0 < group ? a->batch - b0 : group;
         size_t ncols = (size_t)g * ohw;
         if (!pointwise(l) && !depthwise)
-            ft_conv_im2col(l, a->in + (size_t)b0 * in_size, g, a->scratch);
+            ft_conv_im2col(l, a->in + (size_t)b0 * in_size, g, col);
         if (!depthwise && batched(l))
-            batched_gemm(l, a->w, a->scratch, g, tmp, a->out + (size_t)b0 * out_size);
+            batched_gemm(l, a->w, col, g, tmp, a->out + (size_t)b0 * out_size);
         for (int b = b0; b < b0 + g; b++) {
             float *ob = a->out + (size_t)b * out_size;
             const float *xb = a->in + (size_t)b * in_size;
@@ -231,7 +252,7 @@ static void conv_forward(const ft_layer *l, const ft_fwd_args *a)
             else if (pointwise(l))
                 grouped_gemm(l, a->w, xb, ohw, ob);
             else if (!batched(l))
-                grouped_gemm(l, a->w, a->scratch + (size_t)(b - b0) * ohw, ncols, ob);
+                grouped_gemm(l, a->w, col + (size_t)(b - b0) * ohw, ncols, ob);
             bias_activate(l, act, depthwise ? NULL : a->b, ob, keep + (size_t)b * out_size);
         }
     }
@@ -248,8 +269,8 @@ static void conv_backward(const ft_layer *l, const ft_bwd_args *a)
     for (int b0 = 0; b0 < a->batch; b0 += group) {
         int g = a->batch - b0 < group ? a->batch - b0 : group;
         size_t ncols = (size_t)g * ohw;
-        float *col = a->scratch, *dout = a->dout + (size_t)b0 * out_size;
-        ft_act_backward(act, l->act_param, kept_input(l, a->scratch, a->batch) + (size_t)b0 * out_size,
+        float *col = work_area(l, a->scratch, a->batch), *dout = a->dout + (size_t)b0 * out_size;
+        ft_act_backward(act, l->act_param, kept_input(a->scratch) + (size_t)b0 * out_size,
                         a->out + (size_t)b0 * out_size, dout, (size_t)g, out_size);
         if (a->db)
             for (int b = 0; b < g; b++)
