@@ -233,7 +233,6 @@ static double train_step(ft_trainer *tr, size_t start, int n)
         int from = s * per < n ? s * per : n;
         sh->start = start + (size_t)from;
         sh->n = n - from < per ? n - from : per;
-        sh->total = n;
     }
     ft_pool_run(tr->pool, shard_step, tr);
     double loss = 0;

@@ -18,7 +18,6 @@ typedef struct {
     ft_rng dropout_rng;   /* this shard's dropout masks */
     size_t start;         /* this step's rows: order[start, start + n) */
     int n;                /* rows this shard runs in this step */
-    int total;            /* rows of the whole batch */
     double loss;          /* this step's loss over the shard's rows, divided by the batch's norm */
     ft_metric_acc acc;    /* this step's (or eval pass's) sums */
 } ft_shard;
