@@ -124,7 +124,8 @@ def test_class_weight_errors_name_the_field():
 
 
 def teardown():
-    S["server"].close()
+    if "server" in S:  # setup may have failed before starting it
+        S["server"].close()
 
 
 if __name__ == "__main__":
