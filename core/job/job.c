@@ -128,6 +128,32 @@ static int use_feature_store(ft_trainer *tr, const ft_job_spec *s, const ft_job_
     return rc;
 }
 
+/* The spec's class weights over the training set's classes (malloc'd), and
+ * an event that lists them. */
+static float *job_class_weights(const ft_job_spec *s, const ft_dataset *train, const ft_job_env *env, ft_error *err)
+{
+    ft_data_info d;
+    if (ft_data_info_from(train, &d, err) != 0)
+        return NULL;
+    float *w = malloc(sizeof *w * (size_t)(d.target_dim > 0 ? d.target_dim : 1));
+    if (!w)
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    if (w && ft_class_weights(s->class_weight, d.class_names, d.class_counts, d.target_dim, w, err) != 0) {
+        free(w);
+        w = NULL;
+    }
+    if (w && env->hooks.on_event) {
+        json_t *by_class = json_object();
+        for (int c = 0; c < d.target_dim; c++)
+            json_object_set_new(by_class, d.class_names[c], json_real(w[c]));
+        json_t *data = json_pack("{s:s, s:o}", "event", "class_weight", "weights", by_class);
+        env->hooks.on_event(env->hooks.ctx, "info", "Class weights of the training loss, by class.", data);
+        json_decref(data);
+    }
+    ft_data_info_free(&d);
+    return w;
+}
+
 int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -137,6 +163,7 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
     ft_preproc pp = {0};
     ft_data_info info = {0};
     ft_image_preproc ip;
+    float *class_weight = NULL;
     int rc = -1;
 
     if (!(full = env->load_dataset(env->ctx, &s->dataset, err)))
@@ -178,6 +205,9 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
     if (job_preproc(s, base_pp, train, &pp, err) != 0 ||
         set_model_metadata(m, train, &pp, s->standardize ? NULL : base_pp, err) != 0)
         goto done;
+    if (s->class_weight && !(class_weight = job_class_weights(s, train, env, err)))
+        goto done;
+    s->train.class_weight = class_weight;
     if (!(tr = ft_trainer_new(m, train, val, &pp, &s->train, err)))
         goto done;
     if (env->resume_from && access(env->resume_from, F_OK) == 0) {
@@ -234,6 +264,8 @@ done:
         memset(out, 0, sizeof *out);
     }
     ft_trainer_free(tr);
+    s->train.class_weight = NULL;
+    free(class_weight);
     ft_preproc_free(&pp);
     ft_data_info_free(&info);
     ft_model_free(m);

@@ -45,7 +45,8 @@ typedef struct {
     json_t *architecture;        /* from-scratch architecture (borrowed from json) */
     ft_transfer transfer;        /* drop/cut, freeze, head, init (units 0 = from the dataset) */
     bool output_given, loss_given;
-    ft_train_config train;
+    ft_train_config train;       /* train.class_weight is set by ft_job_run only */
+    const json_t *class_weight;  /* "balanced" or a map of weights (borrowed from json), or NULL */
     bool standardize;            /* tabular standardisation fitted on training rows */
     bool strict;                 /* warnings are errors */
 } ft_job_spec;
@@ -54,6 +55,18 @@ typedef struct {
  * field path in err->param. */
 int ft_job_spec_parse(const json_t *json, ft_job_spec *spec, ft_error *err);
 void ft_job_spec_free(ft_job_spec *spec);
+
+/* The training options (lr_schedule, class_weight, label_smoothing,
+ * grad_clip_norm) of a spec whose optimizer and epochs are parsed
+ * (spec_train.c). */
+int ft_job_spec_parse_training(const json_t *json, ft_job_spec *s, ft_error *err);
+
+/* The spec's class_weight (cw: "balanced" or a map by class name or index)
+ * for k classes with these names and training row counts (counts NULL when
+ * unknown: "balanced" then gives ones); FT_EINVAL naming "class_weight.<key>"
+ * for a class that is not there. */
+int ft_class_weights(const json_t *cw, const char *const *names, const uint64_t *counts, int k, float *out,
+                     ft_error *err);
 
 /* What the plan needs to know of a dataset (from its summary, without loading it). */
 typedef struct {

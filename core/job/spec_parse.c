@@ -5,75 +5,10 @@
 #include <string.h>
 
 #include "core/job/spec.h"
+#include "core/job/spec_fields.h"
 #include "core/util/names.h"
 
 #define MAX_SELECTED_CLASSES 4096
-
-/* Reject keys outside `allowed` (NULL-terminated). */
-static int only_keys(const json_t *obj, const char *path, const char *const *allowed, ft_error *err)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
-        bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = strcmp(*a, key) == 0;
-        if (!ok) {
-            char p[160];
-            snprintf(p, sizeof p, "%s%s%s", path, *path ? "." : "", key);
-            return ft_fail(err, FT_EINVAL, p, "unknown field '%s'", key);
-        }
-    }
-    return 0;
-}
-
-static void join(char *out, size_t n, const char *path, const char *key)
-{
-    snprintf(out, n, "%s%s%s", path, *path ? "." : "", key);
-}
-
-/* Integer field; absent keeps *out. */
-static int get_int(const json_t *obj, const char *path, const char *key, long long lo, long long hi,
-                   long long *out, ft_error *err)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v)
-        return 0;
-    char p[160];
-    join(p, sizeof p, path, key);
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return ft_fail(err, FT_EINVAL, p, "%s must be an integer between %lld and %lld", p, lo, hi);
-    *out = json_integer_value(v);
-    return 0;
-}
-
-/* Number field in [lo, hi]; absent keeps *out. */
-static int get_num(const json_t *obj, const char *path, const char *key, double lo, double hi,
-                   double *out, ft_error *err)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v)
-        return 0;
-    char p[160];
-    join(p, sizeof p, path, key);
-    if (!json_is_number(v) || !(json_number_value(v) >= lo && json_number_value(v) <= hi))
-        return ft_fail(err, FT_EINVAL, p, "%s must be a number between %g and %g", p, lo, hi);
-    *out = json_number_value(v);
-    return 0;
-}
-
-static int get_bool(const json_t *obj, const char *path, const char *key, bool *out, ft_error *err)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v)
-        return 0;
-    char p[160];
-    join(p, sizeof p, path, key);
-    if (!json_is_boolean(v))
-        return ft_fail(err, FT_EINVAL, p, "%s must be true or false", p);
-    *out = json_is_true(v);
-    return 0;
-}
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -94,7 +29,7 @@ void ft_dataset_ref_free(ft_dataset_ref *r)
 static int parse_classes(const json_t *a, const char *path, ft_dataset_ref *r, ft_error *err)
 {
     char p[160];
-    join(p, sizeof p, path, "classes");
+    ft_spec_path(p, sizeof p, path, "classes");
     size_t n = json_array_size(a);
     if (!json_is_array(a) || n < 1 || n > MAX_SELECTED_CLASSES)
         return ft_fail(err, FT_EINVAL, p, "%s must be a list of 1 to %d class indices or names", p,
@@ -149,7 +84,7 @@ int ft_dataset_ref_parse(const json_t *v, const char *path, ft_dataset_ref *r, f
         return ft_fail(err, FT_EINVAL, path,
                        "%s must be a dataset id, or an object with id (or images and labels) and an optional selector",
                        path);
-    if (only_keys(v, path, keys, err) != 0)
+    if (ft_spec_keys(v, path, keys, err) != 0)
         return -1;
     const char *id = json_string_value(json_object_get(v, "id"));
     const char *file = json_string_value(json_object_get(v, "path"));
@@ -160,7 +95,7 @@ int ft_dataset_ref_parse(const json_t *v, const char *path, ft_dataset_ref *r, f
         return ft_fail(err, FT_EINVAL, path, "%s needs exactly one of id, path, or images with labels", path);
     if (id && strncmp(id, "ds_", 3) != 0) {
         char p[160];
-        join(p, sizeof p, path, "id");
+        ft_spec_path(p, sizeof p, path, "id");
         return ft_fail(err, FT_EINVAL, p, "%s must be a dataset id (ds_...)", p);
     }
     r->id = dup_or_null(id);
@@ -171,8 +106,8 @@ int ft_dataset_ref_parse(const json_t *v, const char *path, ft_dataset_ref *r, f
     if (classes && parse_classes(classes, path, r, err) != 0)
         return -1;
     long long per_class = -1, seed = 0;
-    if (get_int(v, path, "per_class", 1, 1 << 30, &per_class, err) != 0 ||
-        get_int(v, path, "seed", 0, INT64_MAX, &seed, err) != 0)
+    if (ft_spec_int(v, path, "per_class", 1, 1 << 30, &per_class, err) != 0 ||
+        ft_spec_int(v, path, "seed", 0, INT64_MAX, &seed, err) != 0)
         return -1;
     r->sel.per_class = (long)per_class;
     r->sel.seed = (uint64_t)seed;
@@ -208,7 +143,7 @@ static int parse_head(json_t *head, ft_job_spec *s, ft_error *err)
     ft_transfer *t = &s->transfer;
     if (!json_is_object(head))
         return ft_fail(err, FT_EINVAL, "head", "head must be an object");
-    if (only_keys(head, "head", keys, err) != 0)
+    if (ft_spec_keys(head, "head", keys, err) != 0)
         return -1;
     json_t *hidden = json_object_get(head, "hidden");
     if (hidden) {
@@ -241,8 +176,8 @@ static int parse_head(json_t *head, ft_job_spec *s, ft_error *err)
         s->output_given = true;
     }
     long long units = 0;
-    if (get_num(head, "head", "dropout", 0, 0.999, &t->dropout, err) != 0 ||
-        get_int(head, "head", "units", 1, 1 << 20, &units, err) != 0)
+    if (ft_spec_num(head, "head", "dropout", 0, 0.999, &t->dropout, err) != 0 ||
+        ft_spec_int(head, "head", "units", 1, 1 << 20, &units, err) != 0)
         return -1;
     t->units = (int)units;
     return 0;
@@ -258,7 +193,7 @@ static int parse_init(const json_t *v, ft_transfer *t, ft_error *err)
     }
     if (json_is_object(v)) {
         static const char *const keys[] = {"type", "std", NULL};
-        if (only_keys(v, "init", keys, err) != 0 || get_num(v, "init", "std", 0, 100, &t->init_std, err) != 0)
+        if (ft_spec_keys(v, "init", keys, err) != 0 || ft_spec_num(v, "init", "std", 0, 100, &t->init_std, err) != 0)
             return -1;
         if (json_object_get(v, "std") && t->init != FT_INIT_NORMAL)
             return ft_fail(err, FT_EINVAL, "init.std", "std only applies to the normal init");
@@ -329,15 +264,15 @@ static int parse_optimizer(const json_t *v, ft_optim_config *o, ft_error *err)
                        ft_names_join(ft_optim_names, FT_OPT_COUNT, NULL, " or ", list, sizeof list));
     }
     optim_keys_all(all);
-    if (only_keys(v, "optimizer", all, err) != 0)
+    if (ft_spec_keys(v, "optimizer", all, err) != 0)
         return -1;
     ft_optim_defaults(o, t);
     if (foreign_optim_keys(v, t, all, err) != 0)
         return -1;
     for (const ft_optim_key *k = ft_optim_keys(t); k->name; k++) {
         char *field = (char *)o + k->offset;
-        if (k->flag ? get_bool(v, "optimizer", k->name, (bool *)field, err)
-                    : get_num(v, "optimizer", k->name, k->lo, k->hi, (double *)field, err))
+        if (k->flag ? ft_spec_bool(v, "optimizer", k->name, (bool *)field, err)
+                    : ft_spec_num(v, "optimizer", k->name, k->lo, k->hi, (double *)field, err))
             return -1;
     }
     return ft_optim_check(o, "optimizer", err);
@@ -348,23 +283,17 @@ static int parse_early(const json_t *v, ft_train_config *c, ft_error *err)
     static const char *const keys[] = {"metric", "patience", "min_delta", "restore_best", NULL};
     if (json_is_null(v))
         return 0;
-    if (!json_is_object(v) || only_keys(v, "early_stopping", keys, err) != 0)
+    if (!json_is_object(v) || ft_spec_keys(v, "early_stopping", keys, err) != 0)
         return err && err->code ? -1 : ft_fail(err, FT_EINVAL, "early_stopping", "early_stopping must be an object or null");
     c->early_stopping = true;
     snprintf(c->es_metric, sizeof c->es_metric, "val_loss");
     c->es_patience = 5;
     c->es_restore_best = true;
-    json_t *metric = json_object_get(v, "metric");
-    if (metric) {
-        if (!json_is_string(metric) || !ft_train_metric_known(json_string_value(metric)))
-            return ft_fail(err, FT_EINVAL, "early_stopping.metric",
-                           "early_stopping.metric must be train_ or val_ followed by loss, accuracy, mae or rmse");
-        snprintf(c->es_metric, sizeof c->es_metric, "%s", json_string_value(metric));
-    }
     long long patience = c->es_patience;
-    if (get_int(v, "early_stopping", "patience", 1, 100000, &patience, err) != 0 ||
-        get_num(v, "early_stopping", "min_delta", 0, 1e9, &c->es_min_delta, err) != 0 ||
-        get_bool(v, "early_stopping", "restore_best", &c->es_restore_best, err) != 0)
+    if (ft_spec_metric(v, "early_stopping", c->es_metric, sizeof c->es_metric, err) != 0 ||
+        ft_spec_int(v, "early_stopping", "patience", 1, 100000, &patience, err) != 0 ||
+        ft_spec_num(v, "early_stopping", "min_delta", 0, 1e9, &c->es_min_delta, err) != 0 ||
+        ft_spec_bool(v, "early_stopping", "restore_best", &c->es_restore_best, err) != 0)
         return -1;
     c->es_patience = (int)patience;
     return 0;
@@ -392,12 +321,13 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
     static const char *const keys[] = {
         "dataset", "validation", "test", "base_model", "architecture", "drop_layers", "cut_after",
         "freeze", "head", "loss", "huber_delta", "init", "optimizer", "batch_size", "epochs",
-        "early_stopping", "seed", "metadata", "strict", "preprocessing", "name", NULL};
+        "early_stopping", "seed", "metadata", "strict", "preprocessing", "name", "lr_schedule", "class_weight",
+        "label_smoothing", "grad_clip_norm", NULL};
     memset(s, 0, sizeof *s);
     set_defaults(s);
     if (!json_is_object(json))
         return ft_fail(err, FT_EINVAL, "", "the job spec must be a JSON object");
-    if (only_keys(json, "", keys, err) != 0)
+    if (ft_spec_keys(json, "", keys, err) != 0)
         goto fail;
     json_t *v;
     if (!(v = json_object_get(json, "dataset"))) {
@@ -409,8 +339,8 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
     if ((v = json_object_get(json, "validation")) && !json_is_null(v)) {
         if (json_is_object(v) && json_object_get(v, "split")) {
             static const char *const split_keys[] = {"split", NULL};
-            if (only_keys(v, "validation", split_keys, err) != 0 ||
-                get_num(v, "validation", "split", 1e-6, 0.999, &s->val_split, err) != 0)
+            if (ft_spec_keys(v, "validation", split_keys, err) != 0 ||
+                ft_spec_num(v, "validation", "split", 1e-6, 0.999, &s->val_split, err) != 0)
                 goto fail;
             s->val_kind = FT_VAL_SPLIT;
         } else {
@@ -445,7 +375,7 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
             }
     }
     long long drop = s->transfer.drop_layers;
-    if (get_int(json, "", "drop_layers", 0, 4096, &drop, err) != 0)
+    if (ft_spec_int(json, "", "drop_layers", 0, 4096, &drop, err) != 0)
         goto fail;
     s->transfer.drop_layers = (int)drop;
     if ((v = json_object_get(json, "cut_after"))) {
@@ -475,15 +405,17 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
         s->loss_given = true;
     }
     long long batch = s->train.batch_size, epochs = s->train.epochs, seed = (long long)s->train.seed;
-    if (get_num(json, "", "huber_delta", 1e-9, 1e9, &s->train.huber_delta, err) != 0 ||
-        get_int(json, "", "batch_size", 1, 65536, &batch, err) != 0 ||
-        get_int(json, "", "epochs", 1, 100000, &epochs, err) != 0 ||
-        get_int(json, "", "seed", 0, INT64_MAX, &seed, err) != 0 ||
-        get_bool(json, "", "strict", &s->strict, err) != 0)
+    if (ft_spec_num(json, "", "huber_delta", 1e-9, 1e9, &s->train.huber_delta, err) != 0 ||
+        ft_spec_int(json, "", "batch_size", 1, 65536, &batch, err) != 0 ||
+        ft_spec_int(json, "", "epochs", 1, 100000, &epochs, err) != 0 ||
+        ft_spec_int(json, "", "seed", 0, INT64_MAX, &seed, err) != 0 ||
+        ft_spec_bool(json, "", "strict", &s->strict, err) != 0)
         goto fail;
     s->train.batch_size = (int)batch;
     s->train.epochs = (int)epochs;
     s->train.seed = (uint64_t)seed;
+    if (ft_job_spec_parse_training(json, s, err) != 0)
+        goto fail;
     if ((v = json_object_get(json, "metadata")) && !json_is_object(v)) {
         ft_fail(err, FT_EINVAL, "metadata", "metadata must be an object");
         goto fail;
@@ -494,8 +426,8 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
     }
     if ((v = json_object_get(json, "preprocessing"))) {
         static const char *const pkeys[] = {"standardize", NULL};
-        if (!json_is_object(v) || only_keys(v, "preprocessing", pkeys, err) != 0 ||
-            get_bool(v, "preprocessing", "standardize", &s->standardize, err) != 0) {
+        if (!json_is_object(v) || ft_spec_keys(v, "preprocessing", pkeys, err) != 0 ||
+            ft_spec_bool(v, "preprocessing", "standardize", &s->standardize, err) != 0) {
             if (!err || !err->code)
                 ft_fail(err, FT_EINVAL, "preprocessing", "preprocessing must be {\"standardize\": bool}");
             goto fail;
@@ -510,6 +442,8 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
         s->architecture = json_object_get(s->json, "architecture");
     if (s->transfer.cut_after)
         s->transfer.cut_after = json_string_value(json_object_get(s->json, "cut_after"));
+    if ((v = json_object_get(s->json, "class_weight")) && !json_is_null(v))
+        s->class_weight = v;
     return 0;
 fail:
     ft_job_spec_free(s);

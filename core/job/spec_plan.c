@@ -203,6 +203,36 @@ static int check_fit(const ft_job_spec *s, const ft_model *m, const ft_model *ba
     return 0;
 }
 
+/* class_weight, label_smoothing and the plateau metric against the data and the loss. */
+static int check_training_options(const ft_job_spec *s, const ft_data_info *d, const effective_data *e, ft_error *err)
+{
+    bool classes = d->kind == FT_TARGET_CLASSES;
+    if (s->train.label_smoothing > 0 && s->train.loss != FT_LOSS_CROSS_ENTROPY)
+        return ft_fail(err, FT_EINVAL, "label_smoothing", "label_smoothing applies to cross_entropy, not %s",
+                       ft_loss_name(s->train.loss));
+    const char *metric = s->train.schedule.metric;
+    bool accuracy = strstr(metric, "accuracy") != NULL, errors = strstr(metric, "mae") || strstr(metric, "rmse");
+    if (s->train.schedule.type == FT_SCHED_PLATEAU && (classes ? errors : accuracy))
+        return ft_fail(err, FT_EINVAL, "lr_schedule.metric", "%s does not apply to a dataset with %s", metric,
+                       classes ? "class labels (use loss or accuracy)" : "numeric targets (use loss, mae or rmse)");
+    if (!s->class_weight)
+        return 0;
+    if (!classes)
+        return ft_fail(err, FT_EINVAL, "class_weight", "class_weight needs a dataset with class labels; this one has numeric targets");
+    /* the names of the training classes, after the selector */
+    const char **names = malloc(sizeof *names * (size_t)e->classes);
+    float *w = malloc(sizeof *w * (size_t)e->classes);
+    size_t rows;
+    int k, n, rc = -1;
+    if (!names || !w)
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    else if (ft_dataset_ref_check(&s->dataset, d, "dataset", &rows, &k, names, e->classes, &n, err) == 0)
+        rc = ft_class_weights(s->class_weight, names, NULL, n, w, err);
+    free(names);
+    free(w);
+    return rc;
+}
+
 static void warn(json_t *list, const char *level, const char *code, const char *param, const char *msg)
 {
     json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "level", level, "code", code,
@@ -363,6 +393,11 @@ static void echo_defaults(ft_job_spec *s)
                                                       c->es_patience, "min_delta", c->es_min_delta,
                                                       "restore_best", c->es_restore_best)
                                           : json_null());
+    json_object_set_new(j, "lr_schedule", ft_sched_json(&c->schedule));
+    if (!json_object_get(j, "class_weight"))
+        json_object_set_new(j, "class_weight", json_null());
+    json_object_set_new(j, "label_smoothing", json_real(c->label_smoothing));
+    json_object_set_new(j, "grad_clip_norm", c->grad_clip_norm > 0 ? json_real(c->grad_clip_norm) : json_null());
     if (!json_object_get(j, "validation"))
         json_object_set_new(j, "validation", json_null());
     if (!json_object_get(j, "test"))
@@ -439,6 +474,10 @@ int ft_job_plan(ft_job_spec *s, const ft_data_info *train, const ft_model *base,
     if (s->train.early_stopping && strncmp(s->train.es_metric, "val_", 4) == 0 && s->val_kind == FT_VAL_NONE)
         return ft_fail(err, FT_EINVAL, "early_stopping.metric", "%s needs a validation set (add \"validation\")",
                        s->train.es_metric);
+    if (s->train.schedule.type == FT_SCHED_PLATEAU && strncmp(s->train.schedule.metric, "val_", 4) == 0 &&
+        s->val_kind == FT_VAL_NONE)
+        return ft_fail(err, FT_EINVAL, "lr_schedule.metric", "%s needs a validation set (add \"validation\")",
+                       s->train.schedule.metric);
     if (base)
         resolve_defaults(s, train, &e);
     /* One model serves every check below: the one the run trains when the
@@ -454,6 +493,8 @@ int ft_job_plan(ft_job_spec *s, const ft_data_info *train, const ft_model *base,
     if (!base && !s->loss_given)
         s->train.loss = loss_for(ft_model_output_activation(m));
     int rc = check_fit(s, m, base, train, &e, err);
+    if (rc == 0)
+        rc = check_training_options(s, train, &e, err);
     if (rc == 0 && budget && budget->val)
         rc = check_input(s, m, base, budget->val, "validation", err);
     if (rc == 0 && budget && budget->test)

@@ -30,10 +30,27 @@ bool ft_loss_accepts(ft_loss_type t, ft_activation a)
     }
 }
 
-/* loss_i = logsumexp(z_i) - z_i[label];  grad = (softmax(z) - onehot) / B */
-static double cross_entropy(const float *z, const int32_t *labels, int batch, int k, float *grad)
+static double weight_of(const float *w, int c) { return w ? w[c] : 1.0; }
+
+double ft_loss_norm(const ft_loss_config *c, const int32_t *labels, const uint32_t *idx, int batch)
 {
-    double total = 0;
+    if (c->type != FT_LOSS_CROSS_ENTROPY || !c->class_weight)
+        return batch;
+    double sum = 0;
+    for (int r = 0; r < batch; r++)
+        sum += c->class_weight[labels[idx ? idx[r] : (uint32_t)r]];
+    return sum;
+}
+
+/* loss_i = (1 - e) w_y (lse_i - z_iy) + e / k sum_j w_j (lse_i - z_ij);
+ * grad_ij = (p_ij ((1 - e) w_y + e / k sum w) - e / k w_j - [j = y] (1 - e) w_y) / norm */
+static double cross_entropy(const ft_loss_config *c, const float *z, const int32_t *labels, int batch, int k,
+                            double norm, float *grad)
+{
+    const float *w = c->class_weight;
+    double eps = c->label_smoothing, wsum = 0, total = 0;
+    for (int j = 0; eps > 0 && j < k; j++)
+        wsum += weight_of(w, j);
     for (int r = 0; r < batch; r++) {
         const float *zr = z + (size_t)r * (size_t)k;
         float mx = zr[0];
@@ -42,35 +59,44 @@ static double cross_entropy(const float *z, const int32_t *labels, int batch, in
         double sum = 0;
         for (int j = 0; j < k; j++)
             sum += exp((double)zr[j] - mx);
-        total += mx + log(sum) - zr[labels[r]];
+        double lse = mx + log(sum), wy = weight_of(w, labels[r]);
+        total += (1 - eps) * wy * (lse - zr[labels[r]]);
+        for (int j = 0; eps > 0 && j < k; j++)
+            total += eps / k * weight_of(w, j) * (lse - zr[j]);
         if (grad) {
             float *gr = grad + (size_t)r * (size_t)k;
+            double coef = (1 - eps) * wy + eps / k * wsum;
             for (int j = 0; j < k; j++)
-                gr[j] = (float)(exp((double)zr[j] - mx) / sum / batch);
-            gr[labels[r]] -= 1.0f / (float)batch;
+                gr[j] = (float)((exp((double)zr[j] - mx) / sum * coef - eps / k * weight_of(w, j)) / norm);
+            gr[labels[r]] -= (float)((1 - eps) * wy / norm);
         }
     }
-    return total / batch;
+    return total / norm;
 }
 
-/* loss = max(z, 0) - z t + log(1 + exp(-|z|));  grad = (sigmoid(z) - t) / N */
-static double binary_cross_entropy(const float *z, const float *t, size_t n, float *grad)
+/* loss = w (max(z, 0) - z t + log(1 + exp(-|z|)));  grad = w (sigmoid(z) - t) / N,
+ * w the row's class weight (nn.BCEWithLogitsLoss(weight) with a weight per row) */
+static double binary_cross_entropy(const ft_loss_config *c, const float *z, const float *t, const int32_t *labels,
+                                   int batch, int units, double n, float *grad)
 {
     double total = 0;
-    for (size_t i = 0; i < n; i++) {
-        double x = z[i];
-        total += fmax(x, 0) - x * t[i] + log1p(exp(-fabs(x)));
-        if (grad)
-            grad[i] = (float)((1.0 / (1.0 + exp(-x)) - t[i]) / (double)n);
+    for (int r = 0; r < batch; r++) {
+        double w = c->class_weight ? c->class_weight[labels[r]] : 1.0;
+        for (size_t i = (size_t)r * (size_t)units; i < (size_t)(r + 1) * (size_t)units; i++) {
+            double x = z[i];
+            total += w * (fmax(x, 0) - x * t[i] + log1p(exp(-fabs(x))));
+            if (grad)
+                grad[i] = (float)(w * (1.0 / (1.0 + exp(-x)) - t[i]) / n);
+        }
     }
-    return total / (double)n;
+    return total / n;
 }
 
-static double regression(ft_loss_type type, double delta, const float *y, const float *t, size_t n,
+static double regression(ft_loss_type type, double delta, const float *y, const float *t, size_t count, double n,
                          float *grad)
 {
     double total = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < count; i++) {
         double d = (double)y[i] - t[i], g;
         double sign = (d > 0) - (d < 0);
         switch (type) {
@@ -93,21 +119,28 @@ static double regression(ft_loss_type type, double delta, const float *y, const 
             break;
         }
         if (grad)
-            grad[i] = (float)(g / (double)n);
+            grad[i] = (float)(g / n);
     }
-    return total / (double)n;
+    return total / n;
+}
+
+double ft_loss_eval(const ft_loss_config *c, const float *input, const int32_t *labels, const float *targets,
+                    int batch, int units, double norm, float *grad)
+{
+    size_t count = (size_t)batch * (size_t)units;
+    switch (c->type) {
+    case FT_LOSS_CROSS_ENTROPY:
+        return cross_entropy(c, input, labels, batch, units, norm, grad);
+    case FT_LOSS_BINARY_CROSS_ENTROPY:
+        return binary_cross_entropy(c, input, targets, labels, batch, units, norm * units, grad);
+    default:
+        return regression(c->type, c->huber_delta, input, targets, count, norm * units, grad);
+    }
 }
 
 double ft_loss_compute(ft_loss_type t, double huber_delta, const float *input, const int32_t *labels,
                        const float *targets, int batch, int units, float *grad)
 {
-    size_t n = (size_t)batch * (size_t)units;
-    switch (t) {
-    case FT_LOSS_CROSS_ENTROPY:
-        return cross_entropy(input, labels, batch, units, grad);
-    case FT_LOSS_BINARY_CROSS_ENTROPY:
-        return binary_cross_entropy(input, targets, n, grad);
-    default:
-        return regression(t, huber_delta, input, targets, n, grad);
-    }
+    ft_loss_config c = {.type = t, .huber_delta = huber_delta};
+    return ft_loss_eval(&c, input, labels, targets, batch, units, batch, grad);
 }

@@ -1,5 +1,6 @@
 /* The optimiser object and the spec keys, through the descriptors; the
  * update rules live in core/nn/optim_<name>.c. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,4 +70,18 @@ void ft_optim_step(ft_optim *o, float *params, const float *grads)
 {
     o->steps++;
     ft_optim_kinds[o->cfg.type]->step(o, params, grads);
+}
+
+void ft_optim_set_lr(ft_optim *o, double lr) { o->cfg.lr = lr; }
+
+double ft_clip_grad_norm(float *grads, size_t n, double max_norm)
+{
+    double sq = 0;
+    for (size_t i = 0; i < n; i++)
+        sq += (double)grads[i] * grads[i];
+    double norm = sqrt(sq), coef = max_norm / (norm + 1e-6);
+    if (coef < 1)
+        for (size_t i = 0; i < n; i++)
+            grads[i] = (float)(grads[i] * coef);
+    return norm;
 }

@@ -57,6 +57,14 @@ void ft_optim_free(ft_optim *o);
 /* One update of params[0..n) with grads[0..n). */
 void ft_optim_step(ft_optim *o, float *params, const float *grads);
 
+/* The learning rate of the next steps (a schedule changes it per epoch). */
+void ft_optim_set_lr(ft_optim *o, double lr);
+
+/* Scale grads[0..n) so that their global L2 norm is at most max_norm, as
+ * torch.nn.utils.clip_grad_norm_ does (factor max_norm / (norm + 1e-6) when
+ * below 1); returns the norm before clipping. */
+double ft_clip_grad_norm(float *grads, size_t n, double max_norm);
+
 /* The state a checkpoint must carry: `floats` values and the step count. */
 float *ft_optim_state(ft_optim *o, size_t *floats);
 uint64_t *ft_optim_steps(ft_optim *o);

@@ -77,10 +77,12 @@ int ft_plot_confusion_layout(int k, const char *const *class_names, int *width, 
                              ft_plot_area *grid);
 
 /* The training chart of a job: train and validation loss on the left panel,
- * the main metric (accuracy, or mae for regression) on the right, from
+ * the main metric (accuracy, or mae for regression) next to it, and, when a
+ * schedule changed it, the learning rate ("lr") on a third panel, from
  * per-epoch rows as ft_epoch_metrics_json writes them ({"epoch",
- * "train_loss", "val_loss", "train_accuracy", ...}). Missing values are gaps,
- * so a running job draws partial curves. areas (2 entries) may be NULL. */
+ * "train_loss", "val_loss", "train_accuracy", "lr", ...}). Missing values
+ * are gaps, so a running job draws partial curves. areas (3 entries, the
+ * third set only with the lr panel) may be NULL. */
 int ft_plot_history_png(const char *title, const json_t *rows, int width, int height, unsigned char **png,
                         size_t *png_len, ft_plot_area *areas, ft_error *err);
 

@@ -1,4 +1,4 @@
-/* The per-epoch training chart (loss | accuracy or mae). */
+/* The per-epoch training chart (loss | accuracy or mae | learning rate). */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 
 enum { TRAIN, VAL };
 static const uint32_t colours[2] = {0x1f77b4, 0xff7f0e}; /* the usual blue and orange */
+static const uint32_t lr_colour = 0x2ca02c;               /* and green */
 
 /* Column `key` of every row, NAN where missing. */
 static double *column(const json_t *rows, const char *key, size_t n)
@@ -24,6 +25,15 @@ static bool has_values(const double *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (isfinite(v[i]))
+            return true;
+    return false;
+}
+
+/* Two different finite values: a schedule changed the learning rate. */
+static bool varies(const double *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (isfinite(v[i]) && isfinite(v[0]) && v[i] != v[0])
             return true;
     return false;
 }
@@ -45,8 +55,9 @@ int ft_plot_history_png(const char *title, const json_t *rows, int width, int he
     snprintf(train_label, sizeof train_label, "train %s", metric);
     snprintf(val_label, sizeof val_label, "val %s", metric);
     double *met[2] = {column(rows, train_key, n), column(rows, val_key, n)};
+    double *lr = column(rows, "lr", n);
     int rc = -1;
-    if (!epoch || !loss[TRAIN] || !loss[VAL] || !met[TRAIN] || !met[VAL]) {
+    if (!epoch || !loss[TRAIN] || !loss[VAL] || !met[TRAIN] || !met[VAL] || !lr) {
         ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         goto done;
     }
@@ -56,10 +67,13 @@ int ft_plot_history_png(const char *title, const json_t *rows, int width, int he
                                {val_label, epoch, met[VAL], n, colours[VAL]}};
     /* Without a validation set there is no val curve, so no legend entry for one. */
     size_t nseries = has_values(loss[VAL], n) || has_values(met[VAL], n) ? 2 : 1;
-    ft_plot_panel panels[2] = {{"loss", "epoch", loss_s, nseries}, {metric, "epoch", met_s, nseries}};
-    rc = ft_plot_lines_png(title, panels, 2, width, height, png, png_len, areas, err);
+    ft_plot_series lr_s = {NULL, epoch, lr, n, lr_colour};
+    ft_plot_panel panels[3] = {{"loss", "epoch", loss_s, nseries}, {metric, "epoch", met_s, nseries},
+                               {"learning rate", "epoch", &lr_s, 1}};
+    rc = ft_plot_lines_png(title, panels, varies(lr, n) ? 3 : 2, width, height, png, png_len, areas, err);
 done:
     free(epoch);
+    free(lr);
     for (int i = 0; i < 2; i++) {
         free(loss[i]);
         free(met[i]);

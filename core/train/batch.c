@@ -279,17 +279,43 @@ static json_t *confusion_full(const ft_eval_result *r)
     return json_pack("{s:o}", "matrix", matrix);
 }
 
-/* Per-class precision / recall / support and the largest off-diagonal
- * cells: O(k) JSON however many classes there are. */
-static json_t *confusion_summary(const ft_eval_result *r, const json_t *labels)
+/* Per-class precision, recall, F1 and support, in label order, and their
+ * macro averages (*macro: precision, recall, F1) over the classes present
+ * in the set (support > 0); a class never predicted has precision 0. */
+static json_t *class_metrics(const ft_eval_result *r, const json_t *labels, double macro[3])
 {
-    int k = r->classes, top[FT_CONFUSION_TOP][2], ntop = 0;
-    json_t *per_class = json_array(), *confusions = json_array();
+    int k = r->classes, present = 0;
+    json_t *per_class = json_array();
+    macro[0] = macro[1] = macro[2] = 0;
     for (int c = 0; c < k; c++) {
-        uint64_t predicted = 0, support = 0;
+        uint64_t predicted = 0, support = 0, hit = cell(r, c, c);
         for (int o = 0; o < k; o++) {
             predicted += cell(r, o, c);
             support += cell(r, c, o);
+        }
+        double p = predicted ? (double)hit / (double)predicted : support ? 0 : NAN;
+        double rec = support ? (double)hit / (double)support : NAN;
+        double f1 = p + rec > 0 ? 2 * p * rec / (p + rec) : support ? 0 : NAN;
+        json_array_append_new(per_class, json_pack("{s:O, s:o, s:o, s:o, s:I}", "label", json_array_get(labels, (size_t)c),
+                                                   "precision", num(p), "recall", num(rec), "f1", num(f1), "support",
+                                                   (json_int_t)support));
+        if (support) {
+            present++;
+            macro[0] += p, macro[1] += rec, macro[2] += f1;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        macro[i] = present ? macro[i] / present : NAN;
+    return per_class;
+}
+
+/* The largest off-diagonal cells: O(k) JSON however many classes there are. */
+static json_t *top_confusions(const ft_eval_result *r, const json_t *labels)
+{
+    int k = r->classes, top[FT_CONFUSION_TOP][2], ntop = 0;
+    json_t *confusions = json_array();
+    for (int c = 0; c < k; c++) {
+        for (int o = 0; o < k; o++) {
             if (o == c || !cell(r, c, o))
                 continue;
             /* insertion into the top list, largest first */
@@ -300,17 +326,12 @@ static json_t *confusion_summary(const ft_eval_result *r, const json_t *labels)
             if (at < FT_CONFUSION_TOP)
                 top[at][0] = c, top[at][1] = o;
         }
-        uint64_t hit = cell(r, c, c);
-        json_array_append_new(per_class, json_pack("{s:o, s:o, s:I}", "precision",
-                                                   num(predicted ? (double)hit / (double)predicted : NAN), "recall",
-                                                   num(support ? (double)hit / (double)support : NAN), "support",
-                                                   (json_int_t)support));
     }
     for (int i = 0; i < ntop; i++)
         json_array_append_new(confusions, json_pack("{s:O, s:O, s:I}", "true", json_array_get(labels, (size_t)top[i][0]),
                                                     "predicted", json_array_get(labels, (size_t)top[i][1]), "count",
                                                     (json_int_t)cell(r, top[i][0], top[i][1])));
-    return json_pack("{s:i, s:o, s:o}", "classes", k, "per_class", per_class, "top_confusions", confusions);
+    return confusions;
 }
 
 json_t *ft_eval_result_json(const ft_eval_result *r, const ft_dataset *ds)
@@ -329,7 +350,17 @@ json_t *ft_eval_result_json(const ft_eval_result *r, const ft_dataset *ds)
         const char *name = ds ? ft_dataset_class_name(ds, t) : NULL;
         json_array_append_new(labels, name ? json_string(name) : json_integer(t));
     }
-    json_t *cm = r->classes <= FT_CONFUSION_MAX_CLASSES ? confusion_full(r) : confusion_summary(r, labels);
+    double macro[3];
+    json_t *per_class = class_metrics(r, labels, macro);
+    json_object_set_new(j, "macro_precision", num(macro[0]));
+    json_object_set_new(j, "macro_recall", num(macro[1]));
+    json_object_set_new(j, "macro_f1", num(macro[2]));
+    json_object_set_new(j, "per_class", per_class);
+    /* above FT_CONFUSION_MAX_CLASSES the per-class rows and the top cells stand for the matrix */
+    json_t *cm = r->classes <= FT_CONFUSION_MAX_CLASSES
+                     ? confusion_full(r)
+                     : json_pack("{s:i, s:O, s:o}", "classes", r->classes, "per_class", per_class, "top_confusions",
+                                 top_confusions(r, labels));
     json_object_set_new(cm, "labels", labels);
     json_object_set_new(j, "confusion_matrix", cm);
     return j;

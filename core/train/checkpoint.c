@@ -81,6 +81,16 @@ static json_t *identity(const ft_trainer *tr)
     snprintf(seed, sizeof seed, "%016" PRIx64, tr->cfg.seed);
     json_object_set_new(id, "seed_hex", json_string(seed));
     free(arch_s);
+    json_t *weights = json_null();
+    if (tr->loss.class_weight) {
+        weights = json_array();
+        for (int k = 0; k < ft_dataset_target_dim(tr->train); k++)
+            json_array_append_new(weights, json_real(tr->loss.class_weight[k]));
+    }
+    json_object_set_new(id, "class_weight", weights);
+    json_object_set_new(id, "label_smoothing", json_real(tr->cfg.label_smoothing));
+    json_object_set_new(id, "grad_clip_norm", json_real(tr->cfg.grad_clip_norm));
+    json_object_set_new(id, "lr_schedule", ft_sched_json(&tr->cfg.schedule));
     return id;
 }
 
@@ -103,7 +113,8 @@ static json_t *state_json(const ft_trainer *tr)
     json_t *dropout = json_array();
     for (int sh = 0; sh < tr->nshards; sh++)
         json_array_append_new(dropout, enc_rng(&tr->shards[sh].dropout_rng));
-    return json_pack("{s:s, s:o, s:i, s:I, s:I, s:{s:o, s:o, s:o}, s:o, s:o, s:{s:o, s:i, s:i, s:b, s:b}, s:o, s:o}",
+    return json_pack("{s:s, s:o, s:i, s:I, s:I, s:{s:o, s:o, s:o}, s:o, s:o, s:{s:o, s:i, s:i, s:b, s:b}, s:o, s:o, "
+                     "s:{s:o, s:o, s:i, s:i}}",
                      "format", CHECKPOINT_FORMAT, "identity", identity(tr), "epochs_done",
                      tr->epochs_done, "step", (json_int_t)tr->step, "optim_steps", (json_int_t)steps,
                      "rng", "epoch", enc_rng(&tr->epoch_rng), "shuffle", enc_rng(&tr->shuffle_rng),
@@ -111,7 +122,9 @@ static json_t *state_json(const ft_trainer *tr)
                      enc_double(tr->epoch_seconds), "early", "best", enc_double(tr->best),
                      "best_epoch", tr->best_epoch, "bad_epochs", tr->bad_epochs, "stopped_early",
                      tr->stopped_early, "restored", tr->restored, "history", hist, "seconds",
-                     enc_double(tr->seconds));
+                     enc_double(tr->seconds), "schedule", "lr", enc_double(tr->sched.lr), "best",
+                     enc_double(tr->sched.best), "bad_epochs", tr->sched.bad_epochs, "cooldown_left",
+                     tr->sched.cooldown_left);
 }
 
 int ft_trainer_save_checkpoint(ft_trainer *tr, const char *path, ft_error *err)
@@ -150,14 +163,16 @@ static int load_state(ft_trainer *tr, const json_t *st, ft_error *err)
         return ft_fail(err, FT_EINVAL, NULL,
                        "the checkpoint belongs to a different model, dataset or configuration");
     json_t *rng = json_object_get(st, "rng"), *acc = json_object_get(st, "acc"),
-           *early = json_object_get(st, "early"), *hist = json_object_get(st, "history");
+           *early = json_object_get(st, "early"), *hist = json_object_get(st, "history"),
+           *sched = json_object_get(st, "schedule");
     json_int_t epochs_done = json_integer_value(json_object_get(st, "epochs_done"));
     json_int_t step = json_integer_value(json_object_get(st, "step"));
     if (epochs_done < 0 || epochs_done > tr->cfg.epochs || step < 0 ||
         dec_rng(json_object_get(rng, "epoch"), &tr->epoch_rng) != 0 ||
         dec_rng(json_object_get(rng, "shuffle"), &tr->shuffle_rng) != 0 ||
         json_array_size(json_object_get(rng, "dropout")) != (size_t)tr->nshards ||
-        !json_is_object(acc) || !json_is_object(early) || json_array_size(hist) != (size_t)epochs_done)
+        !json_is_object(acc) || !json_is_object(early) || !json_is_object(sched) ||
+        json_array_size(hist) != (size_t)epochs_done)
         return ft_fail(err, FT_EFORMAT, NULL, "the checkpoint's state is incomplete");
     for (int sh = 0; sh < tr->nshards; sh++)
         if (dec_rng(json_array_get(json_object_get(rng, "dropout"), (size_t)sh), &tr->shards[sh].dropout_rng) != 0)
@@ -179,6 +194,10 @@ static int load_state(ft_trainer *tr, const json_t *st, ft_error *err)
     tr->bad_epochs = (int)json_integer_value(json_object_get(early, "bad_epochs"));
     tr->stopped_early = json_is_true(json_object_get(early, "stopped_early"));
     tr->restored = json_is_true(json_object_get(early, "restored"));
+    tr->sched.lr = dec_double(json_object_get(sched, "lr"));
+    tr->sched.best = dec_double(json_object_get(sched, "best"));
+    tr->sched.bad_epochs = (int)json_integer_value(json_object_get(sched, "bad_epochs"));
+    tr->sched.cooldown_left = (int)json_integer_value(json_object_get(sched, "cooldown_left"));
     for (int e = 0; e < tr->epochs_done; e++) {
         json_t *row = json_array_get(hist, (size_t)e);
         ft_epoch_metrics *m = &tr->history[e];

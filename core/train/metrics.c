@@ -18,6 +18,7 @@ const ft_metric_field ft_epoch_metric_fields[FT_EPOCH_METRIC_COUNT] = {
     FIELD(val_rmse, true, false),
     FIELD(seconds, false, false),
     FIELD(samples_per_second, false, false),
+    {"lr", offsetof(ft_epoch_metrics, lr), "%.9g", false, false},
 };
 
 const ft_metric_field *ft_epoch_metric_find(const char *name)

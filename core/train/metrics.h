@@ -16,6 +16,7 @@ typedef struct {
     double val_loss, val_accuracy, val_mae, val_rmse;
     double seconds;             /* wall time of the epoch, validation included */
     double samples_per_second;  /* training rows / training time of the epoch */
+    double lr;                  /* the learning rate the epoch trained at */
 } ft_epoch_metrics;
 
 /* One double field of ft_epoch_metrics. */
@@ -28,7 +29,7 @@ typedef struct {
 } ft_metric_field;
 
 /* Rows of ft_epoch_metric_fields. */
-#define FT_EPOCH_METRIC_COUNT 10
+#define FT_EPOCH_METRIC_COUNT 11
 
 /* Every double field, in the order of the JSON, the CSV and checkpoints. */
 extern const ft_metric_field ft_epoch_metric_fields[FT_EPOCH_METRIC_COUNT];

@@ -33,6 +33,24 @@ static int check_config(const ft_train_config *cfg, const ft_dataset *val, ft_er
         if (cfg->es_patience < 1)
             return ft_fail(err, FT_EINVAL, "early_stopping.patience", "patience must be at least 1");
     }
+    if (cfg->schedule.type == FT_SCHED_PLATEAU) {
+        if (!ft_train_metric_known(cfg->schedule.metric))
+            return ft_fail(err, FT_EINVAL, "lr_schedule.metric", "unknown metric '%s'", cfg->schedule.metric);
+        if (strncmp(cfg->schedule.metric, "val_", 4) == 0 && !val)
+            return ft_fail(err, FT_EINVAL, "lr_schedule.metric", "%s needs a validation set (add \"validation\")",
+                           cfg->schedule.metric);
+    }
+    if (cfg->schedule.type == FT_SCHED_COSINE && cfg->schedule.warmup_epochs >= cfg->epochs)
+        return ft_fail(err, FT_EINVAL, "lr_schedule.warmup_epochs", "warmup_epochs must be fewer than the epochs (%d)",
+                       cfg->epochs);
+    if (cfg->schedule.type == FT_SCHED_STEP && cfg->schedule.step_size < 1)
+        return ft_fail(err, FT_EINVAL, "lr_schedule.step_size", "step_size must be at least 1");
+    if (!(cfg->label_smoothing >= 0 && cfg->label_smoothing < 1))
+        return ft_fail(err, FT_EINVAL, "label_smoothing", "label_smoothing must be in [0, 1)");
+    if (cfg->label_smoothing > 0 && cfg->loss != FT_LOSS_CROSS_ENTROPY)
+        return ft_fail(err, FT_EINVAL, "label_smoothing", "label_smoothing applies to cross_entropy only");
+    if (!(cfg->grad_clip_norm >= 0))
+        return ft_fail(err, FT_EINVAL, "grad_clip_norm", "grad_clip_norm must be positive (or 0 for none)");
     return 0;
 }
 
@@ -92,7 +110,12 @@ ft_trainer *ft_trainer_new(ft_model *m, const ft_dataset *train, const ft_datase
     tr->pp = pp;
     tr->cfg = *cfg;
     tr->units = units_of(m);
+    tr->loss = (ft_loss_config){cfg->loss, cfg->huber_delta, cfg->class_weight, cfg->label_smoothing};
     ft_target_mode_for(m, train, cfg->loss, &tr->mode, err);
+    if (cfg->class_weight && tr->mode == TARGET_VALUES) {
+        ft_fail(err, FT_EINVAL, "class_weight", "class_weight needs a dataset with class labels");
+        goto fail;
+    }
     tr->lo = ft_lowest_trained(m);
     if (tr->lo == ft_model_num_layers(m)) {
         ft_fail(err, FT_EINVAL, "freeze", "nothing to train: every layer with parameters is frozen");
@@ -119,6 +142,8 @@ ft_trainer *ft_trainer_new(ft_model *m, const ft_dataset *train, const ft_datase
     tr->epoch_rng = tr->shuffle_rng;
     tr->es_field = cfg->early_stopping ? ft_epoch_metric_find(cfg->es_metric) : NULL;
     tr->best = tr->es_field && tr->es_field->higher_better ? -INFINITY : INFINITY;
+    tr->sched_field = cfg->schedule.type == FT_SCHED_PLATEAU ? ft_epoch_metric_find(cfg->schedule.metric) : NULL;
+    ft_sched_start(&tr->sched, cfg->optim.lr, tr->sched_field && tr->sched_field->higher_better);
     return tr;
 oom:
     if (!err || err->code == FT_OK)
@@ -177,18 +202,12 @@ static void shard_step(void *ctx, int s)
     int flags = FT_FWD_TRAIN | (ft_loss_fused(tr->cfg.loss) ? FT_FWD_LOGITS : 0);
     ft_load_batch(&src, tr->mode, tr->units, tr->order + sh->start, sh->n, b->x, b->labels, b->targets);
     const float *out = ft_model_forward(tr->m, sh->ws, b->x, sh->n, flags, &sh->dropout_rng);
-    sh->loss = ft_loss_compute(tr->cfg.loss, tr->cfg.huber_delta, out, b->labels, b->targets, sh->n, tr->units,
-                               b->grad);
+    /* Divided by the whole batch's norm, the shards' losses and gradients add up to the batch's. */
+    sh->loss = ft_loss_eval(&tr->loss, out, b->labels, b->targets, sh->n, tr->units, tr->batch_norm, b->grad);
     if (!isfinite(sh->loss))
         return;
-    ft_metric_add(&sh->acc, tr->mode, tr->units, out, b->labels, b->targets, sh->n, sh->loss, NULL, 0);
-    if (sh->n != sh->total) {
-        /* The loss is a mean over the whole batch: weight this shard's share. */
-        float w = (float)sh->n / (float)sh->total;
-        size_t g = (size_t)sh->n * (size_t)tr->units;
-        for (size_t i = 0; i < g; i++)
-            b->grad[i] *= w;
-    }
+    /* train_step adds the batch's loss to the epoch's sums */
+    ft_metric_add(&sh->acc, tr->mode, tr->units, out, b->labels, b->targets, sh->n, 0, NULL, 0);
     ft_model_backward(tr->m, sh->ws, b->grad, NULL);
 }
 
@@ -207,13 +226,13 @@ static void merge_acc(ft_metric_acc *into, const ft_metric_acc *a)
  * shards. Returns the batch loss (non-finite if training diverged). */
 static double train_step(ft_trainer *tr, size_t start, int n)
 {
+    tr->batch_norm = ft_loss_norm(&tr->loss, ft_dataset_clabels(tr->train), tr->order + start, n);
     int per = (n + tr->nshards - 1) / tr->nshards;
     for (int s = 0; s < tr->nshards; s++) {
         ft_shard *sh = &tr->shards[s];
         int from = s * per < n ? s * per : n;
         sh->start = start + (size_t)from;
         sh->n = n - from < per ? n - from : per;
-        sh->total = n;
     }
     ft_pool_run(tr->pool, shard_step, tr);
     double loss = 0;
@@ -224,11 +243,14 @@ static double train_step(ft_trainer *tr, size_t start, int n)
             continue;
         if (!isfinite(sh->loss))
             return sh->loss;
-        loss += sh->loss * sh->n / n;
+        loss += sh->loss;
         merge_acc(&tr->acc, &sh->acc);
         if (s > 0) /* sum the shards' gradients, in shard order */
             ft_vec_add(g, sh->grads + tr->toff, tr->tcount);
     }
+    tr->acc.loss_sum += loss * n;
+    if (tr->cfg.grad_clip_norm > 0)
+        ft_clip_grad_norm(g, tr->tcount, tr->cfg.grad_clip_norm);
     ft_optim_step(tr->opt, ft_model_params(tr->m) + tr->toff, g);
     return loss;
 }
@@ -297,6 +319,22 @@ static bool early_stop_update(ft_trainer *tr, const ft_epoch_metrics *e, const f
     return true;
 }
 
+/* Show reduce_on_plateau the epoch's metric; tell the user of a reduction. */
+static void schedule_update(ft_trainer *tr, const ft_epoch_metrics *e, const ft_train_hooks *hooks)
+{
+    if (!tr->sched_field)
+        return;
+    double before = tr->sched.lr;
+    if (!ft_sched_observe(&tr->cfg.schedule, &tr->sched, ft_epoch_metric_get(e, tr->sched_field),
+                          tr->sched_field->higher_better))
+        return;
+    char msg[256];
+    snprintf(msg, sizeof msg, "Learning rate reduced from %.6g to %.6g after epoch %d: %s has not improved for %d epochs.",
+             before, tr->sched.lr, e->epoch, tr->sched_field->name, tr->cfg.schedule.patience + 1);
+    ft_train_emit(hooks, "info", msg, json_pack("{s:s, s:i, s:f}", "event", "lr_reduced", "epoch", e->epoch, "lr",
+                                                 tr->sched.lr));
+}
+
 int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
 {
     double run_start = ft_now();
@@ -316,6 +354,10 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
             make_order(tr);
             tr->order_ready = true;
         }
+        /* A function of the epoch (and, for reduce_on_plateau, of the
+         * checkpointed state), so a resumed epoch trains at the same rate. */
+        double lr = ft_sched_lr(&tr->cfg.schedule, tr->cfg.optim.lr, tr->cfg.epochs, &tr->sched, epoch - 1);
+        ft_optim_set_lr(tr->opt, lr);
         double t_start = ft_now() - tr->epoch_seconds;
         while (tr->step < steps) {
             size_t start = (size_t)tr->step * B;
@@ -343,6 +385,7 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         ft_epoch_metrics *e = &tr->history[tr->epochs_done];
         memset(e, 0, sizeof *e);
         e->epoch = epoch;
+        e->lr = lr;
         double train_time = ft_now() - t_start;
         e->samples_per_second = (double)rows / (train_time > 0 ? train_time : 1e-9);
         ft_metric_finish(&tr->acc, tr->mode, &e->train_loss, &e->train_accuracy, &e->train_mae,
@@ -356,6 +399,7 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         tr->step = 0;
         tr->order_ready = false;
         tr->stopped_early = early_stop_update(tr, e, hooks);
+        schedule_update(tr, e, hooks);
         if (hooks && hooks->on_epoch && hooks->on_epoch(hooks->ctx, tr, e) != 0) {
             rc = ft_fail(err, FT_ECANCELLED, NULL, "cancelled");
             goto out;

@@ -16,11 +16,16 @@
 #include "core/nn/model.h"
 #include "core/nn/optim.h"
 #include "core/train/metrics.h"
+#include "core/train/schedule.h"
 
 typedef struct {
     ft_loss_type loss;
     double huber_delta;        /* huber only */
+    const float *class_weight; /* one per class, or NULL; borrowed (ft_loss_config) */
+    double label_smoothing;    /* cross_entropy only, in [0, 1) */
     ft_optim_config optim;
+    ft_lr_schedule schedule;   /* the learning rate per epoch, from optim.lr */
+    double grad_clip_norm;     /* clip the trainable gradients' L2 norm to this; 0 = off */
     int batch_size;
     int epochs;
     bool early_stopping;       /* stop when `metric` has not improved for `patience` epochs */

@@ -18,8 +18,7 @@ typedef struct {
     ft_rng dropout_rng;   /* this shard's dropout masks */
     size_t start;         /* this step's rows: order[start, start + n) */
     int n;                /* rows this shard runs in this step */
-    int total;            /* rows of the whole batch */
-    double loss;          /* this step's mean loss over the shard */
+    double loss;          /* this step's loss over the shard's rows, divided by the batch's norm */
     ft_metric_acc acc;    /* this step's (or eval pass's) sums */
 } ft_shard;
 
@@ -29,6 +28,8 @@ struct ft_trainer {
     const ft_dataset *train, *val; /* borrowed; val may be NULL */
     const ft_preproc *pp;       /* borrowed preprocessing of both sets */
     ft_train_config cfg;        /* a copy of the caller's */
+    ft_loss_config loss;        /* the training loss with its class weights and smoothing */
+    double batch_norm;          /* the current batch's ft_loss_norm */
     ft_target_mode mode;        /* how targets reach the loss */
     int units;                  /* model outputs */
     int lo;                     /* lowest layer whose parameters train */
@@ -56,6 +57,8 @@ struct ft_trainer {
     double best;                /* early stopping: best metric value */
     int best_epoch, bad_epochs; /* early stopping: its epoch (1-based) and epochs since */
     float *best_params;         /* trainable parameters at best_epoch (restore_best) */
+    const ft_metric_field *sched_field; /* reduce_on_plateau's metric, or NULL */
+    ft_sched_state sched;       /* reduce_on_plateau's state */
     bool stopped_early, restored; /* early stop ended the run; best weights put back */
     double seconds;             /* wall time inside ft_trainer_run */
 };

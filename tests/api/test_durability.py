@@ -34,8 +34,12 @@ def upload_fashion(server, rows):
 
 
 def job_spec(dataset):
+    # reduce_on_plateau's state (best, bad epochs, lr) and the class weights travel in the checkpoint
     return {"dataset": dataset, "architecture": CNN, "epochs": 4, "batch_size": 32,
-            "validation": {"split": 0.1}, "optimizer": {"type": "adam", "lr": 0.002}, "seed": 7}
+            "validation": {"split": 0.1}, "optimizer": {"type": "adam", "lr": 0.002}, "seed": 7,
+            "lr_schedule": {"type": "reduce_on_plateau", "metric": "val_accuracy", "patience": 0, "factor": 0.5,
+                            "threshold": 0.5},
+            "class_weight": "balanced", "label_smoothing": 0.05, "grad_clip_norm": 5.0}
 
 
 def tensors(blob):
@@ -85,6 +89,8 @@ def test_kill9_during_training_resumes_from_checkpoint():
         a = server.get("/v1/models/%s/content" % done["result_model"]).body
         b = server.get("/v1/models/%s/content" % clean["result_model"]).body
         check(tensors(a) == tensors(b), "the resumed job's model differs from an uninterrupted run")
+        lrs = [[r["lr"] for r in server.get("/v1/jobs/%s/metrics" % j).json()["data"]] for j in (jid, again["id"])]
+        check(lrs[0] == lrs[1] and len(set(lrs[0])) > 1, "learning rates %r" % lrs)
         check(len(server.get("/v1/models").json()["data"]) == 2, "a job produced two models")
     finally:
         server.close()

@@ -147,6 +147,15 @@ def test_invalid_specs_422_with_field_path():
         (spec(early_stopping={"patience": 0}, validation={"split": 0.2}), "early_stopping.patience"),
         (spec(early_stopping={"metric": "val_f1"}, validation={"split": 0.2}), "early_stopping.metric"),
         (spec(early_stopping={"metric": 3}, validation={"split": 0.2}), "early_stopping.metric"),
+        (spec(class_weight={"no_such_class": 2.0}), "class_weight.no_such_class"),
+        (spec(class_weight={"10": 2.0}), "class_weight.10"),
+        (spec(dataset={"id": S["train"]["id"], "classes": [0, 1]}, head={"units": 2}, class_weight={"2": 2.0}),
+         "class_weight.2"),
+        ({"dataset": S["reg"]["id"], "architecture": mlp_architecture([2], 1, output="linear"), "epochs": 1,
+          "class_weight": "balanced"}, "class_weight"),
+        (spec(lr_schedule="reduce_on_plateau"), "lr_schedule.metric"),
+        (spec(lr_schedule={"type": "cosine", "warmup_epochs": 5}, epochs=5), "lr_schedule.warmup_epochs"),
+        (spec(label_smoothing=0.1, head={"output": "sigmoid"}), "label_smoothing"),
         (spec(metadata=[1]), "metadata"),
         (spec(name=7), "name"),
     ]
@@ -324,7 +333,7 @@ def test_metrics_json_and_csv():
     check(page["object"] == "list" and page["has_more"] is False, "%r" % page)
     rows = page["data"]
     check([row["epoch"] for row in rows] == [1, 2, 3], "one row per epoch: %r" % rows)
-    keys = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_second"]
+    keys = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_second", "lr"]
     check(all(set(keys) <= set(row) for row in rows), "keys %r" % rows[0])
     check(job["metrics"]["epoch"] == 3 and abs(job["metrics"]["val_loss"] - rows[-1]["val_loss"]) < 1e-9,
           "latest metrics on the job")

@@ -130,23 +130,29 @@ static bool loss_case(const json_t *c, const char *name)
     CHECK(ft_loss_parse(json_string_value(json_object_get(c, "loss")), &t) == 0);
     int batch = (int)json_integer_value(json_object_get(c, "batch"));
     int units = (int)json_integer_value(json_object_get(c, "units"));
-    size_t n, nt;
+    size_t n, nt, nl, nw;
     float *in = fixture_floats(json_object_get(c, "input"), &n);
     float *tg = fixture_floats(json_object_get(c, "target"), &nt);
-    int32_t *labels = malloc(sizeof *labels * nt);
-    for (size_t k = 0; k < nt; k++)
-        labels[k] = (int32_t)tg[k];
+    /* weighted cases carry labels beside binary targets, and the weights */
+    const json_t *lj = json_object_get(c, "labels") ? json_object_get(c, "labels") : json_object_get(c, "target");
+    float *lf = fixture_floats(lj, &nl);
+    int32_t *labels = malloc(sizeof *labels * nl);
+    for (size_t k = 0; k < nl; k++)
+        labels[k] = (int32_t)lf[k];
+    float *w = json_object_get(c, "class_weight") ? fixture_floats(json_object_get(c, "class_weight"), &nw) : NULL;
+    ft_loss_config cfg = {.type = t, .huber_delta = 1.0, .class_weight = w,
+                          .label_smoothing = json_number_value(json_object_get(c, "label_smoothing"))};
     float *grad = malloc(sizeof *grad * n);
-    double v = ft_loss_compute(t, 1.0, in, labels, tg, batch, units, grad);
+    double v = ft_loss_eval(&cfg, in, labels, tg, batch, units, ft_loss_norm(&cfg, labels, NULL, batch), grad);
     CHECK_CLOSE(v, json_number_value(json_object_get(c, "loss_value")), RTOL, 1e-6);
     compare("grad", name, grad, json_object_get(c, "grad"));
-    free(in), free(tg), free(labels), free(grad);
+    free(in), free(tg), free(lf), free(labels), free(w), free(grad);
     return true;
 }
 
 static void test_losses(void)
 {
-    each_case("losses.json", loss_case);
+    CHECK(each_case("losses.json", loss_case) == 13);
 }
 
 static int parse_optimizer(const json_t *o, ft_optim_config *cfg)

@@ -530,6 +530,51 @@ static void test_history_val_series_only_with_validation(void)
     CHECKF(orange[1] > 50, "only %d val-coloured pixels with validation rows", orange[1]);
 }
 
+/* A learning rate that changes gets a third panel, its green line falling
+ * with the rate; a constant one keeps the two-panel chart. */
+static void test_history_lr_panel(void)
+{
+    const uint32_t green = 0x2ca02c;
+    const char *cases[2] = {"[{\"epoch\": 1, \"train_loss\": 1.0, \"lr\": 0.1}, {\"epoch\": 2, \"train_loss\": 0.5, \"lr\": 0.1}]",
+                            "[{\"epoch\": 1, \"train_loss\": 1.0, \"lr\": 0.1}, {\"epoch\": 2, \"train_loss\": 0.5, \"lr\": 0.05},"
+                            " {\"epoch\": 3, \"train_loss\": 0.4, \"lr\": 0.025}]"};
+    for (int i = 0; i < 2; i++) {
+        json_t *rows = json_loads(cases[i], 0, NULL);
+        unsigned char *png = NULL;
+        size_t len = 0;
+        ft_error err = {0};
+        ft_plot_area areas[3] = {{0}};
+        CHECK(rows && ft_plot_history_png("history", rows, 900, 500, &png, &len, areas, &err) == 0);
+        image img = {0};
+        if (png && decode(png, len, &img) == 0) {
+            int g = count_colour(&img, green);
+            CHECKF(i ? g > 50 : g == 0, "case %d: %d green pixels", i, g);
+            if (i) {
+                save("/tmp/ft_plot_history_lr.png", png, len);
+                /* three panels side by side; the lr axis spans the rates */
+                CHECK(areas[2].x1 > areas[1].x1 && areas[1].x1 > areas[0].x1 && areas[2].x1 < 900);
+                CHECK(areas[2].ymin <= 0.025 && areas[2].ymax >= 0.1 && areas[2].ymax < 0.2);
+                /* the line falls: green near the top at the left, near the bottom at the right */
+                int top_left = 0, bottom_right = 0, midx = (areas[2].x0 + areas[2].x1) / 2;
+                int midy = (areas[2].y0 + areas[2].y1) / 2;
+                for (int y = areas[2].y0; y <= areas[2].y1; y++)
+                    for (int x = areas[2].x0; x <= areas[2].x1; x++)
+                        if (px(&img, x, y) == green) {
+                            top_left += x < midx && y < midy;
+                            bottom_right += x > midx && y > midy;
+                        }
+                CHECKF(top_left > 0 && bottom_right > 0, "lr line %d top-left, %d bottom-right", top_left,
+                       bottom_right);
+            } else {
+                CHECK(areas[2].x1 == 0);
+            }
+        }
+        free(img.rgb);
+        free(png);
+        json_decref(rows);
+    }
+}
+
 int main(void)
 {
     RUN(test_lines_two_panels);
@@ -542,5 +587,6 @@ int main(void)
     RUN(test_png_roundtrip);
     RUN(test_font);
     RUN(test_history_val_series_only_with_validation);
+    RUN(test_history_lr_panel);
     return TEST_SUMMARY();
 }

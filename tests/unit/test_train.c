@@ -113,8 +113,9 @@ static int interrupt_epoch(void *ctx, ft_trainer *tr, const ft_epoch_metrics *m)
 }
 
 /* Run a full training, and one interrupted at (epoch, step) then resumed in
- * a new trainer; the final models must be byte-identical. */
-static void resume_case(ft_optim_type opt, long epoch, long step, int threads)
+ * a new trainer; the final models must be byte-identical. tweak, if not
+ * NULL, sets more options of the config. */
+static void resume_case(ft_optim_type opt, long epoch, long step, int threads, void (*tweak)(ft_train_config *))
 {
     ft_dataset *ds = blobs_dataset(100, 3, 1), *val = blobs_dataset(30, 3, 3);
     ft_preproc pp;
@@ -126,6 +127,8 @@ static void resume_case(ft_optim_type opt, long epoch, long step, int threads)
     snprintf(c.es_metric, sizeof c.es_metric, "val_loss");
     c.es_patience = 10;
     c.es_restore_best = true;
+    if (tweak)
+        tweak(&c);
 
     ft_model *whole = init_model(CNN, 77);
     ft_trainer *t1 = ft_trainer_new(whole, ds, val, &pp, &c, &err);
@@ -150,6 +153,8 @@ static void resume_case(ft_optim_type opt, long epoch, long step, int threads)
     CHECK(ft_trainer_epochs_done(t3) == 4);
     CHECK(ft_trainer_history(t3)[3].val_loss == ft_trainer_history(t1)[3].val_loss);
     CHECK(ft_trainer_history(t3)[1].train_loss == ft_trainer_history(t1)[1].train_loss);
+    for (int e = 0; e < 4; e++)
+        CHECKF(ft_trainer_history(t3)[e].lr == ft_trainer_history(t1)[e].lr, "lr of epoch %d", e + 1);
     ft_trainer_free(t1);
     ft_trainer_free(t3);
     ft_model_free(whole);
@@ -161,11 +166,68 @@ static void resume_case(ft_optim_type opt, long epoch, long step, int threads)
 
 static void test_resume_bit_identical(void)
 {
-    resume_case(FT_OPT_SGD, 2, 3, 1);  /* mid-epoch */
-    resume_case(FT_OPT_ADAM, 1, 0, 1); /* at an epoch boundary */
-    resume_case(FT_OPT_ADAMW, 3, 7, 1);/* last step of an epoch */
-    resume_case(FT_OPT_SGD, 2, 5, 2);  /* two data-parallel threads */
-    resume_case(FT_OPT_ADAM, 3, 0, 3);
+    resume_case(FT_OPT_SGD, 2, 3, 1, NULL);  /* mid-epoch */
+    resume_case(FT_OPT_ADAM, 1, 0, 1, NULL); /* at an epoch boundary */
+    resume_case(FT_OPT_ADAMW, 3, 7, 1, NULL);/* last step of an epoch */
+    resume_case(FT_OPT_SGD, 2, 5, 2, NULL);  /* two data-parallel threads */
+    resume_case(FT_OPT_ADAM, 3, 0, 3, NULL);
+}
+
+static const float class_weight[3] = {2.0f, 0.5f, 1.25f};
+
+/* Every training option of issue 13 on: cosine warmup, class weights, label smoothing, clipping. */
+static void with_cosine(ft_train_config *c)
+{
+    c->schedule = (ft_lr_schedule){.type = FT_SCHED_COSINE, .warmup_epochs = 1, .min_lr = 0.001};
+    c->class_weight = class_weight;
+    c->label_smoothing = 0.1;
+    c->grad_clip_norm = 0.5;
+}
+
+/* reduce_on_plateau on val_accuracy with no patience: the blobs are soon
+ * all classified right, and the lr halves after each epoch from then on. */
+static void with_plateau(ft_train_config *c)
+{
+    c->schedule = (ft_lr_schedule){.type = FT_SCHED_PLATEAU, .metric = "val_accuracy", .patience = 0, .factor = 0.5,
+                                   .threshold = 1e-4};
+    c->class_weight = class_weight;
+}
+
+static void test_resume_with_schedules(void)
+{
+    resume_case(FT_OPT_SGD, 2, 3, 1, with_cosine);
+    resume_case(FT_OPT_SGD, 4, 2, 2, with_plateau); /* after a reduction, mid-epoch, two threads */
+    resume_case(FT_OPT_ADAM, 3, 0, 1, with_plateau); /* right after a reduction */
+}
+
+/* The lr of each epoch follows the schedule, reductions included, and is in
+ * the epoch metrics. */
+static void test_schedule_sets_the_lr(void)
+{
+    ft_dataset *ds = blobs_dataset(100, 3, 1), *val = blobs_dataset(30, 3, 3);
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_error err = {0};
+    ft_train_config c = config(FT_OPT_SGD, 4);
+    with_plateau(&c);
+    ft_model *m = init_model(CNN, 77);
+    ft_trainer *tr = ft_trainer_new(m, ds, val, &pp, &c, &err);
+    CHECK(ft_trainer_run(tr, NULL, &err) == 0);
+    const ft_epoch_metrics *h = ft_trainer_history(tr);
+    /* ReduceLROnPlateau's rule (mode max), replayed on the recorded val_accuracy */
+    double lr = 0.05, best = -INFINITY;
+    for (int e = 0; e < 4; e++) {
+        CHECKF(h[e].lr == lr, "epoch %d: lr %g, want %g", e + 1, h[e].lr, lr);
+        if (h[e].val_accuracy > best * (1 + 1e-4))
+            best = h[e].val_accuracy;
+        else
+            lr *= 0.5;
+    }
+    CHECKF(h[3].lr < h[0].lr, "no reduction: lr %g", h[3].lr);
+    ft_trainer_free(tr);
+    ft_model_free(m);
+    ft_dataset_free(ds);
+    ft_dataset_free(val);
 }
 
 static void test_checkpoint_mismatch(void)
@@ -420,6 +482,8 @@ int main(void)
     RUN(test_learns);
     RUN(test_deterministic);
     RUN(test_resume_bit_identical);
+    RUN(test_resume_with_schedules);
+    RUN(test_schedule_sets_the_lr);
     RUN(test_checkpoint_mismatch);
     RUN(test_feature_cache_equivalent);
     RUN(test_early_stopping_restores_best);

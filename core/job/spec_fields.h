@@ -1,0 +1,35 @@
+/* core/job internals: reading one field of a job spec object, with the
+ * field's path ("lr_schedule.gamma") in every error. Shared by the spec's
+ * parsers (spec_parse.c, spec_train.c). */
+#ifndef FT_SPEC_FIELDS_H
+#define FT_SPEC_FIELDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "core/util/error.h"
+
+/* Reject keys of obj outside `allowed` (NULL-terminated); path names obj. */
+int ft_spec_keys(const json_t *obj, const char *path, const char *const *allowed, ft_error *err);
+
+/* "path.key" (or "key" at the top, path "") into out. */
+void ft_spec_path(char *out, size_t n, const char *path, const char *key);
+
+/* Integer field in [lo, hi]; absent keeps *out. */
+int ft_spec_int(const json_t *obj, const char *path, const char *key, long long lo, long long hi, long long *out,
+                ft_error *err);
+
+/* Number field in [lo, hi]; absent keeps *out. */
+int ft_spec_num(const json_t *obj, const char *path, const char *key, double lo, double hi, double *out,
+                ft_error *err);
+
+/* Boolean field; absent keeps *out. */
+int ft_spec_bool(const json_t *obj, const char *path, const char *key, bool *out, ft_error *err);
+
+/* "metric": an epoch metric early stopping and schedules can watch, copied
+ * into out (n bytes); absent keeps out. */
+int ft_spec_metric(const json_t *obj, const char *path, char *out, size_t n, ft_error *err);
+
+#endif
