@@ -46,7 +46,7 @@ size_t ft_job_data_bytes(const ft_job_spec *s, const ft_data_info *train, size_t
 /* A workspace for layers [from, n) on `rows` rows plus its batch buffers. */
 static size_t pass_bytes(const ft_model *m, int from, int rows, size_t in, int units)
 {
-    size_t ws = mul(ft_workspace_floats(m, from, ft_model_num_layers(m), rows), sizeof(float));
+    size_t ws = mul(ft_workspace_floats(m, from, rows), sizeof(float));
     return add(ws, ft_batch_buffers_bytes(rows, in, units));
 }
 

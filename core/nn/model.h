@@ -196,15 +196,16 @@ ft_workspace *ft_workspace_new(const ft_model *m, int from, int max_batch, ft_er
  * liveness, so a deep graph needs a few activations' memory. The layers may
  * read only each other and layer from - 1 (the x given to forward). */
 ft_workspace *ft_workspace_new_range(const ft_model *m, int from, int to, int max_batch, ft_error *err);
-/* Floats a training workspace for layers [from, to) holds (a layout is enough). */
-size_t ft_workspace_floats(const ft_model *m, int from, int to, int max_batch);
+/* Floats a training workspace for layers [from, n) holds (a layout is enough;
+ * SIZE_MAX if out of memory to plan it). */
+size_t ft_workspace_floats(const ft_model *m, int from, int max_batch);
 /* Floats a forward-only workspace for layers [from, to) holds (SIZE_MAX if
  * out of memory to plan it). */
 size_t ft_workspace_infer_floats(const ft_model *m, int from, int to, int max_batch);
 /* Floats a workspace holds. */
 size_t ft_workspace_floats_of(const ft_workspace *ws);
-/* 0 if layers [from, n) can train: each has a backward and reads only the
- * layer before it (backward through graphs is not there yet). */
+/* 0 if layers [from, n) can train: each has a backward (a constant never
+ * trains; the forward-only kinds name themselves in the error). */
 int ft_model_check_trainable(const ft_model *m, int from, ft_error *err);
 void ft_workspace_free(ft_workspace *ws);
 /* Make backward write parameter gradients into `grads` (ft_model_num_params
@@ -223,9 +224,11 @@ const float *ft_workspace_output(const ft_workspace *ws, int i);
 
 /* Backpropagate dout (d loss / d output of the last forward, pre-activation
  * if that forward used FT_FWD_LOGITS) and write the gradients of trainable
- * layers into the model's grads. It stops at the lowest trainable layer with
- * parameters unless din is given, in which case it goes down to `from` and
- * writes d loss / d x into din (gradient checks). dout is clobbered. */
+ * layers into the model's grads. Gradients reaching a layer from several
+ * readers are summed. It visits only trainable layers with parameters and
+ * the trainable layers between them and the output, unless din is given, in
+ * which case it visits every layer down to `from` and writes d loss / d x
+ * into din (gradient checks). dout is clobbered. */
 void ft_model_backward(ft_model *m, ft_workspace *ws, float *dout, float *din);
 
 #endif
