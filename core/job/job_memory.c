@@ -64,10 +64,10 @@ void ft_job_memory_estimate(const ft_job_shape *j, ft_job_memory *out)
     out->optimizer = mul(add(ft_optim_state_floats(&c->optim, trainable), best), f);
     int layers = ft_model_num_layers(m), lo = ft_lowest_trained(m), from = 0;
     size_t feat = 0, cached_rows = add(j->train_rows, j->val_rows);
-    if (lo < layers && ft_cache_decide(m, lo, cached_rows, c->cache_limit_bytes, &feat) == FT_CACHE_ON) {
+    if (lo < layers && ft_cache_decide(m, lo, cached_rows, c->cache_limit_bytes, &from, &feat) != FT_CACHE_ON)
+        from = 0;
+    else if (lo < layers)
         out->cache = mul(mul(cached_rows, feat), f);
-        from = lo;
-    }
     size_t in = ft_shape_size(ft_model_input_shape(m));
     int units = (int)ft_shape_size(ft_model_output_shape(m));
     int batch = c->batch_size > 0 ? c->batch_size : 1, shard_rows = (int)(((size_t)batch + shards - 1) / shards);

@@ -66,6 +66,19 @@ int ft_model_check_trainable(const ft_model *m, int from, ft_error *err)
     return 0;
 }
 
+int ft_model_split_below(const ft_model *m, int upto)
+{
+    /* lowest: the lowest layer read by layers [f, n), scanning f down */
+    int lowest = m->nlayers;
+    for (int f = m->nlayers - 1; f >= 1; f--) {
+        for (int j = 0; j < m->layers[f].ninputs; j++)
+            lowest = m->layers[f].inputs[j] < lowest ? m->layers[f].inputs[j] : lowest;
+        if (f <= upto && lowest >= f - 1)
+            return f;
+    }
+    return 0;
+}
+
 /* The common part of both kinds: the struct and its pointer arrays, after
  * checking that layers [from, to) read only each other and layer from - 1. */
 static ft_workspace *workspace_alloc(const ft_model *m, int from, int to, int max_batch, ft_error *err)
