@@ -203,27 +203,9 @@ static void test_fixtures(void)
     json_array_foreach(json_object_get(doc, "cases"), i, c) {
         const char *name = json_string_value(json_object_get(c, "name"));
         ft_error err = {0};
-        ft_model *m = ft_model_from_json(json_object_get(c, "architecture"), "architecture", &err);
-        CHECKF(m != NULL, "%s: %s %s", name, err.param, err.msg);
+        ft_model *m = fixture_model(c, name);
         if (!m)
             continue;
-        const json_t *params = json_object_get(c, "params");
-        size_t copied = 0;
-        for (int l = 0; l < ft_model_num_layers(m); l++) {
-            ft_layer_info li;
-            ft_model_layer_info(m, l, &li);
-            float *p = ft_model_params(m) + li.param_offset;
-            const char *suffix[] = {"weight", "bias"};
-            for (int k = 0; k < 2 && li.has_params; k++) {
-                char key[160];
-                snprintf(key, sizeof key, "%s.%s", li.name, suffix[k]);
-                const json_t *v = json_object_get(params, key);
-                for (size_t e = 0; e < json_array_size(v); e++)
-                    *p++ = (float)json_number_value(json_array_get(v, e));
-                copied += json_array_size(v);
-            }
-        }
-        CHECKF(copied == ft_model_num_params(m), "%s: %zu of %zu params", name, copied, ft_model_num_params(m));
         int batch = (int)json_integer_value(json_object_get(c, "batch"));
         const json_t *jy = json_object_get(c, "y");
         size_t nx;
