@@ -120,6 +120,10 @@ static void binary_backward(const ft_layer *l, const ft_bwd_args *a)
         float *d = a->dins[t];
         if (!d)
             continue;
+        if (!mul && n[t] == ny) { /* a residual add: the gradient passes as it is */
+            memcpy(d, a->dout, sizeof(float) * ny * (size_t)a->batch);
+            continue;
+        }
         const size_t *me = st[t], *ot = st[1 - t];
         memset(d, 0, sizeof(float) * n[t] * (size_t)a->batch);
         for (int s = 0; s < a->batch; s++) {
