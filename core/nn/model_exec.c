@@ -60,8 +60,8 @@ int ft_model_check_trainable(const ft_model *m, int from, ft_error *err)
     for (int i = from; i < m->nlayers; i++) {
         const ft_layer *l = &m->layers[i];
         if (!l->kind->backward)
-            return ft_fail(err, FT_EINVAL, NULL, "layer '%s' (type %s) cannot train%s", l->name,
-                           ft_layer_type_name(l->type), l->kind->source ? "" : " yet");
+            return ft_fail(err, FT_EINVAL, NULL, "layer '%s' (type %s) cannot train", l->name,
+                           ft_layer_type_name(l->type));
     }
     return 0;
 }

@@ -173,10 +173,10 @@ static int order_kept(const ft_model *base, const ft_transfer *t, int *old, int 
     for (int i = 0; i < kept; i++) {
         const ft_layer *l = &base->layers[old[i]];
         for (int j = 0; j < l->ninputs; j++)
-            if (l->inputs[j] >= 0) {
-                member[old[i]] = member[old[i]] || member[l->inputs[j]];
-                frozen_reads[l->inputs[j]] = frozen_reads[l->inputs[j]] || !member[old[i]];
-            }
+            member[old[i]] = member[old[i]] || (l->inputs[j] >= 0 && member[l->inputs[j]]);
+        for (int j = 0; j < l->ninputs; j++)
+            if (l->inputs[j] >= 0 && !member[old[i]])
+                frozen_reads[l->inputs[j]] = true;
     }
     /* three passes: frozen layers, constants only trainable layers read, trainable layers */
     for (int pass = 0; pass < 3; pass++)

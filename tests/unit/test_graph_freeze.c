@@ -10,16 +10,17 @@
 #include "tests/unit/fixtures_util.h"
 #include "tests/unit/test.h"
 
-/* A downsampling residual block: a1 -> a2 on one branch, a 1x1 conv `skip`
- * on the other, both from stem; `skip` comes after a1 but does not depend on it. */
+/* A downsampling residual block: a1 -> a2 (scaled by a constant) on one
+ * branch, a 1x1 conv `skip` on the other, both from stem; `skip` comes after
+ * a1 but does not depend on it, and only the trainable branch reads `k`. */
 static const char *BRANCHY =
     "{\"input\": [1, 8, 8], \"layers\": ["
     "{\"name\": \"stem\", \"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, \"padding\": 1, \"activation\": \"relu\"},"
     "{\"name\": \"a1\", \"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"stride\": 2, \"padding\": 1, \"activation\": \"relu\"},"
     "{\"name\": \"a2\", \"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, \"aliases\": [\"/a2/Conv\"]},"
-    "{\"name\": \"skip\", \"type\": \"conv2d\", \"filters\": 4, \"kernel\": 1, \"stride\": 2, \"inputs\": [\"stem\"]},"
     "{\"name\": \"k\", \"type\": \"constant\", \"shape\": [4, 1, 1]},"
-    "{\"name\": \"scaled\", \"type\": \"mul\", \"inputs\": [\"a2\", \"k\"]},"
+    "{\"name\": \"skip\", \"type\": \"conv2d\", \"filters\": 4, \"kernel\": 1, \"stride\": 2, \"inputs\": [\"stem\"]},"
+    "{\"name\": \"scaled\", \"type\": \"mul\", \"inputs\": [\"k\", \"a2\"]},"
     "{\"name\": \"add\", \"type\": \"add\", \"inputs\": [\"scaled\", \"skip\"], \"activation\": \"relu\"},"
     "{\"name\": \"gap\", \"type\": \"global_avgpool2d\"},"
     "{\"name\": \"fc\", \"type\": \"dense\", \"units\": 5}]}";
@@ -67,7 +68,7 @@ static void test_order(void)
     check_order(m, "k stem a1 a2 skip scaled add gap head_output", 1);
     ft_model_free(m);
     m = freeze_transfer(base, FT_FREEZE_BASE, NULL, 0, &err);
-    check_order(m, "stem a1 a2 skip k scaled add gap head_output", 8);
+    check_order(m, "stem a1 a2 k skip scaled add gap head_output", 8);
     ft_model_free(m);
     const struct {
         ft_freeze_policy freeze;
