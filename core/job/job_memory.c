@@ -46,7 +46,7 @@ size_t ft_job_data_bytes(const ft_job_spec *s, const ft_data_info *train, size_t
 /* A workspace for layers [from, n) on `rows` rows plus its batch buffers. */
 static size_t pass_bytes(const ft_model *m, int from, int rows, size_t in, int units)
 {
-    size_t ws = mul(ft_workspace_floats(m, from, ft_model_num_layers(m), rows), sizeof(float));
+    size_t ws = mul(ft_workspace_floats(m, from, rows), sizeof(float));
     return add(ws, ft_batch_buffers_bytes(rows, in, units));
 }
 
@@ -64,10 +64,10 @@ void ft_job_memory_estimate(const ft_job_shape *j, ft_job_memory *out)
     out->optimizer = mul(add(ft_optim_state_floats(&c->optim, trainable), best), f);
     int layers = ft_model_num_layers(m), lo = ft_lowest_trained(m), from = 0;
     size_t feat = 0, cached_rows = add(j->train_rows, j->val_rows);
-    if (lo < layers && ft_cache_decide(m, lo, cached_rows, c->cache_limit_bytes, &feat) == FT_CACHE_ON) {
+    if (lo < layers && ft_cache_decide(m, lo, cached_rows, c->cache_limit_bytes, &from, &feat) != FT_CACHE_ON)
+        from = 0;
+    else if (lo < layers)
         out->cache = mul(mul(cached_rows, feat), f);
-        from = lo;
-    }
     size_t in = ft_shape_size(ft_model_input_shape(m));
     int units = (int)ft_shape_size(ft_model_output_shape(m));
     int batch = c->batch_size > 0 ? c->batch_size : 1, shard_rows = (int)(((size_t)batch + shards - 1) / shards);

@@ -115,21 +115,32 @@ int ft_dataset_ref_parse(const json_t *v, const char *path, ft_dataset_ref *r, f
     return 0;
 }
 
+/* freeze: "base", "none", {"trainable_last": k} or {"trainable_from":
+ * "<layer>"}; the layer name is checked against the base model by the plan
+ * (ft_model_transfer_layout). t->trainable_from points into v. */
 static int parse_freeze(const json_t *v, ft_transfer *t, ft_error *err)
 {
     ft_freeze_policy f;
-    /* "trainable_last" takes a count, so it is only valid as an object. */
-    if (json_is_string(v) && ft_freeze_parse(json_string_value(v), &f) == 0 && f != FT_FREEZE_TRAINABLE_LAST)
+    json_t *from = json_object_get(v, "trainable_from");
+    /* "trainable_last" and "trainable_from" take an argument, so they are only valid as objects. */
+    if (json_is_string(v) && ft_freeze_parse(json_string_value(v), &f) == 0 && f != FT_FREEZE_TRAINABLE_LAST &&
+        f != FT_FREEZE_TRAINABLE_FROM)
         t->freeze = f;
-    else if (json_is_object(v) && json_object_size(v) == 1 &&
-             json_is_integer(json_object_get(v, "trainable_last"))) {
+    else if (json_is_object(v) && json_object_size(v) == 1 && from) {
+        if (!json_is_string(from) || json_string_length(from) == 0 || json_string_length(from) > FT_NAME_MAX)
+            return ft_fail(err, FT_EINVAL, "freeze.trainable_from", "trainable_from must be a layer name");
+        t->freeze = FT_FREEZE_TRAINABLE_FROM;
+        t->trainable_from = json_string_value(from);
+    } else if (json_is_object(v) && json_object_size(v) == 1 &&
+               json_is_integer(json_object_get(v, "trainable_last"))) {
         t->freeze = FT_FREEZE_TRAINABLE_LAST;
         json_int_t k = json_integer_value(json_object_get(v, "trainable_last"));
         if (k < 0 || k > 4096)
             return ft_fail(err, FT_EINVAL, "freeze.trainable_last", "trainable_last must be between 0 and the number of kept layers");
         t->trainable_last = (int)k;
     } else {
-        return ft_fail(err, FT_EINVAL, "freeze", "freeze must be \"base\", \"none\" or {\"trainable_last\": k}");
+        return ft_fail(err, FT_EINVAL, "freeze",
+                       "freeze must be \"base\", \"none\", {\"trainable_last\": k} or {\"trainable_from\": \"<layer>\"}");
     }
     return 0;
 }
@@ -444,6 +455,9 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
         s->transfer.cut_after = json_string_value(json_object_get(s->json, "cut_after"));
     if ((v = json_object_get(s->json, "class_weight")) && !json_is_null(v))
         s->class_weight = v;
+    if (s->transfer.trainable_from)
+        s->transfer.trainable_from =
+            json_string_value(json_object_get(json_object_get(s->json, "freeze"), "trainable_from"));
     return 0;
 fail:
     ft_job_spec_free(s);

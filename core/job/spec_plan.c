@@ -366,9 +366,10 @@ static void echo_defaults(ft_job_spec *s)
     if (s->base_model) {
         if (!t->cut_after)
             json_object_set_new(j, "drop_layers", json_integer(t->drop_layers));
+        /* {"trainable_from": name} stays as given (and t->trainable_from points into it) */
         if (t->freeze == FT_FREEZE_TRAINABLE_LAST)
             json_object_set_new(j, "freeze", json_pack("{s:i}", "trainable_last", t->trainable_last));
-        else
+        else if (t->freeze != FT_FREEZE_TRAINABLE_FROM)
             json_object_set_new(j, "freeze", json_string(ft_freeze_name(t->freeze)));
         json_t *hidden = json_array();
         for (int i = 0; i < t->nhidden; i++)

@@ -27,10 +27,13 @@ typedef struct {
 } ft_fwd_args;
 
 typedef struct {
-    const float *in;   /* forward input */
+    const float *in;   /* forward input (the first) */
+    const float *const *ins;  /* every input, l->ninputs of them (multi-input kinds) */
+    const ft_shape *in_shapes;/* their per-sample shapes */
     const float *out;  /* forward output (post-activation unless logits) */
     float *dout;       /* d loss / d out; clobbered (becomes d loss / d pre-activation) */
-    float *din;        /* d loss / d in, or NULL when not needed */
+    float *din;        /* d loss / d in (overwritten), or NULL when not needed; dins[0] */
+    float *const *dins;/* d loss / d each input (overwritten), an entry NULL when not needed */
     int batch;
     bool training, logits;
     float *scratch;    /* the same scratch the forward pass filled */

@@ -1,8 +1,10 @@
 /* add and mul: two inputs combined element by element with numpy
  * broadcasting on the per-sample shapes (right-aligned; a dim of 1 stretches,
  * e.g. [C, H, W] * [C, 1, 1]), then an optional activation (add + relu of a
- * residual block). Forward only for now (not trainable). */
+ * residual block). Backward sums each input's gradient over the dims it
+ * was broadcast along. */
 #include <stdio.h>
+#include <string.h>
 
 #include "core/nn/layer.h"
 
@@ -70,35 +72,79 @@ FT_HOT static void row(float *restrict y, const float *restrict a, const float *
     }
 }
 
+/* The aligned output dims and each input's strides over them (0 where it
+ * broadcasts); n[t] receives input t's size per sample. */
+static void strides(const ft_layer *l, const ft_shape *in_shapes, int dy[FT_SHAPE_MAX_RANK],
+                    size_t st[2][FT_SHAPE_MAX_RANK], size_t n[2])
+{
+    align(l->out, dy);
+    for (int t = 0; t < 2; t++) {
+        int d[FT_SHAPE_MAX_RANK];
+        align(in_shapes[t], d);
+        n[t] = 1;
+        for (int i = FT_SHAPE_MAX_RANK - 1; i >= 0; i--)
+            st[t][i] = d[i] == 1 ? 0 : n[t], n[t] *= (size_t)d[i];
+    }
+}
+
 static void binary_forward(const ft_layer *l, const ft_fwd_args *a)
 {
-    int da[FT_SHAPE_MAX_RANK], db[FT_SHAPE_MAX_RANK], dy[FT_SHAPE_MAX_RANK];
-    align(a->in_shapes[0], da), align(a->in_shapes[1], db), align(l->out, dy);
-    /* Strides of each input over the aligned output dims: 0 where it broadcasts. */
-    size_t sa[FT_SHAPE_MAX_RANK], sb[FT_SHAPE_MAX_RANK], na = 1, nb = 1;
-    for (int i = FT_SHAPE_MAX_RANK - 1; i >= 0; i--) {
-        sa[i] = da[i] == 1 ? 0 : na, na *= (size_t)da[i];
-        sb[i] = db[i] == 1 ? 0 : nb, nb *= (size_t)db[i];
-    }
+    int dy[FT_SHAPE_MAX_RANK];
+    size_t st[2][FT_SHAPE_MAX_RANK], n[2];
+    strides(l, a->in_shapes, dy, st, n);
     size_t ny = ft_shape_size(l->out);
     bool mul = l->type == FT_LAYER_MUL;
     for (int s = 0; s < a->batch; s++) {
-        const float *xa = a->ins[0] + (size_t)s * na, *xb = a->ins[1] + (size_t)s * nb;
+        const float *xa = a->ins[0] + (size_t)s * n[0], *xb = a->ins[1] + (size_t)s * n[1];
         float *y = a->out + (size_t)s * ny;
         for (int i = 0; i < dy[0]; i++)
             for (int j = 0; j < dy[1]; j++, y += dy[2])
-                row(y, xa + (size_t)i * sa[0] + (size_t)j * sa[1], xb + (size_t)i * sb[0] + (size_t)j * sb[1],
-                    (size_t)dy[2], sa[2] != 0, sb[2] != 0, mul);
+                row(y, xa + (size_t)i * st[0][0] + (size_t)j * st[0][1], xb + (size_t)i * st[1][0] + (size_t)j * st[1][1],
+                    (size_t)dy[2], st[0][2] != 0, st[1][2] != 0, mul);
     }
     ft_act_forward(a->logits ? FT_ACT_LINEAR : l->act, l->act_param, a->out, a->scratch, (size_t)a->batch, ny);
 }
 
+/* d input t = the sum, over the output elements each of its values reached,
+ * of dy (add) or dy times the other input's value there (mul). */
+static void binary_backward(const ft_layer *l, const ft_bwd_args *a)
+{
+    size_t ny = ft_shape_size(l->out);
+    ft_act_backward(a->logits ? FT_ACT_LINEAR : l->act, l->act_param, a->scratch, a->out, a->dout,
+                    (size_t)a->batch, ny);
+    int dy[FT_SHAPE_MAX_RANK];
+    size_t st[2][FT_SHAPE_MAX_RANK], n[2];
+    strides(l, a->in_shapes, dy, st, n);
+    bool mul = l->type == FT_LAYER_MUL;
+    for (int t = 0; t < 2; t++) {
+        float *d = a->dins[t];
+        if (!d)
+            continue;
+        if (!mul && n[t] == ny) { /* a residual add: the gradient passes as it is */
+            memcpy(d, a->dout, sizeof(float) * ny * (size_t)a->batch);
+            continue;
+        }
+        const size_t *me = st[t], *ot = st[1 - t];
+        memset(d, 0, sizeof(float) * n[t] * (size_t)a->batch);
+        for (int s = 0; s < a->batch; s++) {
+            const float *g = a->dout + (size_t)s * ny, *o = a->ins[1 - t] + (size_t)s * n[1 - t];
+            float *ds = d + (size_t)s * n[t];
+            for (int i = 0; i < dy[0]; i++)
+                for (int j = 0; j < dy[1]; j++)
+                    for (int k = 0; k < dy[2]; k++, g++) {
+                        size_t at = (size_t)i * me[0] + (size_t)j * me[1] + (size_t)k * me[2];
+                        ds[at] += mul ? *g * o[(size_t)i * ot[0] + (size_t)j * ot[1] + (size_t)k * ot[2]] : *g;
+                    }
+        }
+    }
+}
+
 const ft_layer_kind ft_layer_add = {
     .activation = true, .min_inputs = 2, .max_inputs = 2, .setup = binary_setup,
-    .scratch_floats = binary_scratch, .forward = binary_forward,
+    .scratch_floats = binary_scratch, .forward = binary_forward, .backward = binary_backward,
 };
 
 const ft_layer_kind ft_layer_mul = {
     .activation = true, .min_inputs = 2, .max_inputs = 2, .setup = binary_setup,
-    .scratch_floats = binary_scratch, .forward = binary_forward,
+    .scratch_floats = binary_scratch, .forward = binary_forward, .backward = binary_backward,
 };

@@ -1,6 +1,6 @@
 /* Concatenation of 2..FT_MAX_INPUTS inputs along one per-sample axis
- * (default 0, the channels); every other dim must agree. Forward only for
- * now (not trainable). */
+ * (default 0, the channels); every other dim must agree. Backward hands
+ * each input its block of the output gradient. */
 #include <string.h>
 
 #include "core/nn/layer_fields.h"
@@ -33,17 +33,23 @@ static int concat_setup(ft_layer *l, const ft_shape *ins, const char *param, ft_
     return 0;
 }
 
-/* Per sample and per index of the dims before the axis, each input's block
- * (its axis dim times the inner dims) in turn. */
-static void concat_forward(const ft_layer *l, const ft_fwd_args *a)
+/* Per sample and per index of the dims before the axis (*outer of them),
+ * each input's block is its axis dim times *inner values. */
+static void concat_dims(const ft_layer *l, int batch, size_t *outer, size_t *inner)
 {
-    size_t outer = (size_t)a->batch, inner = 1;
+    *outer = (size_t)batch, *inner = 1;
     for (int d = 0; d < l->out.rank; d++) {
         if (d < l->axis)
-            outer *= (size_t)l->out.dim[d];
+            *outer *= (size_t)l->out.dim[d];
         else if (d > l->axis)
-            inner *= (size_t)l->out.dim[d];
+            *inner *= (size_t)l->out.dim[d];
     }
+}
+
+static void concat_forward(const ft_layer *l, const ft_fwd_args *a)
+{
+    size_t outer, inner;
+    concat_dims(l, a->batch, &outer, &inner);
     float *y = a->out;
     for (size_t o = 0; o < outer; o++)
         for (int j = 0; j < l->ninputs; j++) {
@@ -53,9 +59,25 @@ static void concat_forward(const ft_layer *l, const ft_fwd_args *a)
         }
 }
 
+/* Each input's gradient is its blocks of the output's. */
+static void concat_backward(const ft_layer *l, const ft_bwd_args *a)
+{
+    size_t outer, inner;
+    concat_dims(l, a->batch, &outer, &inner);
+    const float *g = a->dout;
+    for (size_t o = 0; o < outer; o++)
+        for (int j = 0; j < l->ninputs; j++) {
+            size_t block = (size_t)a->in_shapes[j].dim[l->axis] * inner;
+            if (a->dins[j])
+                memcpy(a->dins[j] + o * block, g, sizeof(float) * block);
+            g += block;
+        }
+}
+
 static const char *const concat_keys[] = {"axis", NULL};
 
 const ft_layer_kind ft_layer_concat = {
     .keys = concat_keys, .min_inputs = 2, .max_inputs = FT_MAX_INPUTS, .parse = concat_parse,
     .emit = concat_emit, .setup = concat_setup, .forward = concat_forward,
+    .backward = concat_backward,
 };

@@ -1,6 +1,7 @@
 /* Constant padding (ONNX Pad, mode constant): `pads` lists the per-sample
  * begins, then the ends (two per input dim, default all 0, none negative),
- * filled with `value`. Forward only for now (not trainable). */
+ * filled with `value`. Backward crops the output's gradient back to the
+ * input. */
 #include <stdio.h>
 #include <string.h>
 
@@ -56,26 +57,58 @@ static int pad_setup(ft_layer *l, const ft_shape *ins, const char *param, ft_err
     return 0;
 }
 
+/* The dims right-aligned to 3 (leading dims of 1, unpadded): in, out, and
+ * where the input starts in the output. */
+typedef struct {
+    int in[3], out[3], begin[3];
+} pad_dims;
+
+static pad_dims dims_of(const ft_layer *l)
+{
+    pad_dims g;
+    int lead = FT_SHAPE_MAX_RANK - l->in.rank;
+    for (int d = 0; d < 3; d++) {
+        g.in[d] = d < lead ? 1 : l->in.dim[d - lead];
+        g.out[d] = d < lead ? 1 : l->out.dim[d - lead];
+        g.begin[d] = d < lead ? 0 : l->pads[d - lead];
+    }
+    return g;
+}
+
+/* Where input row (i, j) (in[2] values) starts in the output. */
+static size_t out_at(const pad_dims *g, int i, int j)
+{
+    return ((size_t)(i + g->begin[0]) * (size_t)g->out[1] + (size_t)(j + g->begin[1])) * (size_t)g->out[2] +
+           (size_t)g->begin[2];
+}
+
 static void pad_forward(const ft_layer *l, const ft_fwd_args *a)
 {
-    /* Dims right-aligned to 3 (leading dims of 1, unpadded). */
-    int r = l->in.rank, lead = FT_SHAPE_MAX_RANK - r, in[3], out[3], begin[3];
-    for (int d = 0; d < 3; d++) {
-        in[d] = d < lead ? 1 : l->in.dim[d - lead];
-        out[d] = d < lead ? 1 : l->out.dim[d - lead];
-        begin[d] = d < lead ? 0 : l->pads[d - lead];
-    }
-    size_t nin = ft_shape_size(l->in), nout = ft_shape_size(l->out);
+    pad_dims g = dims_of(l);
+    size_t nin = ft_shape_size(l->in), nout = ft_shape_size(l->out), row = sizeof(float) * (size_t)g.in[2];
     for (int b = 0; b < a->batch; b++) {
         float *y = a->out + (size_t)b * nout;
         const float *x = a->in + (size_t)b * nin;
         for (size_t i = 0; i < nout; i++)
             y[i] = l->value;
-        for (int i = 0; i < in[0]; i++)
-            for (int j = 0; j < in[1]; j++)
-                memcpy(y + ((size_t)(i + begin[0]) * (size_t)out[1] + (size_t)(j + begin[1])) * (size_t)out[2] +
-                           (size_t)begin[2],
-                       x + ((size_t)i * (size_t)in[1] + (size_t)j) * (size_t)in[2], sizeof(float) * (size_t)in[2]);
+        for (int i = 0; i < g.in[0]; i++)
+            for (int j = 0; j < g.in[1]; j++, x += g.in[2])
+                memcpy(y + out_at(&g, i, j), x, row);
+    }
+}
+
+static void pad_backward(const ft_layer *l, const ft_bwd_args *a)
+{
+    if (!a->din)
+        return;
+    pad_dims g = dims_of(l);
+    size_t nout = ft_shape_size(l->out), row = sizeof(float) * (size_t)g.in[2];
+    float *dx = a->din;
+    for (int b = 0; b < a->batch; b++) {
+        const float *dy = a->dout + (size_t)b * nout;
+        for (int i = 0; i < g.in[0]; i++)
+            for (int j = 0; j < g.in[1]; j++, dx += g.in[2])
+                memcpy(dx, dy + out_at(&g, i, j), row);
     }
 }
 
@@ -83,4 +116,5 @@ static const char *const pad_keys[] = {"pads", "value", NULL};
 
 const ft_layer_kind ft_layer_pad = {
     .keys = pad_keys, .parse = pad_parse, .emit = pad_emit, .setup = pad_setup, .forward = pad_forward,
+    .backward = pad_backward,
 };

@@ -1,6 +1,6 @@
 /* Softmax along one per-sample axis (ONNX opset >= 13; default the last),
- * or with flatten over all dims from the axis on (opset < 13). Forward
- * only for now (not trainable). */
+ * or with flatten over all dims from the axis on (opset < 13). Backward
+ * through its Jacobian: dx = y * (dy - sum(dy * y)) along each row. */
 #include <math.h>
 
 #include "core/nn/layer_fields.h"
@@ -33,20 +33,26 @@ static int softmax_setup(ft_layer *l, const ft_shape *ins, const char *param, ft
     return 0;
 }
 
-/* Rows of n values `inner` apart: per sample, outer rows of n x inner. */
-static void softmax_forward(const ft_layer *l, const ft_fwd_args *a)
+/* The rows softmax runs along: per sample, outer rows of n values `inner`
+ * apart, each row starting at o * n * inner + i for i < inner. */
+static void softmax_rows(const ft_layer *l, int batch, size_t *outer, size_t *n, size_t *inner)
 {
-    size_t outer = 1, n = 1, inner = 1;
+    *outer = (size_t)batch, *n = 1, *inner = 1;
     for (int d = 0; d < l->in.rank; d++) {
         size_t v = (size_t)l->in.dim[d];
         if (d < l->axis)
-            outer *= v;
+            *outer *= v;
         else if (d == l->axis || l->flatten)
-            n *= v;
+            *n *= v;
         else
-            inner *= v;
+            *inner *= v;
     }
-    outer *= (size_t)a->batch;
+}
+
+static void softmax_forward(const ft_layer *l, const ft_fwd_args *a)
+{
+    size_t outer, n, inner;
+    softmax_rows(l, a->batch, &outer, &n, &inner);
     for (size_t o = 0; o < outer; o++)
         for (size_t i = 0; i < inner; i++) {
             const float *x = a->in + o * n * inner + i;
@@ -60,9 +66,27 @@ static void softmax_forward(const ft_layer *l, const ft_fwd_args *a)
         }
 }
 
+static void softmax_backward(const ft_layer *l, const ft_bwd_args *a)
+{
+    if (!a->din)
+        return;
+    size_t outer, n, inner;
+    softmax_rows(l, a->batch, &outer, &n, &inner);
+    for (size_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < inner; i++) {
+            size_t at = o * n * inner + i;
+            const float *y = a->out + at, *dy = a->dout + at;
+            float *dx = a->din + at, dot = 0;
+            for (size_t j = 0; j < n; j++)
+                dot += dy[j * inner] * y[j * inner];
+            for (size_t j = 0; j < n; j++)
+                dx[j * inner] = y[j * inner] * (dy[j * inner] - dot);
+        }
+}
+
 static const char *const softmax_keys[] = {"axis", "flatten", NULL};
 
 const ft_layer_kind ft_layer_softmax = {
     .keys = softmax_keys, .parse = softmax_parse, .emit = softmax_emit, .setup = softmax_setup,
-    .forward = softmax_forward,
+    .forward = softmax_forward, .backward = softmax_backward,
 };

@@ -142,10 +142,10 @@ ft_model *ft_model_load_layout(const char *path, ft_error *err);
 
 /* ---- transfer learning (model surgery) ---- */
 
-typedef enum { FT_FREEZE_BASE, FT_FREEZE_NONE, FT_FREEZE_TRAINABLE_LAST } ft_freeze_policy;
-#define FT_FREEZE_COUNT (FT_FREEZE_TRAINABLE_LAST + 1)
+typedef enum { FT_FREEZE_BASE, FT_FREEZE_NONE, FT_FREEZE_TRAINABLE_LAST, FT_FREEZE_TRAINABLE_FROM } ft_freeze_policy;
+#define FT_FREEZE_COUNT (FT_FREEZE_TRAINABLE_FROM + 1)
 
-/* Freeze policies by name ("base", "none", "trainable_last"). */
+/* Freeze policies by name ("base", "none", "trainable_last", "trainable_from"). */
 extern const char *const ft_freeze_names[FT_FREEZE_COUNT];
 const char *ft_freeze_name(ft_freeze_policy f);
 int ft_freeze_parse(const char *s, ft_freeze_policy *out);
@@ -156,7 +156,8 @@ typedef struct {
     int drop_layers;            /* drop this many top layers (used when cut_after is NULL) */
     const char *cut_after;      /* or keep everything up to and including this layer */
     ft_freeze_policy freeze;
-    int trainable_last;         /* with FT_FREEZE_TRAINABLE_LAST: top k kept layers train */
+    int trainable_last;         /* with FT_FREEZE_TRAINABLE_LAST: top k kept layers (on a graph: with parameters) train */
+    const char *trainable_from; /* with FT_FREEZE_TRAINABLE_FROM: this kept layer (name or alias) and all that depends on it train */
     int nhidden;                /* hidden dense layers of the head */
     int hidden[FT_MAX_HIDDEN];  /* their units */
     ft_activation hidden_activation;
@@ -170,7 +171,10 @@ typedef struct {
 /* Apply docs/design.md's transfer semantics to a base model: drop, freeze, add a
  * head, initialise only the new layers. *kept receives the number of kept
  * base layers (new layers start there, after an automatic flatten if the kept
- * output is not flat). Errors name the spec field ("drop_layers", "cut_after"...). */
+ * output is not flat). The kept layers keep their order, except that a
+ * partial freeze on a graph moves the frozen ones (and the constants) below
+ * the trainable ones, which stay a suffix. Errors name the spec field
+ * ("drop_layers", "cut_after", "freeze.trainable_from"...). */
 ft_model *ft_model_transfer(const ft_model *base, const ft_transfer *t, ft_rng *rng, int *kept,
                             ft_error *err);
 /* The transferred model's layout only (base may be a layout too). */
@@ -196,15 +200,20 @@ ft_workspace *ft_workspace_new(const ft_model *m, int from, int max_batch, ft_er
  * liveness, so a deep graph needs a few activations' memory. The layers may
  * read only each other and layer from - 1 (the x given to forward). */
 ft_workspace *ft_workspace_new_range(const ft_model *m, int from, int to, int max_batch, ft_error *err);
-/* Floats a training workspace for layers [from, to) holds (a layout is enough). */
-size_t ft_workspace_floats(const ft_model *m, int from, int to, int max_batch);
+/* The highest f <= upto such that layers [f, n) read no layer below f - 1:
+ * workspaces may start there, given layer f - 1's output (on a chain, upto
+ * itself; on a graph, below every branch that crosses upto). 0 if none. */
+int ft_model_split_below(const ft_model *m, int upto);
+/* Floats a training workspace for layers [from, n) holds (a layout is enough;
+ * SIZE_MAX if out of memory to plan it). */
+size_t ft_workspace_floats(const ft_model *m, int from, int max_batch);
 /* Floats a forward-only workspace for layers [from, to) holds (SIZE_MAX if
  * out of memory to plan it). */
 size_t ft_workspace_infer_floats(const ft_model *m, int from, int to, int max_batch);
 /* Floats a workspace holds. */
 size_t ft_workspace_floats_of(const ft_workspace *ws);
-/* 0 if layers [from, n) can train: each has a backward and reads only the
- * layer before it (backward through graphs is not there yet). */
+/* 0 if layers [from, n) can train: each has a backward (a constant never
+ * trains; the forward-only kinds name themselves in the error). */
 int ft_model_check_trainable(const ft_model *m, int from, ft_error *err);
 void ft_workspace_free(ft_workspace *ws);
 /* Make backward write parameter gradients into `grads` (ft_model_num_params
@@ -223,9 +232,11 @@ const float *ft_workspace_output(const ft_workspace *ws, int i);
 
 /* Backpropagate dout (d loss / d output of the last forward, pre-activation
  * if that forward used FT_FWD_LOGITS) and write the gradients of trainable
- * layers into the model's grads. It stops at the lowest trainable layer with
- * parameters unless din is given, in which case it goes down to `from` and
- * writes d loss / d x into din (gradient checks). dout is clobbered. */
+ * layers into the model's grads. Gradients reaching a layer from several
+ * readers are summed. It visits only trainable layers with parameters and
+ * the trainable layers between them and the output, unless din is given, in
+ * which case it visits every layer down to `from` and writes d loss / d x
+ * into din (gradient checks). dout is clobbered. */
 void ft_model_backward(ft_model *m, ft_workspace *ws, float *dout, float *din);
 
 #endif

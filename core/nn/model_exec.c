@@ -20,8 +20,10 @@ struct ft_workspace {
     bool training;     /* keeps every output (backward works) */
     float **act;       /* act[i]: output of layer i, i in [from, to); shared by liveness when !training */
     float **scratch;   /* scratch[i]: layer i's scratch */
-    float *grad_a;     /* ping-pong gradient buffers, each the largest */
-    float *grad_b;     /* activation of the run layers (or their input) */
+    float **grad;      /* grad[i]: d loss / d act[i] (training; shared by liveness) */
+    float *grad_temp;  /* a consumer's input gradients before they are added to another's */
+    bool *visit;       /* per layer: runs backward (this backward pass) */
+    bool *written;     /* per layer: its gradient holds a consumer's contribution */
     float *grads;      /* gradient destination, or NULL for the model's */
     const float *x;    /* input of the last forward */
     int batch;         /* rows of the last forward */
@@ -30,91 +32,25 @@ struct ft_workspace {
     size_t floats;     /* its size */
 };
 
-/* Each piece is rounded to 16 floats to keep 64-byte alignment. */
-static size_t aligned16(size_t floats) { return (floats + 15) & ~(size_t)15; }
-
-/* Floats of scratch layer l needs for max_batch rows. */
-static size_t scratch_floats(const ft_layer *l, int max_batch)
+/* Floats of a training workspace's outputs and scratches (every one kept). */
+static size_t kept_floats(const ft_model *m, int from, int to, int max_batch)
 {
-    return l->kind->scratch_floats ? l->kind->scratch_floats(l, max_batch) : 0;
-}
-
-size_t ft_workspace_floats(const ft_model *m, int from, int to, int max_batch)
-{
-    size_t total = 0, widest = ft_shape_size(m->layers[from].in), b = (size_t)max_batch;
-    for (int i = from; i < to; i++) {
-        const ft_layer *l = &m->layers[i];
-        size_t out = ft_shape_size(l->out);
-        if (out > widest)
-            widest = out;
-        total += aligned16(b * out) + aligned16(scratch_floats(l, max_batch));
-    }
-    return total + 2 * aligned16(b * widest); /* the two gradient buffers */
-}
-
-/* The liveness plan of layers [from, to): offset[i - from] receives where
- * layer i's output starts (when offset is not NULL). Each output takes a
- * free slot (one whose last reader has run) that fits best, else grows the
- * largest free slot, else opens a new one; the slots are laid end to end,
- * then one scratch as large as the largest layer's. Returns the floats in
- * all, or 0 if out of memory. */
-static size_t plan_forward(const ft_model *m, int from, int to, int max_batch, size_t *offset)
-{
-    int n = to - from;
-    size_t b = (size_t)max_batch, total = 0, scratch = 0;
-    int *last = malloc(sizeof *last * (size_t)n), *slot = malloc(sizeof *slot * (size_t)n);
-    int *busy_until = malloc(sizeof *busy_until * (size_t)n);
-    size_t *size = malloc(sizeof *size * (size_t)n);
-    if (!last || !slot || !busy_until || !size)
-        goto done;
-    /* last[i]: the last layer reading layer i (the final output lives to the end). */
-    for (int i = 0; i < n; i++)
-        last[i] = i == n - 1 ? n : i;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < m->layers[from + i].ninputs; j++) {
-            int k = m->layers[from + i].inputs[j] - from;
-            if (k >= 0 && last[k] < i)
-                last[k] = i;
-        }
-    int nslots = 0;
-    for (int i = 0; i < n; i++) {
-        size_t need = aligned16(b * ft_shape_size(m->layers[from + i].out));
-        int best = -1, largest = -1;
-        for (int s = 0; s < nslots; s++) {
-            if (busy_until[s] >= i)
-                continue;
-            if (size[s] >= need && (best < 0 || size[s] < size[best]))
-                best = s;
-            if (largest < 0 || size[s] > size[largest])
-                largest = s;
-        }
-        if (best < 0 && largest >= 0)
-            size[best = largest] = need;
-        if (best < 0) {
-            best = nslots++;
-            size[best] = need;
-        }
-        slot[i] = best;
-        busy_until[best] = last[i];
-        size_t s = aligned16(scratch_floats(&m->layers[from + i], max_batch));
-        scratch = s > scratch ? s : scratch;
-    }
-    for (int s = 0; s < nslots; s++) {
-        busy_until[s] = (int)(total / 16); /* reused: the slot's offset in units of 16 floats */
-        total += size[s];
-    }
-    for (int i = 0; offset && i < n; i++)
-        offset[i] = (size_t)busy_until[slot[i]] * 16;
-    total += scratch + 16; /* + 16: never 0 */
-done:
-    free(last), free(slot), free(busy_until), free(size);
+    size_t total = 0, b = (size_t)max_batch;
+    for (int i = from; i < to; i++)
+        total += ft_aligned16(b * ft_shape_size(m->layers[i].out)) +
+                 ft_aligned16(ft_layer_scratch_floats(&m->layers[i], max_batch));
     return total;
+}
+
+size_t ft_workspace_floats(const ft_model *m, int from, int max_batch)
+{
+    size_t temp, grads = ft_plan_backward(m, from, max_batch, NULL, &temp);
+    return grads == SIZE_MAX ? SIZE_MAX : kept_floats(m, from, m->nlayers, max_batch) + grads + temp;
 }
 
 size_t ft_workspace_infer_floats(const ft_model *m, int from, int to, int max_batch)
 {
-    size_t n = plan_forward(m, from, to, max_batch, NULL);
-    return n ? n : SIZE_MAX;
+    return ft_plan_forward(m, from, to, max_batch, NULL);
 }
 
 size_t ft_workspace_floats_of(const ft_workspace *ws) { return ws->floats; }
@@ -124,12 +60,21 @@ int ft_model_check_trainable(const ft_model *m, int from, ft_error *err)
     for (int i = from; i < m->nlayers; i++) {
         const ft_layer *l = &m->layers[i];
         if (!l->kind->backward)
-            return ft_fail(err, FT_EINVAL, NULL, "layer '%s' (type %s) cannot train yet", l->name,
+            return ft_fail(err, FT_EINVAL, NULL, "layer '%s' (type %s) cannot train", l->name,
                            ft_layer_type_name(l->type));
-        if (l->ninputs != 1 || l->inputs[0] != i - 1)
-            return ft_fail(err, FT_EINVAL, NULL,
-                           "layer '%s' (type %s) cannot train yet: it does not read the layer before it",
-                           l->name, ft_layer_type_name(l->type));
+    }
+    return 0;
+}
+
+int ft_model_split_below(const ft_model *m, int upto)
+{
+    /* lowest: the lowest layer read by layers [f, n), scanning f down */
+    int lowest = m->nlayers;
+    for (int f = m->nlayers - 1; f >= 1; f--) {
+        for (int j = 0; j < m->layers[f].ninputs; j++)
+            lowest = m->layers[f].inputs[j] < lowest ? m->layers[f].inputs[j] : lowest;
+        if (f <= upto && lowest >= f - 1)
+            return f;
     }
     return 0;
 }
@@ -156,8 +101,11 @@ static ft_workspace *workspace_alloc(const ft_model *m, int from, int to, int ma
         ws->max_batch = max_batch;
         ws->act = calloc((size_t)m->nlayers, sizeof *ws->act);
         ws->scratch = calloc((size_t)m->nlayers, sizeof *ws->scratch);
+        ws->grad = calloc((size_t)m->nlayers, sizeof *ws->grad);
+        ws->visit = calloc((size_t)m->nlayers, sizeof *ws->visit);
+        ws->written = calloc((size_t)m->nlayers, sizeof *ws->written);
     }
-    if (!ws || !ws->act || !ws->scratch) {
+    if (!ws || !ws->act || !ws->scratch || !ws->grad || !ws->visit || !ws->written) {
         ft_workspace_free(ws);
         ft_fail(err, FT_ENOMEM, NULL, "out of memory for a batch of %d", max_batch);
         return NULL;
@@ -180,11 +128,16 @@ static int block_alloc(ft_workspace *ws, size_t total, ft_error *err)
 
 ft_workspace *ft_workspace_new(const ft_model *m, int from, int max_batch, ft_error *err)
 {
-    int to = m->nlayers;
+    int to = m->nlayers, n = to - from;
     ft_workspace *ws = workspace_alloc(m, from, to, max_batch, err);
     int lowest = m->first_trainable > from ? m->first_trainable : from;
-    if (!ws || ft_model_check_trainable(m, lowest, err) != 0 ||
-        block_alloc(ws, ft_workspace_floats(m, from, to, max_batch), err) != 0) {
+    size_t *offset = ws ? malloc(sizeof *offset * (size_t)n) : NULL, temp = 0;
+    size_t grads = offset ? ft_plan_backward(m, from, max_batch, offset, &temp) : SIZE_MAX;
+    if (ws && grads == SIZE_MAX)
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory for a batch of %d", max_batch);
+    if (grads == SIZE_MAX || ft_model_check_trainable(m, lowest, err) != 0 ||
+        block_alloc(ws, kept_floats(m, from, to, max_batch) + grads + temp, err) != 0) {
+        free(offset);
         ft_workspace_free(ws);
         return NULL;
     }
@@ -194,12 +147,14 @@ ft_workspace *ft_workspace_new(const ft_model *m, int from, int max_batch, ft_er
     for (int i = from; i < to; i++) {
         const ft_layer *l = &m->layers[i];
         ws->act[i] = p;
-        p += aligned16(b * ft_shape_size(l->out));
+        p += ft_aligned16(b * ft_shape_size(l->out));
         ws->scratch[i] = p;
-        p += aligned16(scratch_floats(l, max_batch));
+        p += ft_aligned16(ft_layer_scratch_floats(l, max_batch));
     }
-    ws->grad_a = p;
-    ws->grad_b = p + (ws->floats - (size_t)(p - ws->block)) / 2;
+    for (int i = from; i < to - 1; i++)
+        ws->grad[i] = p + offset[i - from];
+    ws->grad_temp = p + grads;
+    free(offset);
     return ws;
 }
 
@@ -207,10 +162,10 @@ ft_workspace *ft_workspace_new_range(const ft_model *m, int from, int to, int ma
 {
     ft_workspace *ws = workspace_alloc(m, from, to, max_batch, err);
     size_t *offset = ws ? malloc(sizeof *offset * (size_t)(to - from)) : NULL;
-    size_t total = offset ? plan_forward(m, from, to, max_batch, offset) : 0;
-    if (ws && !total)
+    size_t total = offset ? ft_plan_forward(m, from, to, max_batch, offset) : SIZE_MAX;
+    if (ws && total == SIZE_MAX)
         ft_fail(err, FT_ENOMEM, NULL, "out of memory for a batch of %d", max_batch);
-    if (!total || block_alloc(ws, total, err) != 0) {
+    if (total == SIZE_MAX || block_alloc(ws, total, err) != 0) {
         free(offset);
         ft_workspace_free(ws);
         return NULL;
@@ -218,8 +173,8 @@ ft_workspace *ft_workspace_new_range(const ft_model *m, int from, int to, int ma
     float *scratch = ws->block;
     for (int i = from; i < to; i++) {
         ws->act[i] = ws->block + offset[i - from];
-        if (ws->act[i] + aligned16((size_t)max_batch * ft_shape_size(m->layers[i].out)) > scratch)
-            scratch = ws->act[i] + aligned16((size_t)max_batch * ft_shape_size(m->layers[i].out));
+        if (ws->act[i] + ft_aligned16((size_t)max_batch * ft_shape_size(m->layers[i].out)) > scratch)
+            scratch = ws->act[i] + ft_aligned16((size_t)max_batch * ft_shape_size(m->layers[i].out));
     }
     for (int i = from; i < to; i++)
         ws->scratch[i] = scratch;
@@ -233,6 +188,9 @@ void ft_workspace_free(ft_workspace *ws)
         return;
     free(ws->act);
     free(ws->scratch);
+    free(ws->grad);
+    free(ws->visit);
+    free(ws->written);
     free(ws->block);
     free(ws);
 }
@@ -272,37 +230,74 @@ const float *ft_model_forward(ft_model *m, ft_workspace *ws, const float *x, int
     return ws->act[ws->to - 1];
 }
 
+/* Mark the layers backward visits: with din (gradient checks) every one
+ * that has a backward (not a constant); else a trainable layer with
+ * parameters, or one above first_trainable whose input needs a gradient. */
+static void mark_visits(const ft_model *m, ft_workspace *ws, bool all)
+{
+    for (int i = ws->from; i < m->nlayers; i++) {
+        const ft_layer *l = &m->layers[i];
+        bool v = all ? l->kind->backward != NULL : i >= m->first_trainable && l->nweights + l->nbias > 0;
+        for (int j = 0; !v && i >= m->first_trainable && j < l->ninputs; j++)
+            v = l->inputs[j] >= ws->from && ws->visit[l->inputs[j]];
+        ws->visit[i] = v;
+        ws->written[i] = false;
+    }
+}
+
 void ft_model_backward(ft_model *m, ft_workspace *ws, float *dout, float *din)
 {
     /* a prefix or forward-only workspace cannot go backward */
     assert(ws->training && ws->to == m->nlayers);
-    /* Lowest layer to visit: `from` for gradient checks, else the lowest
-     * trainable layer that has parameters (nothing below it needs a gradient).
-     * ft_workspace_new checked that layers from there on form a chain. */
-    int lo = ws->from;
-    if (!din) {
-        lo = m->first_trainable > ws->from ? m->first_trainable : ws->from;
-        while (lo < m->nlayers && m->layers[lo].nweights + m->layers[lo].nbias == 0)
-            lo++;
-    }
-    float *g = dout;
-    for (int i = m->nlayers - 1; i >= lo; i--) {
+    /* Gradients flow from each layer to the inputs that need one; a layer
+     * read by several (a residual branch) sums what its readers give it:
+     * the first writes its gradient buffer, the others write grad_temp,
+     * added in after. Nothing below the lowest layer that needs a gradient
+     * is visited. */
+    mark_visits(m, ws, din != NULL);
+    bool x_written = false;
+    size_t b = (size_t)ws->batch;
+    for (int i = m->nlayers - 1; i >= ws->from; i--) {
         const ft_layer *l = &m->layers[i];
-        float *next = g == ws->grad_a ? ws->grad_b : ws->grad_a;
+        if (!ws->visit[i])
+            continue;
+        float *g = i == m->nlayers - 1 ? dout : ws->grad[i];
+        if (!ws->written[i] && g != dout) /* nothing reads this layer: no gradient reaches it */
+            memset(g, 0, sizeof(float) * b * ft_shape_size(l->out));
+        const float *ins[FT_MAX_INPUTS];
+        ft_shape shapes[FT_MAX_INPUTS];
+        float *dins[FT_MAX_INPUTS], *sum_into[FT_MAX_INPUTS], *temp = ws->grad_temp;
+        for (int j = 0; j < l->ninputs; j++) {
+            int k = l->inputs[j];
+            ins[j] = k < ws->from ? ws->x : ws->act[k];
+            shapes[j] = k < 0 ? m->input : m->layers[k].out;
+            float *dest = k < ws->from ? din : ws->visit[k] ? ws->grad[k] : NULL;
+            bool *done = k < ws->from ? &x_written : &ws->written[k];
+            dins[j] = dest;
+            sum_into[j] = NULL;
+            if (dest && *done) {
+                dins[j] = temp;
+                sum_into[j] = dest;
+                temp += ft_aligned16(b * ft_shape_size(shapes[j]));
+            }
+            *done = *done || dest != NULL;
+        }
         float *w = m->params + l->param_offset, *dw = (ws->grads ? ws->grads : m->grads) + l->param_offset;
         bool trainable = i >= m->first_trainable && l->nweights + l->nbias > 0;
         ft_bwd_args a = {
-            .in = i == ws->from ? ws->x : ws->act[i - 1],
+            .in = l->ninputs ? ins[0] : NULL, .ins = ins, .in_shapes = shapes,
             .out = ws->act[i], .dout = g,
-            .din = i > lo ? next : (i == ws->from ? din : NULL),
+            .din = l->ninputs ? dins[0] : NULL, .dins = dins,
             .batch = ws->batch,
             .training = (ws->flags & FT_FWD_TRAIN) != 0,
             .logits = (ws->flags & FT_FWD_LOGITS) && i == m->nlayers - 1,
             .scratch = ws->scratch[i],
             .w = l->nweights ? w : NULL,
-            .dw = trainable ? dw : NULL, .db = trainable ? dw + l->nweights : NULL,
+            .dw = trainable ? dw : NULL, .db = trainable && l->nbias ? dw + l->nweights : NULL,
         };
         l->kind->backward(l, &a);
-        g = next;
+        for (int j = 0; j < l->ninputs; j++)
+            if (sum_into[j])
+                ft_vec_add(sum_into[j], dins[j], b * ft_shape_size(shapes[j]));
     }
 }

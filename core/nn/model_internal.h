@@ -38,4 +38,19 @@ int ft_model_set_aliases(ft_model *m, json_t *aliases, const char *param, ft_err
 /* Allocate a layout's zeroed params and grads. */
 int ft_model_alloc_params(ft_model *m, ft_error *err);
 
+/* floats rounded up to a multiple of 16 (64-byte alignment of each buffer). */
+size_t ft_aligned16(size_t floats);
+/* Floats of scratch layer l needs for max_batch rows. */
+size_t ft_layer_scratch_floats(const ft_layer *l, int max_batch);
+/* The forward-only liveness plan of layers [from, to) (core/nn/model_plan.c):
+ * offset[i - from] receives where layer i's output starts (offset may be
+ * NULL); returns the floats in all, outputs and one shared scratch, or
+ * SIZE_MAX if out of memory. */
+size_t ft_plan_forward(const ft_model *m, int from, int to, int max_batch, size_t *offset);
+/* The liveness plan of the gradients of layers [from, n - 1)'s outputs for
+ * backward: offset[i - from] receives where layer i's starts; *temp the
+ * floats a layer's input gradients take before they are added to others.
+ * Returns the floats of the gradients, or SIZE_MAX if out of memory. */
+size_t ft_plan_backward(const ft_model *m, int from, int max_batch, size_t *offset, size_t *temp);
+
 #endif

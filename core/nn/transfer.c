@@ -10,6 +10,7 @@
 
 const char *const ft_freeze_names[FT_FREEZE_COUNT] = {
     [FT_FREEZE_BASE] = "base", [FT_FREEZE_NONE] = "none", [FT_FREEZE_TRAINABLE_LAST] = "trainable_last",
+    [FT_FREEZE_TRAINABLE_FROM] = "trainable_from",
 };
 
 const char *ft_freeze_name(ft_freeze_policy f) { return ft_freeze_names[f]; }
@@ -113,6 +114,86 @@ static int kept_layers(const ft_model *base, const ft_transfer *t, int *old, ft_
     return n;
 }
 
+/* A kept layer whose weights can train (not a constant). */
+static bool trains(const ft_layer *l) { return l->kind->weight_shape && !l->kind->source; }
+
+/* Mark the seeds of the trainable part (base indices) in member[]; -1 on a
+ * spec error. */
+static int mark_seeds(const ft_model *base, const ft_transfer *t, const int *old, int kept, bool *member,
+                      ft_error *err)
+{
+    if (t->freeze == FT_FREEZE_TRAINABLE_FROM) {
+        int x = ft_model_find_layer(base, t->trainable_from), i = 0;
+        while (i < kept && old[i] != x)
+            i++;
+        if (x < 0 || i == kept)
+            return ft_fail(err, FT_EINVAL, "freeze.trainable_from", x < 0 ? "the base model has no layer named '%s'"
+                           : "layer '%s' is not kept: it is above the cut", t->trainable_from);
+        if (base->layers[x].kind->source)
+            return ft_fail(err, FT_EINVAL, "freeze.trainable_from", "layer '%s' (type %s) cannot train",
+                           t->trainable_from, ft_layer_type_name(base->layers[x].type));
+        member[x] = true;
+        return 0;
+    }
+    /* trainable_last counts the top layers with weights on a graph, the top layers on a stack */
+    bool graph = is_graph(base);
+    int most = 0;
+    for (int i = 0; i < kept; i++)
+        most += !graph || trains(&base->layers[old[i]]);
+    if (t->trainable_last < 0 || t->trainable_last > most)
+        return ft_fail(err, FT_EINVAL, "freeze.trainable_last", "trainable_last must be between 0 and %d (the kept %s)",
+                       most, graph ? "layers with weights" : "layers");
+    for (int i = kept - 1, k = t->trainable_last; i >= 0 && k > 0; i--)
+        if (!graph || trains(&base->layers[old[i]]))
+            member[old[i]] = true, k--;
+    return 0;
+}
+
+/* Order the kept layers (old[], base indices) for a freeze policy and
+ * return how many are frozen. What trains is everything that depends on
+ * the seeds (mark_seeds; for "none" every layer but the constants): it can
+ * go after everything else in a topological order, so the frozen layers
+ * come first, then the constants only trainable layers read, then the
+ * trainable ones, each in its old order. -1 on a spec error. */
+static int order_kept(const ft_model *base, const ft_transfer *t, int *old, int kept, ft_error *err)
+{
+    if (t->freeze == FT_FREEZE_BASE)
+        return kept;
+    bool *member = calloc((size_t)base->nlayers, sizeof *member);
+    bool *frozen_reads = calloc((size_t)base->nlayers, sizeof *frozen_reads);
+    int *order = malloc(sizeof *order * (size_t)kept + 1), n = 0, frozen = -1;
+    if (!member || !frozen_reads || !order) {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        goto done;
+    }
+    for (int i = 0; t->freeze == FT_FREEZE_NONE && i < kept; i++)
+        member[old[i]] = !base->layers[old[i]].kind->source;
+    if (t->freeze != FT_FREEZE_NONE && mark_seeds(base, t, old, kept, member, err) != 0)
+        goto done;
+    for (int i = 0; i < kept; i++) {
+        const ft_layer *l = &base->layers[old[i]];
+        for (int j = 0; j < l->ninputs; j++)
+            member[old[i]] = member[old[i]] || (l->inputs[j] >= 0 && member[l->inputs[j]]);
+        for (int j = 0; j < l->ninputs; j++)
+            if (l->inputs[j] >= 0 && !member[old[i]])
+                frozen_reads[l->inputs[j]] = true;
+    }
+    /* three passes: frozen layers, constants only trainable layers read, trainable layers */
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < kept; i++) {
+            int b = old[i];
+            bool late = base->layers[b].kind->source && !frozen_reads[b];
+            if ((pass == 0 && !member[b] && !late) || (pass == 1 && !member[b] && late) || (pass == 2 && member[b]))
+                order[n++] = b;
+            if (pass == 1 && i == kept - 1)
+                frozen = n;
+        }
+    memcpy(old, order, sizeof *old * (size_t)kept);
+done:
+    free(member), free(frozen_reads), free(order);
+    return frozen;
+}
+
 /* Copy the kept layers with their inputs renumbered, and their aliases. */
 static json_t *copy_kept(const ft_model *base, const int *old, int kept, ft_layer *ls)
 {
@@ -162,15 +243,9 @@ static ft_model *transfer(const ft_model *base, const ft_transfer *t, int **old_
         ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         return NULL;
     }
-    int kept = kept_layers(base, t, old, err);
-    if (kept < 0 || validate_head(t, err) != 0) {
+    int kept = kept_layers(base, t, old, err), frozen = -1;
+    if (kept < 0 || validate_head(t, err) != 0 || (frozen = order_kept(base, t, old, kept, err)) < 0) {
         free(old);
-        return NULL;
-    }
-    if (t->freeze == FT_FREEZE_TRAINABLE_LAST && (t->trainable_last < 0 || t->trainable_last > kept)) {
-        free(old);
-        ft_fail(err, FT_EINVAL, "freeze.trainable_last",
-                "trainable_last must be between 0 and %d (the number of kept layers)", kept);
         return NULL;
     }
     ft_shape top = kept ? base->layers[old[kept - 1]].out : base->input;
@@ -220,17 +295,7 @@ static ft_model *transfer(const ft_model *base, const ft_transfer *t, int **old_
         free(old);
         return NULL;
     }
-    switch (t->freeze) {
-    case FT_FREEZE_BASE:
-        m->first_trainable = kept;
-        break;
-    case FT_FREEZE_NONE:
-        m->first_trainable = 0;
-        break;
-    case FT_FREEZE_TRAINABLE_LAST:
-        m->first_trainable = kept - t->trainable_last;
-        break;
-    }
+    m->first_trainable = frozen;
     *kept_out = kept;
     *old_out = old;
     return m;

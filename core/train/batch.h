@@ -80,15 +80,17 @@ double ft_now(void);
 /* Lowest layer whose parameters train; the layer count if none. */
 int ft_lowest_trained(const ft_model *m);
 
-/* Whether the trainer caches the frozen prefix [0, lo) over `rows` rows
- * under `limit` bytes; *feat_size gets the floats per cached row unless OFF. */
+/* Whether the trainer caches a frozen prefix [0, *from) over `rows` rows
+ * under `limit` bytes. The prefix ends where the model splits at or below
+ * lo (ft_model_split_below: on a graph, below the branches that cross lo);
+ * *from gets its end and *feat_size the floats per cached row unless OFF. */
 typedef enum {
     FT_CACHE_OFF,     /* no frozen weights below lo, or no cache allowed */
     FT_CACHE_RANDOM,  /* the prefix has dropout: its output is not fixed */
     FT_CACHE_TOO_BIG, /* over the limit */
     FT_CACHE_ON
 } ft_cache_use;
-ft_cache_use ft_cache_decide(const ft_model *m, int lo, size_t rows, size_t limit, size_t *feat_size);
+ft_cache_use ft_cache_decide(const ft_model *m, int lo, size_t rows, size_t limit, int *from, size_t *feat_size);
 
 /* Bytes ft_batch_buffers_alloc takes for these sizes. */
 size_t ft_batch_buffers_bytes(int rows, size_t in_size, int units);

@@ -30,7 +30,7 @@ static void features_shard(void *ctx, int s)
     float *x = malloc(sizeof(float) * in * CHUNK);
     uint32_t idx[CHUNK];
     ft_error err = {0};
-    ft_workspace *ws = x ? ft_workspace_new_range(tr->m, 0, tr->lo, CHUNK, &err) : NULL;
+    ft_workspace *ws = x ? ft_workspace_new_range(tr->m, 0, tr->run_from, CHUNK, &err) : NULL;
     if (!ws) {
         j->failed = 1;
         free(x);
@@ -48,7 +48,7 @@ static void features_shard(void *ctx, int s)
     ft_workspace_free(ws);
 }
 
-/* Run the frozen prefix [0, lo) once over a dataset into a feature array. */
+/* Run the frozen prefix [0, run_from) once over a dataset into a feature array. */
 static float *compute_features(ft_trainer *tr, const ft_dataset *ds, ft_error *err)
 {
     size_t rows = ft_dataset_rows(ds);
@@ -63,11 +63,12 @@ static float *compute_features(ft_trainer *tr, const ft_dataset *ds, ft_error *e
     return j.feat;
 }
 
-ft_cache_use ft_cache_decide(const ft_model *m, int lo, size_t rows, size_t limit, size_t *feat_size)
+ft_cache_use ft_cache_decide(const ft_model *m, int lo, size_t rows, size_t limit, int *from, size_t *feat_size)
 {
     /* Only a prefix that holds frozen weights does work worth caching. */
     bool frozen_work = false;
-    for (int i = 0; i < lo; i++) {
+    int cut = *from = ft_model_split_below(m, lo);
+    for (int i = 0; i < cut; i++) {
         ft_layer_info li;
         ft_model_layer_info(m, i, &li);
         frozen_work |= li.has_params;
@@ -75,9 +76,9 @@ ft_cache_use ft_cache_decide(const ft_model *m, int lo, size_t rows, size_t limi
     if (!frozen_work || limit == 0)
         return FT_CACHE_OFF;
     ft_layer_info below;
-    ft_model_layer_info(m, lo - 1, &below);
+    ft_model_layer_info(m, cut - 1, &below);
     *feat_size = ft_shape_size(below.output);
-    if (ft_model_prefix_is_random(m, lo))
+    if (ft_model_prefix_is_random(m, cut))
         return FT_CACHE_RANDOM;
     return (double)rows * (double)*feat_size * sizeof(float) > (double)limit ? FT_CACHE_TOO_BIG : FT_CACHE_ON;
 }
@@ -87,11 +88,11 @@ ft_cache_use ft_cache_decide(const ft_model *m, int lo, size_t rows, size_t limi
 static char *set_key(const ft_trainer *tr, const char *set)
 {
     ft_layer_info below;
-    ft_model_layer_info(tr->m, tr->lo - 1, &below);
+    ft_model_layer_info(tr->m, tr->run_from - 1, &below);
     size_t len = strlen(tr->store_key) + strlen(below.name) + 128;
     char *key = malloc(len);
     if (key)
-        snprintf(key, len, "%s\nset=%s\ncut=%d:%s\nfeatures=%zu", tr->store_key, set, tr->lo, below.name,
+        snprintf(key, len, "%s\nset=%s\ncut=%d:%s\nfeatures=%zu", tr->store_key, set, tr->run_from, below.name,
                  tr->feat_size);
     return key;
 }
@@ -159,10 +160,10 @@ static int compute_all(ft_trainer *tr, bool *kept, ft_error *err)
 int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
 {
     ft_model *m = tr->m;
-    int lo = tr->lo;
+    int lo;
     size_t rows = ft_dataset_rows(tr->train) + (tr->val ? ft_dataset_rows(tr->val) : 0);
+    ft_cache_use use = ft_cache_decide(m, tr->lo, rows, tr->cfg.cache_limit_bytes, &lo, &tr->feat_size);
     tr->run_from = 0;
-    ft_cache_use use = ft_cache_decide(m, lo, rows, tr->cfg.cache_limit_bytes, &tr->feat_size);
     if (use == FT_CACHE_OFF)
         return 0;
     double bytes = (double)rows * (double)tr->feat_size * sizeof(float);
@@ -186,10 +187,12 @@ int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error
         return 0;
     }
     double t0 = ft_now(), saved = 0;
+    tr->run_from = lo; /* the store's key and the prefix run read it */
     bool hit = load_from_store(tr, &saved), kept = false;
-    if (!hit && compute_all(tr, &kept, err) != 0)
+    if (!hit && compute_all(tr, &kept, err) != 0) {
+        tr->run_from = 0;
         return -1;
-    tr->run_from = lo;
+    }
     double seconds = ft_now() - t0;
     if (hit)
         snprintf(msg, sizeof msg,

@@ -11,8 +11,7 @@ Every job trains 30 epochs of Adam (lr 1e-3).
 
 The scratch network is the fixture's trunk without its shortcuts and batch
 norms (7 convolutions of the same widths and strides, global average pool,
-dense 5): the service cannot train add or batchnorm layers yet (issue 13),
-so this is the nearest network it can train from scratch."""
+dense 5): the plain stack a user would write from scratch."""
 import io
 import json
 import os

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "core/nn/model.h"
 #include "tests/unit/test.h"
 
 /* A JSON array of numbers as floats (caller frees); *n gets the count. */
@@ -36,6 +37,36 @@ static inline void fixture_compare(const char *what, const char *name, const flo
     }
     CHECKF(worst <= rtol, "%s %s: relative error %.3g at [%zu] (got %.9g, want %.9g)", name, what, worst, at,
            n ? got[at] : 0.0, n ? json_number_value(json_array_get(ref, at)) : 0.0);
+}
+
+/* The model of a fixture case: its "architecture" with the parameters of
+ * "params" ("<layer>.weight", "<layer>.bias" arrays); NULL on failure
+ * (reported under the case's name). */
+static inline ft_model *fixture_model(const json_t *c, const char *name)
+{
+    ft_error err = {0};
+    ft_model *m = ft_model_from_json(json_object_get(c, "architecture"), "architecture", &err);
+    CHECKF(m != NULL, "%s: %s %s", name, err.param, err.msg);
+    if (!m)
+        return NULL;
+    const json_t *params = json_object_get(c, "params");
+    size_t copied = 0;
+    for (int l = 0; l < ft_model_num_layers(m); l++) {
+        ft_layer_info li;
+        ft_model_layer_info(m, l, &li);
+        float *p = ft_model_params(m) + li.param_offset;
+        const char *suffix[] = {"weight", "bias"};
+        for (int k = 0; k < 2 && li.has_params; k++) {
+            char key[160];
+            snprintf(key, sizeof key, "%s.%s", li.name, suffix[k]);
+            const json_t *v = json_object_get(params, key);
+            for (size_t e = 0; e < json_array_size(v); e++)
+                *p++ = (float)json_number_value(json_array_get(v, e));
+            copied += json_array_size(v);
+        }
+    }
+    CHECKF(copied == ft_model_num_params(m), "%s: %zu of %zu params", name, copied, ft_model_num_params(m));
+    return m;
 }
 
 #endif

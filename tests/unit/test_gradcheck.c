@@ -65,6 +65,19 @@ static ft_model *build_random(const char *json, ft_rng *rng, uint64_t seed)
     return m;
 }
 
+/* Constants never train: they lead a model and stay below first_trainable. */
+static int leading_constants(const ft_model *m)
+{
+    int n = 0;
+    ft_layer_info li;
+    for (; n < ft_model_num_layers(m); n++) {
+        ft_model_layer_info(m, n, &li);
+        if (li.type != FT_LAYER_CONSTANT)
+            break;
+    }
+    return n;
+}
+
 static void check_model(const char *name, const char *json, int batch)
 {
     ft_rng rng;
@@ -82,19 +95,33 @@ static void check_model(const char *name, const char *json, int batch)
     for (size_t i = 0; i < nout; i++)
         r[i] = (float)ft_rng_normal(&rng);
     ft_error err = {0};
+    ft_model_set_first_trainable(m, leading_constants(m));
     ft_workspace *ws = ft_workspace_new(m, 0, batch, &err);
+    CHECKF(ws != NULL, "%s: %s", name, err.msg);
     ft_model_forward(m, ws, x, batch, 0, NULL);
     for (size_t i = 0; i < nout; i++)
         dy[i] = r[i];
     ft_model_backward(m, ws, dy, dx);
     float *g = ft_model_grads(m);
     size_t checked = 0, skipped = 0, bad = 0;
+    /* A constant never trains: its gradient stays zero and is not checked. */
+    bool *fixed = calloc(ft_model_num_params(m) + 1, sizeof *fixed);
+    for (int l = 0; l < ft_model_num_layers(m); l++) {
+        ft_layer_info li;
+        ft_model_layer_info(m, l, &li);
+        for (size_t i = 0; li.type == FT_LAYER_CONSTANT && i < li.params; i++) {
+            fixed[li.param_offset + i] = true;
+            CHECKF(g[li.param_offset + i] == 0, "%s: constant '%s' got a gradient", name, li.name);
+        }
+    }
     /* every input coordinate (capped) and every parameter (capped) */
     size_t xstep = nin > 300 ? nin / 300 : 1, pstep = ft_model_num_params(m) > 400 ? ft_model_num_params(m) / 400 : 1;
     for (int pass = 0; pass < 2; pass++) {
         size_t n = pass ? ft_model_num_params(m) : nin, step = pass ? pstep : xstep;
         for (size_t i = 0; i < n; i += step) {
             bool kink;
+            if (pass && fixed[i])
+                continue;
             float *v = pass ? &p[i] : &x[i];
             double num = numeric(m, ws, x, batch, r, nout, v, 1e-2, &kink);
             double ana = pass ? g[i] : dx[i];
@@ -116,7 +143,7 @@ static void check_model(const char *name, const char *json, int batch)
     CHECK(checked > 20);
     ft_workspace_free(ws);
     ft_model_free(m);
-    free(x), free(r), free(dy), free(dx);
+    free(x), free(r), free(dy), free(dx), free(fixed);
 }
 
 /* Every registered activation, so a new one is checked by adding its row. */
@@ -239,7 +266,48 @@ static void test_pools(void)
     check_model("maxpool 2x2", "{\"input\": [2, 6, 6], \"layers\": [{\"type\": \"maxpool2d\", \"size\": 2}]}", 2);
     check_model("maxpool 3 stride 2 pad 1", "{\"input\": [2, 7, 5], \"layers\": [{\"type\": \"maxpool2d\", \"size\": 3, \"stride\": 2, \"padding\": 1}]}", 2);
     check_model("avgpool pad", "{\"input\": [2, 5, 6], \"layers\": [{\"type\": \"avgpool2d\", \"size\": 3, \"stride\": 2, \"padding\": 1}]}", 2);
+    check_model("maxpool ceil dilated", "{\"input\": [2, 7, 8], \"layers\": [{\"type\": \"maxpool2d\", \"size\": 2, \"stride\": 2, \"dilation\": 2, \"padding\": [1, 0, 0, 1], \"ceil_mode\": true}]}", 2);
+    check_model("avgpool ceil exclude pad", "{\"input\": [2, 6, 7], \"layers\": [{\"type\": \"avgpool2d\", \"size\": 3, \"stride\": 2, \"padding\": 1, \"ceil_mode\": true, \"count_include_pad\": false}]}", 2);
+    check_model("avgpool ceil include pad", "{\"input\": [2, 6, 6], \"layers\": [{\"type\": \"avgpool2d\", \"size\": 2, \"stride\": 2, \"padding\": [0, 1], \"ceil_mode\": true}]}", 2);
+    check_model("global avg keepdims", "{\"input\": [3, 4, 5], \"layers\": [{\"type\": \"global_avgpool2d\", \"keepdims\": true}]}", 2);
     check_model("global avg", "{\"input\": [3, 4, 5], \"layers\": [{\"type\": \"global_avgpool2d\"}]}", 2);
+}
+
+/* The graph operators, each with its input read by several layers so the
+ * summed gradients are checked too. */
+static void test_graph_operators(void)
+{
+    /* a residual add and a squeeze-excitation mul, broadcasting [C, 1, 1] */
+    check_model("add + mul broadcast", "{\"input\": [3, 4, 5], \"layers\": ["
+                "{\"name\": \"c\", \"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, \"padding\": 1},"
+                "{\"name\": \"res\", \"type\": \"add\", \"inputs\": [\"c\", \"input\"], \"activation\": \"tanh\"},"
+                "{\"name\": \"gap\", \"type\": \"global_avgpool2d\", \"keepdims\": true, \"inputs\": [\"input\"]},"
+                "{\"name\": \"se\", \"type\": \"mul\", \"inputs\": [\"res\", \"gap\"]},"
+                "{\"type\": \"add\", \"inputs\": [\"se\", \"input\"], \"activation\": \"gelu\"}]}", 2);
+    /* broadcasting on both sides ([2, 1, 4] * [3, 1]), a constant, the same input twice */
+    check_model("mul both sides, constant", "{\"input\": [2, 1, 4], \"layers\": ["
+                "{\"name\": \"k\", \"type\": \"constant\", \"shape\": [3, 1]},"
+                "{\"name\": \"outer\", \"type\": \"mul\", \"inputs\": [\"input\", \"k\"]},"
+                "{\"name\": \"sq\", \"type\": \"mul\", \"inputs\": [\"outer\", \"outer\"]},"
+                "{\"type\": \"add\", \"inputs\": [\"sq\", \"input\"]}]}", 3);
+    check_model("concat", "{\"input\": [2, 3, 4], \"layers\": ["
+                "{\"name\": \"a\", \"type\": \"conv2d\", \"filters\": 3, \"kernel\": 1, \"activation\": \"tanh\"},"
+                "{\"name\": \"c0\", \"type\": \"concat\", \"inputs\": [\"a\", \"input\", \"a\"]},"
+                "{\"name\": \"c2\", \"type\": \"concat\", \"axis\": -1, \"inputs\": [\"input\", \"input\"]},"
+                "{\"type\": \"flatten\", \"inputs\": [\"c2\"]}, {\"name\": \"f\", \"type\": \"flatten\", \"inputs\": [\"c0\"]},"
+                "{\"type\": \"concat\", \"inputs\": [\"f\", \"flatten_3\"]}]}", 2);
+    check_model("pad", "{\"input\": [2, 3, 4], \"layers\": [{\"type\": \"pad\", \"pads\": [0, 1, 2, 1, 0, 1], \"value\": 0.5},"
+                "{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3, \"activation\": \"tanh\"}]}", 2);
+    check_model("softmax axis 0", "{\"input\": [3, 2, 4], \"layers\": [{\"type\": \"softmax\", \"axis\": 0},"
+                "{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 1}]}", 2);
+    check_model("softmax flatten", "{\"input\": [3, 2, 4], \"layers\": [{\"type\": \"softmax\", \"axis\": 1, \"flatten\": true},"
+                "{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 1}]}", 2);
+    check_model("batchnorm", "{\"input\": [3, 4, 2], \"layers\": [{\"type\": \"batchnorm\"},"
+                "{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 1, \"activation\": \"tanh\"}, {\"type\": \"flatten\"},"
+                "{\"type\": \"batchnorm\"}]}", 2);
+    /* a layer nothing reads gets a zero gradient */
+    check_model("dead branch", "{\"input\": [4], \"layers\": [{\"name\": \"dead\", \"type\": \"dense\", \"units\": 3},"
+                "{\"type\": \"dense\", \"units\": 2, \"inputs\": [\"input\"], \"activation\": \"hard_swish\"}]}", 2);
 }
 
 static void test_stack(void)
@@ -339,6 +407,7 @@ int main(void)
     RUN(test_conv2d_kept_input_groups);
     RUN(test_gelu_values);
     RUN(test_pools);
+    RUN(test_graph_operators);
     RUN(test_stack);
     RUN(test_dropout_train);
     RUN(test_losses);
