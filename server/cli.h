@@ -9,5 +9,6 @@ int ft_cmd_dataset(int argc, char **argv); /* finetuned dataset inspect FILE... 
 int ft_cmd_serve(int argc, char **argv);   /* finetuned serve [flags] */
 int ft_cmd_import_onnx(int argc, char **argv); /* finetuned import-onnx MODEL.onnx OUT.safetensors [--preprocess imagenet] */
 int ft_cmd_forward(int argc, char **argv); /* finetuned forward MODEL INPUT.f32 OUTPUT.f32 [--batch N] */
+int ft_cmd_export(int argc, char **argv);  /* finetuned export MODEL.safetensors OUT.onnx [--format onnx] */
 
 #endif

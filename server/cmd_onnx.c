@@ -1,8 +1,10 @@
 /* finetuned import-onnx MODEL.onnx OUT.safetensors [--preprocess imagenet|JSON]
  * finetuned forward MODEL.safetensors INPUT.f32 OUTPUT.f32 [--batch N]
+ * finetuned export MODEL.safetensors OUT.onnx [--format onnx]
  *
  * import-onnx converts an ONNX file to our model file exactly as an upload
- * would and prints the layer and parameter counts as JSON. forward runs a
+ * would and prints the layer and parameter counts as JSON; export does the
+ * reverse, as GET /v1/models/{id}/content?format=onnx would. forward runs a
  * model on raw little-endian float32 samples (the input shape, one after the
  * other) and writes the last layer's outputs the same way: what the
  * whole-network tests compare with PyTorch and ONNX Runtime. */
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "core/data/image_preproc.h"
+#include "core/onnx/onnx_export.h"
 #include "core/onnx/onnx_import.h"
 #include "core/util/fsutil.h"
 #include "server/cli.h"
@@ -41,6 +44,30 @@ int ft_cmd_import_onnx(int argc, char **argv)
         printf("{\"layers\": %d, \"params\": %zu}\n", ft_model_num_layers(m), ft_model_num_params(m));
     else
         ft_cli_print_error("finetuned import-onnx", &err);
+    ft_model_free(m);
+    return rc == 0 ? 0 : 1;
+}
+
+int ft_cmd_export(int argc, char **argv)
+{
+    const char *format = argc == 5 && strcmp(argv[3], "--format") == 0 ? argv[4] : argc == 3 ? "onnx" : NULL;
+    if (!format || strcmp(format, "onnx") != 0) {
+        fprintf(stderr, "usage: finetuned export MODEL.safetensors OUT.onnx [--format onnx]%s\n",
+                format ? " (onnx is the only format)" : "");
+        return 2;
+    }
+    ft_error err = {0};
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    ft_model *m = ft_model_load(argv[1], &err);
+    int rc = m ? ft_onnx_export(m, &buf, &len, &err) : -1;
+    if (rc == 0)
+        rc = ft_write_file_atomic(argv[2], buf, len, &err);
+    if (rc == 0)
+        printf("{\"layers\": %d, \"params\": %zu, \"bytes\": %zu}\n", ft_model_num_layers(m), ft_model_num_params(m), len);
+    else
+        ft_cli_print_error("finetuned export", &err);
+    free(buf);
     ft_model_free(m);
     return rc == 0 ? 0 : 1;
 }

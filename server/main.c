@@ -17,6 +17,7 @@ static const struct {
      "import-onnx MODEL.onnx OUT.safetensors [--preprocess imagenet]  convert an ONNX file to a model file"},
     {"forward", ft_cmd_forward,
      "forward MODEL.safetensors INPUT.f32 OUTPUT.f32 [--batch N]  run a model on raw float32 samples"},
+    {"export", ft_cmd_export, "export MODEL.safetensors OUT.onnx [--format onnx]  convert a model file to ONNX"},
 };
 
 static void usage(FILE *out)

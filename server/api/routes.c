@@ -20,7 +20,7 @@ const ft_route ft_routes[] = {
     {"POST", "/v1/models", FT_BODY_UPLOAD, ft_route_model_upload, FT_ROUTE_HEAVY, NULL},
     {"GET", "/v1/models", FT_BODY_NONE, ft_route_list, 0, MODELS},
     {"GET", "/v1/models/{id}", FT_BODY_NONE, ft_route_get, 0, MODELS},
-    {"GET", "/v1/models/{id}/content", FT_BODY_NONE, ft_route_model_content, 0, MODELS},
+    {"GET", "/v1/models/{id}/content", FT_BODY_NONE, ft_route_model_content, FT_ROUTE_HEAVY, MODELS},
     {"DELETE", "/v1/models/{id}", FT_BODY_NONE, ft_route_delete, 0, MODELS},
     {"POST", "/v1/models/{id}/predict", FT_BODY_RAW, ft_route_model_predict, FT_ROUTE_HEAVY, NULL},
     {"POST", "/v1/models/{id}/evaluate", FT_BODY_JSON, ft_route_model_evaluate, FT_ROUTE_HEAVY, NULL},

@@ -1,4 +1,4 @@
-/* /v1/models: upload, list, get, download, delete. Predict and evaluate
+/* /v1/models: upload, list, get, download (safetensors or ONNX), delete. Predict and evaluate
  * live in routes_predict.c. */
 #include <limits.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/data/image_preproc.h"
+#include "core/onnx/onnx_export.h"
 #include "core/onnx/onnx_import.h"
 #include "core/util/fsutil.h"
 #include "server/api/routes.h"
@@ -139,13 +140,42 @@ void ft_route_model_upload(ft_app *app, ft_req *r)
     ft_route_create(app, r, &ft_resources[FT_RESOURCE_MODEL], obj, path);
 }
 
+/* ?format=onnx: the stored model converted (core/onnx/onnx_export.c). */
+static void reply_onnx(ft_app *app, ft_req *r, const char *id)
+{
+    ft_error err = {0};
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    ft_model *m = ft_stored_model_load(app, id, FT_STORED_WEIGHTS, "id", &err);
+    if (!m || ft_onnx_export(m, &buf, &len, &err) != 0) {
+        ft_model_free(m);
+        ft_reply_ft_error(r, &err, 422);
+        return;
+    }
+    ft_model_free(m);
+    char disp[128];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s.onnx\"", id);
+    ft_reply_header(r, "Content-Disposition", disp);
+    ft_reply_bytes(r, 200, "application/onnx", buf, len, true);
+}
+
 void ft_route_model_content(ft_app *app, ft_req *r)
 {
+    const char *format = ft_req_query(r, "format");
+    bool onnx = format && strcmp(format, "onnx") == 0;
+    if (format && !onnx && strcmp(format, "safetensors") != 0) {
+        ft_reply_error(r, 400, "invalid_format", "format", "format must be safetensors (the default) or onnx");
+        return;
+    }
     json_t *m = ft_route_object(app, r, ft_req_route_data(r));
     if (!m)
         return;
     const char *id = ft_req_param(r, "id");
     json_decref(m);
+    if (onnx) {
+        reply_onnx(app, r, id);
+        return;
+    }
     char path[PATH_MAX], name[96];
     ft_app_model_path(app, id, path, sizeof path);
     snprintf(name, sizeof name, "%s.safetensors", id);
