@@ -1,11 +1,9 @@
-/* The SQLite store's database file (server/store/store.h): migrations, WAL,
- * the writable probe, closing with idle threads. Runs from the repository
- * root (uses ./migrations) on a temp directory. */
+/* The store's database (server/store/store.h): migrations, WAL, the
+ * writable probe, closing with idle threads. Runs from the repository
+ * root (uses ./migrations) on either backend (store_fixture.h). */
 #include <pthread.h>
 
-#include <sqlite3.h>
-
-#include "server/store/sqlite/store_sqlite_internal.h"
+#include "server/store/store_db.h"
 #include "tests/unit/store_fixture.h"
 
 /* Write file name with text into the migrations directory dir. */
@@ -31,14 +29,14 @@ static int migrate(const char *db, const char *dir, ft_error *err)
     return version;
 }
 
-/* Run one SQL statement on the database file with a separate connection. */
-static int raw_sql(const char *db, const char *sql)
+/* Run sql on the connection that the calling thread gets from the store
+ * (the same one the store's next call on this thread uses). */
+static int conn_exec(ft_store *st, const char *sql)
 {
-    sqlite3 *h;
-    int rc = sqlite3_open(db, &h);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-    sqlite3_close(h);
+    ft_error err = {0};
+    ft_db_conn *c = ft_db_acquire(st, &err);
+    int rc = c ? c->drv->exec(c, sql, &err) : -1;
+    ft_db_release(c);
     return rc;
 }
 
@@ -60,7 +58,9 @@ static void test_migrations_fresh_and_reopen(fixture *fx)
         CHECK(d != NULL);
         json_decref(d);
     }
-    /* The database is in WAL mode (persistent in the file). */
+    if (fx_postgres())
+        return;
+    /* An SQLite database is in WAL mode (persistent in the file). */
     sqlite3 *h;
     sqlite3_stmt *st;
     CHECK(sqlite3_open(fx->db, &h) == SQLITE_OK);
@@ -74,7 +74,8 @@ static void test_migrations_refuse_newer_database(fixture *fx)
 {
     ft_store_close(fx->s);
     fx->s = NULL;
-    CHECK(raw_sql(fx->db, "PRAGMA user_version = 9999") == SQLITE_OK);
+    CHECK(fx_sql(fx, fx_postgres() ? "INSERT INTO schema_migrations (version) VALUES (9999)"
+                                    : "PRAGMA user_version = 9999") == 0);
     ft_error err = {0};
     ft_store *s = ft_store_open(fx->db, "migrations", &err);
     CHECK(s == NULL);
@@ -88,9 +89,11 @@ static void test_migrations_custom_dir(void)
     fixture fx;
     if (fx_init(&fx, false) != 0)
         return;
-    char mig[300];
-    snprintf(mig, sizeof mig, "%s/mig", fx.dir);
-    CHECK(mkdir(mig, 0755) == 0);
+    char root[300], mig[320];
+    snprintf(root, sizeof root, "%s/mig", fx.dir);
+    fx_migrations(root, mig, sizeof mig);
+    CHECK(mkdir(root, 0755) == 0);
+    CHECK(strcmp(root, mig) == 0 || mkdir(mig, 0755) == 0);
     ft_error err = {0};
 
     /* Missing directory: a clear error naming it. */
@@ -98,28 +101,28 @@ static void test_migrations_custom_dir(void)
     CHECKF(strstr(err.msg, "/nonexistent/migrations") != NULL, "%s", err.msg);
 
     /* Empty directory: nothing to build a schema from. */
-    CHECK(migrate(fx.db, mig, &err) == -1);
+    CHECK(migrate(fx.db, root, &err) == -1);
 
     /* Numeric order, not name order; other files ignored. */
     write_migration(mig, "10_c.sql", "ALTER TABLE t ADD COLUMN c INTEGER;");
     write_migration(mig, "0002_b.sql", "ALTER TABLE t ADD COLUMN b INTEGER;");
     write_migration(mig, "0001_a.sql", "CREATE TABLE t (a INTEGER);");
     write_migration(mig, "README.md", "not a migration");
-    int version = migrate(fx.db, mig, &err);
+    int version = migrate(fx.db, root, &err);
     CHECKF(version != -1, "%s", err.msg);
     CHECK(version == 10);
 
     /* A failing migration is rolled back whole, version unchanged. */
     write_migration(mig, "0011_bad.sql", "CREATE TABLE u (x INTEGER); INSERT INTO nowhere VALUES (1);");
-    CHECK(migrate(fx.db, mig, &err) == -1 && err.code == FT_EIO);
+    CHECK(migrate(fx.db, root, &err) == -1 && err.code == FT_EIO);
     CHECKF(strstr(err.msg, "0011_bad.sql") != NULL, "%s", err.msg);
-    CHECK(raw_sql(fx.db, "SELECT x FROM u") != SQLITE_OK); /* table u was not kept */
+    CHECK(fx_sql(&fx, "SELECT x FROM u") != 0); /* table u was not kept */
     write_migration(mig, "0011_bad.sql", "CREATE TABLE u (x INTEGER);");
-    CHECK(migrate(fx.db, mig, &err) == 11);
+    CHECK(migrate(fx.db, root, &err) == 11);
 
     /* Two migrations with one number. */
     write_migration(mig, "0011_dup.sql", "SELECT 1;");
-    CHECK(migrate(fx.db, mig, &err) == -1 && err.code == FT_EINVAL);
+    CHECK(migrate(fx.db, root, &err) == -1 && err.code == FT_EINVAL);
     fx_done(&fx);
 }
 
@@ -141,22 +144,25 @@ static void test_writable_probe(fixture *fx)
     ft_error err = {0};
     CHECKF(ft_store_writable(fx->s, 0, &err), "%s", err.msg);
 
-    /* A connection that refuses writes (what a read-only database looks
-     * like to SQLite): the probe says so. Running as root, permission bits
-     * cannot make the file read-only, so query_only stands in. */
-    ft_sq_connection *c = ft_sq_conn(fx->s, &err);
-    CHECK(c && sqlite3_exec(c->db, "PRAGMA query_only = 1", NULL, NULL, NULL) == SQLITE_OK);
+    /* A connection that refuses writes: the probe says so. Running as
+     * root, permission bits cannot make an SQLite file read-only, so
+     * query_only stands in; PostgreSQL has read-only transactions. */
+    const char *ro_on = fx_postgres() ? "SET default_transaction_read_only = on" : "PRAGMA query_only = 1";
+    const char *ro_off = fx_postgres() ? "SET default_transaction_read_only = off" : "PRAGMA query_only = 0";
+    CHECK(conn_exec(fx->s, ro_on) == 0);
     CHECK(!ft_store_writable(fx->s, 0, &err) && err.code == FT_EIO);
     /* /readyz asks with a max age: the success above is answered from
      * memory (no synced write per call); the failure was not remembered. */
     CHECK(ft_store_writable(fx->s, 60000, &err));
     CHECK(!ft_store_writable(fx->s, 0, &err));
-    CHECK(c && sqlite3_exec(c->db, "PRAGMA query_only = 0", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(conn_exec(fx->s, ro_off) == 0);
     CHECK(ft_store_writable(fx->s, 0, &err));
+    if (fx_postgres())
+        return; /* the rest is about SQLite's file */
 
     /* A full disk: the write fails with FT_ENOSPC (max_page_count caps
      * this connection's view of the database at its current size). */
-    CHECK(c && sqlite3_exec(c->db, "PRAGMA max_page_count = 1", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(conn_exec(fx->s, "PRAGMA max_page_count = 1") == 0);
     json_t *big = json_pack("{ss ss}", "id", "ds_big", "blob", "0123456789012345678901234567890123456789"
                                                              "0123456789012345678901234567890123456789");
     for (int i = 0; i < 8 && json_string_length(json_object_get(big, "blob")) < 100000; i++) {
@@ -224,7 +230,7 @@ static void test_close_with_idle_threads(fixture *fx)
     pthread_cond_broadcast(&a.cv);
     pthread_mutex_unlock(&a.mu);
     pthread_join(t, NULL);
-    /* The file is intact for the next open. */
+    /* The database is intact for the next open. */
     ft_error err = {0};
     fx->s = ft_store_open(fx->db, "migrations", &err);
     json_t *d = fx->s ? ft_store_dataset_get(fx->s, "ds_1", &err) : NULL;
