@@ -62,8 +62,9 @@ bool ft_store_shared(const ft_store *s);
  * look at everything again. Must not block. */
 typedef void (*ft_store_notify_fn)(void *ctx, const char *topic, const char *payload);
 /* Deliver announcements made by other processes (and this one) to cb
- * until ft_store_close. A no-op for SQLite, where the one process signals
- * itself. Call it at most once. */
+ * until ft_store_close, or until a call with cb NULL, which returns once
+ * no callback can run any more. A no-op for SQLite, where the one process
+ * signals itself. */
 int ft_store_listen(ft_store *s, ft_store_notify_fn cb, void *ctx, ft_error *err);
 
 /* A write probe for /readyz: true if the database accepts a write. A real

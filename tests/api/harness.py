@@ -6,6 +6,7 @@ setup() and teardown()) and ends with `main(globals())`, which runs them in
 order and prints "PASS name" / "FAIL name" lines and a closing
 "N passed, N failed" line, the convention tests/run.sh counts.
 """
+import atexit
 import gzip
 import http.client
 import json
@@ -13,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -28,6 +30,71 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("FT_BUILD", "build")
 BINARY = os.path.join(ROOT, BUILD, "finetuned")
 FASHION = "/usr/share/datasets/fashion-mnist"
+# The store every Server uses: "sqlite" (the data dir's finetuned.db) or
+# "postgres" (a database per data dir on the test cluster). tests/run.sh
+# runs each module once per store.
+STORE = os.environ.get("FT_TEST_STORE", "sqlite")
+
+
+class PgCluster:
+    """A throwaway PostgreSQL 15 cluster (tests/pg_cluster.sh: initdb and
+    pg_ctl under runuser -u postgres, on a Unix socket in a temp dir). The
+    one that FT_TEST_PG names (a libpq keyword string, started by
+    tests/run.sh for the whole run) is used if set; otherwise the first use
+    starts one, stopped at exit, whether the tests passed or not."""
+
+    _shared = None
+
+    def __init__(self, durable=False):
+        self.dir = tempfile.mkdtemp(prefix="ft-pg-")
+        env = dict(os.environ, FT_PG_DURABLE="1" if durable else "0")
+        r = subprocess.run([os.path.join(ROOT, "tests", "pg_cluster.sh"), "start", self.dir],
+                           capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise RuntimeError("cannot start PostgreSQL:\n" + r.stderr)
+        self.conninfo = r.stdout.strip()
+        atexit.register(self.stop)
+
+    def stop(self):
+        if self.dir:
+            subprocess.run([os.path.join(ROOT, "tests", "pg_cluster.sh"), "stop", self.dir])
+            self.dir = None
+
+    @classmethod
+    def conninfo_shared(cls):
+        given = os.environ.get("FT_TEST_PG")
+        if given:
+            return given
+        if cls._shared is None:
+            cls._shared = PgCluster()
+        return cls._shared.conninfo
+
+
+def psql(conninfo, sql):
+    """Run sql with psql; the rows as tuples of strings (ints where they are)."""
+    r = subprocess.run(["psql", conninfo, "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("psql: %s: %s" % (sql, r.stderr))
+    rows = []
+    for line in r.stdout.splitlines():
+        rows.append(tuple(int(v) if v.lstrip("-").isdigit() else v for v in line.split("\t")))
+    return rows
+
+
+_databases = {}
+
+
+def pg_database(data_dir):
+    """The libpq string of the database of this data dir, created on first
+    use: a data dir and its database go together, as with SQLite's file."""
+    if data_dir not in _databases:
+        cluster = PgCluster.conninfo_shared()
+        name = "ft_%d_%d" % (os.getpid(), len(_databases) + 1)
+        psql(cluster + " dbname=postgres", "CREATE DATABASE " + name)
+        _databases[data_dir] = cluster + " dbname=" + name
+    return _databases[data_dir]
 
 
 class Response:
@@ -46,18 +113,22 @@ class Response:
 class Server:
     """One running service. Use as a context manager or call stop()."""
 
-    def __init__(self, *flags, data_dir=None, env=None, workers=1):
+    def __init__(self, *flags, data_dir=None, env=None, workers=1, store=None, port_file=None):
         self.tmp = tempfile.mkdtemp(prefix="ft-api-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.store = store or STORE
         self.flags = list(flags)
+        if self.store == "postgres" and not any(str(f).startswith("--store") for f in self.flags):
+            self.flags += ["--store", pg_database(self.data_dir)]
         self.env = dict(os.environ, **(env or {}))
         self.workers = workers
         self.proc = None
         self.log_path = os.path.join(self.tmp, "server.log")
+        self.port_file = port_file or os.path.join(self.tmp, "port")
         self.start()
 
     def start(self):
-        port_file = os.path.join(self.tmp, "port")
+        port_file = self.port_file
         if os.path.exists(port_file):
             os.unlink(port_file)
         self.log = open(self.log_path, "ab")
@@ -79,6 +150,22 @@ class Server:
                 raise RuntimeError("server exited with %s:\n%s" % (self.proc.returncode, self.log_text()))
             time.sleep(0.02)
         raise RuntimeError("server did not start:\n" + self.log_text())
+
+    def sql(self, query, params=()):
+        """Rows of a read-only query on the server's store, whichever it is
+        (? placeholders; for PostgreSQL, values come back as str or int)."""
+        if self.store != "postgres":
+            db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.data_dir, "finetuned.db"), uri=True,
+                                 timeout=30)
+            try:
+                return db.execute(query, params).fetchall()
+            finally:
+                db.close()
+        parts = query.split("?")
+        text = parts[0]
+        for value, rest in zip(params, parts[1:]):
+            text += (str(value) if isinstance(value, int) else "'%s'" % str(value).replace("'", "''")) + rest
+        return psql(pg_database(self.data_dir), text)
 
     def log_text(self):
         self.log.flush()
@@ -407,10 +494,18 @@ def expect_error(resp, status, code=None, param=None):
     return err
 
 
+def sqlite_only(fn):
+    """A test of SQLite's own file (its disk-full behaviour, its integrity
+    check): with another store it is not run, and not counted."""
+    fn.sqlite_only = True
+    return fn
+
+
 def run_tests(module_globals):
     """Call every test_* function; print PASS/FAIL lines and the summary.
     Returns the number of failed tests."""
-    tests = [(n, f) for n, f in module_globals.items() if n.startswith("test_") and callable(f)]
+    tests = [(n, f) for n, f in module_globals.items() if n.startswith("test_") and callable(f)
+             and not (STORE != "sqlite" and getattr(f, "sqlite_only", False))]
     passed = failed = 0
     for name, fn in tests:
         try:

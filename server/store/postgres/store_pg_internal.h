@@ -36,7 +36,8 @@ struct ft_db_backend {
  * `patience_ms` (0: one attempt). NULL with err filled if it never worked. */
 PGconn *ft_pg_connect(const char *conninfo, int patience_ms, ft_error *err);
 
-/* Start the listener thread of b (store_pg_listen.c); stop and join it. */
+/* Start the listener thread of b (store_pg_listen.c), or with cb NULL
+ * stop it; ft_pg_listen_stop stops and joins it (no-op if not running). */
 int ft_pg_listen(ft_db_backend *b, ft_store_notify_fn cb, void *ctx, ft_error *err);
 void ft_pg_listen_stop(ft_db_backend *b);
 

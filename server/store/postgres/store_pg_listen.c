@@ -122,6 +122,10 @@ static void *listen_main(void *p)
 int ft_pg_listen(ft_db_backend *b, ft_store_notify_fn cb, void *ctx, ft_error *err)
 {
     pg_listener *l = &b->listener;
+    if (!cb) {
+        ft_pg_listen_stop(b);
+        return 0;
+    }
     if (l->running)
         return ft_fail(err, FT_EINVAL, NULL, "the store already has a listener");
     l->cb = cb;
