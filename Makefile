@@ -26,7 +26,7 @@ SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test sanitize bench fuzz-smoke demo clean
-all: $(BUILD)/finetuned $(TEST_BIN)
+all: $(BUILD)/finetuned $(TEST_BIN) $(BUILD)/queue_bench
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,6 +61,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libftserver.a $(BUILD)/libftc
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The store-level queue benchmark (bench/queue_bench.sh runs it).
+$(BUILD)/queue_bench: $(BUILD)/bench/queue_bench.o $(BUILD)/libftserver.a $(BUILD)/libftcore.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 test: all
 	FT_BUILD=$(BUILD) tests/run.sh
 
@@ -79,5 +83,5 @@ demo:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(filter-out $(BUILD)/gen/%,$(CORE_OBJ:.o=.d)) $(SERVER_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(BUILD)/server/main.d
+-include $(filter-out $(BUILD)/gen/%,$(CORE_OBJ:.o=.d)) $(SERVER_OBJ:.o=.d) $(BUILD)/bench/queue_bench.d $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(BUILD)/server/main.d
 -include tests/fuzz/fuzz.mk

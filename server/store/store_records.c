@@ -6,6 +6,8 @@
  */
 #include "server/store/store_db.h"
 
+#include "core/data/parse_helpers.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -96,7 +98,9 @@ static int cursor_seq(ft_db_conn *c, const ft_db_kind *k, const char *after, int
         return 0;
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT seq FROM %s WHERE id = ?1", k->table);
-    int rc = ft_db_scalar(c, sql, seq, err, "t", after);
+    /* Bytes that are not UTF-8 name no row (ids are ASCII); PostgreSQL
+     * would refuse them rather than find nothing. */
+    int rc = ft_utf8_valid(after, strlen(after)) ? ft_db_scalar(c, sql, seq, err, "t", after) : 0;
     if (rc == 0)
         rc = ft_fail(err, FT_ENOTFOUND, "after", "no such %s: %s (the after cursor)", k->noun, after);
     return rc < 0 ? -1 : 0;

@@ -118,8 +118,6 @@ class Server:
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.store = store or STORE
         self.flags = list(flags)
-        if self.store == "postgres" and not any(str(f).startswith("--store") for f in self.flags):
-            self.flags += ["--store", pg_database(self.data_dir)]
         self.env = dict(os.environ, **(env or {}))
         self.workers = workers
         self.proc = None
@@ -134,7 +132,7 @@ class Server:
         self.log = open(self.log_path, "ab")
         args = [BINARY, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file,
                 "--data-dir", self.data_dir, "--workers", str(self.workers),
-                "--blas-threads", "1"] + self.flags
+                "--blas-threads", "1"] + self.store_flags() + self.flags
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env,
                                      stdin=subprocess.DEVNULL)
         deadline = time.time() + 20
@@ -151,21 +149,45 @@ class Server:
             time.sleep(0.02)
         raise RuntimeError("server did not start:\n" + self.log_text())
 
+    def store_flags(self):
+        """--store for PostgreSQL (apart from self.flags, which tests replace
+        between restarts), unless the test gives its own."""
+        if self.store != "postgres" or any(str(f).startswith("--store") for f in self.flags):
+            return []
+        return ["--store", pg_database(self.data_dir)]
+
     def sql(self, query, params=()):
         """Rows of a read-only query on the server's store, whichever it is
-        (? placeholders; for PostgreSQL, values come back as str or int)."""
-        if self.store != "postgres":
-            db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.data_dir, "finetuned.db"), uri=True,
-                                 timeout=30)
-            try:
-                return db.execute(query, params).fetchall()
-            finally:
-                db.close()
+        (? placeholders; for PostgreSQL, values come back as str or int,
+        NULL as "")."""
         parts = query.split("?")
         text = parts[0]
         for value, rest in zip(params, parts[1:]):
             text += (str(value) if isinstance(value, int) else "'%s'" % str(value).replace("'", "''")) + rest
-        return psql(pg_database(self.data_dir), text)
+        return self.sql_snapshot(text if self.store == "postgres" else query, params=params)
+
+    def sql_snapshot(self, *queries, params=()):
+        """The rows of each query, all read in one transaction (one snapshot:
+        workers may keep finishing jobs meanwhile); one list if one query."""
+        if self.store != "postgres":
+            db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.data_dir, "finetuned.db"), uri=True,
+                                 timeout=30, isolation_level=None)
+            try:
+                db.execute("BEGIN")
+                rows = [db.execute(q, params).fetchall() for q in queries]
+                db.execute("COMMIT")
+            finally:
+                db.close()
+        else:
+            sep = "@@ft-next-query@@"
+            script = "BEGIN ISOLATION LEVEL REPEATABLE READ; %s; COMMIT" % ("; SELECT '%s'; " % sep).join(queries)
+            rows = [[]]
+            for row in psql(pg_database(self.data_dir), script):
+                if row == (sep,):
+                    rows.append([])
+                else:
+                    rows[-1].append(row)
+        return rows[0] if len(rows) == 1 else rows
 
     def log_text(self):
         self.log.flush()

@@ -124,6 +124,7 @@ def test_auth_on_every_v1_route():
 # ---- (b) no file path from client input ----
 
 ALLOWED_DATA_FILES = [r"finetuned\.db(-wal|-shm|-journal)?", r"finetuned\.lock", r"datasets", r"models", r"checkpoints", r"tmp",
+                      r"features",
                       r"datasets/ds_[0-9a-f]{24}\.safetensors", r"models/mdl_[0-9a-f]{24}\.safetensors",
                       r"checkpoints/job_[0-9a-f]{24}\.ckpt"]
 

@@ -61,13 +61,18 @@ static bool connection_lost(PGconn *pg, PGresult *res)
                                                        strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0));
 }
 
-/* err from a failed result: FT_ENOSPC for disk_full, FT_EIO otherwise. */
+/* err from a failed result: FT_ENOSPC for disk_full, FT_EINVAL for text
+ * that is not UTF-8 (a client's cursor or id: SQLite takes such bytes and
+ * finds nothing, PostgreSQL refuses them; either way it is the request's
+ * fault, not the database's), FT_EIO otherwise. */
 static int pg_fail(pg_conn *c, PGresult *res, ft_error *err)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     char msg[512];
     snprintf(msg, sizeof msg, "%s", res ? PQresultErrorMessage(res) : c->pg ? PQerrorMessage(c->pg) : "no connection");
     msg[strcspn(msg, "\n")] = '\0';
+    if (state && strcmp(state, "22021") == 0)
+        return ft_fail(err, FT_EINVAL, NULL, "text that is not valid UTF-8");
     return ft_fail(err, state && strcmp(state, "53100") == 0 ? FT_ENOSPC : FT_EIO, NULL, "PostgreSQL: %s", msg);
 }
 
