@@ -66,6 +66,7 @@ typedef struct {
     const char *schema_lock;       /* run first in each migration's transaction */
     const char *schema_bump;       /* printf format: record migration %d as applied */
     const char *migrations_subdir; /* below --migrations-dir ("" or "postgres") */
+    bool claim_precheck;           /* look for a runnable job (a plain read) before a claim's transaction */
     const char *row_lock;          /* appended to a SELECT to lock its rows until commit */
     const char *lock_job;          /* lock job ?1 before computing its next event seq */
     const char *lock_key;          /* serialize transactions on the text ?1 (an Idempotency-Key) */
@@ -88,8 +89,8 @@ struct ft_db_driver {
     void (*release)(ft_db_conn *c);
     /* Run a script of statements without parameters or results (migrations). */
     int (*exec)(ft_db_conn *c, const char *sql, ft_error *err);
-    /* Open a write transaction; a lost connection is re-established here,
-     * before anything of the transaction ran. */
+    /* Open a write transaction; a lost connection is re-established at
+     * its start, before anything of the transaction ran. */
     int (*begin)(ft_db_conn *c, ft_error *err);
     int (*commit)(ft_db_conn *c, ft_error *err);
     void (*rollback)(ft_db_conn *c);

@@ -70,9 +70,8 @@ static int settle_dead_jobs(ft_db_conn *c, int64_t now_ms, json_t **ids, ft_erro
 }
 
 /* 1 if some job is runnable (queued, or running on an expired lease), 0
- * if none, -1 on error. A plain read: idle workers poll and should not
- * take the write lock (and queue behind submits) just to find nothing. The
- * claim itself re-checks. */
+ * if none, -1 on error. A plain read (the dialect's claim_precheck says
+ * whether it pays). The claim itself re-checks. */
 static int anything_runnable(ft_db_conn *c, int64_t now_ms, ft_error *err)
 {
     int64_t one;
@@ -87,7 +86,7 @@ static int claim_on(ft_db_conn *c, const char *token, const char *worker, int le
                     ft_error *err)
 {
     int64_t now_ms = ft_db_now_ms();
-    int rc = anything_runnable(c, now_ms, err);
+    int rc = ft_db_sql(c)->claim_precheck ? anything_runnable(c, now_ms, err) : 1;
     if (rc <= 0 || ft_db_begin(c, err) != 0)
         return rc <= 0 ? rc : -1;
     rc = settle_dead_jobs(c, now_ms, &claim->settled, err);

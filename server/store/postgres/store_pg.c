@@ -36,12 +36,20 @@
 #define PG_INT8_OID 20
 #define PG_TEXT_OID 25
 
+/* Statements prepared per connection: the store's SQL is a fixed set, so
+ * each is parsed and planned once per session instead of at every call.
+ * Beyond the cache, statements are sent unprepared (correct, slower). */
+#define PG_STMT_CACHE 64
+
 struct pg_conn {
     ft_db_conn base;
     PGconn *pg;          /* NULL after a loss until re-established */
     ft_db_backend *b;
     pg_conn *next_idle;  /* the pool's idle stack */
     bool in_tx;          /* between BEGIN and COMMIT/ROLLBACK */
+    bool begin_pending;  /* in_tx, but BEGIN not sent yet: it goes with the first statement */
+    int nstmt;           /* prepared statements of this session */
+    char *stmt[PG_STMT_CACHE]; /* their SQL ($N form), statement i named "ft<i>" */
 };
 
 typedef struct {
@@ -76,42 +84,135 @@ static int pg_fail(pg_conn *c, PGresult *res, ft_error *err)
     return ft_fail(err, state && strcmp(state, "53100") == 0 ? FT_ENOSPC : FT_EIO, NULL, "PostgreSQL: %s", msg);
 }
 
+/* Drop the session: its prepared statements go with it. */
+static void drop_session(pg_conn *c)
+{
+    PQfinish(c->pg);
+    c->pg = NULL;
+    for (int i = 0; i < c->nstmt; i++)
+        free(c->stmt[i]);
+    c->nstmt = 0;
+}
+
 /* Make sure c has a live connection; reconnect with backoff if it was lost. */
 static int ensure(pg_conn *c, ft_error *err)
 {
     if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
         return 0;
-    PQfinish(c->pg);
+    drop_session(c);
     c->pg = ft_pg_connect(c->b->conninfo, PG_RECONNECT_PATIENCE_MS, err);
     return c->pg ? 0 : -1;
 }
 
-/* Run sql with parameters (NULL params: a script of several statements).
- * Outside a transaction a lost connection is re-established and the
- * statement sent again: nothing ran there but this idempotent statement
- * (a read, or BEGIN). Returns the result, or NULL with err filled. */
+/* The name of sql's prepared statement in this session, preparing it on
+ * first use; NULL when the cache is full or preparing failed (then the
+ * statement is sent unprepared, which reports any error). */
+static const char *prepared(pg_conn *c, const char *sql, int n, const Oid *types, char name[16])
+{
+    int i = 0;
+    while (i < c->nstmt && strcmp(c->stmt[i], sql) != 0)
+        i++;
+    if (i == c->nstmt) {
+        if (i == PG_STMT_CACHE || !(c->stmt[i] = strdup(sql)))
+            return NULL;
+        snprintf(name, 16, "ft%d", i);
+        PGresult *res = PQprepare(c->pg, name, sql, n, types);
+        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok) {
+            free(c->stmt[i]);
+            return NULL;
+        }
+        c->nstmt++;
+    }
+    snprintf(name, 16, "ft%d", i);
+    return name;
+}
+
+/* Read the results of one pipelined query: the first one kept in *out
+ * (if *out is still NULL and keep says so, or it failed), the rest freed. */
+static void pipeline_results(PGconn *pg, bool keep, PGresult **out)
+{
+    PGresult *r;
+    while ((r = PQgetResult(pg))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (!*out && (keep || (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)))
+            *out = r;
+        else
+            PQclear(r);
+    }
+}
+
+/* BEGIN and one statement in one round trip (libpq's pipeline mode): the
+ * statement's result, or BEGIN's if that failed. */
+static PGresult *begin_and(pg_conn *c, const char *stmt, const char *sql, int n, const Oid *types,
+                           const char *const *values)
+{
+    if (!PQenterPipelineMode(c->pg))
+        return NULL;
+    PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    if (stmt)
+        PQsendQueryPrepared(c->pg, stmt, n, values, NULL, NULL, 0);
+    else
+        PQsendQueryParams(c->pg, sql, n, types, values, NULL, NULL, 0);
+    PQpipelineSync(c->pg);
+    PGresult *out = NULL;
+    pipeline_results(c->pg, false, &out); /* BEGIN */
+    pipeline_results(c->pg, true, &out);  /* the statement (aborted if BEGIN failed) */
+    PGresult *r;
+    while ((r = PQgetResult(c->pg))) { /* the sync point */
+        bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (sync)
+            break;
+    }
+    PQexitPipelineMode(c->pg);
+    return out;
+}
+
+/* Run sql with parameters (values NULL: a script of several statements,
+ * no parameters). Where nothing of a transaction has reached the server
+ * yet (outside one, or with BEGIN still pending), a lost connection is
+ * re-established and the statement sent again; mid-transaction the loss
+ * is an error, since what ran before it was rolled back with the session.
+ * Returns the result, or NULL with err filled. */
 static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const char *const *values, ft_error *err)
 {
     for (int attempt = 0;; attempt++) {
+        bool retryable = !c->in_tx || c->begin_pending;
+        if (!c->pg && !retryable) {
+            ft_fail(err, FT_EIO, NULL, "PostgreSQL: the connection was lost in the middle of a transaction");
+            return NULL;
+        }
         if (ensure(c, err) != 0)
             return NULL;
-        PGresult *res = values || n ? PQexecParams(c->pg, sql, n, types, values, NULL, NULL, 0) : PQexec(c->pg, sql);
+        if (c->begin_pending && !values) { /* a script cannot be pipelined: BEGIN on its own */
+            PGresult *b = PQexec(c->pg, "BEGIN");
+            bool ok = PQresultStatus(b) == PGRES_COMMAND_OK;
+            PQclear(b);
+            c->begin_pending = !ok;
+        }
+        char name[16];
+        const char *stmt = values ? prepared(c, sql, n, types, name) : NULL;
+        PGresult *res = c->begin_pending ? begin_and(c, stmt, sql, n, types, values)
+                        : stmt           ? PQexecPrepared(c->pg, stmt, n, values, NULL, NULL, 0)
+                        : values         ? PQexecParams(c->pg, sql, n, types, values, NULL, NULL, 0)
+                                         : PQexec(c->pg, sql);
         ExecStatusType st = PQresultStatus(res);
+        bool lost = (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) && connection_lost(c->pg, res);
+        if (!lost)
+            c->begin_pending = false; /* BEGIN reached the server with the statement */
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
             return res;
-        bool lost = connection_lost(c->pg, res);
-        if (!lost || c->in_tx || attempt > 0) {
+        if (!lost || !retryable || attempt > 0) {
             pg_fail(c, res, err);
             PQclear(res);
-            if (lost) { /* reconnect at the next use */
-                PQfinish(c->pg);
-                c->pg = NULL;
-            }
+            if (lost) /* reconnect at the next use */
+                drop_session(c);
             return NULL;
         }
         PQclear(res);
-        PQfinish(c->pg);
-        c->pg = NULL;
+        drop_session(c);
     }
 }
 
@@ -190,7 +291,7 @@ static void pg_close(ft_db_backend *b)
     while (b->idle) {
         pg_conn *c = b->idle;
         b->idle = c->next_idle;
-        PQfinish(c->pg);
+        drop_session(c);
         free(c);
     }
     pthread_mutex_destroy(&b->lock);
@@ -302,19 +403,22 @@ static int64_t pg_integer(ft_db_rows *base, int i)
 
 /* ---- transactions ---- */
 
+/* BEGIN is not sent here but with the transaction's first statement (a
+ * round trip saved per transaction; a transaction with no statement sends
+ * nothing at all). */
 static int pg_begin(ft_db_conn *base, ft_error *err)
 {
+    (void)err;
     pg_conn *c = (pg_conn *)base;
-    if (pg_exec(base, "BEGIN", err) != 0)
-        return -1;
-    c->in_tx = true;
+    c->in_tx = c->begin_pending = true;
     return 0;
 }
 
 static int pg_commit(ft_db_conn *base, ft_error *err)
 {
     pg_conn *c = (pg_conn *)base;
-    int rc = pg_exec(base, "COMMIT", err);
+    int rc = c->begin_pending ? 0 : pg_exec(base, "COMMIT", err);
+    c->begin_pending = false;
     c->in_tx = rc != 0; /* a failed COMMIT is followed by the rollback */
     return rc;
 }
@@ -322,9 +426,9 @@ static int pg_commit(ft_db_conn *base, ft_error *err)
 static void pg_rollback(ft_db_conn *base)
 {
     pg_conn *c = (pg_conn *)base;
-    if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+    if (!c->begin_pending && c->pg && PQstatus(c->pg) == CONNECTION_OK)
         PQclear(PQexec(c->pg, "ROLLBACK"));
-    c->in_tx = false;
+    c->in_tx = c->begin_pending = false;
 }
 
 /* ---- PostgreSQL's SQL ---- */
@@ -341,6 +445,9 @@ static const ft_db_dialect pg_sql = {
                         "applied_at TIMESTAMPTZ NOT NULL DEFAULT now()); "
                         "SELECT pg_advisory_unlock(7463001)",
     .schema_version = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+    /* No read before each claim: a claim that finds nothing costs no more
+     * than the read here (no lock is held long, nothing is written). */
+    .claim_precheck = false,
     .schema_lock = "LOCK TABLE schema_migrations IN EXCLUSIVE MODE",
     .schema_bump = "INSERT INTO schema_migrations (version) VALUES (%d)",
     .migrations_subdir = "postgres",

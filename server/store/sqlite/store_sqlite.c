@@ -381,6 +381,9 @@ static const ft_db_dialect sq_sql = {
      * processes migrating at once. */
     .schema_version = "PRAGMA user_version",
     .schema_bump = "PRAGMA user_version = %d",
+    /* Idle workers poll: a read first, so that finding nothing does not
+     * take the write lock and queue behind submits. */
+    .claim_precheck = true,
     .migrations_subdir = "",
     .row_lock = "",
     .settle_dead =
