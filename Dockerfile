@@ -23,6 +23,7 @@ RUN apt-get update \
         libprotobuf-c-dev \
         protobuf-c-compiler \
         libsqlite3-dev \
+        libpq-dev \
         nettle-dev \
         zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -49,6 +50,7 @@ RUN apt-get update \
         libpng16-16 \
         libprotobuf-c1 \
         libsqlite3-0 \
+        libpq5 \
         zlib1g \
         wget \
     && rm -rf /var/lib/apt/lists/*

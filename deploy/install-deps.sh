@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # parser is generated at build time from the onnx.proto that libonnx-dev
 # installs.
 build=(build-essential pkg-config
-       libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpng-dev zlib1g-dev nettle-dev
+       libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpq-dev libpng-dev zlib1g-dev nettle-dev
        protobuf-c-compiler libprotobuf-c-dev libonnx-dev)
 # Packaging tests: prometheus (promtool checks /metrics), python3-yaml and
 # python3-jsonschema (the deploy/ YAML, live answers against openapi.yaml),
@@ -23,8 +23,10 @@ build=(build-essential pkg-config
 # and schema validators of tools/ci: Dockerfile, compose, k8s, OpenAPI).
 # python3-sklearn: the CSV files scikit-learn ships are test data for the
 # dataset parsers. libonnx-testdata: ONNX's per-operator conformance models;
-# python3-onnx: tools/gen_onnx_fixtures.py.
-test=(python3 curl jq sqlite3 valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
+# python3-onnx: tools/gen_onnx_fixtures.py. postgresql: the store tests
+# and the API suite run on a throwaway PostgreSQL 15 cluster too
+# (tests/pg_cluster.sh).
+test=(python3 curl jq sqlite3 postgresql valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
       dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx
       prometheus python3-yaml python3-jsonschema systemd wget e2fsprogs util-linux binutils shellcheck)
 

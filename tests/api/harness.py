@@ -523,11 +523,20 @@ def sqlite_only(fn):
     return fn
 
 
+def postgres_only(fn):
+    """A test of several processes on one data dir, which only the shared
+    store allows: it runs in the PostgreSQL pass only (with its own
+    database whatever the pass)."""
+    fn.postgres_only = True
+    return fn
+
+
 def run_tests(module_globals):
     """Call every test_* function; print PASS/FAIL lines and the summary.
     Returns the number of failed tests."""
     tests = [(n, f) for n, f in module_globals.items() if n.startswith("test_") and callable(f)
-             and not (STORE != "sqlite" and getattr(f, "sqlite_only", False))]
+             and not (STORE != "sqlite" and getattr(f, "sqlite_only", False))
+             and not (STORE != "postgres" and getattr(f, "postgres_only", False))]
     passed = failed = 0
     for name, fn in tests:
         try:

@@ -11,7 +11,7 @@ import random
 import threading
 import time
 
-from harness import (STORE, Server, check, csv_text, main, mlp_architecture, pg_database, psql,
+from harness import (Server, check, csv_text, main, mlp_architecture, pg_database, postgres_only, psql,
                      safetensors_parse, wait_for)
 
 JOBS = 200
@@ -20,15 +20,6 @@ LEASE = "2"  # seconds: a killed worker's job is claimed again quickly
 SEED = int(os.environ.get("FT_CHAOS_SEED", "15"))
 
 state = {"api": None, "workers": [], "data_dir": None, "kills": 0, "api_kills": 0, "cuts": 0}
-
-
-def postgres_only(fn):
-    """Several processes on one data dir need the shared store."""
-    def run():
-        if STORE != "postgres":
-            return
-        fn()
-    return run
 
 
 def start_api(data_dir):
