@@ -132,6 +132,11 @@ int ft_cmd_serve(int argc, char **argv)
     ft_app_log(&app, "listening", "address", app.cfg.listen_host, "port", port, "data_dir", app.cfg.data_dir,
                "role", roles[app.cfg.role], "store", ft_store_shared(app.store) ? "postgres" : "sqlite", "workers",
                workers, "version", FT_VERSION, "auth", app.cfg.api_key[0] ? "on" : "off", NULL);
+    if (app.cfg.role == FT_ROLE_API && !ft_store_shared(app.store))
+        ft_app_log(&app, "warning", "message",
+                   "--role api with the SQLite store: no other process can share this data dir, so queued jobs "
+                   "will not run; use --store postgres://... and start --role worker processes",
+                   NULL);
     if (!app.cfg.api_key[0] && !ft_http_loopback(app.cfg.listen_host))
         ft_app_log(&app, "warning", "message",
                    "listening on a non-loopback address without an API key: anyone who can reach it can use the "

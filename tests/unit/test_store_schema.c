@@ -238,6 +238,79 @@ static void test_close_with_idle_threads(fixture *fx)
     json_decref(d);
 }
 
+/* ---- PostgreSQL: connections cut by the server, notifications ---- */
+
+/* The server ends every session of the store's database (a restart, a
+ * failover, an operator's pg_terminate_backend): the pooled connections
+ * are re-established at their next transaction and nothing is lost. */
+static void test_reconnect_after_terminate(fixture *fx)
+{
+    ft_error err = {0};
+    add_job(fx->s, "job_1", 3);
+    ft_claim c;
+    CHECK(claim(fx->s, "w", 60, &c) == 1);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s' "
+                              "AND pid <> pg_backend_pid()", fx->name);
+    CHECK(fx_sql(fx, sql) == 0);
+    CHECK(ft_store_job_heartbeat(fx->s, c.id, c.lease, 60, &err) == 1);
+    CHECK(fx_sql(fx, sql) == 0);
+    CHECKF(ft_store_job_succeed(fx->s, c.id, c.lease, NULL, NULL, &err) == 1, "%s", err.msg);
+    CHECK_STATUS(fx->s, "job_1", "succeeded");
+    ft_claim_free(&c);
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    char seen[512];   /* "topic:payload " for each notification */
+} notes;
+
+static void on_note(void *ctx, const char *topic, const char *payload)
+{
+    notes *n = ctx;
+    pthread_mutex_lock(&n->mu);
+    size_t len = strlen(n->seen);
+    snprintf(n->seen + len, sizeof n->seen - len, "%s:%s ", topic ? topic : "(reconnect)", payload ? payload : "");
+    pthread_mutex_unlock(&n->mu);
+}
+
+/* Whether the notifications so far contain want, waiting up to 5 s. */
+static bool noted(notes *n, const char *want)
+{
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&n->mu);
+        bool found = strstr(n->seen, want) != NULL;
+        pthread_mutex_unlock(&n->mu);
+        if (found)
+            return true;
+        sleep_ms(10);
+    }
+    return false;
+}
+
+/* A submit wakes the workers of every process, a cancel reaches the one
+ * running the job, an event wakes the streams; a listener that lost its
+ * connection says so (topic NULL) once it is back. */
+static void test_listen_notify(fixture *fx)
+{
+    ft_error err = {0};
+    notes n = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    CHECK(ft_store_listen(fx->s, on_note, &n, &err) == 0);
+    CHECK(noted(&n, "(reconnect):")); /* the first connection, too */
+    add_job(fx->s, "job_1", 3);
+    CHECKF(noted(&n, FT_TOPIC_QUEUE ":"), "%s", n.seen);
+    ft_claim c;
+    CHECK(claim(fx->s, "w", 60, &c) == 1);
+    json_t *obj = NULL;
+    CHECK(ft_store_job_cancel(fx->s, "job_1", &obj, &err) == 0);
+    json_decref(obj);
+    CHECKF(noted(&n, FT_TOPIC_CANCEL ":job_1"), "%s", n.seen);
+    CHECK(ft_store_job_event(fx->s, "job_1", c.lease, "info", "hello", NULL, &err) == 1);
+    CHECKF(noted(&n, FT_TOPIC_EVENTS ":job_1"), "%s", n.seen);
+    CHECK(ft_store_listen(fx->s, NULL, NULL, &err) == 0); /* stopped: no callback from here on */
+    ft_claim_free(&c);
+}
+
 int main(void)
 {
     RUN_STORE(test_migrations_fresh_and_reopen);
@@ -245,5 +318,9 @@ int main(void)
     RUN(test_migrations_custom_dir);
     RUN_STORE(test_writable_probe);
     RUN_STORE(test_close_with_idle_threads);
+    if (fx_postgres()) {
+        RUN_STORE(test_reconnect_after_terminate);
+        RUN_STORE(test_listen_notify);
+    }
     return TEST_SUMMARY();
 }
