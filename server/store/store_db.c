@@ -29,15 +29,29 @@ bool ft_store_target_is_postgres(const char *target)
            strchr(target, '=') != NULL;
 }
 
-/* The target for messages: a URI's password (user:secret@) is masked. */
+/* Replace the n bytes at p (inside a string with room for 3 more) by "***". */
+static void mask(char *p, size_t n)
+{
+    memmove(p + 3, p + n, strlen(p + n) + 1);
+    memcpy(p, "***", 3);
+}
+
+/* The target for messages, its password masked: a URI's user:secret@ and
+ * a keyword string's password=secret. */
 static char *display_target(const char *target)
 {
-    char *out = strdup(target);
-    char *scheme = out ? strstr(out, "://") : NULL;
+    char *out = malloc(strlen(target) + 7); /* room for two "***" longer than what they hide */
+    if (!out)
+        return NULL;
+    strcpy(out, target);
+    char *scheme = strstr(out, "://");
     char *at = scheme ? strchr(scheme + 3, '@') : NULL;
     char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
     if (colon)
-        memmove(colon + 1 + 3, at, strlen(at) + 1), memcpy(colon + 1, "***", 3);
+        mask(colon + 1, (size_t)(at - colon - 1));
+    char *pw = strstr(out, "password=");
+    if (pw)
+        mask(pw + 9, strcspn(pw + 9, " &"));
     return out;
 }
 
