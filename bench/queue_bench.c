@@ -18,8 +18,8 @@
 #include "server/store/store.h"
 
 typedef struct {
-    ft_store *s;
-    int jobs;
+    ft_store *s;              /* the store under test */
+    int jobs;                 /* queued at the start */
     atomic_int done;          /* jobs completed */
     atomic_int *claims;       /* per job: times claimed */
     atomic_int errors;        /* failed calls, retried as a worker would */

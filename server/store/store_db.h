@@ -80,28 +80,33 @@ typedef struct {
  * err (FT_EIO, FT_ENOSPC, FT_ENOMEM) and return -1 or NULL. */
 struct ft_db_driver {
     const char *name;              /* "sqlite", "postgres", for messages */
-    const ft_db_dialect *sql;
+    const ft_db_dialect *sql;      /* the SQL this backend speaks where the two differ */
+    /* Open the backend on target (a file, a connection string); no
+     * connection needs to be made yet. */
     ft_db_backend *(*open)(const char *target, ft_error *err);
     /* Close every connection (see ft_store_close for the rule on threads). */
     void (*close)(ft_db_backend *b);
     /* A connection for the calling thread until release. */
     ft_db_conn *(*acquire)(ft_db_backend *b, ft_error *err);
+    /* Hand a connection back (to its thread, to the pool). */
     void (*release)(ft_db_conn *c);
     /* Run a script of statements without parameters or results (migrations). */
     int (*exec)(ft_db_conn *c, const char *sql, ft_error *err);
     /* Open a write transaction; a lost connection is re-established at
      * its start, before anything of the transaction ran. */
     int (*begin)(ft_db_conn *c, ft_error *err);
+    /* End the transaction: commit (0, or -1 and the caller rolls back),
+     * or roll back (never fails: a lost connection rolled back already). */
     int (*commit)(ft_db_conn *c, ft_error *err);
     void (*rollback)(ft_db_conn *c);
     /* Run a statement; step through its rows with next, then done. */
     ft_db_rows *(*query)(ft_db_conn *c, const char *sql, int n, const ft_db_param *p, ft_error *err);
     int (*next)(ft_db_rows *r, ft_error *err);          /* 1 a row, 0 done, -1 error */
     int64_t (*changes)(ft_db_rows *r);                  /* rows the statement changed (once done) */
-    void (*done)(ft_db_rows *r);
-    bool (*is_null)(ft_db_rows *r, int i);
+    void (*done)(ft_db_rows *r);                        /* free the rows */
+    bool (*is_null)(ft_db_rows *r, int i);              /* column i of the current row is NULL */
     const char *(*text)(ft_db_rows *r, int i);          /* NULL for SQL NULL */
-    int64_t (*integer)(ft_db_rows *r, int i);
+    int64_t (*integer)(ft_db_rows *r, int i);           /* 0 for SQL NULL */
     /* Deliver other processes' announcements to cb (NULL: the backend has
      * a single process, nothing to listen to). */
     int (*listen)(ft_db_backend *b, ft_store_notify_fn cb, void *ctx, ft_error *err);
@@ -110,8 +115,8 @@ struct ft_db_driver {
 extern const ft_db_driver ft_sqlite_driver, ft_pg_driver;
 
 struct ft_store {
-    const ft_db_driver *drv;
-    ft_db_backend *db;
+    const ft_db_driver *drv;      /* the backend's driver */
+    ft_db_backend *db;            /* the open backend */
     char *target;                 /* file or connection string, for messages (no password) */
     _Atomic int64_t writable_ms;  /* when the write probe last succeeded */
 };
@@ -144,6 +149,7 @@ int ft_db_scalar(ft_db_conn *c, const char *sql, int64_t *out, ft_error *err, co
 /* Run sql (if not NULL) with one text parameter and no result. */
 int ft_db_run_opt(ft_db_conn *c, const char *sql, const char *arg, ft_error *err);
 
+/* The next row of r: 1 a row, 0 done, -1 error. */
 static inline int ft_db_next(ft_db_rows *r, ft_error *err)
 {
     return r->drv->next(r, err);
@@ -167,11 +173,13 @@ json_t *ft_db_col_json(ft_db_rows *r, int i, ft_error *err);
 json_t *ft_db_col_int_or_null(ft_db_rows *r, int i);
 json_t *ft_db_col_text_or_null(ft_db_rows *r, int i);
 
+/* Column i of the current row as text (NULL for SQL NULL). */
 static inline const char *ft_db_text(ft_db_rows *r, int i)
 {
     return r->drv->text(r, i);
 }
 
+/* Column i of the current row as an integer. */
 static inline int64_t ft_db_int(ft_db_rows *r, int i)
 {
     return r->drv->integer(r, i);
