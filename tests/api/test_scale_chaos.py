@@ -4,15 +4,18 @@ dir and one PostgreSQL store; 200 small jobs run while workers and the API
 are killed with SIGKILL and restarted, and the store's connections are cut
 with pg_terminate_backend. At the end every acknowledged upload is there,
 every job ran to exactly one result (one model row, one model file, and the
-file loads), and no submit made two jobs."""
+file loads), and no submit made two jobs. Also: the roles share events,
+/metrics, cancels and the data dir; a job outlives cut store connections.
+These tests run in the PostgreSQL pass only."""
 import json
 import os
 import random
+import subprocess
 import threading
 import time
 
-from harness import (Server, check, csv_text, main, mlp_architecture, pg_database, postgres_only, psql,
-                     safetensors_parse, wait_for)
+from harness import (BINARY, Server, check, csv_text, main, mlp_architecture, pg_database, postgres_only, psql,
+                     safetensors_parse, sse_events, wait_for)
 
 JOBS = 200
 WORKERS = 3
@@ -142,6 +145,46 @@ def test_a_job_survives_cut_connections():
         done = s.wait_job(job["id"], timeout=120)
         check(done["status"] == "succeeded" and done["attempts"] == 1, "job after the cuts: %r" % done)
         check(s.get("/readyz").status == 200, "the service is ready")
+
+
+@postgres_only
+def test_roles_share_events_metrics_and_the_data_dir():
+    """An API process and a worker process: the API's event stream follows a
+    job the worker runs to its end, the API's /metrics counts it, the worker
+    serves its probes but not the API, a cancel sent to the API stops the
+    worker's job, and an SQLite server is refused on the shared data dir."""
+    api = Server("--role", "api", store="postgres")
+    worker = Server("--role", "worker", data_dir=api.data_dir, store="postgres")
+    try:
+        rng = random.Random(SEED)
+        ds = api.upload("/v1/datasets", {"file": ("d.csv", dataset_csv(rng))}).json()
+        job = api.post("/v1/jobs", {"dataset": ds["id"], "architecture": mlp_architecture([4], 2, (8,)),
+                                    "epochs": 3}).json()
+        status, _, events = sse_events(api, "/v1/jobs/%s/events" % job["id"], timeout=60)
+        check(status == 200 and events and events[-1]["event"] == "end", "stream: %r" % events[-3:])
+        check(any("epoch 1" in (e["json"] or {}).get("message", "") for e in events), "no epoch event streamed")
+        check(api.get("/v1/jobs/" + job["id"]).json()["status"] == "succeeded", "the worker ran the job")
+        metrics = api.get("/metrics").body.decode()
+        check('finetuned_jobs{status="succeeded"} 1' in metrics and "finetuned_workers 0" in metrics, metrics[-2000:])
+        check("finetuned_jobs_finished_total" in worker.get("/metrics").body.decode(), "worker's /metrics")
+        check(worker.get("/healthz").status == 200 and worker.get("/readyz").status == 200, "worker probes")
+        check(worker.get("/v1/jobs").status == 404, "a worker does not serve the API")
+        # A cancel sent to the API reaches the worker's running job.
+        long_job = api.post("/v1/jobs", {"dataset": ds["id"], "architecture": mlp_architecture([4], 2, (256,)),
+                                         "epochs": 100000}).json()
+        wait_for(lambda: api.get("/v1/jobs/" + long_job["id"]).json()["progress"], what="the long job to run")
+        t0 = time.time()
+        api.post("/v1/jobs/%s/cancel" % long_job["id"])
+        done = api.wait_job(long_job["id"], timeout=30)
+        check(done["status"] == "cancelled" and time.time() - t0 < 5, "cancel took %.1f s: %r"
+              % (time.time() - t0, done["status"]))
+        # The data dir is shared: an SQLite server may not join it.
+        r = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", api.data_dir],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode != 0 and "one process owns a data dir" in r.stderr, r.stderr)
+    finally:
+        worker.close()
+        api.close()
 
 
 def all_terminal(jobs):
