@@ -186,18 +186,22 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const
         }
         if (ensure(c, err) != 0)
             return NULL;
+        PGresult *res = NULL;
         if (c->begin_pending && !values) { /* a script cannot be pipelined: BEGIN on its own */
-            PGresult *b = PQexec(c->pg, "BEGIN");
-            bool ok = PQresultStatus(b) == PGRES_COMMAND_OK;
-            PQclear(b);
-            c->begin_pending = !ok;
+            res = PQexec(c->pg, "BEGIN");
+            if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+                PQclear(res);
+                res = NULL;
+                c->begin_pending = false;
+            }
         }
         char name[16];
         const char *stmt = values ? prepared(c, sql, n, types, name) : NULL;
-        PGresult *res = c->begin_pending ? begin_and(c, stmt, sql, n, types, values)
-                        : stmt           ? PQexecPrepared(c->pg, stmt, n, values, NULL, NULL, 0)
-                        : values         ? PQexecParams(c->pg, sql, n, types, values, NULL, NULL, 0)
-                                         : PQexec(c->pg, sql);
+        if (!res)
+            res = c->begin_pending ? begin_and(c, stmt, sql, n, types, values)
+                  : stmt           ? PQexecPrepared(c->pg, stmt, n, values, NULL, NULL, 0)
+                  : values         ? PQexecParams(c->pg, sql, n, types, values, NULL, NULL, 0)
+                                   : PQexec(c->pg, sql);
         ExecStatusType st = PQresultStatus(res);
         bool lost = (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) && connection_lost(c->pg, res);
         if (!lost)
