@@ -84,6 +84,40 @@ static void test_migrations_refuse_newer_database(fixture *fx)
     ft_store_close(s);
 }
 
+typedef struct {
+    const char *db;
+    int version;      /* reached, or -1 */
+    ft_error err;
+} open_arg;
+
+static void *open_thread(void *p)
+{
+    open_arg *a = p;
+    a->version = migrate(a->db, "migrations", &a->err);
+    return NULL;
+}
+
+/* Processes that start at once on a fresh database (an API and workers
+ * brought up together): each opens it and the migrations run once. */
+static void test_migrations_concurrent_opens(void)
+{
+    fixture fx;
+    if (fx_init(&fx, false) != 0)
+        return;
+    open_arg a[6];
+    pthread_t t[6];
+    for (int i = 0; i < 6; i++) {
+        a[i] = (open_arg){.db = fx.db};
+        pthread_create(&t[i], NULL, open_thread, &a[i]);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        CHECKF(a[i].version >= 1 && a[i].version == a[0].version, "open %d: version %d: %s", i, a[i].version,
+               a[i].err.msg);
+    }
+    fx_done(&fx);
+}
+
 static void test_migrations_custom_dir(void)
 {
     fixture fx;
@@ -316,6 +350,7 @@ int main(void)
     RUN_STORE(test_migrations_fresh_and_reopen);
     RUN_STORE(test_migrations_refuse_newer_database);
     RUN(test_migrations_custom_dir);
+    RUN(test_migrations_concurrent_opens);
     RUN_STORE(test_writable_probe);
     RUN_STORE(test_close_with_idle_threads);
     if (fx_postgres()) {

@@ -442,12 +442,14 @@ static void pg_rollback(ft_db_conn *base)
 #define RUNNABLE "status IN ('queued', 'running') AND (status = 'queued' OR lease_expires_ms <= ?2)"
 
 static const ft_db_dialect pg_sql = {
-    /* The advisory lock keeps two processes that start at once from
-     * racing on CREATE TABLE IF NOT EXISTS (which is not atomic). */
-    .schema_bootstrap = "SELECT pg_advisory_lock(7463001); "
+    /* The advisory lock keeps processes that start at once from racing on
+     * CREATE TABLE IF NOT EXISTS (which is not atomic). A script is one
+     * implicit transaction, so the lock must be the transaction's: a
+     * session lock released at the script's end would be let go before the
+     * table commits, and the next process would not see it yet. */
+    .schema_bootstrap = "SELECT pg_advisory_xact_lock(7463001); "
                         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                        "applied_at TIMESTAMPTZ NOT NULL DEFAULT now()); "
-                        "SELECT pg_advisory_unlock(7463001)",
+                        "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
     .schema_version = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
     /* No read before each claim: a claim that finds nothing costs no more
      * than the read here (no lock is held long, nothing is written). */
