@@ -176,7 +176,10 @@ int ft_store_job_fenced(ft_store *s, const char *id, const char *lease, int (*ac
         rc = ft_db_scalar(c, sql, &one, err, "tt", id, lease);
         if (rc == 1 && action(ctx, err) != 0)
             rc = -1;
-        rc = ft_db_end(c, rc, err);
+        /* Rolled back, not committed: nothing was written, and a commit
+         * could only add a way to fail (a connection cut after the action
+         * ran under the lock would report a failure that did not happen). */
+        c->drv->rollback(c);
     }
     ft_db_release(c);
     return rc;

@@ -129,7 +129,10 @@ def test_one_api_three_workers_200_jobs_under_kill9():
 def test_a_job_survives_cut_connections():
     """Every store connection of the database cut (pg_terminate_backend) five
     times while a job trains: the pool reconnects, the heartbeat keeps the
-    lease, and the job finishes in its first attempt."""
+    lease, and the job finishes. (A cut inside a transaction, between its
+    first statement and its commit, fails that one call: a progress report
+    is skipped, a success is retried, a claim is tried again, so the job
+    still ends once; no test here can aim at that window.)"""
     with Server("--lease-seconds", "3", store="postgres") as s:
         rng = random.Random(SEED)
         r = s.upload("/v1/datasets", {"file": ("d.csv", dataset_csv(rng))})
@@ -143,7 +146,8 @@ def test_a_job_survives_cut_connections():
             check(cut[0][0] >= 1, "no connection was cut")
             time.sleep(0.4)
         done = s.wait_job(job["id"], timeout=120)
-        check(done["status"] == "succeeded" and done["attempts"] == 1, "job after the cuts: %r" % done)
+        check(done["status"] == "succeeded", "job after the cuts: %r" % done)
+        check(len(s.sql("SELECT id FROM models")) == 1, "one model for the one job")
         check(s.get("/readyz").status == 200, "the service is ready")
 
 
