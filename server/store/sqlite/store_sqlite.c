@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -107,13 +108,22 @@ static int sq_exec(ft_db_conn *base, const char *sql, ft_error *err)
     return rc == SQLITE_OK ? 0 : sq_fail(c, rc, err, c->b->path);
 }
 
-/* Run a pragma that answers with one text value (journal_mode). */
+/* Run a pragma that answers with one text value (journal_mode). Switching
+ * a new database to WAL needs its exclusive lock, and SQLite answers BUSY
+ * there without calling the busy handler (connections opening it at once
+ * would deadlock otherwise), so this waits itself, as long as the busy
+ * timeout. */
 static int pragma_text(sq_conn *c, const char *sql, char *out, size_t n, ft_error *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
+    for (int waited = 0; rc == SQLITE_BUSY && waited < SQ_BUSY_TIMEOUT_MS; waited += 10) {
+        sqlite3_reset(st);
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+        rc = sqlite3_step(st);
+    }
     if (rc != SQLITE_ROW) {
         sq_fail(c, rc, err, sql);
         sqlite3_finalize(st);
