@@ -15,7 +15,9 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         build-essential \
         pkg-config \
+        libarchive-dev \
         libjansson-dev \
+        libjpeg62-turbo-dev \
         libmicrohttpd-dev \
         libonnx-dev \
         libopenblas-dev \
@@ -43,7 +45,9 @@ FROM debian:bookworm-slim
 # libcurl with ssh, ldap, kerberos, rtmp and http/2 stacks that nothing uses.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
+        libarchive13 \
         libjansson4 \
+        libjpeg62-turbo \
         libmicrohttpd12 \
         libnettle8 \
         libopenblas0-pthread \

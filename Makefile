@@ -3,12 +3,14 @@
 #   make test       unit + API tests (tests/run.sh prints "N passed, N failed")
 #   make sanitize   the same suite built with ASan + UBSan into build-san/
 #   make bench      benchmarks beside PyTorch (needs python3-torch)
+#   make graph-bench  the forward pass of a resnet18-shaped graph (images/s)
+#   make bench-tools build/bench/onnx_forward (bench/onnx_bench.sh runs it)
 #   make fuzz-smoke short libFuzzer runs of every harness (clang-14)
 #   make demo       the transfer-learning experiment against a running server
 
 BUILD   ?= build
 CC      ?= gcc
-PKGS     = jansson libpng zlib openblas sqlite3 libpq libmicrohttpd nettle libprotobuf-c
+PKGS     = jansson libpng libjpeg libarchive zlib openblas sqlite3 libpq libmicrohttpd nettle libprotobuf-c
 # OPT may be overridden (make sanitize uses -O1); the rest always applies.
 OPT     ?= -O3 -g
 override CFLAGS += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS)) $(EXTRA_CFLAGS)
@@ -25,8 +27,8 @@ CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx/onnx.pb-c.o
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test sanitize bench fuzz-smoke demo clean
-all: $(BUILD)/finetuned $(TEST_BIN) $(BUILD)/queue_bench
+.PHONY: all test sanitize bench bench-tools graph-bench fuzz-smoke demo clean
+all: $(BUILD)/finetuned $(TEST_BIN) $(BUILD)/queue_bench bench-tools
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -65,6 +67,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libftserver.a $(BUILD)/libftc
 $(BUILD)/queue_bench: $(BUILD)/bench/queue_bench.o $(BUILD)/libftserver.a $(BUILD)/libftcore.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The C side of bench/onnx_bench.sh; built with everything so that it keeps
+# compiling against the core it measures.
+bench-tools: $(BUILD)/bench/onnx_forward
+$(BUILD)/bench/onnx_forward.o: | $(BUILD)/gen/onnx/onnx.pb-c.h
+$(BUILD)/bench/onnx_forward: $(BUILD)/bench/onnx_forward.o $(BUILD)/libftcore.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 test: all
 	FT_BUILD=$(BUILD) tests/run.sh
 
@@ -75,6 +84,12 @@ sanitize:
 bench: all
 	bench/run.sh
 
+$(BUILD)/graph_bench: $(BUILD)/bench/graph_bench.o $(BUILD)/libftcore.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+graph-bench: $(BUILD)/graph_bench
+	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} $(BUILD)/graph_bench
+
 # The transfer-learning experiment against a running server (examples/fashion_transfer.sh).
 URL ?= http://127.0.0.1:8080
 demo:
@@ -83,5 +98,5 @@ demo:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(filter-out $(BUILD)/gen/%,$(CORE_OBJ:.o=.d)) $(SERVER_OBJ:.o=.d) $(BUILD)/bench/queue_bench.d $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(BUILD)/server/main.d
+-include $(filter-out $(BUILD)/gen/%,$(CORE_OBJ:.o=.d)) $(SERVER_OBJ:.o=.d) $(BUILD)/bench/queue_bench.d $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(BUILD)/server/main.d $(BUILD)/bench/onnx_forward.d
 -include tests/fuzz/fuzz.mk

@@ -10,6 +10,9 @@ bench/train_bench.sh
 echo
 echo "== transfer learning (bench/transfer_bench.sh)"
 bench/transfer_bench.sh
+echo
+echo "== ONNX inference (bench/onnx_bench.sh)"
+bench/onnx_bench.sh
 for b in bench/http_bench.sh bench/ingest/run.sh; do
     if [ -x "$b" ]; then
         echo

@@ -4,7 +4,7 @@
 #   deploy/install-deps.sh --test   also what the test suite needs, including
 #                                   the npm tools of tools/ci (npm ci)
 #   deploy/install-deps.sh --bench  also what bench/ compares against (PyTorch,
-#                                   pandas, PIL, wrk)
+#                                   torchvision, pandas, PIL, wrk)
 # Run as root (or through sudo).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # installs.
 build=(build-essential pkg-config
        libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpq-dev libpng-dev zlib1g-dev nettle-dev
+       libjpeg62-turbo-dev libarchive-dev
        protobuf-c-compiler libprotobuf-c-dev libonnx-dev)
 # Packaging tests: prometheus (promtool checks /metrics), python3-yaml and
 # python3-jsonschema (the deploy/ YAML, live answers against openapi.yaml),
@@ -23,14 +24,20 @@ build=(build-essential pkg-config
 # and schema validators of tools/ci: Dockerfile, compose, k8s, OpenAPI).
 # python3-sklearn: the CSV files scikit-learn ships are test data for the
 # dataset parsers. libonnx-testdata: ONNX's per-operator conformance models;
-# python3-onnx: tools/gen_onnx_fixtures.py. postgresql: the store tests
-# and the API suite run on a throwaway PostgreSQL 15 cluster too
-# (tests/pg_cluster.sh).
+# python3-onnx: tools/gen_onnx_fixtures.py. python3-torch and
+# python3-torchvision: tools/fixtures/torchvision_onnx.py exports the whole
+# networks of tests/api/test_onnx_networks.py, and the photo tests check
+# preprocessing against torchvision. python3-pil + python3-numpy: the photo
+# tests' JPEGs, tools/fixtures/photos.py and tools/fixtures/fmnist_photos.py
+# (the JPEG photos of the ONNX transfer test, written at test time).
+# postgresql: the store tests and the API suite run on a throwaway
+# PostgreSQL 15 cluster too (tests/pg_cluster.sh).
 test=(python3 curl jq sqlite3 postgresql valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
-      dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx
+      dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx python3-pil
+      python3-torch python3-torchvision python3-numpy
       prometheus python3-yaml python3-jsonschema systemd wget e2fsprogs util-linux binutils shellcheck)
 
-bench=(python3-torch python3-numpy python3-pandas python3-pil wrk time jq curl dataset-fashion-mnist)
+bench=(python3-torch python3-torchvision python3-numpy python3-pandas python3-pil wrk time jq curl dataset-fashion-mnist)
 
 pkgs=("${build[@]}")
 if [ "${1:-}" = "--bench" ]; then
@@ -56,6 +63,8 @@ echo "install-deps: ${#pkgs[@]} packages present"
 
 if [ "${1:-}" = "--test" ]; then
     # Pinned by tools/ci/package-lock.json; npm ci starts from a clean tree.
-    npm ci --prefix "$root/tools/ci" --no-audit --no-fund --loglevel=error >/dev/null
+    # onnxruntime-node's install step would download CUDA: its CPU library
+    # ships inside the package.
+    ONNXRUNTIME_NODE_INSTALL=skip ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --prefix "$root/tools/ci" --no-audit --no-fund --loglevel=error >/dev/null
     echo "install-deps: npm tools in tools/ci/node_modules ($(node --version))"
 fi

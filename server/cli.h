@@ -7,5 +7,7 @@ int ft_cmd_train(int argc, char **argv);   /* finetuned train SPEC.json [--out M
 int ft_cmd_inspect(int argc, char **argv); /* finetuned inspect MODEL.safetensors */
 int ft_cmd_dataset(int argc, char **argv); /* finetuned dataset inspect FILE... */
 int ft_cmd_serve(int argc, char **argv);   /* finetuned serve [flags] */
+int ft_cmd_import_onnx(int argc, char **argv); /* finetuned import-onnx MODEL.onnx OUT.safetensors [--preprocess imagenet] */
+int ft_cmd_forward(int argc, char **argv); /* finetuned forward MODEL INPUT.f32 OUTPUT.f32 [--batch N] */
 
 #endif

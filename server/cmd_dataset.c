@@ -27,7 +27,7 @@ static int usage(FILE *out)
             "       finetuned dataset inspect [OPTIONS] --images IMAGES --labels LABELS\n"
             "\n"
             "Validate dataset files as an upload would and print their summaries as JSON.\n"
-            "Formats: CSV (optionally .gz), .tar / .tar.gz of <class>/<name>.png, IDX pairs,\n"
+            "Formats: CSV (optionally .gz), .tar / .tar.gz / .zip of <class>/<name>.png|.jpg, IDX pairs,\n"
             "safetensors with x and y.\n"
             "\n"
             "options:\n"

@@ -13,6 +13,10 @@ static const struct {
     {"train", ft_cmd_train, "train SPEC.json [--out MODEL.safetensors] [--threads N]  run one job locally"},
     {"inspect", ft_cmd_inspect, "inspect MODEL.safetensors  print the layer table of a model"},
     {"dataset", ft_cmd_dataset, "dataset inspect FILE...  validate dataset files and print their summary"},
+    {"import-onnx", ft_cmd_import_onnx,
+     "import-onnx MODEL.onnx OUT.safetensors [--preprocess imagenet]  convert an ONNX file to a model file"},
+    {"forward", ft_cmd_forward,
+     "forward MODEL.safetensors INPUT.f32 OUTPUT.f32 [--batch N]  run a model on raw float32 samples"},
 };
 
 static void usage(FILE *out)

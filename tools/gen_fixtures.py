@@ -29,7 +29,7 @@ documents the format.
 The code lives in tools/fixtures/: common.py (the model built from the JSON,
 float32 helpers, the training loop, the JSON writer, the checker and the
 naive numpy layers) and one module per file, each with its generator and its
-verifier: layers.py, losses.py, optim.py, cnn.py.
+verifier: layers.py, losses.py, optim.py, cnn.py, graph.py.
 """
 
 import argparse
@@ -42,6 +42,7 @@ import numpy as np
 
 from fixtures.cnn import gen_train, verify_train
 from fixtures.common import GENERATOR, Checker, dumps
+from fixtures.graph import gen_graph, verify_graph
 from fixtures.layers import gen_layers, verify_layer
 from fixtures.losses import gen_losses, verify_loss
 from fixtures.optim import gen_optim, verify_optim
@@ -50,7 +51,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(REPO, "tests", "fixtures")
 
 FILES = [("layers.json", gen_layers), ("losses.json", gen_losses),
-         ("optim.json", gen_optim), ("cnn.json", gen_train)]
+         ("optim.json", gen_optim), ("cnn.json", gen_train), ("graph.json", gen_graph)]
 
 
 def exact_floats(ck, path, obj):
@@ -85,7 +86,7 @@ def verify(out_dir):
             kinds.setdefault(c["kind"], 0)
             kinds[c["kind"]] += 1
             {"layer": verify_layer, "loss": verify_loss, "optim": verify_optim,
-             "train": verify_train}[c["kind"]](ck, c)
+             "train": verify_train, "graph": verify_graph}[c["kind"]](ck, c)
     for e in ck.errors:
         print("VERIFY FAIL", e)
     print("verify: %d checks, %d failed; cases %s" % (ck.n, len(ck.errors), kinds))

@@ -109,7 +109,9 @@ void ft_preproc_init(ft_preproc *pp, const ft_dataset *ds);
 /* Add standardisation fitted on the dataset's rows (the training rows only). */
 int ft_preproc_fit_standardize(ft_preproc *pp, const ft_dataset *ds, ft_error *err);
 void ft_preproc_free(ft_preproc *pp);
-/* JSON form stored in model files: {"scale": s, "mean": [...], "std": [...]}. */
+/* JSON form stored in model files: {"scale": s, "mean": [...], "std": [...]};
+ * from_json also reads the image form (image_preproc.h), its per-channel
+ * mean / std spread over the CHW features. */
 json_t *ft_preproc_to_json(const ft_preproc *pp);
 int ft_preproc_from_json(ft_preproc *pp, const json_t *j, size_t features, ft_error *err);
 

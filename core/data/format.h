@@ -35,7 +35,8 @@ enum {
     FT_OPT_DELIMITER = 1u << 2,  /* "delimiter" */
     FT_OPT_HEADER = 1u << 3,     /* "header" */
     FT_OPT_IMAGE_SIZE = 1u << 4, /* "image_size" */
-    FT_OPT_COLOR = 1u << 5       /* "color" */
+    FT_OPT_COLOR = 1u << 5,      /* "color" */
+    FT_OPT_FIT = 1u << 6         /* "fit" */
 };
 
 /* Most files a format reads (an IDX pair). */

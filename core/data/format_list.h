@@ -9,6 +9,7 @@
 #define FT_FORMAT_LIST(X)  \
     X(CSV, csv)            \
     X(TAR, tar)            \
+    X(ZIP, zip)            \
     X(IDX, idx)            \
     X(SAFETENSORS, safetensors)
 

@@ -100,8 +100,7 @@ static int refuse_known(const unsigned char *p, size_t n, ft_error *err)
         const char *what;
     } known[] = {
         {"\x89PNG\r\n\x1a\n", 8, "a single PNG image is not a dataset; put images in a .tar of <class>/<name>.png"},
-        {"PK\x03\x04", 4, "zip archives are not supported; use .tar or .tar.gz"},
-        {"\xff\xd8\xff", 3, "a JPEG image is not a dataset (and only PNG images are supported)"},
+        {"\xff\xd8\xff", 3, "a single JPEG image is not a dataset; put images in a .zip of <class>/<name>.jpg"},
         {"BZh", 3, "bzip2 compression is not supported; use gzip"},
         {"\xfd" "7zXZ", 5, "xz compression is not supported; use gzip"},
         {"\x28\xb5\x2f\xfd", 4, "zstd compression is not supported; use gzip"},

@@ -1,8 +1,8 @@
 /* Dataset ingestion: every upload format parsed, validated and summarised.
  *
  * One entry point serves the HTTP upload route and `finetuned dataset
- * inspect`: ft_ingest() takes a file (CSV, .tar / .tar.gz of PNG images,
- * safetensors; gzipped CSV too) or an IDX pair, and returns an in-memory
+ * inspect`: ft_ingest() takes a file (CSV, .tar / .tar.gz / .zip of PNG or
+ * JPEG images, safetensors; gzipped CSV too) or an IDX pair, and returns an in-memory
  * ft_dataset plus a JSON summary, or an error whose message names the line
  * and column, the archive entry or the tensor at fault.
  *
@@ -27,7 +27,8 @@
  *   names come from that line, the row count is checked against it.
  * - Images are converted to the requested colour (grayscale uses ITU-R 601
  *   luma like PIL, alpha is dropped) and resized bilinearly (half-pixel
- *   centres, as tf.image.resize) to the requested size, then rounded to uint8.
+ *   centres, as tf.image.resize) to the requested size, then rounded to uint8;
+ *   images of another aspect ratio are covered and center-cropped (fit). 
  *
  * Memory stays bounded: input is streamed through fixed buffers, so a 1 GB
  * CSV needs the parsed floats plus a few MiB, never the file's size.
@@ -47,7 +48,8 @@
 
 /* File formats (gzip compression is orthogonal and detected by magic): one
  * value per row of core/data/format_list.h, FT_FORMAT_CSV, FT_FORMAT_TAR
- * (.tar or .tar.gz of <class>/<name>.png), FT_FORMAT_IDX (MNIST-style images
+ * (.tar or .tar.gz of <class>/<name>.png|.jpg), FT_FORMAT_ZIP (the same as a
+ * .zip), FT_FORMAT_IDX (MNIST-style images
  * + labels pair), FT_FORMAT_SAFETENSORS (tensors x and y). */
 #define FT_FORMAT_ENUM(ID, name) FT_FORMAT_##ID,
 typedef enum {
@@ -69,6 +71,12 @@ typedef enum {
     FT_COLOR_GRAYSCALE, /* one channel */
     FT_COLOR_RGB        /* three channels */
 } ft_color;
+
+/* How images of another aspect ratio than the dataset's become rows. */
+typedef enum {
+    FT_FIT_CROP = 0, /* resize to cover, keeping the aspect ratio, then center-crop */
+    FT_FIT_SQUASH    /* resize to the size whatever the aspect ratio */
+} ft_fit;
 
 #define FT_AUTO_MAX_INT_CLASSES 100 /* integer labels above this many values: regression */
 
@@ -95,9 +103,10 @@ typedef struct {
     ft_task task;          /* CSV and safetensors: what the labels are */
     char delimiter;        /* CSV field separator; 0: ','; ' ': runs of spaces and tabs */
     bool no_header;        /* CSV without a header row: columns are named "0", "1", ... */
-    int image_height;      /* resize images to this; 0: the first image's size */
+    int image_height;      /* resize images to this; 0: theirs if they all have one, else 256 */
     int image_width;       /* (both or neither) */
     ft_color color;        /* image colour; FT_COLOR_AUTO: the first image's */
+    ft_fit fit;            /* images of another aspect ratio: crop (default) or squash */
     uint64_t max_columns;  /* CSV columns */
     uint64_t max_classes;  /* distinct labels of a classification dataset */
     uint64_t max_line_bytes;         /* one CSV record */
@@ -134,7 +143,7 @@ int ft_ingest(const ft_ingest_source *src, const ft_ingest_options *opt, ft_data
 
 /* Set one option from its upload query-parameter / CLI spelling: "format",
  * "label", "task", "delimiter", "header" (true/false), "image_size" ("28x28"
- * or "28"), "color". Errors are FT_EINVAL with param = key. */
+ * or "28"), "color", "fit" (crop, squash). Errors are FT_EINVAL with param = key. */
 int ft_ingest_option_set(ft_ingest_options *opt, const char *key, const char *value, ft_error *err);
 
 /* The i-th option key an upload reads ("format", "label", ...: those some

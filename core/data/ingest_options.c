@@ -33,7 +33,7 @@ int ft_ingest_check(const ft_ingest_options *o, ft_error *err)
                        FT_MAX_IMAGE_SIDE);
     if (o->delimiter == '"' || o->delimiter == '\n' || o->delimiter == '\r' || o->delimiter == '\0')
         return ft_fail(err, FT_EINVAL, "delimiter", "the delimiter cannot be a quote or a line break");
-    if ((unsigned)o->task > FT_TASK_REGRESSION || (unsigned)o->color > FT_COLOR_RGB ||
+    if ((unsigned)o->task > FT_TASK_REGRESSION || (unsigned)o->color > FT_COLOR_RGB || (unsigned)o->fit > FT_FIT_SQUASH ||
         (o->format != FT_FORMAT_AUTO && !ft_format_find(o->format)))
         return ft_fail(err, FT_EINVAL, NULL, "invalid ingest option value");
     return 0;
@@ -149,6 +149,16 @@ static int set_color(ft_ingest_options *opt, const char *key, const char *value,
     return 0;
 }
 
+static int set_fit(ft_ingest_options *opt, const char *key, const char *value, ft_error *err)
+{
+    static const word_value words[] = {{"crop", FT_FIT_CROP}, {"squash", FT_FIT_SQUASH}};
+    int v = word_lookup(value, words, sizeof words / sizeof words[0]);
+    if (v < 0)
+        return ft_fail(err, FT_EINVAL, key, "fit must be crop or squash, not '%s'", value);
+    opt->fit = (ft_fit)v;
+    return 0;
+}
+
 /* One row per option; `read_by` is the FT_OPT_* bit formats declare (0:
  * every format). An upload reads them in this order. */
 static const struct {
@@ -163,6 +173,7 @@ static const struct {
     {"header", FT_OPT_HEADER, set_header},
     {"image_size", FT_OPT_IMAGE_SIZE, set_image_size},
     {"color", FT_OPT_COLOR, set_color},
+    {"fit", FT_OPT_FIT, set_fit},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

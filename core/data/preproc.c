@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/data/dataset.h"
+#include "core/data/image_preproc.h"
 
 void ft_preproc_init(ft_preproc *pp, const ft_dataset *ds)
 {
@@ -103,9 +104,39 @@ static int read_floats(const json_t *a, size_t n, float **out, const char *what,
     return 0;
 }
 
+/* The image form's scale and per-channel mean / std as per-feature values
+ * of CHW rows (its resize and crop are for images, see image_preproc.h). */
+static int from_image_form(ft_preproc *pp, const json_t *j, size_t features, ft_error *err)
+{
+    ft_image_preproc ip;
+    if (ft_image_preproc_from_json(j, &ip, err) != 0)
+        return -1;
+    pp->scale = ip.scale;
+    if (!ip.nmean)
+        return 0;
+    if (features % (size_t)ip.nmean != 0)
+        return ft_fail(err, FT_EFORMAT, "mean", "preprocessing has %d channels but the input %zu values", ip.nmean,
+                       features);
+    pp->mean = malloc(features * sizeof *pp->mean);
+    pp->std = malloc(features * sizeof *pp->std);
+    if (!pp->mean || !pp->std) {
+        ft_preproc_free(pp);
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    }
+    size_t plane = features / (size_t)ip.nmean;
+    for (size_t i = 0; i < features; i++) {
+        pp->mean[i] = ip.mean[i / plane];
+        pp->std[i] = ip.std[i / plane];
+    }
+    pp->features = features;
+    return 0;
+}
+
 int ft_preproc_from_json(ft_preproc *pp, const json_t *j, size_t features, ft_error *err)
 {
     memset(pp, 0, sizeof *pp);
+    if (ft_image_preproc_is_image(j))
+        return from_image_form(pp, j, features, err);
     json_t *scale = json_object_get(j, "scale");
     if (!json_is_object(j) || !json_is_number(scale) || !(json_number_value(scale) > 0))
         return ft_fail(err, FT_EFORMAT, "preprocessing", "preprocessing needs a positive scale");

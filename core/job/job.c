@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/data/image_preproc.h"
 #include "core/job/spec.h"
 
 /* Load a reference and apply its selector. */
@@ -38,7 +39,48 @@ static int same_targets(const ft_dataset *a, const ft_dataset *b, const char *wh
     return 0;
 }
 
-static int set_model_metadata(ft_model *m, const ft_dataset *train, const ft_preproc *pp, ft_error *err)
+/* The base model's image preprocessing (an imported network's resize, crop,
+ * mean and std): what the job's inputs go through, and what the fine-tuned
+ * model keeps for predict. NULL when it has none. */
+static const json_t *base_image_preproc(const ft_model *base, ft_image_preproc *ip)
+{
+    const json_t *j = base ? ft_model_preprocessing(base) : NULL;
+    ft_error ignored = {0};
+    return j && ft_image_preproc_is_image(j) && ft_image_preproc_from_json(j, ip, &ignored) == 0 ? j : NULL;
+}
+
+/* A set of images of another size brought to the model input (spec_plan.c
+ * has accepted it: ft_job_resizes_images). */
+static int to_model_input(ft_dataset **ds, const ft_model *base, const ft_image_preproc *ip, ft_shape in,
+                          ft_error *err)
+{
+    ft_data_info d = {.shape = ft_dataset_shape(*ds), .xtype = ft_dataset_xtype(*ds)};
+    if (!ft_job_resizes_images(base, in, &d))
+        return 0;
+    ft_dataset *resized = ft_image_preproc_dataset(ip, *ds, in, err);
+    if (!resized)
+        return -1;
+    ft_dataset_free(*ds);
+    *ds = resized;
+    return 0;
+}
+
+/* The job's input scaling: the base model's image mean and std where it has
+ * them, else 1/255 for bytes; standardize fits its own on the training set. */
+static int job_preproc(const ft_job_spec *s, const json_t *base_pp, const ft_dataset *train, ft_preproc *pp,
+                       ft_error *err)
+{
+    if (base_pp && ft_preproc_from_json(pp, base_pp, ft_shape_size(ft_dataset_shape(train)), err) != 0)
+        return -1;
+    if (!base_pp)
+        ft_preproc_init(pp, train);
+    return s->standardize ? ft_preproc_fit_standardize(pp, train, err) : 0;
+}
+
+/* Class names and preprocessing into the model: the base's image form when
+ * the job used it as it is (predict resizes photos with it), else pp. */
+static int set_model_metadata(ft_model *m, const ft_dataset *train, const ft_preproc *pp, const json_t *image_pp,
+                              ft_error *err)
 {
     int rc = 0;
     if (ft_dataset_target_kind(train) == FT_TARGET_CLASSES) {
@@ -50,7 +92,7 @@ static int set_model_metadata(ft_model *m, const ft_dataset *train, const ft_pre
     } else {
         rc = ft_model_set_classes(m, NULL, err);
     }
-    json_t *pj = ft_preproc_to_json(pp);
+    json_t *pj = image_pp ? json_incref((json_t *)image_pp) : ft_preproc_to_json(pp);
     if (rc == 0)
         rc = ft_model_set_preprocessing(m, pj, err);
     json_decref(pj);
@@ -60,11 +102,12 @@ static int set_model_metadata(ft_model *m, const ft_dataset *train, const ft_pre
 /* The feature store's key for a job: what the frozen-prefix features depend
  * on besides the cut, which the trainer adds. Ids are immutable, so the
  * base model's and the datasets' ids stand for their contents. */
-static char *feature_key(const ft_job_spec *s, const ft_preproc *pp)
+static char *feature_key(const ft_job_spec *s, const ft_preproc *pp, const json_t *image_pp)
 {
     json_t *k = json_pack("{s:i, s:s, s:O*, s:O*, s:o}", "version", 1, "base_model", s->base_model,
                           "dataset", json_object_get(s->json, "dataset"), "validation",
-                          json_object_get(s->json, "validation"), "preprocessing", ft_preproc_to_json(pp));
+                          json_object_get(s->json, "validation"), "preprocessing",
+                          image_pp ? json_incref((json_t *)image_pp) : ft_preproc_to_json(pp));
     if (k && s->val_kind == FT_VAL_SPLIT)
         json_object_set_new(k, "split_seed", json_integer((json_int_t)s->train.seed));
     char *key = k ? json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -74,11 +117,11 @@ static char *feature_key(const ft_job_spec *s, const ft_preproc *pp)
 
 /* Give the trainer the feature store when the job's inputs are ids. */
 static int use_feature_store(ft_trainer *tr, const ft_job_spec *s, const ft_job_env *env, const ft_preproc *pp,
-                             ft_error *err)
+                             const json_t *image_pp, ft_error *err)
 {
     if (!env->feature_store || !s->base_model)
         return 0;
-    char *key = feature_key(s, pp);
+    char *key = feature_key(s, pp, image_pp);
     int rc = key ? ft_trainer_set_feature_store(tr, env->feature_store, key, err)
                  : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     free(key);
@@ -93,6 +136,7 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
     ft_trainer *tr = NULL;
     ft_preproc pp = {0};
     ft_data_info info = {0};
+    ft_image_preproc ip;
     int rc = -1;
 
     if (!(full = env->load_dataset(env->ctx, &s->dataset, err)))
@@ -110,6 +154,10 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
         whole = full;
         full = NULL;
     }
+    const json_t *base_pp = base_image_preproc(base, &ip);
+    ft_shape in = ft_model_input_shape(m);
+    if (base_pp && to_model_input(&whole, base, &ip, in, err) != 0)
+        goto done;
     if (s->val_kind == FT_VAL_SPLIT) {
         if (ft_dataset_split(whole, s->val_split, s->train.seed, &train, &val, err) != 0)
             goto done;
@@ -117,16 +165,18 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
         train = whole;
         whole = NULL;
         if (s->val_kind == FT_VAL_SET &&
-            (!(val = load_ref(env, &s->val, "validation", err)) || same_targets(train, val, "validation", err) != 0))
+            (!(val = load_ref(env, &s->val, "validation", err)) ||
+             (base_pp && to_model_input(&val, base, &ip, in, err) != 0) ||
+             same_targets(train, val, "validation", err) != 0))
             goto done;
     }
-    if (s->has_test && (!(test = load_ref(env, &s->test, "test", err)) || same_targets(train, test, "test", err) != 0))
+    if (s->has_test && (!(test = load_ref(env, &s->test, "test", err)) ||
+                        (base_pp && to_model_input(&test, base, &ip, in, err) != 0) ||
+                        same_targets(train, test, "test", err) != 0))
         goto done;
 
-    ft_preproc_init(&pp, train);
-    if (s->standardize && ft_preproc_fit_standardize(&pp, train, err) != 0)
-        goto done;
-    if (set_model_metadata(m, train, &pp, err) != 0)
+    if (job_preproc(s, base_pp, train, &pp, err) != 0 ||
+        set_model_metadata(m, train, &pp, s->standardize ? NULL : base_pp, err) != 0)
         goto done;
     if (!(tr = ft_trainer_new(m, train, val, &pp, &s->train, err)))
         goto done;
@@ -143,12 +193,13 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
             ft_model_free(m);
             tr = NULL;
             int kept;
-            if (!(m = ft_job_build_model(s, base, &kept, err)) || set_model_metadata(m, train, &pp, err) != 0 ||
+            if (!(m = ft_job_build_model(s, base, &kept, err)) ||
+                set_model_metadata(m, train, &pp, s->standardize ? NULL : base_pp, err) != 0 ||
                 !(tr = ft_trainer_new(m, train, val, &pp, &s->train, err)))
                 goto done;
         }
     }
-    if (use_feature_store(tr, s, env, &pp, err) != 0 || ft_trainer_run(tr, &env->hooks, err) != 0)
+    if (use_feature_store(tr, s, env, &pp, s->standardize ? NULL : base_pp, err) != 0 || ft_trainer_run(tr, &env->hooks, err) != 0)
         goto done;
 
     out->history = json_array();

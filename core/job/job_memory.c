@@ -72,9 +72,11 @@ void ft_job_memory_estimate(const ft_job_shape *j, ft_job_memory *out)
     int units = (int)ft_shape_size(ft_model_output_shape(m));
     int batch = c->batch_size > 0 ? c->batch_size : 1, shard_rows = (int)(((size_t)batch + shards - 1) / shards);
     out->activations = mul(pass_bytes(m, from, shard_rows, from ? feat : in, units), shards);
-    /* The final evaluation runs while the trainer still holds its buffers. */
+    /* The final evaluation runs while the trainer still holds its buffers,
+     * in a forward-only workspace. */
     if (j->evaluates)
-        out->activations = add(out->activations, pass_bytes(m, 0, FT_EVAL_BATCH, in, units));
+        out->activations = add(out->activations, add(mul(ft_workspace_infer_floats(m, 0, layers, FT_EVAL_BATCH), f),
+                                                     ft_batch_buffers_bytes(FT_EVAL_BATCH, in, units)));
     out->data = j->data_bytes;
     size_t parts[] = {out->weights, out->gradients, out->optimizer, out->activations, out->cache, out->data};
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)

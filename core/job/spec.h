@@ -135,6 +135,11 @@ typedef struct {
 int ft_job_plan(ft_job_spec *spec, const ft_data_info *train, const ft_model *base, ft_job_budget *budget,
                 ft_model **model, json_t **warnings, ft_error *err);
 
+/* Whether a job brings this dataset's images to the model input `in`: the
+ * base model carries image preprocessing (resize, crop) and the rows are
+ * byte images [1 or 3, H, W] of another size (ft_image_preproc_dataset). */
+bool ft_job_resizes_images(const ft_model *base, ft_shape in, const ft_data_info *d);
+
 /* Build the job's model before training: the transferred base or the
  * from-scratch architecture, new layers initialised from the spec's seed.
  * *kept receives the number of kept base layers. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/data/image_preproc.h"
 #include "core/nn/loss.h"
 #include "core/job/spec.h"
 
@@ -138,19 +139,41 @@ static void resolve_defaults(ft_job_spec *s, const ft_data_info *d, const effect
         s->train.loss = loss_for(t->output);
 }
 
-static int check_fit(const ft_job_spec *s, const ft_model *m, const ft_data_info *d,
+bool ft_job_resizes_images(const ft_model *base, ft_shape in, const ft_data_info *d)
+{
+    const json_t *pp = base ? ft_model_preprocessing(base) : NULL;
+    ft_shape s = d->shape;
+    return pp && ft_image_preproc_is_image(pp) && in.rank == 3 && d->xtype == FT_X_U8 && s.rank == 3 &&
+           (s.dim[0] == 1 || s.dim[0] == 3) && !ft_shape_equal(s, in);
+}
+
+static void shape_text(ft_shape s, char *out, size_t n)
+{
+    snprintf(out, n, s.rank == 1 ? "[%d]" : "[%d, %d, %d]", s.dim[0], s.dim[1], s.dim[2]);
+}
+
+/* The set's rows are the model's input, or images its base resizes to it. */
+static int check_input(const ft_job_spec *s, const ft_model *m, const ft_model *base, const ft_data_info *d,
+                       const char *set, ft_error *err)
+{
+    ft_shape in = ft_model_input_shape(m);
+    if (ft_shape_equal(in, d->shape) || ft_job_resizes_images(base, in, d))
+        return 0;
+    char want[64], got[64];
+    shape_text(in, want, sizeof want);
+    shape_text(d->shape, got, sizeof got);
+    bool scratch = s->base_model == NULL;
+    return ft_fail(err, FT_EINVAL, scratch && strcmp(set, "dataset") == 0 ? "architecture.input" : set,
+                   "the %s rows are %s but the %s expects %s", strcmp(set, "dataset") == 0 ? "dataset's" : set, got,
+                   scratch ? "architecture" : "base model", want);
+}
+
+static int check_fit(const ft_job_spec *s, const ft_model *m, const ft_model *base, const ft_data_info *d,
                      const effective_data *e, ft_error *err)
 {
     bool scratch = s->base_model == NULL;
-    if (!ft_shape_equal(ft_model_input_shape(m), d->shape)) {
-        char want[64], got[64];
-        ft_shape a = ft_model_input_shape(m), b = d->shape;
-        snprintf(want, sizeof want, a.rank == 1 ? "[%d]" : "[%d, %d, %d]", a.dim[0], a.dim[1], a.dim[2]);
-        snprintf(got, sizeof got, b.rank == 1 ? "[%d]" : "[%d, %d, %d]", b.dim[0], b.dim[1], b.dim[2]);
-        return ft_fail(err, FT_EINVAL, scratch ? "architecture.input" : "dataset",
-                       "the dataset's rows are %s but the %s expects %s", got,
-                       scratch ? "architecture" : "base model", want);
-    }
+    if (check_input(s, m, base, d, "dataset", err) != 0)
+        return -1;
     ft_loss_type loss = s->train.loss;
     ft_activation out = ft_model_output_activation(m);
     const char *out_param = scratch ? "architecture" : "head.output";
@@ -184,6 +207,30 @@ static void warn(json_t *list, const char *level, const char *code, const char *
 {
     json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "level", level, "code", code,
                                           "param", param, "message", msg));
+}
+
+/* Say how a base model's preprocessing brings the dataset's images to its input. */
+static void note_resize(const ft_model *base, ft_shape in, const ft_data_info *d, json_t *list)
+{
+    ft_image_preproc ip;
+    ft_error ignored = {0};
+    if (ft_image_preproc_from_json(ft_model_preprocessing(base), &ip, &ignored) != 0)
+        return;
+    char got[64], want[64], how[128], msg[400];
+    shape_text(d->shape, got, sizeof got);
+    shape_text(in, want, sizeof want);
+    if (ft_image_preproc_has_geometry(&ip) && ip.resize)
+        snprintf(how, sizeof how, "resized to %d on the shorter side, then center-cropped to %dx%d", ip.resize,
+                 in.dim[1], in.dim[2]);
+    else if (ft_image_preproc_has_geometry(&ip))
+        snprintf(how, sizeof how, "center-cropped to %dx%d (covering first)", in.dim[1], in.dim[2]);
+    else
+        snprintf(how, sizeof how, "resized to %dx%d", in.dim[1], in.dim[2]);
+    snprintf(msg, sizeof msg,
+             "the dataset's %s images are brought to the base model's input %s by its preprocessing: %s, as predict "
+             "does with a photo",
+             got, want, how);
+    warn(list, "info", "images_resized", "dataset", msg);
 }
 
 /* True if the base model was trained for a class set other than `e`'s. */
@@ -352,6 +399,13 @@ static int check_memory(const ft_job_spec *s, const ft_model *m, const ft_model 
                         const effective_data *e, ft_job_budget *b, ft_error *err)
 {
     size_t data = ft_job_data_bytes(s, train, e->selected, b->val, b->test);
+    ft_data_info resized = *train;
+    resized.shape = ft_model_input_shape(m);
+    if (ft_job_resizes_images(base, resized.shape, train)) { /* job.c's resized copies of every set */
+        size_t rows = e->selected + (b->val ? b->val->rows : 0) + (b->test ? b->test->rows : 0);
+        size_t copy = ft_data_info_bytes(&resized, rows);
+        data = data > SIZE_MAX - copy ? SIZE_MAX : data + copy;
+    }
     size_t val_rows = s->val_kind == FT_VAL_SPLIT ? e->selected - e->rows : b->val ? b->val->rows : 0;
     ft_job_shape shape = {m, base, &s->train, e->rows, val_rows, data, b->val || b->test || s->val_kind == FT_VAL_SPLIT};
     ft_job_memory *est = &b->estimate;
@@ -399,12 +453,18 @@ int ft_job_plan(ft_job_spec *s, const ft_data_info *train, const ft_model *base,
     /* From scratch the architecture's last activation picks the loss. */
     if (!base && !s->loss_given)
         s->train.loss = loss_for(ft_model_output_activation(m));
-    int rc = check_fit(s, m, train, &e, err);
+    int rc = check_fit(s, m, base, train, &e, err);
+    if (rc == 0 && budget && budget->val)
+        rc = check_input(s, m, base, budget->val, "validation", err);
+    if (rc == 0 && budget && budget->test)
+        rc = check_input(s, m, base, budget->test, "test", err);
     if (rc == 0 && budget)
         rc = check_memory(s, m, base, train, &e, budget, err);
     json_t *list = json_array();
     if (rc == 0)
         collect_warnings(s, m, base, kept, &e, list);
+    if (rc == 0 && ft_job_resizes_images(base, ft_model_input_shape(m), train))
+        note_resize(base, ft_model_input_shape(m), train, list);
     if (rc == 0 && s->strict) {
         size_t i;
         json_t *w;

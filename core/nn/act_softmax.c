@@ -3,9 +3,9 @@
 
 #include "core/nn/activation.h"
 
-static void softmax_forward(float *y, size_t rows, size_t cols, float slope)
+static void softmax_forward(float *y, size_t rows, size_t cols, const float *p)
 {
-    (void)slope;
+    (void)p;
     /* Subtract the row max so exp never overflows. */
     for (size_t r = 0; r < rows; r++) {
         float *row = y + r * cols, mx = row[0], sum = 0;
@@ -19,9 +19,9 @@ static void softmax_forward(float *y, size_t rows, size_t cols, float slope)
 }
 
 /* The Jacobian-vector product: dz = y * (dy - sum_j dy_j y_j). */
-static void softmax_backward(const float *x, const float *y, float *dy, size_t rows, size_t cols, float slope)
+static void softmax_backward(const float *x, const float *y, float *dy, size_t rows, size_t cols, const float *p)
 {
-    (void)x, (void)slope;
+    (void)x, (void)p;
     for (size_t r = 0; r < rows; r++) {
         const float *yr = y + r * cols;
         float *dr = dy + r * cols, dot = 0;

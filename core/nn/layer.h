@@ -13,7 +13,9 @@
 typedef struct ft_layer ft_layer;
 
 typedef struct {
-    const float *in;   /* [batch, in size] */
+    const float *in;   /* [batch, in size]: the first input (NULL for a layer without inputs) */
+    const float *const *ins;  /* every input, l->ninputs of them (multi-input kinds) */
+    const ft_shape *in_shapes;/* their per-sample shapes */
     float *out;        /* [batch, out size] */
     int batch;
     bool training;     /* dropout active */
@@ -43,17 +45,24 @@ typedef struct ft_layer_fields ft_layer_fields;
  * (core/nn/layer_<name>.c), registered by one row in core/nn/registry.h.
  * Optional members are NULL. */
 typedef struct {
-    /* JSON keys the type takes besides name, type and (with `activation`)
-     * activation and negative_slope; NULL-terminated, or NULL for none. */
+    /* JSON keys the type takes besides name, type, inputs, aliases and (with
+     * `activation`) activation and its parameters; NULL-terminated, or NULL. */
     const char *const *keys;
-    /* Dense-style layers: an activation (and its negative_slope) applies. */
+    /* Dense-style layers: an activation (and its parameters) applies. */
     bool activation;
+    /* Inputs the type takes: [min_inputs, max_inputs]. Both 0 in the
+     * descriptor mean exactly one (the common case); `source` means none. */
+    int min_inputs, max_inputs;
+    bool source;
+    /* The weight has no bias beside it (constant). */
+    bool no_bias;
     /* Optional: read the type's hyperparameters from JSON into l (defaults included). */
     int (*parse)(ft_layer *l, const ft_layer_fields *f);
     /* Optional: add the hyperparameters to the canonical JSON object o. */
     void (*emit)(const ft_layer *l, json_t *o);
-    /* Validate hyperparameters against l->in and infer l->out. */
-    int (*setup)(ft_layer *l, const char *param, ft_error *err);
+    /* Validate hyperparameters against the input shapes (ins[0] == l->in;
+     * l->ninputs of them) and infer l->out. */
+    int (*setup)(ft_layer *l, const ft_shape *ins, const char *param, ft_error *err);
     /* Optional: the weight tensor's PyTorch shape (after setup); returns the
      * rank. A layer with weights has a bias of shape[0] values; fans for
      * init follow from the shape as in torch. */
@@ -64,21 +73,39 @@ typedef struct {
     size_t (*scratch_floats)(const ft_layer *l, int batch);
     /* Optional: true if training draws random numbers (dropout with rate > 0). */
     bool (*random)(const ft_layer *l);
-    /* One batch forward, and backward (see ft_fwd_args, ft_bwd_args). */
+    /* One batch forward, and backward (see ft_fwd_args, ft_bwd_args);
+     * backward NULL: the type cannot train yet (only frozen). */
     void (*forward)(const ft_layer *l, const ft_fwd_args *a);
     void (*backward)(const ft_layer *l, const ft_bwd_args *a);
 } ft_layer_kind;
 
+/* Parameters of one activation (clip: min and max). */
+#define FT_ACT_MAX_PARAMS 2
+
 struct ft_layer {
-    char name[64];            /* unique within the model */
+    char name[FT_NAME_MAX + 1]; /* unique within the model */
     ft_layer_type type;
     const ft_layer_kind *kind;/* ft_layer_kinds[type], set when the model is assembled */
+    int ninputs;              /* inputs read; 0 before assembly means the default */
+    int inputs[FT_MAX_INPUTS];/* earlier layer indices, -1 for the model input */
     ft_activation act;        /* layers whose kind has an activation */
-    float negative_slope;     /* leaky_relu slope */
-    ft_shape in, out;         /* per-sample shapes */
+    float act_param[FT_ACT_MAX_PARAMS]; /* its parameters (leaky_relu slope, clip bounds...) */
+    ft_shape in, out;         /* per-sample shapes (in: of the first input) */
     int units;                /* dense: outputs */
     int filters;              /* conv2d: output channels */
-    int kh, kw, sh, sw, ph, pw; /* conv2d and pools: kernel, stride, padding */
+    int kh, kw, sh, sw;       /* conv2d and pools: kernel, stride */
+    int ph, pw, pb, pr;       /* padding top, left, bottom, right */
+    int dh, dw;               /* dilation (conv2d, maxpool2d); 0 read as 1 */
+    int groups;               /* conv2d: channel groups; 0 read as 1 */
+    bool ceil_mode;           /* pools: a last partial window counts */
+    bool count_include_pad;   /* avgpool2d: padding counts in the divisor */
+    bool keepdims;            /* global_avgpool2d: [C, 1, 1] instead of [C] */
+    bool flatten;             /* softmax: over all dims from axis on (opset < 13) */
+    int axis;                 /* softmax, concat: per-sample axis (normalised) */
+    float value;              /* pad: the fill value */
+    int npads;                /* pad: entries of pads (2 per input dim) */
+    int pads[2 * FT_SHAPE_MAX_RANK]; /* pad: per-sample begins, then ends */
+    ft_shape shape;           /* reshape, constant: the output shape */
     float rate;               /* dropout probability */
     size_t nweights, nbias;   /* parameter counts */
     size_t param_offset;      /* weights start here in the flat array; bias follows */
@@ -87,18 +114,25 @@ struct ft_layer {
 /* The layer registry, indexed by type. */
 extern const ft_layer_kind *const ft_layer_kinds[FT_LAYER_COUNT];
 
-/* Activations, in place on rows x cols (softmax runs along each row). An
- * activation that needs its input for backward first copies y to keep
- * (rows x cols floats of the layer's scratch); the others ignore keep, which
- * may then be NULL. */
-void ft_act_forward(ft_activation act, float slope, float *y, float *keep, size_t rows, size_t cols);
+/* Activations, in place on rows x cols (softmax runs along each row); p
+ * holds the activation's parameters (ft_layer.act_param). An activation that
+ * needs its input for backward first copies y to keep (rows x cols floats
+ * of the layer's scratch); the others ignore keep, which may then be NULL. */
+void ft_act_forward(ft_activation act, const float *p, float *y, float *keep, size_t rows, size_t cols);
 /* dy := dy * act'(.) given the activation output y and the kept input x
  * (read only when the activation needs it; softmax uses its Jacobian). */
-void ft_act_backward(ft_activation act, float slope, const float *x, const float *y, float *dy,
+void ft_act_backward(ft_activation act, const float *p, const float *x, const float *y, float *dy,
                      size_t rows, size_t cols);
+/* The activation's default parameters into p[FT_ACT_MAX_PARAMS]. */
+void ft_act_default_params(ft_activation act, float *p);
 /* True if the activation's backward needs its input: a layer applying it
  * keeps rows x cols floats of pre-activation in its scratch. */
 bool ft_act_needs_input(ft_activation act);
+
+/* Forward and backward of a layer that only relabels the shape (flatten,
+ * reshape): copies (core/nn/layer_flatten.c). */
+void ft_layer_copy_forward(const ft_layer *l, const ft_fwd_args *a);
+void ft_layer_copy_backward(const ft_layer *l, const ft_bwd_args *a);
 
 /* y[i] += x[i] for i < n. */
 void ft_vec_add(float *y, const float *x, size_t n);
@@ -116,10 +150,20 @@ float ft_vec_sum(const float *x, size_t n);
 #define FT_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 
-/* Output size of a sliding window: floor((n + 2p - k) / s) + 1, or 0 if none fit. */
-static inline int ft_window_out(int n, int k, int s, int p)
+/* Output size of a sliding window of k taps d apart, stride s, over n
+ * values padded by p0 before and p1 after: floor((n + p0 + p1 - span) / s)
+ * + 1 with span = d (k - 1) + 1, or 0 if none fit. With ceil_mode the last
+ * partial window counts too, if it starts inside the input or the leading
+ * padding (PyTorch's and ONNX's rule). */
+static inline int ft_window_out(int n, int k, int s, int p0, int p1, int d, bool ceil_mode)
 {
-    return n + 2 * p < k ? 0 : (n + 2 * p - k) / s + 1;
+    int span = d * (k - 1) + 1, room = n + p0 + p1 - span;
+    if (room < 0)
+        return 0;
+    int out = (ceil_mode ? room + s - 1 : room) / s + 1;
+    if (ceil_mode && (out - 1) * s >= n + p0)
+        out--;
+    return out;
 }
 
 #endif

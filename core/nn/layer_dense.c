@@ -15,8 +15,9 @@ static int dense_parse(ft_layer *l, const ft_layer_fields *f)
 
 static void dense_emit(const ft_layer *l, json_t *o) { json_object_set_new(o, "units", json_integer(l->units)); }
 
-static int dense_setup(ft_layer *l, const char *param, ft_error *err)
+static int dense_setup(ft_layer *l, const ft_shape *ins, const char *param, ft_error *err)
 {
+    (void)ins;
     if (l->in.rank != 1)
         return ft_fail(err, FT_EINVAL, param,
                        "dense layer '%s' needs a flat input; add a flatten layer before it", l->name);
@@ -49,7 +50,7 @@ static void dense_forward(const ft_layer *l, const ft_fwd_args *a)
     for (int r = 0; r < a->batch; r++) {
         float *y = a->out + (size_t)r * (size_t)out;
         ft_vec_add(y, a->b, (size_t)out);
-        ft_act_forward(act, l->negative_slope, y, a->scratch + (size_t)r * (size_t)out, 1, (size_t)out);
+        ft_act_forward(act, l->act_param, y, a->scratch + (size_t)r * (size_t)out, 1, (size_t)out);
     }
 }
 
@@ -63,7 +64,7 @@ static void dense_backward(const ft_layer *l, const ft_bwd_args *a)
     for (int r = 0; r < a->batch; r++) {
         size_t row = (size_t)r * (size_t)out;
         float *d = dz + row;
-        ft_act_backward(act, l->negative_slope, a->scratch + row, a->out + row, d, 1, (size_t)out);
+        ft_act_backward(act, l->act_param, a->scratch + row, a->out + row, d, 1, (size_t)out);
         if (a->db)
             ft_vec_add(a->db, d, (size_t)out); /* db[out] = column sums of dz */
     }

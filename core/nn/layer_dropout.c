@@ -15,8 +15,9 @@ static int dropout_parse(ft_layer *l, const ft_layer_fields *f)
 
 static void dropout_emit(const ft_layer *l, json_t *o) { json_object_set_new(o, "rate", json_real(l->rate)); }
 
-static int dropout_setup(ft_layer *l, const char *param, ft_error *err)
+static int dropout_setup(ft_layer *l, const ft_shape *ins, const char *param, ft_error *err)
 {
+    (void)ins;
     if (!(l->rate >= 0 && l->rate < 1))
         return ft_fail(err, FT_EINVAL, param, "dropout rate must be in [0, 1), got %g", l->rate);
     l->out = l->in;

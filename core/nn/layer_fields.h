@@ -20,10 +20,20 @@ int ft_field_fail(const ft_layer_fields *f, const char *key, const char *fmt, co
 int ft_field_int(const ft_layer_fields *f, const char *key, int lo, int hi, bool required, int *out);
 /* An int or an [h, w] pair in [lo, hi]; *h and *w keep their defaults when absent. */
 int ft_field_pair(const ft_layer_fields *f, const char *key, int lo, int hi, int *h, int *w);
+/* Padding: an int, an [h, w] pair or [top, left, bottom, right], each in
+ * [0, FT_MAX_WINDOW], into l->ph, pw, pb, pr (kept when absent). */
+int ft_field_padding(const ft_layer_fields *f, const char *key, ft_layer *l);
+/* A required per-sample shape: 1 to FT_SHAPE_MAX_RANK sizes in [1, 2^28];
+ * with `infer`, one of them may be -1 (kept as -1 for setup to resolve). */
+int ft_field_shape(const ft_layer_fields *f, const char *key, bool infer, ft_shape *out);
+/* Boolean field; *out keeps its default when absent. */
+int ft_field_bool(const ft_layer_fields *f, const char *key, bool *out);
 /* Number field in [lo, hi_excl); *out keeps its default when absent. */
 int ft_field_number(const ft_layer_fields *f, const char *key, double lo, double hi_excl, double *out);
 
 /* [a, b] for the canonical JSON. */
 json_t *ft_field_pair_json(int a, int b);
+/* Canonical padding: [h, w] when symmetric, else [top, left, bottom, right]. */
+json_t *ft_field_padding_json(const ft_layer *l);
 
 #endif

@@ -1,42 +1,62 @@
 /* Pooling: max and average over kh x kw windows (PyTorch semantics: padding
- * is -inf for max, and counts as zeros in the average). Both take the same
- * window hyperparameters. */
+ * is -inf for max; in the average it counts as zeros unless
+ * count_include_pad is false, and never beyond the trailing padding, where
+ * ceil_mode's last window may reach). Both take the same window
+ * hyperparameters; max also takes a dilation. */
 #include <float.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "core/nn/layer_fields.h"
 
-/* size (default 2x2), stride (default: the size) and padding (default 0). */
+/* size (default 2x2), stride (default: the size), padding (default 0),
+ * dilation (max only), ceil_mode (default false) and count_include_pad
+ * (average only, default true: what the layer always did). */
 static int pool_parse(ft_layer *l, const ft_layer_fields *f)
 {
     l->kh = l->kw = 2;
+    l->dh = l->dw = 1;
+    l->count_include_pad = true;
     if (ft_field_pair(f, "size", 1, FT_MAX_WINDOW, &l->kh, &l->kw) != 0)
         return -1;
     l->sh = l->kh, l->sw = l->kw;
     return ft_field_pair(f, "stride", 1, FT_MAX_WINDOW, &l->sh, &l->sw) ||
-                   ft_field_pair(f, "padding", 0, FT_MAX_WINDOW, &l->ph, &l->pw)
+                   ft_field_padding(f, "padding", l) ||
+                   ft_field_pair(f, "dilation", 1, FT_MAX_WINDOW, &l->dh, &l->dw) ||
+                   ft_field_bool(f, "ceil_mode", &l->ceil_mode) ||
+                   ft_field_bool(f, "count_include_pad", &l->count_include_pad)
                ? -1
                : 0;
 }
 
+/* The new attributes appear only when not at their defaults, so existing
+ * models re-emit as before. */
 static void pool_emit(const ft_layer *l, json_t *o)
 {
     json_object_set_new(o, "size", ft_field_pair_json(l->kh, l->kw));
     json_object_set_new(o, "stride", ft_field_pair_json(l->sh, l->sw));
-    json_object_set_new(o, "padding", ft_field_pair_json(l->ph, l->pw));
+    json_object_set_new(o, "padding", ft_field_padding_json(l));
+    if (l->dh != 1 || l->dw != 1)
+        json_object_set_new(o, "dilation", ft_field_pair_json(l->dh, l->dw));
+    if (l->ceil_mode)
+        json_object_set_new(o, "ceil_mode", json_true());
+    if (!l->count_include_pad && l->type == FT_LAYER_AVGPOOL2D)
+        json_object_set_new(o, "count_include_pad", json_false());
 }
 
-static int pool_setup(ft_layer *l, const char *param, ft_error *err)
+static int pool_setup(ft_layer *l, const ft_shape *ins, const char *param, ft_error *err)
 {
+    (void)ins;
+    l->dh = l->dh ? l->dh : 1, l->dw = l->dw ? l->dw : 1;
     if (l->in.rank != 3)
         return ft_fail(err, FT_EINVAL, param, "%s layer '%s' needs a [C, H, W] input",
                        ft_layer_type_name(l->type), l->name);
-    if (l->ph * 2 > l->kh || l->pw * 2 > l->kw)
+    int span_h = l->dh * (l->kh - 1) + 1, span_w = l->dw * (l->kw - 1) + 1;
+    if ((l->ph > l->pb ? l->ph : l->pb) * 2 > span_h || (l->pw > l->pr ? l->pw : l->pr) * 2 > span_w)
         return ft_fail(err, FT_EINVAL, param, "%s layer '%s': padding must be at most half the window",
                        ft_layer_type_name(l->type), l->name);
-    int oh = ft_window_out(l->in.dim[1], l->kh, l->sh, l->ph);
-    int ow = ft_window_out(l->in.dim[2], l->kw, l->sw, l->pw);
+    int oh = ft_window_out(l->in.dim[1], l->kh, l->sh, l->ph, l->pb, l->dh, l->ceil_mode);
+    int ow = ft_window_out(l->in.dim[2], l->kw, l->sw, l->pw, l->pr, l->dw, l->ceil_mode);
     if (oh <= 0 || ow <= 0)
         return ft_fail(err, FT_EINVAL, param, "%s layer '%s': a %dx%d window does not fit a %dx%d input",
                        ft_layer_type_name(l->type), l->name, l->kh, l->kw, l->in.dim[1], l->in.dim[2]);
@@ -86,7 +106,8 @@ static void maxpool_forward(const ft_layer *l, const ft_fwd_args *a)
     int H = l->in.dim[1], W = l->in.dim[2], OH = l->out.dim[1], OW = l->out.dim[2];
     size_t planes = (size_t)a->batch * (size_t)l->in.dim[0];
     int32_t *arg = (int32_t *)a->scratch;
-    if (l->kh == 2 && l->kw == 2 && l->sh == 2 && l->sw == 2 && l->ph == 0 && l->pw == 0) {
+    if (l->kh == 2 && l->kw == 2 && l->sh == 2 && l->sw == 2 && l->ph == 0 && l->pw == 0 && l->dh == 1 &&
+        l->dw == 1 && 2 * OH <= H && 2 * OW <= W) {
         maxpool_2x2(l, a);
         return;
     }
@@ -99,11 +120,11 @@ static void maxpool_forward(const ft_layer *l, const ft_fwd_args *a)
                 float best = -FLT_MAX;
                 int32_t where = -1;
                 for (int i = 0; i < l->kh; i++) {
-                    int iy = oy * l->sh - l->ph + i;
+                    int iy = oy * l->sh - l->ph + i * l->dh;
                     if (iy < 0 || iy >= H)
                         continue;
                     for (int j = 0; j < l->kw; j++) {
-                        int ix = ox * l->sw - l->pw + j;
+                        int ix = ox * l->sw - l->pw + j * l->dw;
                         if (ix < 0 || ix >= W)
                             continue;
                         float v = x[iy * W + ix];
@@ -133,12 +154,25 @@ static void maxpool_backward(const ft_layer *l, const ft_bwd_args *a)
             a->din[p * hw + (size_t)arg[p * ohw + o]] += a->dout[p * ohw + o];
 }
 
+/* 1 / the number of values output (oy, ox) averages: its window clipped to
+ * the padded input, or to the input itself without count_include_pad. */
+static float avg_scale(const ft_layer *l, int oy, int ox)
+{
+    int H = l->in.dim[1], W = l->in.dim[2];
+    int y0 = oy * l->sh - l->ph, x0 = ox * l->sw - l->pw;
+    int y1 = y0 + l->kh < H + l->pb ? y0 + l->kh : H + l->pb;
+    int x1 = x0 + l->kw < W + l->pr ? x0 + l->kw : W + l->pr;
+    if (!l->count_include_pad) {
+        y0 = y0 > 0 ? y0 : 0, x0 = x0 > 0 ? x0 : 0;
+        y1 = y1 < H ? y1 : H, x1 = x1 < W ? x1 : W;
+    }
+    return 1.0f / (float)((y1 - y0) * (x1 - x0));
+}
+
 static void avgpool_forward(const ft_layer *l, const ft_fwd_args *a)
 {
     int H = l->in.dim[1], W = l->in.dim[2], OH = l->out.dim[1], OW = l->out.dim[2];
     size_t planes = (size_t)a->batch * (size_t)l->in.dim[0];
-    /* count_include_pad: always divide by the full window */
-    float inv = 1.0f / (float)(l->kh * l->kw);
     for (size_t p = 0; p < planes; p++) {
         const float *x = a->in + p * (size_t)H * (size_t)W;
         float *y = a->out + p * (size_t)OH * (size_t)OW;
@@ -153,7 +187,7 @@ static void avgpool_forward(const ft_layer *l, const ft_fwd_args *a)
                             s += x[iy * W + ix];
                     }
                 }
-                y[oy * OW + ox] = s * inv;
+                y[oy * OW + ox] = s * avg_scale(l, oy, ox);
             }
     }
 }
@@ -164,14 +198,13 @@ static void avgpool_backward(const ft_layer *l, const ft_bwd_args *a)
         return;
     int H = l->in.dim[1], W = l->in.dim[2], OH = l->out.dim[1], OW = l->out.dim[2];
     size_t planes = (size_t)a->batch * (size_t)l->in.dim[0];
-    float inv = 1.0f / (float)(l->kh * l->kw);
     memset(a->din, 0, sizeof(float) * planes * (size_t)H * (size_t)W);
     for (size_t p = 0; p < planes; p++) {
         float *dx = a->din + p * (size_t)H * (size_t)W;
         const float *dy = a->dout + p * (size_t)OH * (size_t)OW;
         for (int oy = 0; oy < OH; oy++)
             for (int ox = 0; ox < OW; ox++) {
-                float g = dy[oy * OW + ox] * inv;
+                float g = dy[oy * OW + ox] * avg_scale(l, oy, ox);
                 for (int i = 0; i < l->kh; i++) {
                     int iy = oy * l->sh - l->ph + i;
                     for (int j = 0; iy >= 0 && iy < H && j < l->kw; j++) {
@@ -184,14 +217,15 @@ static void avgpool_backward(const ft_layer *l, const ft_bwd_args *a)
     }
 }
 
-static const char *const pool_keys[] = {"size", "stride", "padding", NULL};
+static const char *const maxpool_keys[] = {"size", "stride", "padding", "dilation", "ceil_mode", NULL};
+static const char *const avgpool_keys[] = {"size", "stride", "padding", "ceil_mode", "count_include_pad", NULL};
 
 const ft_layer_kind ft_layer_maxpool2d = {
-    .keys = pool_keys, .parse = pool_parse, .emit = pool_emit, .setup = pool_setup,
+    .keys = maxpool_keys, .parse = pool_parse, .emit = pool_emit, .setup = pool_setup,
     .scratch_floats = maxpool_scratch, .forward = maxpool_forward, .backward = maxpool_backward,
 };
 
 const ft_layer_kind ft_layer_avgpool2d = {
-    .keys = pool_keys, .parse = pool_parse, .emit = pool_emit, .setup = pool_setup,
+    .keys = avgpool_keys, .parse = pool_parse, .emit = pool_emit, .setup = pool_setup,
     .forward = avgpool_forward, .backward = avgpool_backward,
 };

@@ -18,7 +18,41 @@ static void count_params(ft_layer *l)
     l->nweights = rank ? 1 : 0;
     for (int d = 0; d < rank; d++)
         l->nweights *= (size_t)shape[d];
-    l->nbias = rank ? (size_t)shape[0] : 0;
+    l->nbias = rank && !l->kind->no_bias ? (size_t)shape[0] : 0;
+}
+
+void ft_layer_arity(const ft_layer_kind *k, int *lo, int *hi)
+{
+    *lo = k->source ? 0 : k->max_inputs ? k->min_inputs : 1;
+    *hi = k->source ? 0 : k->max_inputs ? k->max_inputs : 1;
+}
+
+/* Check layer i's inputs (the default, the previous layer, if none are set)
+ * and collect their shapes. */
+static int resolve_inputs(const ft_model *m, int i, ft_shape *ins, const char *param, ft_error *err)
+{
+    ft_layer *l = &m->layers[i];
+    int lo, hi;
+    ft_layer_arity(l->kind, &lo, &hi);
+    if (l->ninputs == 0 && hi > 0) {
+        l->ninputs = 1;
+        l->inputs[0] = i - 1;
+    }
+    if (l->ninputs < lo || l->ninputs > hi) {
+        if (lo == hi)
+            return ft_fail(err, FT_EINVAL, param, "%s layer '%s' takes %d input%s, got %d",
+                           ft_layer_type_name(l->type), l->name, lo, lo == 1 ? "" : "s", l->ninputs);
+        return ft_fail(err, FT_EINVAL, param, "%s layer '%s' takes %d to %d inputs, got %d",
+                       ft_layer_type_name(l->type), l->name, lo, hi, l->ninputs);
+    }
+    for (int j = 0; j < l->ninputs; j++) {
+        int k = l->inputs[j];
+        if (k < -1 || k >= i)
+            return ft_fail(err, FT_EINVAL, param, "layer '%s' may only read earlier layers", l->name);
+        ins[j] = k < 0 ? m->input : m->layers[k].out;
+    }
+    l->in = l->ninputs ? ins[0] : m->input;
+    return 0;
 }
 
 ft_model *ft_model_assemble(ft_shape input, ft_layer *layers, int nlayers, const char *param,
@@ -48,7 +82,6 @@ ft_model *ft_model_assemble(ft_shape input, ft_layer *layers, int nlayers, const
         ft_fail(err, FT_EINVAL, param, "the input has more than %u values per sample", FT_MAX_ELEMENTS);
         goto fail;
     }
-    ft_shape shape = input;
     for (int i = 0; i < nlayers; i++) {
         ft_layer *l = &layers[i];
         char lparam[160];
@@ -59,8 +92,8 @@ ft_model *ft_model_assemble(ft_shape input, ft_layer *layers, int nlayers, const
                 goto fail;
             }
         l->kind = ft_layer_kinds[l->type];
-        l->in = shape;
-        if (l->kind->setup(l, lparam, err) != 0)
+        ft_shape ins[FT_MAX_INPUTS];
+        if (resolve_inputs(m, i, ins, lparam, err) != 0 || l->kind->setup(l, ins, lparam, err) != 0)
             goto fail;
         count_params(l);
         size_t out_size;
@@ -74,7 +107,6 @@ ft_model *ft_model_assemble(ft_shape input, ft_layer *layers, int nlayers, const
             ft_fail(err, FT_EINVAL, lparam, "the model has more than %zu parameters", FT_MAX_PARAMS);
             goto fail;
         }
-        shape = l->out;
     }
     return m;
 fail:
@@ -101,6 +133,7 @@ void ft_model_free(ft_model *m)
     json_decref(m->classes);
     json_decref(m->preprocessing);
     json_decref(m->meta);
+    json_decref(m->aliases);
     free(m);
 }
 
@@ -123,7 +156,9 @@ ft_model *ft_model_clone(const ft_model *m, ft_error *err)
     c->meta = json_deep_copy(m->meta);
     c->classes = m->classes ? json_deep_copy(m->classes) : NULL;
     c->preprocessing = m->preprocessing ? json_deep_copy(m->preprocessing) : NULL;
-    if (!c->meta || (m->classes && !c->classes) || (m->preprocessing && !c->preprocessing)) {
+    c->aliases = m->aliases ? json_deep_copy(m->aliases) : NULL;
+    if (!c->meta || (m->classes && !c->classes) || (m->preprocessing && !c->preprocessing) ||
+        (m->aliases && !c->aliases)) {
         ft_model_free(c);
         ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         return NULL;
@@ -138,6 +173,10 @@ void ft_model_layer_info(const ft_model *m, int i, ft_layer_info *info)
     const ft_layer *l = &m->layers[i];
     info->name = l->name;
     info->type = l->type;
+    info->op = ft_layer_type_name(l->type);
+    info->ninputs = l->ninputs;
+    for (int j = 0; j < l->ninputs; j++)
+        info->inputs[j] = l->inputs[j] < 0 ? "input" : m->layers[l->inputs[j]].name;
     info->activation = l->act;
     info->output = l->out;
     info->params = l->nweights + l->nbias;
@@ -146,12 +185,71 @@ void ft_model_layer_info(const ft_model *m, int i, ft_layer_info *info)
     info->has_params = l->kind->weight_shape != NULL;
 }
 
+/* True if the JSON array of strings a holds s. */
+static bool array_has(const json_t *a, const char *s)
+{
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (strcmp(json_string_value(json_array_get(a, i)), s) == 0)
+            return true;
+    return false;
+}
+
 int ft_model_find_layer(const ft_model *m, const char *name)
 {
     for (int i = 0; i < m->nlayers; i++)
         if (strcmp(m->layers[i].name, name) == 0)
             return i;
+    const char *key;
+    json_t *v;
+    json_object_foreach(m->aliases, key, v) {
+        if (array_has(v, name))
+            return ft_model_find_layer(m, key);
+    }
     return -1;
+}
+
+const json_t *ft_model_layer_aliases(const ft_model *m, int i)
+{
+    return json_object_get(m->aliases, m->layers[i].name);
+}
+
+int ft_model_set_aliases(ft_model *m, json_t *aliases, const char *param, ft_error *err)
+{
+    json_t *set = json_object();
+    if (!set) {
+        json_decref(aliases);
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    }
+    json_decref(m->aliases);
+    m->aliases = set; /* filled one alias at a time, so each is checked against those before it */
+    const char *key;
+    json_t *v;
+    json_object_foreach(aliases, key, v) {
+        int i = 0;
+        while (i < m->nlayers && strcmp(m->layers[i].name, key) != 0)
+            i++;
+        for (size_t k = 0; k < json_array_size(v); k++) {
+            const char *a = json_string_value(json_array_get(v, k));
+            char p[192];
+            snprintf(p, sizeof p, "%s%slayers[%d].aliases", param ? param : "", param && *param ? "." : "", i);
+            if (i == m->nlayers || !a || ft_model_find_layer(m, a) >= 0) {
+                ft_fail(err, FT_EINVAL, p, "alias '%s' is already a layer name or alias", a ? a : "");
+                json_decref(aliases);
+                return -1;
+            }
+            json_t *list = json_object_get(set, key);
+            if (!list && json_object_set_new(set, key, list = json_array()) != 0) {
+                json_decref(aliases);
+                return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+            }
+            if (json_array_append_new(list, json_string(a)) != 0) {
+                json_decref(aliases);
+                return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+            }
+        }
+    }
+    json_decref(aliases);
+    return 0;
 }
 
 ft_shape ft_model_input_shape(const ft_model *m) { return m->input; }

@@ -1,7 +1,10 @@
-/* Models: an ordered list of named layers with all parameters in one flat
- * array (so an optimiser is one loop), Keras-style activations on dense and
- * conv layers, PyTorch tensor layouts (NCHW; dense weight [out, in]; conv
- * weight [out, in, kh, kw]; bias [out]).
+/* Models: a graph of named layers in topological order (each reads earlier
+ * layers or the model input; by default the layer before it, so a
+ * sequential model is a plain list), with all parameters in one flat array
+ * (so an optimiser is one loop), Keras-style activations on dense and conv
+ * layers, PyTorch tensor layouts (NCHW; dense weight [out, in]; conv weight
+ * [out, in / groups, kh, kw]; bias [out]). The model's output is the last
+ * layer's.
  *
  * Layers [first_trainable, n) train; the layers below are frozen. Transfer
  * semantics (docs/design.md) always leave a trainable suffix, which is what makes
@@ -34,10 +37,18 @@ typedef enum {
 
 typedef struct ft_model ft_model;
 
+/* Layer names (and aliases) are at most this many bytes. */
+#define FT_NAME_MAX 127
+/* Inputs of one layer (the concat of a DenseNet block takes about 50). */
+#define FT_MAX_INPUTS 64
+
 /* What the layer table shows about one layer. */
 typedef struct {
     const char *name;        /* unique layer name */
     ft_layer_type type;
+    const char *op;          /* the type's name ("conv2d", "add") */
+    int ninputs;             /* layers it reads (0 for a constant) */
+    const char *inputs[FT_MAX_INPUTS]; /* their names, "input" for the model input */
     ft_activation activation;/* FT_ACT_LINEAR for layers without one */
     ft_shape output;         /* per-sample output shape */
     size_t params;           /* weights + biases */
@@ -84,8 +95,10 @@ ft_model *ft_model_clone(const ft_model *m, ft_error *err);
 
 int ft_model_num_layers(const ft_model *m);
 void ft_model_layer_info(const ft_model *m, int i, ft_layer_info *info);
-/* Index of the layer called name, or -1. */
+/* Index of the layer called name, or with name among its aliases, or -1. */
 int ft_model_find_layer(const ft_model *m, const char *name);
+/* The aliases of layer i (a JSON array of strings), or NULL if it has none. */
+const json_t *ft_model_layer_aliases(const ft_model *m, int i);
 ft_shape ft_model_input_shape(const ft_model *m);
 ft_shape ft_model_output_shape(const ft_model *m);
 /* Activation of the last layer (what the head outputs). */
@@ -172,26 +185,40 @@ enum {
     FT_FWD_LOGITS = 2  /* leave the last layer's activation off (fused losses) */
 };
 
-/* Buffers for running layers [from, n) on up to max_batch rows. Everything
- * the forward and backward passes need is allocated here, once. */
+/* A training workspace: buffers for running layers [from, n) forward and
+ * backward on up to max_batch rows, every layer's output kept. Everything
+ * the passes need is allocated here, once. Fails (naming the layer) if a
+ * layer from the lowest trainable one up cannot train (see
+ * ft_model_check_trainable). */
 ft_workspace *ft_workspace_new(const ft_model *m, int from, int max_batch, ft_error *err);
-/* The same for layers [from, to) only (forward only unless to == n): used to
- * run a frozen prefix once for the feature cache. */
+/* A forward-only workspace for layers [from, to) (prediction, evaluation,
+ * the frozen prefix of the feature cache): outputs share buffers by
+ * liveness, so a deep graph needs a few activations' memory. The layers may
+ * read only each other and layer from - 1 (the x given to forward). */
 ft_workspace *ft_workspace_new_range(const ft_model *m, int from, int to, int max_batch, ft_error *err);
-/* Floats such a workspace for layers [from, to) holds (a layout is enough). */
+/* Floats a training workspace for layers [from, to) holds (a layout is enough). */
 size_t ft_workspace_floats(const ft_model *m, int from, int to, int max_batch);
+/* Floats a forward-only workspace for layers [from, to) holds (SIZE_MAX if
+ * out of memory to plan it). */
+size_t ft_workspace_infer_floats(const ft_model *m, int from, int to, int max_batch);
+/* Floats a workspace holds. */
+size_t ft_workspace_floats_of(const ft_workspace *ws);
+/* 0 if layers [from, n) can train: each has a backward and reads only the
+ * layer before it (backward through graphs is not there yet). */
+int ft_model_check_trainable(const ft_model *m, int from, ft_error *err);
 void ft_workspace_free(ft_workspace *ws);
 /* Make backward write parameter gradients into `grads` (ft_model_num_params
  * floats, same layout as the model's) instead of the model's own array:
  * data-parallel shards each keep their own. NULL restores the default. */
 void ft_workspace_set_grads(ft_workspace *ws, float *grads);
 
-/* Run the workspace's layers [from, to) on x (batch rows of the input of layer `from`; it must
- * stay valid until backward). Returns the output (logits with FT_FWD_LOGITS). */
+/* Run the workspace's layers [from, to) in order on x (batch rows of the input of layer `from`; it must
+ * stay valid until backward). Returns the output of layer to - 1 (logits with FT_FWD_LOGITS). */
 const float *ft_model_forward(ft_model *m, ft_workspace *ws, const float *x, int batch, int flags,
                               ft_rng *rng);
 
-/* Output of layer i from the last forward (i >= from). */
+/* Output of layer i from the last forward (i >= from) of a training
+ * workspace; NULL for a forward-only one (its buffers are reused). */
 const float *ft_workspace_output(const ft_workspace *ws, int i);
 
 /* Backpropagate dout (d loss / d output of the last forward, pre-activation

@@ -15,14 +15,14 @@
 /* One parameter tensor of the file: "<layer>.weight" in PyTorch layout or
  * "<layer>.bias", and where its values sit in the flat parameter array. */
 typedef struct {
-    char name[80];
+    char name[FT_NAME_MAX + 16];
     int rank;
     uint64_t shape[4];
     size_t offset;
     const char *hint; /* the layer type's word on a weight in the wrong layout, or NULL */
 } param_tensor;
 
-/* The model's tensors in file order; returns how many (at most 2 per layer). */
+/* The model's tensors in file order; returns how many (at most 2 per layer: a constant has no bias). */
 static int param_tensors(const ft_model *m, param_tensor *t)
 {
     int n = 0;
@@ -30,11 +30,14 @@ static int param_tensors(const ft_model *m, param_tensor *t)
         const ft_layer *l = &m->layers[i];
         if (!l->nweights)
             continue;
-        param_tensor *w = &t[n++], *b = &t[n++];
+        param_tensor *w = &t[n++];
         snprintf(w->name, sizeof w->name, "%s.weight", l->name);
         w->rank = l->kind->weight_shape(l, w->shape);
         w->offset = l->param_offset;
         w->hint = l->kind->weight_hint;
+        if (!l->nbias)
+            continue; /* a constant's weight stands alone */
+        param_tensor *b = &t[n++];
         snprintf(b->name, sizeof b->name, "%s.bias", l->name);
         b->rank = 1;
         b->shape[0] = (uint64_t)l->nbias;

@@ -3,7 +3,7 @@
  * FT_OPT_ENUM), the name used in JSON and the descriptor it stands for
  * (ft_layer_<name>, ft_act_<name>, ft_optim_<name>), which is defined in:
  *   core/nn/layer_<name>.c: ft_layer_kind (core/nn/layer.h); maxpool2d and
- *     avgpool2d share core/nn/layer_pool.c;
+ *     avgpool2d share core/nn/layer_pool.c, add and mul core/nn/layer_binary.c;
  *   core/nn/act_<name>.c: ft_act_kind (core/nn/activation.h);
  *   core/nn/optim_<name>.c: ft_optim_kind (core/nn/optim_kind.h); adamw
  *     shares core/nn/optim_adam.c.
@@ -22,7 +22,16 @@
     X(AVGPOOL2D, avgpool2d)                                                                        \
     X(GLOBAL_AVGPOOL2D, global_avgpool2d)                                                          \
     X(FLATTEN, flatten)                                                                            \
-    X(DROPOUT, dropout)
+    X(DROPOUT, dropout)                                                                            \
+    X(ACTIVATION, activation)                                                                      \
+    X(SOFTMAX, softmax)                                                                            \
+    X(BATCHNORM, batchnorm)                                                                        \
+    X(ADD, add)                                                                                    \
+    X(MUL, mul)                                                                                    \
+    X(CONCAT, concat)                                                                              \
+    X(CONSTANT, constant)                                                                          \
+    X(PAD, pad)                                                                                    \
+    X(RESHAPE, reshape)
 
 #define FT_ACTIVATIONS(X)                                                                          \
     X(LINEAR, linear)                                                                              \
@@ -31,7 +40,10 @@
     X(SIGMOID, sigmoid)                                                                            \
     X(TANH, tanh)                                                                                  \
     X(SOFTMAX, softmax)                                                                            \
-    X(GELU, gelu)
+    X(GELU, gelu)                                                                                  \
+    X(CLIP, clip)                                                                                  \
+    X(HARD_SIGMOID, hard_sigmoid)                                                                  \
+    X(HARD_SWISH, hard_swish)
 
 #define FT_OPTIMIZERS(X)                                                                           \
     X(SGD, sgd)                                                                                    \

@@ -224,7 +224,7 @@ int ft_evaluate(ft_model *m, const ft_dataset *ds, const ft_preproc *pp, ft_loss
         return -1;
     int k = mode == TARGET_VALUES ? 0 : ft_dataset_target_dim(ds);
     ft_batch_buffers buf = {0};
-    ft_workspace *ws = ft_workspace_new(m, 0, batch, err);
+    ft_workspace *ws = ft_workspace_new_range(m, 0, ft_model_num_layers(m), batch, err);
     if (!ws)
         return -1;
     out->confusion = k ? calloc((size_t)k * (size_t)k, sizeof(uint64_t)) : NULL;
@@ -394,7 +394,7 @@ int ft_predict(ft_model *m, const float *x, int n, float *out, ft_error *err)
     const int chunk = FT_PREDICT_CHUNK;
     size_t in = ft_shape_size(ft_model_input_shape(m));
     size_t units = ft_shape_size(ft_model_output_shape(m));
-    ft_workspace *ws = ft_workspace_new(m, 0, n < chunk ? (n > 0 ? n : 1) : chunk, err);
+    ft_workspace *ws = ft_workspace_new_range(m, 0, ft_model_num_layers(m), n < chunk ? (n > 0 ? n : 1) : chunk, err);
     if (!ws)
         return -1;
     for (int start = 0; start < n; start += chunk) {

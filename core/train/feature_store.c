@@ -150,7 +150,7 @@ static entry *list_files(const ft_feature_store *fs, size_t *n, size_t *total)
                 break;
             list = grown;
         }
-        snprintf(list[*n].name, sizeof list[*n].name, "%s", e->d_name);
+        memcpy(list[*n].name, e->d_name, len + 1); /* len < sizeof name, checked above */
         list[*n].bytes = (size_t)st.st_size;
         list[*n].used = st.st_mtim;
         *total += (size_t)st.st_size;

@@ -74,7 +74,8 @@ ft_trainer *ft_trainer_new(ft_model *m, const ft_dataset *train, const ft_datase
                            const ft_preproc *pp, const ft_train_config *cfg, ft_error *err)
 {
     if (check_config(cfg, val, err) != 0 || ft_train_check(m, train, cfg->loss, err) != 0 ||
-        (val && ft_train_check(m, val, cfg->loss, err) != 0))
+        (val && ft_train_check(m, val, cfg->loss, err) != 0) ||
+        ft_model_check_trainable(m, ft_model_first_trainable(m), err) != 0)
         return NULL;
     if (ft_dataset_rows(train) == 0) {
         ft_fail(err, FT_EINVAL, "dataset", "the training set is empty");

@@ -50,7 +50,11 @@ static bool compatible(ft_req *r, const ft_dataset_ref *ref, const json_t *ds, c
         return false;
     }
     int rc = ft_dataset_ref_check(ref, &info, param, &rows, &classes, names, 1, &nnames, &err);
-    bool same_shape = ft_shape_equal(info.shape, train_info->shape) && info.kind == train_info->kind;
+    /* Images of other sizes are for the plan to judge: a base model with
+     * image preprocessing resizes every set to its input. */
+    bool images = info.xtype == FT_X_U8 && train_info->xtype == FT_X_U8 && info.shape.rank == 3 &&
+                  train_info->shape.rank == 3;
+    bool same_shape = (images || ft_shape_equal(info.shape, train_info->shape)) && info.kind == train_info->kind;
     ft_data_info_free(&info);
     if (rc != 0) {
         ft_reply_ft_error(r, &err, 422);

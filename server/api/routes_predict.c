@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "core/data/image.h"
+#include "core/data/image_preproc.h"
 #include "core/job/spec.h"
 #include "core/train/train.h"
 #include "server/api/routes.h"
@@ -61,7 +62,7 @@ static long flatten(const json_t *v, float *out, size_t max, size_t *n)
 static bool within_budget(ft_req *r, const ft_model *m, size_t n)
 {
     size_t floats = n * (ft_shape_size(ft_model_input_shape(m)) + ft_shape_size(ft_model_output_shape(m)));
-    floats += ft_workspace_floats(m, 0, ft_model_num_layers(m), (int)(n < FT_PREDICT_CHUNK ? n : FT_PREDICT_CHUNK));
+    floats += ft_workspace_infer_floats(m, 0, ft_model_num_layers(m), (int)(n < FT_PREDICT_CHUNK ? n : FT_PREDICT_CHUNK));
     if (floats <= MAX_PREDICT_BYTES / sizeof(float))
         return true;
     ft_reply_error(r, 413, "predict_too_large", "inputs",
@@ -78,7 +79,7 @@ static float *json_rows(ft_req *r, const ft_model *m, const json_t *body, size_t
     size_t n = inputs ? json_array_size(inputs) : one ? 1 : 0;
     if (!(inputs ? json_is_array(inputs) : one != NULL) || n == 0 || n > MAX_PREDICT_ROWS) {
         ft_reply_error(r, 422, "invalid_value", "inputs",
-                       "send {\"inputs\": [[...], ...]} with 1 to %d rows of %zu numbers each (or a PNG image)",
+                       "send {\"inputs\": [[...], ...]} with 1 to %d rows of %zu numbers each (or a PNG or JPEG image)",
                        MAX_PREDICT_ROWS, features);
         return NULL;
     }
@@ -102,8 +103,24 @@ static float *json_rows(ft_req *r, const ft_model *m, const json_t *body, size_t
     return x;
 }
 
-/* One PNG body -> one raw row in the model's [C, H, W] layout. */
-static float *png_row(ft_req *r, const ft_model *m, const unsigned char *body, size_t len)
+/* The model's image preprocessing when it resizes or crops (*has = true):
+ * then an image goes through it whole, scale and mean / std included. */
+static int image_preproc(const ft_model *m, ft_image_preproc *pp, bool *has, ft_error *err)
+{
+    const json_t *j = ft_model_preprocessing(m);
+    *has = false;
+    if (!j || !ft_image_preproc_is_image(j))
+        return 0;
+    if (ft_image_preproc_from_json(j, pp, err) != 0)
+        return -1;
+    *has = ft_image_preproc_has_geometry(pp);
+    return 0;
+}
+
+/* One PNG or JPEG body -> one row in the model's [C, H, W] layout: raw
+ * values (resized to the input), or with *normalized set, the model's
+ * inputs through its image preprocessing. */
+static float *image_row(ft_req *r, const ft_model *m, const unsigned char *body, size_t len, bool *normalized)
 {
     ft_shape in = ft_model_input_shape(m);
     if (in.rank != 3 || (in.dim[0] != 1 && in.dim[0] != 3)) {
@@ -114,24 +131,31 @@ static float *png_row(ft_req *r, const ft_model *m, const unsigned char *body, s
     if (!within_budget(r, m, 1))
         return NULL;
     ft_image im = {0};
+    ft_image_preproc pp;
     ft_error err = {0};
-    size_t n = ft_shape_size(in);
-    uint8_t *chw = malloc(n);
-    float *x = malloc(sizeof *x * n);
-    if (!chw || !x || ft_png_decode(body, len, (uint64_t)1 << 26, &im, &err) != 0 ||
-        ft_image_to_chw(&im, in.dim[0], in.dim[1], in.dim[2], chw, &err) != 0) {
-        if (err.code)
-            ft_reply_error(r, 400, "invalid_image", NULL, "the body is not a usable PNG image: %s", err.msg);
-        else
-            ft_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
-        free(x);
-        x = NULL;
+    float *x = malloc(sizeof *x * ft_shape_size(in));
+    if (image_preproc(m, &pp, normalized, &err) != 0) {
+        ft_reply_ft_error(r, &err, 500);
+    } else if (!x) {
+        ft_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
+    } else if (ft_image_decode(body, len, (uint64_t)1 << 26, &im, &err) != 0) {
+        ft_reply_error(r, err.code == FT_ENOMEM ? 503 : err.code == FT_ETOOBIG ? 413 : 400,
+                       err.code == FT_ENOMEM ? "out_of_memory" : "invalid_image", NULL,
+                       "the body is not a usable PNG or JPEG image: %s", err.msg);
+    } else {
+        ft_resize_geom g = ft_geom_squash(in.dim[1], in.dim[2]);
+        if ((*normalized ? ft_image_preproc_apply(&pp, &im, in, x, &err)
+                         : ft_image_resample(&im, in.dim[0], &g, x, &err)) == 0) {
+            for (size_t i = 0; !*normalized && i < ft_shape_size(in); i++)
+                x[i] = (float)(uint8_t)(x[i] + 0.5f); /* the uint8 a stored dataset row holds */
+            ft_image_free(&im);
+            return x;
+        }
+        ft_reply_ft_error(r, &err, 422);
     }
-    for (size_t i = 0; x && i < n; i++)
-        x[i] = chw[i];
-    free(chw);
     ft_image_free(&im);
-    return x;
+    free(x);
+    return NULL;
 }
 
 static json_t *prediction(const ft_model *m, const float *y, size_t units)
@@ -176,11 +200,12 @@ void ft_route_model_predict(ft_app *app, ft_req *r)
     const unsigned char *body = ft_req_raw(r, &len);
     const char *ct = ft_req_header(r, "Content-Type");
     int n = 1;
+    bool normalized = false;
     float *x = NULL, *y = NULL;
     ft_preproc pp;
     ft_error err = {0};
-    if (ct && strncasecmp(ct, "image/png", 9) == 0) {
-        x = png_row(r, m, body, len);
+    if (ct && (strncasecmp(ct, "image/png", 9) == 0 || strncasecmp(ct, "image/jpeg", 10) == 0)) {
+        x = image_row(r, m, body, len, &normalized);
     } else if (!ct || strncasecmp(ct, "application/json", 16) == 0) {
         json_error_t jerr;
         json_t *j = len ? json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
@@ -192,7 +217,7 @@ void ft_route_model_predict(ft_app *app, ft_req *r)
         json_decref(j);
     } else {
         ft_reply_error(r, 415, "unsupported_media_type", "Content-Type",
-                       "send application/json {\"inputs\": [...]} or an image/png body");
+                       "send application/json {\"inputs\": [...]} or an image/png or image/jpeg body");
     }
     if (!x)
         goto done;
@@ -201,7 +226,7 @@ void ft_route_model_predict(ft_app *app, ft_req *r)
         goto done;
     }
     /* Raw values -> model inputs, exactly as training batches were made. */
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n && !normalized; i++)
         for (size_t f = 0; f < features; f++) {
             float *v = &x[(size_t)i * features + f];
             *v *= pp.scale;

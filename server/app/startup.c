@@ -129,7 +129,7 @@ static int sweep_dir(ft_app *app, const char *dir, const char *prefix, const cha
  * proves that no other process writes here), every orphan goes. In a data
  * dir shared by other live processes (PostgreSQL), two kinds of file look
  * like orphans and are not: the temp file of a writer still at work (an
- * upload, a checkpoint, a model being saved), and a stored file just
+ * upload, a checkpoint, a model or features being saved), and a stored file just
  * renamed into place whose row has not committed yet (the row list was
  * read before the directory). Both are fresh: a writer touches its temp
  * file as it writes, and a file is renamed right after its last write and

@@ -34,9 +34,10 @@ static bool is_json_type(const char *mt)
 static bool is_upload_type(const char *mt)
 {
     static const char *const ok[] = {"text/csv", "text/plain", "application/csv", "application/octet-stream",
-                                     "application/x-tar", "application/gzip", "application/x-gzip",
+                                     "application/x-tar", "application/zip", "application/x-zip-compressed",
+                                     "application/gzip", "application/x-gzip",
                                      "application/x-compressed-tar", "application/safetensors",
-                                     "application/x-safetensors", "application/vnd.safetensors",
+                                     "application/x-safetensors", "application/vnd.safetensors", "application/onnx",
                                      "application/x-www-form-urlencoded", NULL};
     for (const char *const *t = ok; *t; t++)
         if (strcmp(mt, *t) == 0)

@@ -58,11 +58,18 @@ json_t *ft_model_object(const ft_model *m, const char *id, const json_t *extra)
         ft_model_layer_info(m, i, &li);
         total += li.params;
         trainable += li.trainable ? li.params : 0;
-        json_array_append_new(layers, json_pack("{s:i, s:s, s:s, s:s, s:o, s:I, s:b}", "index", i, "name", li.name,
-                                                "type", ft_layer_type_name(li.type), "activation",
-                                                li.has_params ? ft_activation_name(li.activation) : "none",
-                                                "output_shape", ft_shape_to_json(li.output), "params",
-                                                (json_int_t)li.params, "trainable", li.trainable));
+        /* A graph's node: what it reads and the other names (ONNX
+         * tensor names) that cut_after accepts for its output. */
+        json_t *inputs = json_array();
+        for (int k = 0; k < li.ninputs; k++)
+            json_array_append_new(inputs, json_string(li.inputs[k]));
+        const json_t *aliases = ft_model_layer_aliases(m, i);
+        json_array_append_new(layers, json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:b}", "index", i, "name",
+                                                li.name, "type", ft_layer_type_name(li.type), "activation",
+                                                li.has_params ? ft_activation_name(li.activation) : "none", "inputs",
+                                                inputs, "aliases", aliases ? json_deep_copy(aliases) : json_array(), "output_shape",
+                                                ft_shape_to_json(li.output), "params", (json_int_t)li.params,
+                                                "trainable", li.trainable));
     }
     ft_activation out = ft_model_output_activation(m);
     const json_t *classes = ft_model_classes(m);
@@ -74,6 +81,8 @@ json_t *ft_model_object(const ft_model *m, const char *id, const json_t *extra)
                                                                                        : "regression",
                             "params", (json_int_t)total, "trainable_params", (json_int_t)trainable, "classes",
                             classes ? json_deep_copy(classes) : json_null(), "layers", layers);
+    const json_t *pp = ft_model_preprocessing(m);
+    json_object_set_new(obj, "preprocessing", pp ? json_deep_copy(pp) : json_null());
     if (extra)
         json_object_update(obj, (json_t *)extra);
     return obj;

@@ -42,18 +42,26 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Whether in + i starts a path into the data dir, spelt as the app builds
+ * them (--data-dir + "/..."). Only those: layer names such as ONNX's
+ * "/layer1/layer1.0/conv1/Conv" look like paths and must stay. */
+static bool data_dir_path(const ft_app *app, const char *in, size_t i)
+{
+    size_t len = strlen(app->cfg.data_dir);
+    return (i == 0 || strchr(" '\"(=", in[i - 1])) && len && strncmp(in + i, app->cfg.data_dir, len) == 0 &&
+           (in[i + len] == '/' || !in[i + len] || strchr(" '\"),;:", in[i + len]));
+}
+
 /* Job errors are shown to API users, and core's messages about files name
  * them ("cannot write /srv/data/checkpoints/job_....ckpt.tmp: No space left
  * on device"). The user gets "a file in the data dir" instead of the path;
  * the log keeps the whole message. */
-static void without_paths(const char *in, char *out, size_t n)
+static void without_paths(const ft_app *app, const char *in, char *out, size_t n)
 {
     static const char placeholder[] = "a file in the data dir";
     size_t o = 0;
     for (size_t i = 0; in[i] && o + 1 < n;) {
-        bool token_start = i == 0 || strchr(" '\"(=", in[i - 1]);
-        bool path = token_start && (in[i] == '/' || strncmp(in + i, "./", 2) == 0 || strncmp(in + i, "../", 3) == 0);
-        if (!path) {
+        if (!data_dir_path(app, in, i)) {
             out[o++] = in[i++];
             continue;
         }
@@ -72,7 +80,7 @@ static void event(job_run *j, const char *level, const char *message, const json
 {
     ft_error err = {0};
     char shown[1024];
-    without_paths(message, shown, sizeof shown);
+    without_paths(j->app, message, shown, sizeof shown);
     if (strcmp(shown, message) != 0)
         ft_app_log(j->app, "job_event", "job", j->claim->id, "detail", message, NULL);
     ft_store_job_event(j->app->store, j->claim->id, j->claim->lease, level, shown, data, &err);
@@ -231,7 +239,7 @@ static const char *fail(job_run *j, const ft_error *e)
      * On a full disk that is the room the failure record needs. */
     ft_store_job_fenced(j->app->store, j->claim->id, j->claim->lease, remove_checkpoint, j, &err);
     char message[sizeof e->msg + 64];
-    without_paths(e->msg, message, sizeof message);
+    without_paths(j->app, e->msg, message, sizeof message);
     if (strcmp(message, e->msg) != 0)
         ft_app_log(j->app, "job_error", "job", j->claim->id, "detail", e->msg, NULL);
     json_t *error = json_pack("{s:s, s:s, s:o}", "message", message, "code", ft_errcode_name(e->code), "param",

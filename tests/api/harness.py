@@ -359,6 +359,23 @@ def wait_for(predicate, timeout=60, interval=0.05, what="a condition"):
         time.sleep(interval)
 
 
+def restart_and_sweep(server, *paths):
+    """Start the server again so that its sweep judges paths (files or
+    directories' files). In a data dir shared through PostgreSQL the sweep
+    spares young files, which may be another live process's: check that,
+    then age them past the bound and start once more."""
+    if STORE != "sqlite":
+        files = [os.path.join(p, f) for p in paths if os.path.isdir(p) for f in os.listdir(p)]
+        files += [p for p in paths if os.path.isfile(p)]
+        server.start()
+        check(all(os.path.exists(f) for f in files), "a young file was swept from a shared data dir")
+        server.stop()
+        old = time.time() - 2 * 3600
+        for f in files:
+            os.utime(f, (old, old))
+    server.start()
+
+
 def sse_events(server, path, headers=None, timeout=120, on_event=None):
     """Read a Server-Sent Events stream until `event: end` (or the server
     closes it). Returns (status, headers, events); each event is a dict with

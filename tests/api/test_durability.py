@@ -10,7 +10,7 @@ import socket
 import struct
 import time
 
-from harness import STORE, Server, check, idx_subset, main
+from harness import Server, check, idx_subset, main, restart_and_sweep
 
 SYS_TGKILL = 234  # x86-64
 
@@ -90,23 +90,6 @@ def test_kill9_during_training_resumes_from_checkpoint():
         check(len(server.get("/v1/models").json()["data"]) == 2, "a job produced two models")
     finally:
         server.close()
-
-
-def restart_and_sweep(server, *paths):
-    """Start the server again so that its sweep judges paths (files or
-    directories' files). In a data dir shared through PostgreSQL the sweep
-    spares young files, which may be another live process's: check that,
-    then age them past the bound and start once more."""
-    if STORE != "sqlite":
-        files = [os.path.join(p, f) for p in paths if os.path.isdir(p) for f in os.listdir(p)]
-        files += [p for p in paths if os.path.isfile(p)]
-        server.start()
-        check(all(os.path.exists(f) for f in files), "a young file was swept from a shared data dir")
-        server.stop()
-        old = time.time() - 2 * 3600
-        for f in files:
-            os.utime(f, (old, old))
-    server.start()
 
 
 def test_kill9_during_upload_leaves_nothing():

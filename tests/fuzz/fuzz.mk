@@ -18,7 +18,7 @@ FUZZ_TIME    ?= 20
 FUZZ_FORMATS  = $(patsubst core/data/format_%.c,%,$(wildcard core/data/format_*.c))
 FUZZ_HARNESS  = $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_format.c,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_TARGETS  = $(FUZZ_FORMATS) $(FUZZ_HARNESS)
-FUZZ_PKGS     = jansson libpng zlib nettle
+FUZZ_PKGS     = jansson libpng libjpeg libarchive zlib nettle
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # FT_FUZZING: libpng ignores chunk CRCs, so mutations reach the decoder
 # instead of all failing the checksum.

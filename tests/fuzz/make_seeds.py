@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Regenerate the fuzzers' seed corpora in tests/fuzz/corpus/<target>/.
 
-Standard library only. Seeds are small valid and invalid inputs of every
+Standard library, and PIL for the JPEG seeds. Seeds are small valid and invalid inputs of every
 kind the parsers know (each harness's first byte selects options, so seeds
 start with an option byte). The http seeds are requests like the API tests
 make, in the text form tests/fuzz/fuzz_http.c frames (tokens such as {ds}
@@ -225,6 +225,25 @@ def http_seeds(pngs, images, labels):
         put("http", name, data)
 
 
+def jpeg_seeds():
+    """Tiny JPEGs of every kind the decoder meets, made with PIL."""
+    import io
+    from PIL import Image
+    out = {}
+    for name, mode, size, kw in [("gray", "L", (7, 5), {}), ("rgb_420", "RGB", (9, 6), {"subsampling": 2}),
+                                 ("rgb_444", "RGB", (5, 8), {"subsampling": 0}),
+                                 ("progressive", "RGB", (11, 7), {"progressive": True}),
+                                 ("cmyk", "CMYK", (4, 4), {})]:
+        im = Image.new(mode, size)
+        im.putdata([tuple((x * 31 + y * 17 + c * 60) % 256 for c in range(len(mode))) if len(mode) > 1
+                    else (x * 31 + y * 17) % 256 for y in range(size[1]) for x in range(size[0])])
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=80, **kw)
+        out[name] = buf.getvalue()
+    out["truncated"] = out["rgb_420"][:len(out["rgb_420"]) // 2]
+    return out
+
+
 def main():
     pal = bytes(range(48))
     pngs = {
@@ -271,6 +290,16 @@ def main():
     for f in sorted(os.listdir(BAD)):
         if f.endswith(".tar"):
             put("tar", "bad_" + f, b"\0" + open(os.path.join(BAD, f), "rb").read())
+
+    jpegs = jpeg_seeds()
+    for i, (name, data) in enumerate(sorted(jpegs.items())):
+        put("jpeg", name, bytes([i * 53 & 255]) + data)
+    put("zip", "good", b"\0" + make_bad.zip_of(("data/cat/1.png", pngs["gray8"]), ("data/dog/2.jpg", jpegs["rgb_420"]),
+                                                ("data/dog/3.jpg", jpegs["progressive"]), ("data/bird/x.png", pngs["rgb8"])))
+    put("zip", "good_squash", b"\x2d" + make_bad.zip_of(("a/1.jpg", jpegs["gray"]), ("b/2.jpg", jpegs["rgb_444"])))
+    for f in sorted(os.listdir(BAD)):
+        if f.endswith(".zip"):
+            put("zip", "bad_" + f, b"\0" + open(os.path.join(BAD, f), "rb").read())
 
     images = make_bad.idx(0x08, [3, 2, 2], bytes(range(12)))
     labels = make_bad.idx(0x08, [3], bytes([0, 1, 2]))

@@ -10,6 +10,7 @@
 #include "core/nn/loss.h"
 #include "core/nn/model.h"
 #include "core/nn/optim.h"
+#include "tests/unit/fixture_compare.h"
 #include "tests/unit/test.h"
 
 #define RTOL 1e-4
@@ -25,31 +26,10 @@ static json_t *load(const char *file)
     return json_object_get(j, "cases") ? j : NULL;
 }
 
-static float *floats(const json_t *a, size_t *n)
-{
-    *n = json_array_size(a);
-    float *v = malloc(sizeof *v * (*n ? *n : 1));
-    for (size_t i = 0; i < *n; i++)
-        v[i] = (float)json_number_value(json_array_get(a, i));
-    return v;
-}
-
-/* Compare got[0..n) with the reference array; report the worst entry. */
+/* Compare got[0..n) with the reference array (floor 1e-3, see above). */
 static void compare(const char *what, const char *name, const float *got, const json_t *ref)
 {
-    size_t n = json_array_size(ref);
-    double scale = 0, worst = 0;
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++)
-        scale = fmax(scale, fabs(json_number_value(json_array_get(ref, i))));
-    for (size_t i = 0; i < n; i++) {
-        double want = json_number_value(json_array_get(ref, i));
-        double rel = fabs(got[i] - want) / fmax(fabs(want), fmax(1e-3 * scale, 1e-30));
-        if (rel > worst)
-            worst = rel, at = i;
-    }
-    CHECKF(worst <= RTOL, "%s %s: relative error %.3g at [%zu] (got %.9g, want %.9g)", name, what, worst, at,
-           n ? got[at] : 0.0, n ? json_number_value(json_array_get(ref, at)) : 0.0);
+    fixture_compare(what, name, got, ref, RTOL, 1e-3);
 }
 
 static ft_model *model_with_params(const json_t *c)
@@ -69,12 +49,12 @@ static ft_model *model_with_params(const json_t *c)
         char key[96];
         size_t n;
         snprintf(key, sizeof key, "%s.weight", li.name);
-        float *w = floats(json_object_get(params, key), &n);
+        float *w = fixture_floats(json_object_get(params, key), &n);
         size_t nb = (size_t)ft_shape_size(li.output.rank == 3 ? ft_shape1(li.output.dim[0]) : li.output);
         memcpy(ft_model_params(m) + li.param_offset, w, n * sizeof(float));
         free(w);
         snprintf(key, sizeof key, "%s.bias", li.name);
-        float *b = floats(json_object_get(params, key), &n);
+        float *b = fixture_floats(json_object_get(params, key), &n);
         CHECK(n == nb);
         memcpy(ft_model_params(m) + li.param_offset + li.params - n, b, n * sizeof(float));
         free(b);
@@ -124,7 +104,7 @@ static bool layer_case(const json_t *c, const char *name)
         return false;
     int batch = (int)json_integer_value(json_object_get(c, "batch"));
     size_t nx, ny;
-    float *x = floats(json_object_get(c, "x"), &nx), *dy = floats(json_object_get(c, "dy"), &ny);
+    float *x = fixture_floats(json_object_get(c, "x"), &nx), *dy = fixture_floats(json_object_get(c, "dy"), &ny);
     float *dx = calloc(nx, sizeof *dx);
     ft_error err = {0};
     ft_workspace *ws = ft_workspace_new(m, 0, batch, &err);
@@ -151,8 +131,8 @@ static bool loss_case(const json_t *c, const char *name)
     int batch = (int)json_integer_value(json_object_get(c, "batch"));
     int units = (int)json_integer_value(json_object_get(c, "units"));
     size_t n, nt;
-    float *in = floats(json_object_get(c, "input"), &n);
-    float *tg = floats(json_object_get(c, "target"), &nt);
+    float *in = fixture_floats(json_object_get(c, "input"), &n);
+    float *tg = fixture_floats(json_object_get(c, "target"), &nt);
     int32_t *labels = malloc(sizeof *labels * nt);
     for (size_t k = 0; k < nt; k++)
         labels[k] = (int32_t)tg[k];
@@ -205,7 +185,7 @@ static bool optimiser_case(const json_t *c, const char *name)
     ft_optim *opt = ft_optim_new(&cfg, ft_model_num_params(m), &err);
     int batch = (int)json_integer_value(json_object_get(c, "batch"));
     size_t nx, nl;
-    float *x = floats(json_object_get(c, "x"), &nx), *lf = floats(json_object_get(c, "labels"), &nl);
+    float *x = fixture_floats(json_object_get(c, "x"), &nx), *lf = fixture_floats(json_object_get(c, "labels"), &nl);
     int32_t labels[64];
     for (size_t k = 0; k < nl; k++)
         labels[k] = (int32_t)lf[k];
@@ -246,9 +226,9 @@ static bool end_to_end_case(const json_t *c, const char *name)
     json_t *bj;
     json_array_foreach(json_object_get(c, "batches"), b, bj) {
         size_t nx, nt = 0;
-        float *x = floats(json_object_get(bj, "x"), &nx);
-        float *t = json_object_get(bj, "targets") ? floats(json_object_get(bj, "targets"), &nt)
-                                                   : floats(json_object_get(bj, "labels"), &nt);
+        float *x = fixture_floats(json_object_get(bj, "x"), &nx);
+        float *t = json_object_get(bj, "targets") ? fixture_floats(json_object_get(bj, "targets"), &nt)
+                                                   : fixture_floats(json_object_get(bj, "labels"), &nt);
         int32_t labels[64];
         for (size_t k = 0; k < nt && k < 64; k++)
             labels[k] = (int32_t)t[k];

@@ -7,7 +7,7 @@
 #include "core/data/format.h"
 #include "tests/unit/test.h"
 
-#define ALL_OPTS (FT_OPT_LABEL | FT_OPT_TASK | FT_OPT_DELIMITER | FT_OPT_HEADER | FT_OPT_IMAGE_SIZE | FT_OPT_COLOR)
+#define ALL_OPTS (FT_OPT_LABEL | FT_OPT_TASK | FT_OPT_DELIMITER | FT_OPT_HEADER | FT_OPT_IMAGE_SIZE | FT_OPT_COLOR | FT_OPT_FIT)
 
 /* Every row of format_list.h, by its enum value. */
 #define AS_ID(ID, name) FT_FORMAT_##ID,
@@ -39,8 +39,8 @@ static void test_lists_from_the_table(void)
 {
     char names[256];
     ft_format_names(names, sizeof names);
-    CHECKF(strcmp(names, "auto, csv, tar, idx or safetensors") == 0, "%s", names);
-    static const char *const keys[] = {"format", "label", "task", "delimiter", "header", "image_size", "color", NULL};
+    CHECKF(strcmp(names, "auto, csv, tar, zip, idx or safetensors") == 0, "%s", names);
+    static const char *const keys[] = {"format", "label", "task", "delimiter", "header", "image_size", "color", "fit", NULL};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         CHECKF(keys[i] ? ft_ingest_option_key(i) && strcmp(ft_ingest_option_key(i), keys[i]) == 0
                        : ft_ingest_option_key(i) == NULL,
@@ -50,8 +50,11 @@ static void test_lists_from_the_table(void)
     ft_ingest_options o = {0};
     ft_error err = {0};
     CHECK(ft_ingest_option_set(&o, "format", "IDX", &err) == 0 && o.format == FT_FORMAT_IDX);
-    CHECK(ft_ingest_option_set(&o, "format", "zip", &err) != 0 && strcmp(err.param, "format") == 0 &&
-          strcmp(err.msg, "format must be auto, csv, tar, idx or safetensors, not 'zip'") == 0);
+    CHECK(ft_ingest_option_set(&o, "format", "npy", &err) != 0 && strcmp(err.param, "format") == 0 &&
+          strcmp(err.msg, "format must be auto, csv, tar, zip, idx or safetensors, not 'npy'") == 0);
+    CHECK(ft_ingest_option_set(&o, "fit", "squash", &err) == 0 && o.fit == FT_FIT_SQUASH);
+    CHECK(ft_ingest_option_set(&o, "fit", "stretch", &err) != 0 && strcmp(err.param, "fit") == 0 &&
+          strcmp(err.msg, "fit must be crop or squash, not 'stretch'") == 0);
 }
 
 static void test_sniffers(void)
@@ -61,9 +64,12 @@ static void test_sniffers(void)
     static const unsigned char idx[] = {0, 0, 8, 3, 0, 0, 0, 1};
     static const unsigned char st[] = {2, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
     static const unsigned char csv[] = "a,b\n1,2\n";
+    static const unsigned char zip[] = "PK\x03\x04\x14\0";
     const ft_format_desc *c = ft_format_find(FT_FORMAT_CSV), *t = ft_format_find(FT_FORMAT_TAR),
                          *x = ft_format_find(FT_FORMAT_IDX), *s = ft_format_find(FT_FORMAT_SAFETENSORS);
     CHECK(t->sniff(tar, sizeof tar, false) == FT_SNIFF_SURE && t->sniff(csv, sizeof csv - 1, false) == FT_SNIFF_NO);
+    const ft_format_desc *z = ft_format_find(FT_FORMAT_ZIP);
+    CHECK(z->sniff(zip, sizeof zip - 1, false) == FT_SNIFF_SURE && z->sniff(tar, sizeof tar, false) == FT_SNIFF_NO);
     CHECK(x->sniff(idx, sizeof idx, true) == FT_SNIFF_SURE && x->sniff(st, sizeof st, false) == FT_SNIFF_NO);
     CHECK(s->sniff(st, sizeof st, false) == FT_SNIFF_SURE && s->sniff(st, sizeof st, true) == FT_SNIFF_NO);
     CHECK(c->sniff(csv, sizeof csv - 1, false) == FT_SNIFF_WEAK && c->sniff(idx, sizeof idx, false) == FT_SNIFF_NO);
@@ -82,7 +88,7 @@ static void test_sniff_order(void)
     static const unsigned char bin[] = {1, 0, 2, 3};
     src = (ft_ingest_source){.data = bin, .len = sizeof bin, .name = "x.bin"};
     CHECK(ft_ingest(&src, NULL, &ds, NULL, &err) != 0);
-    CHECKF(strcmp(err.msg, "x.bin: unrecognised file format (not CSV text, a tar archive, IDX or safetensors)") == 0,
+    CHECKF(strcmp(err.msg, "x.bin: unrecognised file format (not CSV text, a tar archive, a zip archive, IDX or safetensors)") == 0,
            "%s", err.msg);
 }
 

@@ -204,7 +204,7 @@ static void test_arch_errors(void)
         {"{\"input\": [1, 4, 4], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 5}]}", "architecture.layers[0]", "does not fit"},
         {"{\"input\": [1, 4, 4], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3, \"activation\": \"softmax\"}]}", "architecture.layers[0]", "softmax"},
         {"{\"input\": [4], \"layers\": [{\"name\": \"a\", \"type\": \"dense\", \"units\": 2}, {\"name\": \"a\", \"type\": \"dense\", \"units\": 2}]}", "architecture.layers[1]", "used twice"},
-        {"{\"input\": [4], \"layers\": [{\"name\": \"a.b\", \"type\": \"dense\", \"units\": 2}]}", "architecture.layers[0].name", "letters"},
+        {"{\"input\": [4], \"layers\": [{\"name\": \"a b\", \"type\": \"dense\", \"units\": 2}]}", "architecture.layers[0].name", "letters"},
         {"{\"input\": [4, 4], \"layers\": [{\"type\": \"flatten\"}]}", "architecture.input", "input must be"},
         {"{\"input\": [4], \"layers\": []}", "architecture.layers", "1 to"},
         {"{\"input\": [4], \"layers\": [{\"type\": \"dropout\", \"rate\": 1}]}", "architecture.layers[0].rate", "[0, 1)"},

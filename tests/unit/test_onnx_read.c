@@ -11,7 +11,8 @@
 #include "core/util/fsutil.h"
 #include "tests/unit/test.h"
 
-#define NODE_DIR "/usr/share/libonnx-testdata/data/node/"
+#include "tests/unit/onnx_testdata.h"
+
 #define FIXTURES "tests/fixtures/onnx/"
 
 /* The operators of issue 12, also the supported list passed to the reader. */
@@ -21,42 +22,9 @@ static const char *const OPS[] = {
     "Flatten", "Reshape", "Gemm", "MatMul", "Pad", "Constant", "Dropout", "Identity"};
 #define N_OPS (sizeof OPS / sizeof *OPS)
 
-/* Test folders of those operators ("test_<op in lower case>..."), minus
- * other operators that share a prefix and the *_expanded function bodies. */
-static const char *const PREFIXES[] = {
-    "test_basic_conv", "test_conv_", "test_batchnorm", "test_relu", "test_leakyrelu", "test_clip",
-    "test_sigmoid", "test_hardsigmoid", "test_hardswish", "test_tanh", "test_softmax_", "test_add",
-    "test_mul", "test_concat", "test_maxpool", "test_averagepool", "test_globalaveragepool",
-    "test_flatten", "test_reshape", "test_gemm", "test_matmul_", "test_constant", "test_edge_pad",
-    "test_reflect_pad", "test_dropout", "test_identity"};
-static const char *const EXCLUDE[] = {"constantofshape", "_expanded", "matmulinteger", "convinteger"};
-
 static ft_onnx_limits issue12_limits(void)
 {
     return (ft_onnx_limits){.supported_ops = OPS, .n_supported_ops = N_OPS};
-}
-
-static ft_onnx_model *read_path(const char *path, const ft_onnx_limits *lim, ft_error *err)
-{
-    unsigned char *buf;
-    size_t len;
-    ft_onnx_model *m = NULL;
-    if (ft_read_file(path, 64u << 20, &buf, &len, err) != 0)
-        return NULL;
-    ft_onnx_read(buf, len, lim, &m, err);
-    free(buf);
-    return m;
-}
-
-static int wanted(const char *name)
-{
-    for (size_t i = 0; i < sizeof EXCLUDE / sizeof *EXCLUDE; i++)
-        if (strstr(name, EXCLUDE[i]))
-            return 0;
-    for (size_t i = 0; i < sizeof PREFIXES / sizeof *PREFIXES; i++)
-        if (strncmp(name, PREFIXES[i], strlen(PREFIXES[i])) == 0)
-            return 1;
-    return 0;
 }
 
 /* A tensor file's shape against a declared value (unknown dims match). */
@@ -96,16 +64,9 @@ static void test_conformance_models(void)
         snprintf(dir, sizeof dir, NODE_DIR "%s", e->d_name);
         snprintf(path, sizeof path, "%s/model.onnx", dir);
         ft_error err = {0};
-        ft_onnx_model *m = read_path(path, &lim, &err);
-        if (!m && (strstr(err.msg, "opset 1 is not") || strstr(err.msg, "opset 6 is not"))) {
-            /* GlobalAveragePool's and HardSigmoid's tests declare the opset
-             * their op last changed in (1, 6): same semantics, read them
-             * with the floor lowered; real files are refused below 7. */
-            ft_onnx_limits old = lim;
-            old.opset_min = 1;
-            m = read_path(path, &old, &err);
-            old_opset++;
-        }
+        int old;
+        ft_onnx_model *m = read_testdata(path, &lim, &old, &err);
+        old_opset += (size_t)old;
         CHECKF(m, "%s: %s", e->d_name, err.msg);
         if (!m)
             continue;

@@ -9,6 +9,7 @@ import gzip
 import io
 import os
 import struct
+import zipfile
 import zlib
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bad")
@@ -63,6 +64,39 @@ def tar_entry(name, data=b"", typeflag=b"0", **kw):
 
 def tar(*entries, end=True):
     return b"".join(entries) + (b"\0" * 1024 if end else b"")
+
+
+def gnu_sparse(name, data, hole):
+    """An old-GNU sparse entry ('S'): data at offset 0, then a hole of `hole` bytes."""
+    h = bytearray(tar_header(name, len(data), b"S"))
+    h[257:265] = b"ustar  \0"  # old GNU magic: its header layout holds the sparse map
+    h[386:410] = b"%011o\0%011o\0" % (0, len(data))
+    h[483:495] = b"%011o\0" % (len(data) + hole)
+    h[148:156] = b"        "
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h) + data + b"\0" * ((512 - len(data) % 512) % 512)
+
+
+def zip_of(*entries, unix_modes=None):
+    """A zip of (name, data) pairs; unix_modes maps a name to its st_mode."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            if unix_modes and name in unix_modes:
+                info.create_system = 3
+                info.external_attr = unix_modes[name] << 16
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+def zip_flag_encrypted(data):
+    """Set the 'encrypted' bit of the first entry in both of its headers."""
+    b = bytearray(data)
+    b[6] |= 1
+    b[data.index(b"PK\x01\x02") + 8] |= 1
+    return bytes(b)
 
 
 def idx(dtype, dims, payload):
@@ -125,6 +159,17 @@ def main():
     write("binary.bin", bytes(range(256)) * 4)
     write("image.png", png(4, 4))
     write("archive.zip", b"PK\x03\x04" + b"\0" * 100)
+    # ---- zip of images ----
+    jpeg_head = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"  # SOI + APP0, then nothing
+    write("dotdot.zip", zip_of(("cat/1.png", png(4, 4)), ("../x.png", png(4, 4))))
+    write("absolute.zip", zip_of(("/etc/cat/x.png", png(4, 4))))
+    write("symlink.zip", zip_of(("cat/1.png", png(4, 4)), ("cat/link.png", b"1.png"),
+                                unix_modes={"cat/link.png": 0o120777}))
+    write("encrypted.zip", zip_flag_encrypted(zip_of(("cat/1.png", png(4, 4)))))
+    whole = zip_of(("cat/1.png", png(4, 4)), ("cat/2.png", png(4, 4)))
+    write("truncated.zip", whole[:len(whole) * 2 // 3])
+    write("truncated_jpeg.zip", zip_of(("cat/1.jpg", jpeg_head)))
+    write("big_entry.zip", zip_of(("cat/1.png", png(4, 4) + b"\0" * 100000)))
     # ---- tar of PNGs ----
     good = png(4, 4)
     write("symlink.tar", tar(tar_entry("cat/1.png", good), tar_entry("cat/link.png", typeflag=b"2", linkname=b"1.png")))
@@ -135,7 +180,7 @@ def main():
     write("dotdot.tar", tar(tar_entry("cat/../../1.png", good)))
     write("top_level.tar", tar(tar_entry("1.png", good)))
     write("empty_class.tar", tar(tar_entry("cat/", typeflag=b"5"), tar_entry("dog/", typeflag=b"5"),
-                                 tar_entry("cat/1.png", good), tar_entry("dog/1.jpg", b"jpeg")))
+                                 tar_entry("cat/1.png", good), tar_entry("dog/notes.txt", b"text")))
     write("no_images.tar", tar(tar_entry("notes/readme.txt", b"hello")))
     write("empty.tar", tar())
     write("not_png.tar", tar(tar_entry("cat/1.png", b"hello")))
@@ -147,7 +192,7 @@ def main():
     write("bad_checksum.tar", tar(tar_entry("cat/1.png", good), tar_header("cat/2.png", 0, checksum_delta=1)))
     write("not_tar.tar", b"this is plain text, not a tar archive\n" * 20)
     write("pixel_bomb.tar", tar(tar_entry("cat/big.png", png(100000, 100000, idat=zlib.compress(b"\0" * 1000)))))
-    write("sparse.tar", tar(tar_entry("cat/1.png", good, typeflag=b"S")))
+    write("sparse.tar", tar(gnu_sparse("cat/1.png", good, 1 << 20)))
     write("bad_utf8_name.tar", tar(tar_entry(b"cat/caf\xe9.png", good)))
     write("big_entry.tar", tar(tar_entry("cat/1.png", good + b"\0" * 2000)))
     # budgets: 5 images x 64x64 (+ a 4-byte label) pass 10000 bytes before any is decoded
