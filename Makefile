@@ -6,6 +6,7 @@
 #   make graph-bench  the forward pass of a resnet18-shaped graph (images/s)
 #   make bench-tools build/bench/onnx_forward (bench/onnx_bench.sh runs it)
 #   make fuzz-smoke short libFuzzer runs of every harness (clang-14)
+#   make container-test  build the Dockerfile with podman and run the image
 #   make demo       the transfer-learning experiment against a running server
 
 BUILD   ?= build
@@ -27,7 +28,7 @@ CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx/onnx.pb-c.o
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test sanitize bench bench-tools graph-bench fuzz-smoke demo clean
+.PHONY: all test sanitize container-test bench bench-tools graph-bench fuzz-smoke demo clean
 all: $(BUILD)/finetuned $(TEST_BIN) $(BUILD)/queue_bench bench-tools
 
 $(BUILD)/%.o: %.c
@@ -80,6 +81,10 @@ test: all
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize:
 	$(MAKE) BUILD=build-san OPT="-O1 -g" EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" test
+
+# The image built from this tree and run with podman (tests/container/).
+container-test:
+	/usr/bin/python3 tests/container/test_container.py
 
 bench: all
 	bench/run.sh

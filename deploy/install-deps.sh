@@ -31,8 +31,10 @@ build=(build-essential pkg-config
 # tests' JPEGs, tools/fixtures/photos.py and tools/fixtures/fmnist_photos.py
 # (the JPEG photos of the ONNX transfer test, written at test time).
 # postgresql: the store tests and the API suite run on a throwaway
-# PostgreSQL 15 cluster too (tests/pg_cluster.sh).
-test=(python3 curl jq sqlite3 postgresql valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
+# PostgreSQL 15 cluster too (tests/pg_cluster.sh). podman, runc and
+# mmdebstrap: make container-test builds the image on a Debian base made
+# here and runs it (tests/container/).
+test=(python3 curl jq sqlite3 postgresql podman runc mmdebstrap valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
       dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx python3-pil
       python3-torch python3-torchvision python3-numpy
       prometheus python3-yaml python3-jsonschema systemd wget e2fsprogs util-linux binutils shellcheck)
