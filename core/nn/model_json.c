@@ -139,7 +139,7 @@ static int parse_inputs(const json_t *obj, ft_layer *ls, int i, const char *para
     ls[i].ninputs = (int)json_array_size(v);
     for (int j = 0; j < ls[i].ninputs; j++) {
         const char *s = json_string_value(json_array_get(v, (size_t)j));
-        snprintf(p, sizeof p, "%s.inputs[%d]", param, j);
+        snprintf(p, sizeof p, "%.160s.inputs[%d]", param, j); /* bounded: gcc -O1 proves no truncation */
         if (!s)
             return ft_fail(err, FT_EINVAL, p, "inputs must be layer names");
         int k = strcmp(s, "input") == 0 ? -1 : -2;
