@@ -7,7 +7,8 @@
 # The package lists below are the single source of truth for what the image
 # holds: tools/check_image_deps.sh parses them, builds the binary the way the
 # build stage does, and checks with ldd + dpkg -S that every shared library
-# it needs comes from a runtime package (CI has no Docker engine).
+# it needs comes from a runtime package, with no container engine; make
+# container-test builds and runs the image with podman.
 
 # ---- build: the -dev packages, and `make` ----
 FROM debian:bookworm-slim AS build
