@@ -145,7 +145,6 @@ def test_sigterm_checkpoints_and_requeues():
         server.close()
 
 
-
 def sigterm_unblocked_threads(pid):
     """Threads of pid (other than the main one) that do not block SIGTERM."""
     found = []
