@@ -193,20 +193,60 @@ int ft_db_write(ft_db_conn *c, const char *sql, ft_error *err, const char *types
     return n;
 }
 
+/* How often ft_db_transact runs a transaction that keeps losing its
+ * connection before the commit. */
+#define FT_DB_TX_ATTEMPTS 3
+
+int ft_db_transact(ft_store *s, ft_db_tx_body body, void *ctx, ft_error *err)
+{
+    for (int attempt = 1;; attempt++) {
+        ft_db_conn *c = ft_db_acquire(s, err);
+        if (!c)
+            return -1;
+        int rc = ft_db_begin(c, err);
+        if (rc == 0)
+            rc = ft_db_end(c, body(c, ctx, err), err);
+        bool again = rc < 0 && attempt < FT_DB_TX_ATTEMPTS && c->drv->tx_lost && c->drv->tx_lost(c);
+        ft_db_release(c);
+        if (!again)
+            return rc;
+    }
+}
+
+/* One statement, its arguments and what to announce, for write_body. */
+typedef struct {
+    const char *topic, *payload, *sql, *types;
+    va_list ap;
+} one_write;
+
+static int write_body(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    one_write *w = ctx;
+    va_list ap;
+    va_copy(ap, w->ap); /* a fresh copy per attempt */
+    int n = ft_db_vwrite(c, w->sql, err, w->types, ap);
+    va_end(ap);
+    if (n == 1 && w->topic && ft_db_notify(c, w->topic, w->payload, err) != 0)
+        n = -1;
+    return n;
+}
+
+int ft_db_vwrite_tx(ft_store *s, const char *topic, const char *payload, const char *sql, ft_error *err,
+                    const char *types, va_list ap)
+{
+    one_write w = {.topic = topic, .payload = payload, .sql = sql, .types = types};
+    va_copy(w.ap, ap);
+    int n = ft_db_transact(s, write_body, &w, err);
+    va_end(w.ap);
+    return n;
+}
+
 int ft_db_write_tx(ft_store *s, const char *sql, ft_error *err, const char *types, ...)
 {
-    ft_db_conn *c = ft_db_acquire(s, err);
-    if (!c)
-        return -1;
-    int n = ft_db_begin(c, err);
-    if (n == 0) {
-        va_list ap;
-        va_start(ap, types);
-        n = ft_db_vwrite(c, sql, err, types, ap);
-        va_end(ap);
-        n = ft_db_end(c, n, err);
-    }
-    ft_db_release(c);
+    va_list ap;
+    va_start(ap, types);
+    int n = ft_db_vwrite_tx(s, NULL, NULL, sql, err, types, ap);
+    va_end(ap);
     return n;
 }
 

@@ -99,6 +99,10 @@ struct ft_db_driver {
      * or roll back (never fails: a lost connection rolled back already). */
     int (*commit)(ft_db_conn *c, ft_error *err);
     void (*rollback)(ft_db_conn *c);
+    /* Whether the transaction that just failed lost its connection before
+     * its COMMIT was sent, so the server rolled all of it back and running
+     * it again cannot apply anything twice (NULL: never happens). */
+    bool (*tx_lost)(ft_db_conn *c);
     /* Run a statement; step through its rows with next, then done. */
     ft_db_rows *(*query)(ft_db_conn *c, const char *sql, int n, const ft_db_param *p, ft_error *err);
     int (*next)(ft_db_rows *r, ft_error *err);          /* 1 a row, 0 done, -1 error */
@@ -143,6 +147,11 @@ int ft_db_write(ft_db_conn *c, const char *sql, ft_error *err, const char *types
 int ft_db_vwrite(ft_db_conn *c, const char *sql, ft_error *err, const char *types, va_list ap);
 /* ft_db_write in its own write transaction: for writes of one statement. */
 int ft_db_write_tx(ft_store *s, const char *sql, ft_error *err, const char *types, ...);
+/* ft_db_write_tx with the arguments in a va_list, announcing topic with
+ * payload at the commit when the statement changed exactly one row (topic
+ * NULL: nothing to announce). */
+int ft_db_vwrite_tx(ft_store *s, const char *topic, const char *payload, const char *sql, ft_error *err,
+                    const char *types, va_list ap);
 /* The first column of the first row of sql as an integer: 1 with *out set,
  * 0 if there is no row, -1 on error. */
 int ft_db_scalar(ft_db_conn *c, const char *sql, int64_t *out, ft_error *err, const char *types, ...);
@@ -162,6 +171,16 @@ void ft_db_done(ft_db_rows *r);
  * rolls it back, and returns rc, or -1 if the commit failed. */
 int ft_db_begin(ft_db_conn *c, ft_error *err);
 int ft_db_end(ft_db_conn *c, int rc, ft_error *err);
+
+/* The statements of one write transaction on c: >= 0 commits (and is
+ * ft_db_transact's result), -1 rolls back. It may run more than once, so
+ * it sets its outputs anew each time. */
+typedef int (*ft_db_tx_body)(ft_db_conn *c, void *ctx, ft_error *err);
+/* Run body in a write transaction on a connection of s. A transaction
+ * whose connection is lost before its commit (the server rolled it all
+ * back) runs again on a fresh connection, up to 3 times in all; the
+ * driver reconnects with backoff. Returns body's rc, or -1. */
+int ft_db_transact(ft_store *s, ft_db_tx_body body, void *ctx, ft_error *err);
 
 /* Announce topic (an FT_TOPIC_*) with payload when the transaction
  * commits; nothing on a backend with one process. */

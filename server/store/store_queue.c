@@ -137,18 +137,10 @@ void ft_claim_free(ft_claim *c)
 static int fenced_write(ft_store *s, const char *id, const char *sql, const char *topic, ft_error *err,
                         const char *types, ...)
 {
-    ft_db_conn *c = ft_db_acquire(s, err);
-    int rc = c ? ft_db_begin(c, err) : -1;
-    if (rc == 0) {
-        va_list ap;
-        va_start(ap, types);
-        rc = ft_db_vwrite(c, sql, err, types, ap);
-        va_end(ap);
-        if (rc == 1 && ft_db_notify(c, topic, id, err) != 0)
-            rc = -1;
-        rc = ft_db_end(c, rc, err);
-    }
-    ft_db_release(c);
+    va_list ap;
+    va_start(ap, types);
+    int rc = ft_db_vwrite_tx(s, topic, id, sql, err, types, ap);
+    va_end(ap);
     return rc;
 }
 
@@ -192,31 +184,38 @@ int ft_store_job_progress(ft_store *s, const char *id, const char *lease, const 
                         FENCE, FT_TOPIC_EVENTS, err, "ttjj", id, lease, progress, metrics);
 }
 
+/* A job's success and its model row, for succeed_body. */
+typedef struct {
+    const char *id, *lease, *model_id;
+    const json_t *model_obj, *result;
+} success;
+
+static int succeed_body(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    const success *o = ctx;
+    int rc = ft_db_write(c,
+                         "UPDATE jobs SET status = 'succeeded', finished_at = ?3, result = ?4, result_model = ?5, "
+                         "lease_token = NULL, lease_expires_ms = NULL" FENCE,
+                         err, "ttIjt", o->id, o->lease, ft_db_now(), o->result, o->model_id);
+    /* The model row exists only if the job really succeeded under this
+     * lease: both commit together or neither does. */
+    if (rc == 1 && o->model_obj && ft_db_insert_record(c, &ft_db_models, o->model_obj, err) != 0)
+        rc = -1;
+    if (rc == 1 && ft_db_notify(c, FT_TOPIC_EVENTS, o->id, err) != 0)
+        rc = -1;
+    return rc;
+}
+
 int ft_store_job_succeed(ft_store *s, const char *id, const char *lease, const json_t *model_obj,
                          const json_t *result, ft_error *err)
 {
-    const char *model_id = json_string_value(json_object_get(model_obj, "id"));
-    if (model_obj && !model_id)
+    success o = {.id = id, .lease = lease, .model_obj = model_obj, .result = result,
+                 .model_id = json_string_value(json_object_get(model_obj, "id"))};
+    if (model_obj && !o.model_id)
         return ft_fail(err, FT_EINVAL, "id", "the result model needs a string id");
     if (result && !json_is_object(result) && !json_is_null(result))
         return ft_fail(err, FT_EINVAL, "result", "a job's result must be an object");
-    ft_db_conn *c = ft_db_acquire(s, err);
-    int rc = c ? ft_db_begin(c, err) : -1;
-    if (rc == 0) {
-        rc = ft_db_write(c,
-                         "UPDATE jobs SET status = 'succeeded', finished_at = ?3, result = ?4, result_model = ?5, "
-                         "lease_token = NULL, lease_expires_ms = NULL" FENCE,
-                         err, "ttIjt", id, lease, ft_db_now(), result, model_id);
-        /* The model row exists only if the job really succeeded under this
-         * lease: both commit together or neither does. */
-        if (rc == 1 && model_obj && ft_db_insert_record(c, &ft_db_models, model_obj, err) != 0)
-            rc = -1;
-        if (rc == 1 && ft_db_notify(c, FT_TOPIC_EVENTS, id, err) != 0)
-            rc = -1;
-        rc = ft_db_end(c, rc, err);
-    }
-    ft_db_release(c);
-    return rc;
+    return ft_db_transact(s, succeed_body, &o, err);
 }
 
 int ft_store_job_fail(ft_store *s, const char *id, const char *lease, const json_t *error, ft_error *err)

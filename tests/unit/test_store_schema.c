@@ -294,6 +294,75 @@ static void test_reconnect_after_terminate(fixture *fx)
     ft_claim_free(&c);
 }
 
+/* A trigger that cuts the session inserting a job's result model, the
+ * first `times` times (a sequence counts the tries: it is not rolled
+ * back). The insert is the second statement of a success's transaction,
+ * after the job's update: a cut there is mid-transaction (a cut of the
+ * first statement is retried with its BEGIN, before anything ran). */
+static int cut_success(fixture *fx, int times)
+{
+    char sql[700];
+    snprintf(sql, sizeof sql,
+             "CREATE SEQUENCE cuts; "
+             "CREATE FUNCTION cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+             "IF nextval('cuts') <= %d THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; "
+             "RETURN NEW; END $$; "
+             "CREATE TRIGGER cut AFTER INSERT ON models FOR EACH ROW EXECUTE FUNCTION cut()",
+             times);
+    return fx_sql(fx, sql);
+}
+
+/* Fails (division by zero) unless the trigger ran `tries` times. */
+static int tried(fixture *fx, int tries)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT 1 / (last_value = %d)::int FROM cuts", tries);
+    return fx_sql(fx, sql);
+}
+
+/* A connection cut in the middle of a transaction, before its COMMIT: the
+ * server rolled the whole transaction back, so the store runs it again on
+ * a new connection, and the job succeeds once, with its model row. */
+static void test_transaction_retried_after_a_cut(fixture *fx)
+{
+    ft_error err = {0};
+    add_job(fx->s, "job_1", 3);
+    ft_claim c;
+    CHECK(claim(fx->s, "w", 60, &c) == 1);
+    CHECK(cut_success(fx, 1) == 0);
+    json_t *model = json_pack("{ss}", "id", "mdl_1");
+    CHECKF(ft_store_job_succeed(fx->s, c.id, c.lease, model, NULL, &err) == 1, "%s", err.msg);
+    CHECK(tried(fx, 2) == 0);
+    CHECK_STATUS(fx->s, "job_1", "succeeded");
+    json_t *m = ft_store_model_get(fx->s, "mdl_1", &err);
+    CHECK(m != NULL);
+    json_decref(m);
+    /* Another success is fenced off: the first one happened once. */
+    CHECK(ft_store_job_succeed(fx->s, c.id, c.lease, NULL, NULL, &err) == 0);
+    json_decref(model);
+    ft_claim_free(&c);
+}
+
+/* A transaction cut every time is given up after 3 tries, with an error
+ * and nothing applied; the job keeps its lease for a later try. */
+static void test_transaction_cut_every_time_fails(fixture *fx)
+{
+    ft_error err = {0};
+    add_job(fx->s, "job_1", 3);
+    ft_claim c;
+    CHECK(claim(fx->s, "w", 60, &c) == 1);
+    CHECK(cut_success(fx, 1000) == 0);
+    json_t *model = json_pack("{ss}", "id", "mdl_1");
+    CHECK(ft_store_job_succeed(fx->s, c.id, c.lease, model, NULL, &err) == -1);
+    CHECKF(strstr(err.msg, "connection") != NULL, "%s", err.msg);
+    CHECK(tried(fx, 3) == 0);
+    CHECK_STATUS(fx->s, "job_1", "running");
+    CHECK(ft_store_model_get(fx->s, "mdl_1", &err) == NULL);
+    CHECK(ft_store_job_heartbeat(fx->s, c.id, c.lease, 60, &err) == 1);
+    json_decref(model);
+    ft_claim_free(&c);
+}
+
 typedef struct {
     pthread_mutex_t mu;
     char seen[512];   /* "topic:payload " for each notification */
@@ -355,6 +424,8 @@ int main(void)
     RUN_STORE(test_close_with_idle_threads);
     if (fx_postgres()) {
         RUN_STORE(test_reconnect_after_terminate);
+        RUN_STORE(test_transaction_retried_after_a_cut);
+        RUN_STORE(test_transaction_cut_every_time_fails);
         RUN_STORE(test_listen_notify);
     }
     return TEST_SUMMARY();

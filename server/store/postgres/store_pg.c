@@ -6,9 +6,12 @@
  * that the server dropped (a restart, pg_terminate_backend, a network cut)
  * is re-established with backoff at the next BEGIN or at the next read
  * outside a transaction, which are the points where nothing of the work
- * can have been lost: a transaction cut off halfway was rolled back by the
- * server, its caller gets an error, and the queue's leases make the work
- * happen again (a worker's heartbeat, a claim) rather than vanish.
+ * can have been lost. A transaction cut off before its COMMIT was sent was
+ * rolled back whole by the server: the driver says so (pg_tx_lost) and
+ * ft_db_transact runs it again on a fresh connection. A cut during the
+ * COMMIT is not retried, since the commit may have happened: its caller
+ * gets an error, and the queue's leases make the work happen again (a
+ * worker's heartbeat, a claim) rather than vanish.
  *
  * Concurrency: transactions run at READ COMMITTED, and every read that a
  * write depends on locks its rows (the dialect's FOR UPDATE), so the
@@ -48,6 +51,8 @@ struct pg_conn {
     pg_conn *next_idle;  /* the pool's idle stack */
     bool in_tx;          /* between BEGIN and COMMIT/ROLLBACK */
     bool begin_pending;  /* in_tx, but BEGIN not sent yet: it goes with the first statement */
+    bool committing;     /* COMMIT is on its way: a loss now leaves the outcome unknown */
+    bool lost_in_tx;     /* the transaction lost its connection before COMMIT: all rolled back */
     int nstmt;           /* prepared statements of this session */
     char *stmt[PG_STMT_CACHE]; /* their SQL ($N form), statement i named "ft<i>" */
 };
@@ -180,7 +185,8 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const
 {
     for (int attempt = 0;; attempt++) {
         bool retryable = !c->in_tx || c->begin_pending;
-        if (!c->pg && !retryable) {
+        if (!c->pg && !retryable) { /* lost by an earlier statement: COMMIT cannot have been sent */
+            c->lost_in_tx = true;
             ft_fail(err, FT_EIO, NULL, "PostgreSQL: the connection was lost in the middle of a transaction");
             return NULL;
         }
@@ -211,8 +217,10 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const
         if (!lost || !retryable || attempt > 0) {
             pg_fail(c, res, err);
             PQclear(res);
-            if (lost) /* reconnect at the next use */
+            if (lost) { /* reconnect at the next use */
+                c->lost_in_tx = c->in_tx && !c->committing;
                 drop_session(c);
+            }
             return NULL;
         }
         PQclear(res);
@@ -415,14 +423,16 @@ static int pg_begin(ft_db_conn *base, ft_error *err)
     (void)err;
     pg_conn *c = (pg_conn *)base;
     c->in_tx = c->begin_pending = true;
+    c->lost_in_tx = false;
     return 0;
 }
 
 static int pg_commit(ft_db_conn *base, ft_error *err)
 {
     pg_conn *c = (pg_conn *)base;
+    c->committing = true;
     int rc = c->begin_pending ? 0 : pg_exec(base, "COMMIT", err);
-    c->begin_pending = false;
+    c->committing = c->begin_pending = false;
     c->in_tx = rc != 0; /* a failed COMMIT is followed by the rollback */
     return rc;
 }
@@ -433,6 +443,11 @@ static void pg_rollback(ft_db_conn *base)
     if (!c->begin_pending && c->pg && PQstatus(c->pg) == CONNECTION_OK)
         PQclear(PQexec(c->pg, "ROLLBACK"));
     c->in_tx = c->begin_pending = false;
+}
+
+static bool pg_tx_lost(ft_db_conn *base)
+{
+    return ((pg_conn *)base)->lost_in_tx;
 }
 
 /* ---- PostgreSQL's SQL ---- */
@@ -496,6 +511,7 @@ const ft_db_driver ft_pg_driver = {
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
+    .tx_lost = pg_tx_lost,
     .query = pg_query,
     .next = pg_next,
     .changes = pg_changes,
