@@ -320,18 +320,27 @@ static int tried(fixture *fx, int tries)
     return fx_sql(fx, sql);
 }
 
+/* A claimed job_1 succeeded with model mdl_1 while the model's insert is
+ * cut the first `cuts` times: ft_store_job_succeed's result. */
+static int succeed_through_cuts(fixture *fx, int cuts, ft_claim *c, ft_error *err)
+{
+    add_job(fx->s, "job_1", 3);
+    CHECK(claim(fx->s, "w", 60, c) == 1);
+    CHECK(cut_success(fx, cuts) == 0);
+    json_t *model = json_pack("{ss}", "id", "mdl_1");
+    int rc = ft_store_job_succeed(fx->s, c->id, c->lease, model, NULL, err);
+    json_decref(model);
+    return rc;
+}
+
 /* A connection cut in the middle of a transaction, before its COMMIT: the
  * server rolled the whole transaction back, so the store runs it again on
  * a new connection, and the job succeeds once, with its model row. */
 static void test_transaction_retried_after_a_cut(fixture *fx)
 {
     ft_error err = {0};
-    add_job(fx->s, "job_1", 3);
     ft_claim c;
-    CHECK(claim(fx->s, "w", 60, &c) == 1);
-    CHECK(cut_success(fx, 1) == 0);
-    json_t *model = json_pack("{ss}", "id", "mdl_1");
-    CHECKF(ft_store_job_succeed(fx->s, c.id, c.lease, model, NULL, &err) == 1, "%s", err.msg);
+    CHECKF(succeed_through_cuts(fx, 1, &c, &err) == 1, "%s", err.msg);
     CHECK(tried(fx, 2) == 0);
     CHECK_STATUS(fx->s, "job_1", "succeeded");
     json_t *m = ft_store_model_get(fx->s, "mdl_1", &err);
@@ -339,7 +348,6 @@ static void test_transaction_retried_after_a_cut(fixture *fx)
     json_decref(m);
     /* Another success is fenced off: the first one happened once. */
     CHECK(ft_store_job_succeed(fx->s, c.id, c.lease, NULL, NULL, &err) == 0);
-    json_decref(model);
     ft_claim_free(&c);
 }
 
@@ -348,18 +356,13 @@ static void test_transaction_retried_after_a_cut(fixture *fx)
 static void test_transaction_cut_every_time_fails(fixture *fx)
 {
     ft_error err = {0};
-    add_job(fx->s, "job_1", 3);
     ft_claim c;
-    CHECK(claim(fx->s, "w", 60, &c) == 1);
-    CHECK(cut_success(fx, 1000) == 0);
-    json_t *model = json_pack("{ss}", "id", "mdl_1");
-    CHECK(ft_store_job_succeed(fx->s, c.id, c.lease, model, NULL, &err) == -1);
+    CHECK(succeed_through_cuts(fx, 1000, &c, &err) == -1);
     CHECKF(strstr(err.msg, "connection") != NULL, "%s", err.msg);
     CHECK(tried(fx, 3) == 0);
     CHECK_STATUS(fx->s, "job_1", "running");
     CHECK(ft_store_model_get(fx->s, "mdl_1", &err) == NULL);
     CHECK(ft_store_job_heartbeat(fx->s, c.id, c.lease, 60, &err) == 1);
-    json_decref(model);
     ft_claim_free(&c);
 }
 
