@@ -6,11 +6,12 @@
 #   make graph-bench  the forward pass of a resnet18-shaped graph (images/s)
 #   make bench-tools build/bench/onnx_forward (bench/onnx_bench.sh runs it)
 #   make fuzz-smoke short libFuzzer runs of every harness (clang-14)
+#   make container-test  build the Dockerfile with podman and run the image
 #   make demo       the transfer-learning experiment against a running server
 
 BUILD   ?= build
 CC      ?= gcc
-PKGS     = jansson libpng libjpeg libarchive zlib openblas sqlite3 libmicrohttpd nettle libprotobuf-c
+PKGS     = jansson libpng libjpeg libarchive zlib openblas sqlite3 libpq libmicrohttpd nettle libprotobuf-c
 # OPT may be overridden (make sanitize uses -O1); the rest always applies.
 OPT     ?= -O3 -g
 override CFLAGS += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS)) $(EXTRA_CFLAGS)
@@ -27,8 +28,8 @@ CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx/onnx.pb-c.o
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test sanitize bench bench-tools graph-bench fuzz-smoke demo clean
-all: $(BUILD)/finetuned $(TEST_BIN) bench-tools
+.PHONY: all test sanitize container-test bench bench-tools graph-bench fuzz-smoke demo clean
+all: $(BUILD)/finetuned $(TEST_BIN) $(BUILD)/queue_bench bench-tools
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -63,6 +64,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libftserver.a $(BUILD)/libftc
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The store-level queue benchmark (bench/queue_bench.sh runs it).
+$(BUILD)/queue_bench: $(BUILD)/bench/queue_bench.o $(BUILD)/libftserver.a $(BUILD)/libftcore.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 # The C side of bench/onnx_bench.sh; built with everything so that it keeps
 # compiling against the core it measures.
 bench-tools: $(BUILD)/bench/onnx_forward
@@ -76,6 +81,10 @@ test: all
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize:
 	$(MAKE) BUILD=build-san OPT="-O1 -g" EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" test
+
+# The image built from this tree and run with podman (tests/container/).
+container-test:
+	/usr/bin/python3 tests/container/test_container.py
 
 bench: all
 	bench/run.sh
@@ -94,5 +103,5 @@ demo:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(filter-out $(BUILD)/gen/%,$(CORE_OBJ:.o=.d)) $(SERVER_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(BUILD)/server/main.d $(BUILD)/bench/onnx_forward.d
+-include $(filter-out $(BUILD)/gen/%,$(CORE_OBJ:.o=.d)) $(SERVER_OBJ:.o=.d) $(BUILD)/bench/queue_bench.d $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(BUILD)/server/main.d $(BUILD)/bench/onnx_forward.d
 -include tests/fuzz/fuzz.mk

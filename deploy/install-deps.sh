@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # parser is generated at build time from the onnx.proto that libonnx-dev
 # installs.
 build=(build-essential pkg-config
-       libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpng-dev zlib1g-dev nettle-dev
+       libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpq-dev libpng-dev zlib1g-dev nettle-dev
        libjpeg62-turbo-dev libarchive-dev
        protobuf-c-compiler libprotobuf-c-dev libonnx-dev)
 # Packaging tests: prometheus (promtool checks /metrics), python3-yaml and
@@ -30,7 +30,11 @@ build=(build-essential pkg-config
 # preprocessing against torchvision. python3-pil + python3-numpy: the photo
 # tests' JPEGs, tools/fixtures/photos.py and tools/fixtures/fmnist_photos.py
 # (the JPEG photos of the ONNX transfer test, written at test time).
-test=(python3 curl jq sqlite3 valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
+# postgresql: the store tests and the API suite run on a throwaway
+# PostgreSQL 15 cluster too (tests/pg_cluster.sh). podman, runc and
+# mmdebstrap: make container-test builds the image on a Debian base made
+# here and runs it (tests/container/).
+test=(python3 curl jq sqlite3 postgresql podman runc mmdebstrap valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
       dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx python3-pil
       python3-torch python3-torchvision python3-numpy
       prometheus python3-yaml python3-jsonschema systemd wget e2fsprogs util-linux binutils shellcheck)

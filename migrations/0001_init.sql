@@ -1,6 +1,6 @@
 -- 0001_init.sql: the initial schema.
 --
--- Applied by server/store/sqlite/store_migrate.c inside one transaction that also sets
+-- Applied by server/store/store_migrate.c inside one transaction that also sets
 -- PRAGMA user_version = 1, so this file must not contain BEGIN/COMMIT.
 --
 -- Conventions:

@@ -63,6 +63,34 @@ static int wait_for_signal(const sigset_t *sigs, int pipe_read)
     return b;
 }
 
+/* The store's announcements (with PostgreSQL: every process's submits,
+ * job events and cancels) become this process's wake-ups, so idle workers
+ * start at once, event streams move on and a cancel reaches the job within
+ * a batch, whichever process took the request. NULL topic: some may have
+ * been missed, so wake everything. Runs on the store's listener thread. */
+static void on_store_notice(void *ctx, const char *topic, const char *payload)
+{
+    ft_app *app = ctx;
+    if (!topic || strcmp(topic, FT_TOPIC_QUEUE) == 0)
+        ft_workers_wake(app->workers);
+    if (!topic || strcmp(topic, FT_TOPIC_EVENTS) == 0)
+        ft_app_notify(app);
+    if (topic && strcmp(topic, FT_TOPIC_CANCEL) == 0)
+        ft_app_cancel(app, payload);
+}
+
+/* The routes a process of this role serves: a worker answers only the
+ * open probes (/healthz, /readyz, /metrics), for orchestrators and
+ * Prometheus; the rest of the API is the API processes'. */
+static size_t role_routes(const ft_app *app, ft_route *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ft_nroutes && n < cap; i++)
+        if (app->cfg.role != FT_ROLE_WORKER || (ft_routes[i].flags & FT_ROUTE_OPEN))
+            out[n++] = ft_routes[i];
+    return n;
+}
+
 int ft_cmd_serve(int argc, char **argv)
 {
     static ft_app app; /* lives for the whole process */
@@ -84,20 +112,31 @@ int ft_cmd_serve(int argc, char **argv)
     /* Each worker trains with --blas-threads data-parallel shards, each
      * calling a single-threaded OpenBLAS. */
     openblas_set_num_threads(1);
-    if (!(app.workers = ft_workers_start(&app, &err)) ||
-        !(app.http = ft_app_http_start(&app, ft_routes, ft_nroutes, &err))) {
+    static ft_route routes[64]; /* served for the whole process */
+    size_t nroutes = role_routes(&app, routes, sizeof routes / sizeof routes[0]);
+    if ((app.cfg.role != FT_ROLE_API && !(app.workers = ft_workers_start(&app, &err))) ||
+        ft_store_listen(app.store, on_store_notice, &app, &err) != 0 ||
+        !(app.http = ft_app_http_start(&app, routes, nroutes, &err))) {
         fprintf(stderr, "finetuned serve: %s\n", err.msg);
         atomic_store(&app.shutting_down, true);
+        ft_store_listen(app.store, NULL, NULL, &err);
         ft_workers_stop(app.workers);
         return 1;
     }
     char port[16], workers[16];
     snprintf(port, sizeof port, "%d", ft_http_port(app.http));
-    snprintf(workers, sizeof workers, "%d", app.cfg.workers);
+    snprintf(workers, sizeof workers, "%d", app.workers ? app.cfg.workers : 0);
+    static const char *const roles[] = {"all", "api", "worker"};
     if (app.cfg.port_file[0] && ft_write_file_atomic(app.cfg.port_file, port, strlen(port), &err) != 0)
         fprintf(stderr, "finetuned serve: %s\n", err.msg);
     ft_app_log(&app, "listening", "address", app.cfg.listen_host, "port", port, "data_dir", app.cfg.data_dir,
-               "workers", workers, "version", FT_VERSION, "auth", app.cfg.api_key[0] ? "on" : "off", NULL);
+               "role", roles[app.cfg.role], "store", ft_store_shared(app.store) ? "postgres" : "sqlite", "workers",
+               workers, "version", FT_VERSION, "auth", app.cfg.api_key[0] ? "on" : "off", NULL);
+    if (app.cfg.role == FT_ROLE_API && !ft_store_shared(app.store))
+        ft_app_log(&app, "warning", "message",
+                   "--role api with the SQLite store: no other process can share this data dir, so queued jobs "
+                   "will not run; use --store postgres://... and start --role worker processes",
+                   NULL);
     if (!app.cfg.api_key[0] && !ft_http_loopback(app.cfg.listen_host))
         ft_app_log(&app, "warning", "message",
                    "listening on a non-loopback address without an API key: anyone who can reach it can use the "
@@ -109,6 +148,7 @@ int ft_cmd_serve(int argc, char **argv)
     atomic_store(&app.shutting_down, true);
     ft_http_quiesce(app.http);
     ft_app_notify(&app); /* end event streams */
+    ft_store_listen(app.store, NULL, NULL, &err); /* no wake-up may reach the workers as they go */
     bool workers_done = ft_workers_stop(app.workers);
     ft_http_stop(app.http);
     if (!workers_done) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks the Docker image without a Docker engine (CI has none):
+# Checks the Docker image without a container engine (make container-test
+# builds and runs it with podman where one is installed):
 #   1. reads the build and runtime stages' package lists out of the Dockerfile
 #      (they live there only), and checks the Dockerfile's COPY lines against
 #      .dockerignore's allowlist;

@@ -24,7 +24,7 @@ struct ft_app {
     ft_http *http;
     ft_workers *workers;
     ft_prom *prom;
-    int lock_fd;                 /* flock on DATA_DIR/finetuned.lock: one server per data dir */
+    int lock_fd;                 /* flock on DATA_DIR/finetuned.lock: exclusive with SQLite, shared with PostgreSQL */
     time_t started_at;
     atomic_bool shutting_down;   /* SIGTERM seen: /readyz fails, workers requeue */
     atomic_int sse_streams;      /* open event streams */
@@ -45,7 +45,8 @@ struct ft_app {
 };
 
 /* Open the state behind the service (cfg must be loaded): the data dir's
- * lock (FT_EINVAL, before anything is touched, if another server holds it),
+ * lock (FT_EINVAL, before anything is touched, if a server that may not
+ * share it holds it),
  * data directories, the store with its migrations, the orphan sweep,
  * metrics. */
 int ft_app_open(ft_app *app, ft_error *err);

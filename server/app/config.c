@@ -10,8 +10,9 @@
 #include <unistd.h>
 
 #include "core/data/ingest.h"
+#include "server/store/store.h"
 
-typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL_JSON, OPT_LISTEN, OPT_KEYFILE } opt_kind;
+typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL_JSON, OPT_LISTEN, OPT_KEYFILE, OPT_STORE, OPT_ROLE } opt_kind;
 
 typedef struct {
     const char *flag;   /* without the leading -- */
@@ -30,6 +31,8 @@ static const option options[] = {
     {"listen", OPT_LISTEN, 0, 0, 0, 0, "ADDR:PORT to listen on (default 127.0.0.1:8080; port 0 = any free port)"},
     {"data-dir", STR(data_dir), 0, 0, "directory for the database, datasets, models, checkpoints (default ./data)"},
     {"migrations-dir", STR(migrations_dir), 0, 0, "SQL migrations (default: migrations/ beside the binary's tree)"},
+    {"store", OPT_STORE, offsetof(ft_config, store), sizeof(((ft_config *)0)->store), 0, 0, "PostgreSQL for the queue and records: a postgres:// or postgresql:// URI or a libpq keyword string, shared by many API and worker processes (default: SQLite in DATA_DIR/finetuned.db, one process)"},
+    {"role", OPT_ROLE, offsetof(ft_config, role), 0, 0, 0, "api (serve the API, never train), worker (train; serve only /healthz, /readyz, /metrics) or all (default all)"},
     {"workers", INT(workers), 1, 64, "training worker threads (default 1)"},
     {"blas-threads", INT(blas_threads), 1, 256, "OpenBLAS threads per worker (default: cores / workers)"},
     {"http-threads", INT(http_threads), 1, 256, "HTTP request threads (default 4)"},
@@ -158,6 +161,21 @@ static int set_option(ft_config *c, const option *o, const char *v, FILE *errors
         c->listen_port = (int)port;
         return 0;
     }
+    case OPT_STORE:
+        if (*v && !ft_store_target_is_postgres(v)) {
+            fprintf(errors, "finetuned serve: --store must be a postgres:// or postgresql:// URI or a libpq keyword "
+                            "string such as 'host=/run/postgresql dbname=finetuned' (SQLite, the default, needs no "
+                            "--store), got '%s'\n", v);
+            return -1;
+        }
+        return set_option(c, &(option){o->flag, OPT_STR, o->offset, o->size, 0, 0, NULL}, v, errors);
+    case OPT_ROLE:
+        if (strcmp(v, "all") != 0 && strcmp(v, "api") != 0 && strcmp(v, "worker") != 0) {
+            fprintf(errors, "finetuned serve: --role must be api, worker or all, got '%s'\n", v);
+            return -1;
+        }
+        c->role = strcmp(v, "api") == 0 ? FT_ROLE_API : strcmp(v, "worker") == 0 ? FT_ROLE_WORKER : FT_ROLE_ALL;
+        return 0;
     case OPT_KEYFILE: {
         FILE *f = fopen(v, "r");
         if (!f || !fgets(c->api_key, sizeof c->api_key, f)) {

@@ -9,12 +9,21 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* What a process of the service does (--role). */
+typedef enum {
+    FT_ROLE_ALL,     /* serve the API and train: the single-process default */
+    FT_ROLE_API,     /* serve the API, queue jobs, never train */
+    FT_ROLE_WORKER,  /* train queued jobs; serve only /healthz, /readyz, /metrics */
+} ft_role;
+
 typedef struct {
     char listen_host[256];       /* --listen host part (default 127.0.0.1) */
     int listen_port;             /* --listen port part (default 8080; 0 picks a free port) */
     /* Half of PATH_MAX, so any file below them still fits a PATH_MAX path. */
     char data_dir[PATH_MAX / 2];       /* --data-dir (default ./data) */
     char migrations_dir[PATH_MAX / 2]; /* --migrations-dir (default: beside the binary) */
+    char store[1024];            /* --store: a PostgreSQL URI or keyword string; empty = SQLite in data_dir */
+    ft_role role;                /* --role api|worker|all (default all) */
     int workers;                 /* --workers: training threads (default 1) */
     int blas_threads;            /* --blas-threads per worker (default cores / workers) */
     int http_threads;            /* --http-threads: request thread pool (default 4) */

@@ -344,7 +344,7 @@ char *ft_prom_render(ft_prom *p, ft_app *app, size_t *len)
     put(&t, "# HELP finetuned_jobs_running Jobs running in this process's workers.\n"
             "# TYPE finetuned_jobs_running gauge\nfinetuned_jobs_running %d\n", running);
     put(&t, "# HELP finetuned_workers Training worker threads of this process.\n"
-            "# TYPE finetuned_workers gauge\nfinetuned_workers %d\n", app->cfg.workers);
+            "# TYPE finetuned_workers gauge\nfinetuned_workers %d\n", app->workers ? app->cfg.workers : 0);
     put(&t, "# HELP finetuned_event_streams Open Server-Sent Events streams.\n"
             "# TYPE finetuned_event_streams gauge\nfinetuned_event_streams %d\n", atomic_load(&app->sse_streams));
     put(&t, "# HELP finetuned_heavy_requests Uploads, predictions, evaluations and job submits running or "

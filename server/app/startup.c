@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,8 +83,10 @@ static bool in_list(const json_t *ids, const char *id)
 }
 
 /* Remove what a crash left behind: temp files, stored files whose row never
- * committed, checkpoints of jobs that are over. Returns files removed. */
-static int sweep_dir(ft_app *app, const char *dir, const char *prefix, const char *suffix, const json_t *ids)
+ * committed, checkpoints of jobs that are over. Only files last modified
+ * before `cutoff` go (see sweep_orphans). Returns files removed. */
+static int sweep_dir(ft_app *app, const char *dir, const char *prefix, const char *suffix, const json_t *ids,
+                     time_t cutoff)
 {
     DIR *d = opendir(dir);
     int removed = 0;
@@ -95,6 +98,9 @@ static int sweep_dir(ft_app *app, const char *dir, const char *prefix, const cha
             continue;
         char id[80], path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) != 0 || st.st_mtime >= cutoff)
+            continue;
         bool orphan = strstr(e->d_name, ".tmp.") != NULL || !ids;
         if (!orphan && prefix) {
             if (!is_id_file(e->d_name, prefix, suffix, id, sizeof id))
@@ -116,8 +122,27 @@ static int sweep_dir(ft_app *app, const char *dir, const char *prefix, const cha
     return removed;
 }
 
+/* How old a file must be before a sweep in a shared data dir may judge it. */
+#define FT_SWEEP_SHARED_MIN_AGE_S 3600
+
+/* The start-up sweep. Alone on the data dir (SQLite: the exclusive lock
+ * proves that no other process writes here), every orphan goes. In a data
+ * dir shared by other live processes (PostgreSQL), two kinds of file look
+ * like orphans and are not: the temp file of a writer still at work (an
+ * upload, a checkpoint, a model or features being saved), and a stored file just
+ * renamed into place whose row has not committed yet (the row list was
+ * read before the directory). Both are fresh: a writer touches its temp
+ * file as it writes, and a file is renamed right after its last write and
+ * its row commits right after the rename. So in a shared dir the sweep
+ * only judges files untouched for an hour, which no live writer leaves
+ * that long; orphans younger than that wait for a later start. Any role
+ * may sweep then, and no coordination through the store is needed. A
+ * checkpoint goes only if its job is over, which no writer can undo (a
+ * checkpoint is published under the job's lease, and an ended job holds
+ * none). */
 static void sweep_orphans(ft_app *app)
 {
+    time_t cutoff = ft_store_shared(app->store) ? time(NULL) - FT_SWEEP_SHARED_MIN_AGE_S : (time_t)INT64_MAX;
     ft_error err = {0};
     json_t *ids = ft_store_all_file_ids(app->store, &err);
     if (!ids) {
@@ -125,11 +150,11 @@ static void sweep_orphans(ft_app *app)
         return;
     }
     json_t *none = json_array();
-    int removed = sweep_dir(app, app->dir_tmp, NULL, NULL, NULL) +
-                  sweep_dir(app, app->dir_datasets, "ds", ".safetensors", json_object_get(ids, "datasets")) +
-                  sweep_dir(app, app->dir_models, "mdl", ".safetensors", json_object_get(ids, "models")) +
-                  sweep_dir(app, app->dir_checkpoints, "job", ".ckpt", none) +
-                  sweep_dir(app, app->dir_features, NULL, NULL, none);
+    int removed = sweep_dir(app, app->dir_tmp, NULL, NULL, NULL, cutoff) +
+                  sweep_dir(app, app->dir_datasets, "ds", ".safetensors", json_object_get(ids, "datasets"), cutoff) +
+                  sweep_dir(app, app->dir_models, "mdl", ".safetensors", json_object_get(ids, "models"), cutoff) +
+                  sweep_dir(app, app->dir_checkpoints, "job", ".ckpt", none, cutoff) +
+                  sweep_dir(app, app->dir_features, NULL, NULL, none, cutoff);
     json_decref(none);
     json_decref(ids);
     char n[16];
@@ -137,10 +162,14 @@ static void sweep_orphans(ft_app *app)
     ft_app_log(app, "orphan_sweep", "removed", n, NULL);
 }
 
-/* One server per data dir: two would sweep each other's files as orphans
- * and run the same jobs. The lock is held until ft_app_close or the
- * process's end (the kernel drops it even after kill -9). */
-static int lock_data_dir(ft_app *app, ft_error *err)
+/* The data dir's lock, held until ft_app_close or the process's end (the
+ * kernel drops it even after kill -9). With SQLite it is exclusive: one
+ * process per data dir, since two would sweep each other's files as
+ * orphans and the database file belongs to one process. With PostgreSQL
+ * it is shared: any number of API and worker processes use the dir
+ * together (the store coordinates them, the sweep is careful), and an
+ * SQLite process cannot start among them, nor they beside it. */
+static int lock_data_dir(ft_app *app, bool shared, ft_error *err)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/finetuned.lock", app->cfg.data_dir);
@@ -149,15 +178,20 @@ static int lock_data_dir(ft_app *app, ft_error *err)
     app->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (app->lock_fd < 0)
         return ft_fail(err, FT_EIO, "data-dir", "cannot open %s: %s", path, strerror(errno));
-    if (flock(app->lock_fd, LOCK_EX | LOCK_NB) == 0)
+    if (flock(app->lock_fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
         return 0;
     int e = errno;
     close(app->lock_fd);
     app->lock_fd = -1;
+    if (e == EWOULDBLOCK && shared)
+        return ft_fail(err, FT_EINVAL, "data-dir",
+                       "a finetuned server with the SQLite store is using the data dir %s (it holds %s); stop it "
+                       "first or choose another --data-dir", app->cfg.data_dir, path);
     if (e == EWOULDBLOCK)
         return ft_fail(err, FT_EINVAL, "data-dir",
-                       "another finetuned server is using the data dir %s (it holds %s); stop it first or "
-                       "choose another --data-dir", app->cfg.data_dir, path);
+                       "another finetuned server is using the data dir %s (it holds %s); with the SQLite store "
+                       "one process owns a data dir: stop it first, choose another --data-dir, or run every "
+                       "process with --store postgres://... to share it", app->cfg.data_dir, path);
     return ft_fail(err, FT_EIO, "data-dir", "cannot lock %s: %s", path, strerror(e));
 }
 
@@ -168,11 +202,12 @@ int ft_app_open(ft_app *app, ft_error *err)
     pthread_cond_init(&app->changed, NULL);
     app->started_at = time(NULL);
     app->lock_fd = -1;
-    if (lock_data_dir(app, err) != 0 || prepare_dirs(app, err) != 0)
+    bool shared = app->cfg.store[0] != '\0';
+    if (lock_data_dir(app, shared, err) != 0 || prepare_dirs(app, err) != 0)
         return -1;
     char db[PATH_MAX];
     snprintf(db, sizeof db, "%s/finetuned.db", app->cfg.data_dir);
-    if (!(app->store = ft_store_open(db, app->cfg.migrations_dir, err)))
+    if (!(app->store = ft_store_open(shared ? app->cfg.store : db, app->cfg.migrations_dir, err)))
         return -1;
     sweep_orphans(app);
     if (app->cfg.feature_store_bytes &&

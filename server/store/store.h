@@ -1,14 +1,14 @@
 /* The service's persistent state behind one interface.
  *
- * SQLite (store_sqlite.c) is the embedded default; a PostgreSQL backend
- * (FOR UPDATE SKIP LOCKED, many worker hosts) must be able to implement this
- * same header without touching routes or workers. Records cross the
- * interface as jansson objects shaped like the API's objects, so routes can
- * return them with few changes.
+ * Two backends: SQLite (sqlite/, the embedded default: one process, one
+ * file) and PostgreSQL (postgres/: many API and worker processes on many
+ * hosts, claims with FOR UPDATE SKIP LOCKED, wake-ups with LISTEN/NOTIFY).
+ * Records cross the interface as jansson objects shaped like the API's
+ * objects, so routes can return them with few changes.
  *
  * Thread safety: every function may be called from any thread; the SQLite
  * backend keeps one connection per thread (WAL mode, busy_timeout, writes in
- * BEGIN IMMEDIATE).
+ * BEGIN IMMEDIATE), the PostgreSQL one a small pool.
  *
  * Errors: 0 on success, -1 with err filled: FT_ENOTFOUND for an unknown id,
  * FT_EINVAL for a state conflict (err->param names the conflict, e.g.
@@ -27,18 +27,45 @@
 
 typedef struct ft_store ft_store;
 
-/* Open the database at path (created if missing) and apply migrations from
- * migrations_dir in order, each in one transaction, tracked with PRAGMA
- * user_version. A database whose user_version is newer than the newest
+/* Whether target names a PostgreSQL database: a postgres:// or
+ * postgresql:// URI, or a libpq keyword string ("host=... dbname=...");
+ * anything else is an SQLite file path. */
+bool ft_store_target_is_postgres(const char *target);
+
+/* Open the database that target names (an SQLite file is created if
+ * missing) and apply the migrations in order, each in one transaction:
+ * for SQLite migrations_dir/NNNN_*.sql tracked with PRAGMA user_version,
+ * for PostgreSQL migrations_dir/postgres/NNNN_*.sql tracked in the table
+ * schema_migrations. A database whose version is newer than the newest
  * migration is refused (FT_EINVAL) rather than touched. */
-ft_store *ft_store_open(const char *path, const char *migrations_dir, ft_error *err);
+ft_store *ft_store_open(const char *target, const char *migrations_dir, ft_error *err);
 /* Close every connection. Call it once the other threads that used the
  * store have exited or will not touch it again (idle threads are fine: their
  * connections are closed here); no such thread may be exiting meanwhile. */
 void ft_store_close(ft_store *s);
 
-/* Schema version in use (PRAGMA user_version). */
+/* Schema version in use (the last migration applied). */
 int ft_store_schema_version(ft_store *s);
+
+/* Whether several processes may use this store at once (PostgreSQL); an
+ * SQLite store belongs to one process. */
+bool ft_store_shared(const ft_store *s);
+
+/* Topics a shared store announces to every process using it; the payload
+ * is a job id (or "" for FT_TOPIC_QUEUE). */
+#define FT_TOPIC_QUEUE "ft_queue"     /* a job became claimable (submit, requeue) */
+#define FT_TOPIC_EVENTS "ft_events"   /* a job has a new event, progress or status */
+#define FT_TOPIC_CANCEL "ft_cancel"   /* cancel was requested for a running job */
+
+/* Called from the store's listener thread for each announcement; topic
+ * NULL means "announcements may have been missed" (after a reconnect), so
+ * look at everything again. Must not block. */
+typedef void (*ft_store_notify_fn)(void *ctx, const char *topic, const char *payload);
+/* Deliver announcements made by other processes (and this one) to cb
+ * until ft_store_close, or until a call with cb NULL, which returns once
+ * no callback can run any more. A no-op for SQLite, where the one process
+ * signals itself. */
+int ft_store_listen(ft_store *s, ft_store_notify_fn cb, void *ctx, ft_error *err);
 
 /* A write probe for /readyz: true if the database accepts a write. A real
  * (synced) commit happens at most once per max_age_ms: a success younger

@@ -60,6 +60,17 @@ static void deadline_in(struct timespec *t, long ms)
     }
 }
 
+/* The idle workers' poll: every second alone on SQLite (as cheap as a
+ * read); with a shared store, where submits are announced, only as often
+ * as lease expiry needs, a quarter of a lease, 1 to 5 s. */
+static long idle_poll_ms(const ft_app *app)
+{
+    if (!ft_store_shared(app->store))
+        return 1000;
+    long ms = app->cfg.lease_seconds * 1000L / 4;
+    return ms < 1000 ? 1000 : ms > 5000 ? 5000 : ms;
+}
+
 static void *worker_main(void *p)
 {
     worker_arg *a = p;
@@ -98,9 +109,11 @@ static void *worker_main(void *p)
         ft_claim_free(&claim);
         if (got < 0)
             ft_app_log(app, "claim_failed", "detail", err.msg, NULL);
-        /* Idle: wait for a submit, or poll again in a second for expired leases. */
+        /* Idle: wait for a submit (this process's, or with PostgreSQL any
+         * process's, through the store's NOTIFY), or poll again for expired
+         * leases, which nothing announces. */
         struct timespec until;
-        deadline_in(&until, 1000);
+        deadline_in(&until, idle_poll_ms(app));
         pthread_mutex_lock(&w->lock);
         while (w->wakeups == seen && !atomic_load(&app->shutting_down))
             if (pthread_cond_timedwait(&w->wake, &w->lock, &until) != 0)

@@ -6,6 +6,7 @@ setup() and teardown()) and ends with `main(globals())`, which runs them in
 order and prints "PASS name" / "FAIL name" lines and a closing
 "N passed, N failed" line, the convention tests/run.sh counts.
 """
+import atexit
 import gzip
 import http.client
 import json
@@ -13,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -28,6 +30,71 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("FT_BUILD", "build")
 BINARY = os.path.join(ROOT, BUILD, "finetuned")
 FASHION = "/usr/share/datasets/fashion-mnist"
+# The store every Server uses: "sqlite" (the data dir's finetuned.db) or
+# "postgres" (a database per data dir on the test cluster). tests/run.sh
+# runs each module once per store.
+STORE = os.environ.get("FT_TEST_STORE", "sqlite")
+
+
+class PgCluster:
+    """A throwaway PostgreSQL 15 cluster (tests/pg_cluster.sh: initdb and
+    pg_ctl under runuser -u postgres, on a Unix socket in a temp dir). The
+    one that FT_TEST_PG names (a libpq keyword string, started by
+    tests/run.sh for the whole run) is used if set; otherwise the first use
+    starts one, stopped at exit, whether the tests passed or not."""
+
+    _shared = None
+
+    def __init__(self, durable=False):
+        self.dir = tempfile.mkdtemp(prefix="ft-pg-")
+        env = dict(os.environ, FT_PG_DURABLE="1" if durable else "0")
+        r = subprocess.run([os.path.join(ROOT, "tests", "pg_cluster.sh"), "start", self.dir],
+                           capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise RuntimeError("cannot start PostgreSQL:\n" + r.stderr)
+        self.conninfo = r.stdout.strip()
+        atexit.register(self.stop)
+
+    def stop(self):
+        if self.dir:
+            subprocess.run([os.path.join(ROOT, "tests", "pg_cluster.sh"), "stop", self.dir])
+            self.dir = None
+
+    @classmethod
+    def conninfo_shared(cls):
+        given = os.environ.get("FT_TEST_PG")
+        if given:
+            return given
+        if cls._shared is None:
+            cls._shared = PgCluster()
+        return cls._shared.conninfo
+
+
+def psql(conninfo, sql):
+    """Run sql with psql; the rows as tuples of strings (ints where they are)."""
+    r = subprocess.run(["psql", conninfo, "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("psql: %s: %s" % (sql, r.stderr))
+    rows = []
+    for line in r.stdout.splitlines():
+        rows.append(tuple(int(v) if v.lstrip("-").isdigit() else v for v in line.split("\t")))
+    return rows
+
+
+_databases = {}
+
+
+def pg_database(data_dir):
+    """The libpq string of the database of this data dir, created on first
+    use: a data dir and its database go together, as with SQLite's file."""
+    if data_dir not in _databases:
+        cluster = PgCluster.conninfo_shared()
+        name = "ft_%d_%d" % (os.getpid(), len(_databases) + 1)
+        psql(cluster + " dbname=postgres", "CREATE DATABASE " + name)
+        _databases[data_dir] = cluster + " dbname=" + name
+    return _databases[data_dir]
 
 
 class Response:
@@ -46,24 +113,26 @@ class Response:
 class Server:
     """One running service. Use as a context manager or call stop()."""
 
-    def __init__(self, *flags, data_dir=None, env=None, workers=1):
+    def __init__(self, *flags, data_dir=None, env=None, workers=1, store=None, port_file=None):
         self.tmp = tempfile.mkdtemp(prefix="ft-api-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.store = store or STORE
         self.flags = list(flags)
         self.env = dict(os.environ, **(env or {}))
         self.workers = workers
         self.proc = None
         self.log_path = os.path.join(self.tmp, "server.log")
+        self.port_file = port_file or os.path.join(self.tmp, "port")
         self.start()
 
     def start(self):
-        port_file = os.path.join(self.tmp, "port")
+        port_file = self.port_file
         if os.path.exists(port_file):
             os.unlink(port_file)
         self.log = open(self.log_path, "ab")
         args = [BINARY, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file,
                 "--data-dir", self.data_dir, "--workers", str(self.workers),
-                "--blas-threads", "1"] + self.flags
+                "--blas-threads", "1"] + self.store_flags() + self.flags
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env,
                                      stdin=subprocess.DEVNULL)
         deadline = time.time() + 20
@@ -79,6 +148,46 @@ class Server:
                 raise RuntimeError("server exited with %s:\n%s" % (self.proc.returncode, self.log_text()))
             time.sleep(0.02)
         raise RuntimeError("server did not start:\n" + self.log_text())
+
+    def store_flags(self):
+        """--store for PostgreSQL (apart from self.flags, which tests replace
+        between restarts), unless the test gives its own."""
+        if self.store != "postgres" or any(str(f).startswith("--store") for f in self.flags):
+            return []
+        return ["--store", pg_database(self.data_dir)]
+
+    def sql(self, query, params=()):
+        """Rows of a read-only query on the server's store, whichever it is
+        (? placeholders; for PostgreSQL, values come back as str or int,
+        NULL as "")."""
+        parts = query.split("?")
+        text = parts[0]
+        for value, rest in zip(params, parts[1:]):
+            text += (str(value) if isinstance(value, int) else "'%s'" % str(value).replace("'", "''")) + rest
+        return self.sql_snapshot(text if self.store == "postgres" else query, params=params)
+
+    def sql_snapshot(self, *queries, params=()):
+        """The rows of each query, all read in one transaction (one snapshot:
+        workers may keep finishing jobs meanwhile); one list if one query."""
+        if self.store != "postgres":
+            db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.data_dir, "finetuned.db"), uri=True,
+                                 timeout=30, isolation_level=None)
+            try:
+                db.execute("BEGIN")
+                rows = [db.execute(q, params).fetchall() for q in queries]
+                db.execute("COMMIT")
+            finally:
+                db.close()
+        else:
+            sep = "@@ft-next-query@@"
+            script = "BEGIN ISOLATION LEVEL REPEATABLE READ; %s; COMMIT" % ("; SELECT '%s'; " % sep).join(queries)
+            rows = [[]]
+            for row in psql(pg_database(self.data_dir), script):
+                if row == (sep,):
+                    rows.append([])
+                else:
+                    rows[-1].append(row)
+        return rows[0] if len(rows) == 1 else rows
 
     def log_text(self):
         self.log.flush()
@@ -250,6 +359,23 @@ def wait_for(predicate, timeout=60, interval=0.05, what="a condition"):
         time.sleep(interval)
 
 
+def restart_and_sweep(server, *paths):
+    """Start the server again so that its sweep judges paths (files or
+    directories' files). In a data dir shared through PostgreSQL the sweep
+    spares young files, which may be another live process's: check that,
+    then age them past the bound and start once more."""
+    if STORE != "sqlite":
+        files = [os.path.join(p, f) for p in paths if os.path.isdir(p) for f in os.listdir(p)]
+        files += [p for p in paths if os.path.isfile(p)]
+        server.start()
+        check(all(os.path.exists(f) for f in files), "a young file was swept from a shared data dir")
+        server.stop()
+        old = time.time() - 2 * 3600
+        for f in files:
+            os.utime(f, (old, old))
+    server.start()
+
+
 def sse_events(server, path, headers=None, timeout=120, on_event=None):
     """Read a Server-Sent Events stream until `event: end` (or the server
     closes it). Returns (status, headers, events); each event is a dict with
@@ -407,10 +533,27 @@ def expect_error(resp, status, code=None, param=None):
     return err
 
 
+def sqlite_only(fn):
+    """A test of SQLite's own file (its disk-full behaviour, its integrity
+    check): with another store it is not run, and not counted."""
+    fn.sqlite_only = True
+    return fn
+
+
+def postgres_only(fn):
+    """A test of several processes on one data dir, which only the shared
+    store allows: it runs in the PostgreSQL pass only (with its own
+    database whatever the pass)."""
+    fn.postgres_only = True
+    return fn
+
+
 def run_tests(module_globals):
     """Call every test_* function; print PASS/FAIL lines and the summary.
     Returns the number of failed tests."""
-    tests = [(n, f) for n, f in module_globals.items() if n.startswith("test_") and callable(f)]
+    tests = [(n, f) for n, f in module_globals.items() if n.startswith("test_") and callable(f)
+             and not (STORE != "sqlite" and getattr(f, "sqlite_only", False))
+             and not (STORE != "postgres" and getattr(f, "postgres_only", False))]
     passed = failed = 0
     for name, fn in tests:
         try:

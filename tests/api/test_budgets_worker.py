@@ -19,7 +19,6 @@ is a unit test: tests/unit/test_store_fencing.c::test_stale_attempt_writes_refus
 The mount tests need root (CI runs as root)."""
 import os
 import shutil
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -41,13 +40,9 @@ def events(server, job_id):
     return server.get("/v1/jobs/%s/events?limit=100" % job_id).json()["data"]
 
 
-def db_job(data_dir, job_id):
-    """(status, attempts) straight from the database of a stopped server."""
-    con = sqlite3.connect(os.path.join(data_dir, "finetuned.db"))
-    try:
-        return con.execute("SELECT status, attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    finally:
-        con.close()
+def db_job(server, job_id):
+    """(status, attempts) straight from the store of a stopped server."""
+    return tuple(server.sql("SELECT status, attempts FROM jobs WHERE id = ?", (job_id,))[0])
 
 
 def test_lease_held_through_a_long_test_phase():
@@ -126,7 +121,7 @@ def test_sigterm_with_a_failing_checkpoint_requeues():
         wait_for(lambda: s.get("/v1/jobs/" + job["id"]).json()["progress"], timeout=120, what="progress")
         code = s.stop(timeout=30)
         check(code == 0, "exit status %r:\n%s" % (code, s.log_text()[-2000:]))
-        check(db_job(disk.data_dir, job["id"]) == ("queued", 0), db_job(disk.data_dir, job["id"]))
+        check(db_job(s, job["id"]) == ("queued", 0), db_job(s, job["id"]))
         s.start()
         warn = [e for e in events(s, job["id"]) if "checkpoint at shutdown" in e["message"]]
         check(len(warn) == 1 and warn[0]["level"] == "warning", events(s, job["id"]))
@@ -156,7 +151,7 @@ def test_sigterm_with_a_busy_worker_exits_within_bounds():
         check(code == 0, "exit status %r:\n%s" % (code, s.log_text()[-2000:]))
         check(elapsed < 15, "shutdown took %.1f s" % elapsed)
         check("a worker was still busy" in s.log_text(), s.log_text()[-2000:])
-        check(db_job(s.data_dir, job["id"]) == ("queued", 0), db_job(s.data_dir, job["id"]))
+        check(db_job(s, job["id"]) == ("queued", 0), db_job(s, job["id"]))
     finally:
         s.close()
 

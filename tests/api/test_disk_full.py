@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 
-from harness import FASHION, Server, check, expect_error, mlp_architecture, main, safetensors_parse
+from harness import FASHION, Server, check, expect_error, mlp_architecture, main, safetensors_parse, sqlite_only
 
 MIB = 1 << 20
 MIN_FREE = 16 * MIB
@@ -150,11 +150,7 @@ def listing(s):
 
 
 def db_count(s, table):
-    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(s.data_dir, "finetuned.db"), uri=True)
-    try:
-        return db.execute("SELECT count(*) FROM " + table).fetchone()[0]
-    finally:
-        db.close()
+    return s.sql("SELECT count(*) FROM " + table)[0][0]
 
 
 def stored(s):
@@ -228,6 +224,7 @@ def test_upload_on_a_full_disk_507_then_recovers():
         s.stop_clean()
 
 
+@sqlite_only
 def test_sqlite_full_answers_507():
     with FullDisk() as disk:
         s = disk.server

@@ -4,7 +4,7 @@ them, says so in its events, and ends exactly where it would have without
 the store."""
 import os
 
-from harness import Server, check, cnn_architecture, main, submit, upload_fashion
+from harness import Server, check, cnn_architecture, main, restart_and_sweep, submit, upload_fashion
 
 
 def pretrained_base(s):
@@ -83,6 +83,30 @@ def test_features_from_the_store_train_exactly_like_fresh_ones():
         fresh_curve = learning_curve(fresh, again["id"])
     check(len(curve) == 2 and curve == fresh_curve, "the store changed training: %r vs %r" % (curve, fresh_curve))
     check(stored["validation_metrics"] == again["validation_metrics"], "final validation metrics differ")
+
+
+def test_start_up_sweep_removes_a_crashed_writers_file_and_keeps_features():
+    """A writer killed mid-file leaves a temp file in DATA_DIR/features; the
+    next start removes it (in a shared data dir only once it is old: it may
+    be another live process's) and keeps the complete feature files."""
+    s = Server()
+    try:
+        base, ds = pretrained_base(s)
+        run(s, spec_for(base, ds))
+        features = os.path.join(s.data_dir, "features")
+        kept = sorted(n for n in os.listdir(features) if n.endswith(".feat"))
+        check(kept, "no feature file: %r" % os.listdir(features))
+        crashed = os.path.join(features, kept[0] + ".tmp.Ab12Cd")
+        with open(crashed, "wb") as f:
+            f.write(b"FTFEAT01 half")
+        s.stop()
+        restart_and_sweep(s, features)
+        check(not os.path.exists(crashed), "a crashed writer's temp file survived the sweep")
+        check(sorted(os.listdir(features)) == kept, "the sweep touched complete features: %r" % os.listdir(features))
+        again = run(s, spec_for(base, ds))
+        check(cache_event(s, again["id"])["data"]["hit"] is True, "the kept features were not reused")
+    finally:
+        s.close()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Packaging checks that need no Docker engine or cluster (CI has neither):
+"""Packaging checks that need no container engine or cluster (the image is
+built and run by tests/container/test_container.py, make container-test):
 - tools/check_image_deps.sh: the Dockerfile's runtime packages provide every
   shared library of a binary built the way its build stage builds it, and
   dockerfile-utils lints the Dockerfile clean; and the check does catch a
@@ -191,30 +192,48 @@ def test_compose_file_validates():
 
 
 def test_compose_service_settings():
+    """One API, N workers and PostgreSQL: the finetuned services share the
+    data volume and the store, the API alone publishes a port, and both
+    wait for the database to be healthy."""
     doc = yaml.safe_load(read(os.path.join(DEPLOY, "docker-compose.yml")))
-    svc = doc["services"]["finetuned"]
-    check("finetuned-data:/var/lib/finetuned" in svc["volumes"] and "finetuned-data" in doc["volumes"],
-          "named volume: %r" % svc["volumes"])
-    check("/healthz" in " ".join(svc["healthcheck"]["test"]), "healthcheck %r" % svc["healthcheck"])
-    files = [e["path"] if isinstance(e, dict) else e for e in svc["env_file"]]
-    check(files == ["./finetuned.env"], "env_file %r" % files)
+    services = doc["services"]
+    check(set(services) == {"api", "worker", "postgres"}, "services %r" % sorted(services))
     example = read(os.path.join(DEPLOY, "finetuned.env.example"))
     check(re.search(r"^FINETUNED_API_KEY=", example, re.M), "the env example sets no API key")
-    check(svc["environment"]["FINETUNED_LISTEN"] == "0.0.0.0:8080", "listen %r" % svc["environment"])
-    grace = svc["stop_grace_period"]
-    check(grace.endswith("s") and int(grace[:-1]) >= 15, "stop_grace_period %r is too short" % grace)
+    check(re.search(r"^POSTGRES_PASSWORD=", example, re.M), "the env example sets no database password")
+    for role in ("api", "worker"):
+        svc = services[role]
+        env = svc["environment"]
+        check(env["FINETUNED_ROLE"] == role, "%s: role %r" % (role, env))
+        check(re.fullmatch(r"postgresql://finetuned:\$\{POSTGRES_PASSWORD:\?[^}]*\}@postgres:5432/finetuned",
+                           env["FINETUNED_STORE"]), "%s: store %r" % (role, env["FINETUNED_STORE"]))
+        check(env["FINETUNED_LISTEN"] == "0.0.0.0:8080", "%s: listen %r" % (role, env))
+        check("finetuned-data:/var/lib/finetuned" in svc["volumes"], "%s: volume %r" % (role, svc["volumes"]))
+        check("/healthz" in " ".join(svc["healthcheck"]["test"]), "%s: healthcheck %r" % (role, svc["healthcheck"]))
+        files = [e["path"] if isinstance(e, dict) else e for e in svc["env_file"]]
+        check(files == ["./finetuned.env"], "%s: env_file %r" % (role, files))
+        check(svc["depends_on"]["postgres"]["condition"] == "service_healthy", "%s: depends_on" % role)
+        grace = svc["stop_grace_period"]
+        check(grace.endswith("s") and int(grace[:-1]) >= 15, "%s: stop_grace_period %r is too short" % (role, grace))
+    check(services["api"]["ports"] == ["127.0.0.1:8080:8080"], "api ports %r" % services["api"]["ports"])
+    check("ports" not in services["worker"] and services["worker"]["deploy"]["replicas"] >= 2, "worker")
+    pg = services["postgres"]
+    check(pg["image"].startswith("postgres:15") and "ports" not in pg, "postgres %r" % pg)
+    check("pg_isready" in " ".join(pg["healthcheck"]["test"]), "postgres healthcheck %r" % pg["healthcheck"])
+    check({"finetuned-data", "postgres-data"} <= set(doc["volumes"]), "volumes %r" % doc["volumes"])
 
 
 # ---- Kubernetes ----
 
 def k8s_docs():
+    """The kustomization and its documents by (kind, name)."""
     docs = {}
     kust = yaml.safe_load(read(os.path.join(K8S, "kustomization.yaml")))
     for name in kust["resources"]:
         check(os.path.exists(os.path.join(K8S, name)), "kustomization lists a missing file %s" % name)
         for d in yaml.safe_load_all(read(os.path.join(K8S, name))):
             if d:
-                docs[d["kind"]] = d
+                docs[d["kind"], d["metadata"]["name"]] = d
     listed = set(kust["resources"])
     present = {f for f in os.listdir(K8S) if f.endswith(".yaml") and f != "kustomization.yaml"}
     check(listed == present, "kustomization resources %r != files %r" % (sorted(listed), sorted(present)))
@@ -224,49 +243,66 @@ def k8s_docs():
 def test_k8s_manifests_validate():
     node = need("node", "Debian package nodejs")
     npm_tool("dclint")  # proves tools/ci is installed; validate-k8s.js uses its kubernetes-models
-    kust, _ = k8s_docs()
+    kust, docs = k8s_docs()
     files = [os.path.join(K8S, f) for f in kust["resources"]]
     p = run([node, os.path.join(CI, "validate-k8s.js")] + files)
     check(p.returncode == 0, "Kubernetes schema check failed:\n%s%s" % (p.stdout, p.stderr))
-    check("%d document(s), 0 problem(s)" % len(files) in p.stdout, p.stdout)
+    check("%d document(s), 0 problem(s)" % len(docs) in p.stdout, p.stdout)
     # Strict: a misspelt field and a wrong type are both caught.
     with tempfile.TemporaryDirectory() as tmp:
-        bad = os.path.join(tmp, "deployment.yaml")
+        bad = os.path.join(tmp, "api-deployment.yaml")
         with open(bad, "w") as f:
-            f.write(read(os.path.join(K8S, "deployment.yaml")).replace("path: /readyz", "pth: /readyz")
+            f.write(read(os.path.join(K8S, "api-deployment.yaml")).replace("path: /readyz", "pth: /readyz")
                     .replace("containerPort: 8080", "containerPort: http"))
         p = run([node, os.path.join(CI, "validate-k8s.js"), bad])
         check(p.returncode == 1 and "readinessProbe.httpGet.pth" in p.stderr and "containerPort" in p.stderr,
               "validate-k8s.js missed a typo or a type error:\n" + p.stdout + p.stderr)
 
 
-def test_k8s_deployment_settings():
+def test_k8s_api_and_worker_deployments():
+    """Two Deployments that scale apart (one per role) on one ReadWriteMany
+    volume and an external PostgreSQL whose URI is a Secret; the Service
+    reaches the API pods only."""
     _, docs = k8s_docs()
-    dep, pvc, svc, secret = docs["Deployment"], docs["PersistentVolumeClaim"], docs["Service"], docs["Secret"]
-    spec, pod = dep["spec"], dep["spec"]["template"]["spec"]
-    check(spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate", "one replica, Recreate: %r" % spec)
-    check(pod["terminationGracePeriodSeconds"] >= 15, "grace %r" % pod["terminationGracePeriodSeconds"])
-    c = pod["containers"][0]
-    check(c["livenessProbe"]["httpGet"]["path"] == "/healthz", "liveness %r" % c["livenessProbe"])
-    check(c["readinessProbe"]["httpGet"]["path"] == "/readyz", "readiness %r" % c["readinessProbe"])
-    for kind in ("requests", "limits"):
-        check({"cpu", "memory"} <= set(c["resources"][kind]), "resources.%s %r" % (kind, c["resources"]))
-    check(pvc["spec"]["accessModes"] == ["ReadWriteOnce"], "PVC access %r" % pvc["spec"]["accessModes"])
-    vols = {v["name"]: v for v in pod["volumes"]}
-    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
-    check(vols[mounts["/var/lib/finetuned"]]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"],
-          "the data dir is not the PVC")
-    env = {e["name"]: e for e in c["env"]}
-    check(env["FINETUNED_LISTEN"]["value"].startswith("0.0.0.0:"), "listen %r" % env["FINETUNED_LISTEN"])
-    key_file = env["FINETUNED_API_KEY_FILE"]["value"]
-    key_dir, key_name = os.path.split(key_file)
-    check(vols[mounts[key_dir]]["secret"]["secretName"] == secret["metadata"]["name"], "API key volume")
-    check(key_name in secret["stringData"], "the Secret has no %s" % key_name)
-    labels = dep["spec"]["template"]["metadata"]["labels"]
-    check(all(labels.get(k) == v for k, v in svc["spec"]["selector"].items()), "Service selector %r" % svc["spec"])
-    ports = {p["name"] for p in c["ports"]}
+    pvc, svc = docs["PersistentVolumeClaim", "finetuned-data"], docs["Service", "finetuned"]
+    check(sorted(n for k, n in docs if k == "Deployment") == ["finetuned-api", "finetuned-worker"],
+          "deployments %r" % sorted(docs))
+    check(pvc["spec"]["accessModes"] == ["ReadWriteMany"], "PVC access %r" % pvc["spec"]["accessModes"])
+    check(not any(k == "StatefulSet" or "postgres" in n for k, n in docs), "PostgreSQL is external: %r" % sorted(docs))
+    labels = {}
+    for role in ("api", "worker"):
+        dep = docs["Deployment", "finetuned-" + role]
+        spec, pod = dep["spec"], dep["spec"]["template"]["spec"]
+        labels[role] = spec["template"]["metadata"]["labels"]
+        check(labels[role].get("app.kubernetes.io/component") == role, "%s labels %r" % (role, labels[role]))
+        check(spec["selector"]["matchLabels"].items() <= labels[role].items(), "%s selector" % role)
+        check(pod["terminationGracePeriodSeconds"] >= 15, "%s grace %r" % (role, pod["terminationGracePeriodSeconds"]))
+        check(pod["securityContext"]["runAsNonRoot"] is True, "%s runAsNonRoot" % role)
+        c = pod["containers"][0]
+        check(c["livenessProbe"]["httpGet"]["path"] == "/healthz", "%s liveness %r" % (role, c["livenessProbe"]))
+        check(c["readinessProbe"]["httpGet"]["path"] == "/readyz", "%s readiness %r" % (role, c["readinessProbe"]))
+        for kind in ("requests", "limits"):
+            check({"cpu", "memory"} <= set(c["resources"][kind]), "%s resources.%s" % (role, kind))
+        env = {e["name"]: e for e in c["env"]}
+        check(env["FINETUNED_ROLE"]["value"] == role, "%s role %r" % (role, env.get("FINETUNED_ROLE")))
+        check(env["FINETUNED_LISTEN"]["value"].startswith("0.0.0.0:"), "%s listen" % role)
+        ref = env["FINETUNED_STORE"]["valueFrom"]["secretKeyRef"]
+        check(ref["key"] in docs["Secret", ref["name"]]["stringData"], "%s: the store Secret lacks %r" % (role, ref))
+        vols = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        check(vols[mounts["/var/lib/finetuned"]]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"],
+              "%s: the data dir is not the PVC" % role)
+    api_pod = docs["Deployment", "finetuned-api"]["spec"]["template"]["spec"]
+    api = api_pod["containers"][0]
+    key_dir, key_name = os.path.split({e["name"]: e for e in api["env"]}["FINETUNED_API_KEY_FILE"]["value"])
+    key_volume = {m["mountPath"]: m["name"] for m in api["volumeMounts"]}[key_dir]
+    key_secret = {v["name"]: v for v in api_pod["volumes"]}[key_volume]["secret"]["secretName"]
+    check(key_name in docs["Secret", key_secret]["stringData"], "the API key Secret has no %s" % key_name)
+    selector = svc["spec"]["selector"].items()
+    check(selector <= labels["api"].items() and not selector <= labels["worker"].items(),
+          "the Service must select the API pods only: %r" % svc["spec"]["selector"])
+    ports = {p["name"] for p in api["ports"]}
     check(all(p["targetPort"] in ports for p in svc["spec"]["ports"]), "Service targetPort")
-    check(pod["securityContext"]["runAsNonRoot"] is True, "runAsNonRoot")
 
 
 # ---- systemd ----

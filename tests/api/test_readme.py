@@ -4,10 +4,12 @@ server, and what it says about commands, flags and make targets is true."""
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import tempfile
 
-from harness import BINARY, BUILD, ROOT, Server, check, png_size, main
+from harness import BINARY, BUILD, ROOT, PgCluster, Server, check, png_size, postgres_only, main
 
 README = open(os.path.join(ROOT, "README.md")).read()
 tour_output = None
@@ -65,6 +67,38 @@ def test_tour_results():
         check(size is None or (w, h) == size, "%s is %dx%d" % (name, w, h))
     check(os.path.getsize(os.path.join(tour_dir, "finetuned.safetensors")) > 100000, "model download")
     check("head_output" in tour_output and "conv1" in tour_output, "inspect printed no layer table")
+
+
+@postgres_only
+def test_scale_out_runs_as_written():
+    """The Scale out blocks, in order, in one bash: a database on a
+    throwaway cluster (PGHOST), one API and two workers on a shared data
+    dir, a job submitted to the API and trained by a worker. The API trains
+    nothing, so the job ran in a worker process."""
+    start, end = README.index("<!-- scaleout:start -->"), README.index("<!-- scaleout:end -->")
+    blocks = sh_blocks(README[start:end])
+    check(len(blocks) == 3, "the Scale out section has %d sh blocks" % len(blocks))
+    cluster = dict(kv.split("=", 1) for kv in PgCluster.conninfo_shared().split())
+    work = tempfile.mkdtemp(prefix="ft-scaleout-")
+    os.symlink(os.path.dirname(BINARY), os.path.join(work, "build"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        api = "127.0.0.1:%d" % s.getsockname()[1]
+    db = "ft_scaleout_%d" % os.getpid()
+    script = "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n" + "\n".join(blocks).replace(
+        "createdb finetuned", "createdb " + db).replace("dbname=finetuned", "dbname=" + db)
+    env = dict(os.environ, PGHOST=cluster["host"], PGPORT=cluster["port"], PGUSER=cluster["user"], API=api,
+               DATA=os.path.join(work, "shared-data"))
+    try:
+        p = subprocess.run(["timeout", "120", "bash", "-euo", "pipefail", "-c", script], cwd=work, env=env,
+                           capture_output=True, text=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    check(p.returncode == 0, "the Scale out blocks failed (exit %d):\nstdout:\n%s\nstderr:\n%s"
+          % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
+    check(p.stdout.strip().splitlines()[-1] == '{"status":"succeeded","attempts":1}', p.stdout)
+    check("role=api" in p.stderr and p.stderr.count("role=worker") == 2, p.stderr[-3000:])
+    check("job_started" in p.stderr, "no worker said it started the job")
 
 
 def test_two_commands_name_real_things():

@@ -123,7 +123,7 @@ def test_auth_on_every_v1_route():
 
 # ---- (b) no file path from client input ----
 
-ALLOWED_DATA_FILES = [r"finetuned\.db(-wal|-shm|-journal)?", r"finetuned\.lock", r"datasets", r"models", r"checkpoints", r"tmp", r"features",
+ALLOWED_DATA_FILES = [r"finetuned\.db(-wal|-shm|-journal)?", r"finetuned\.lock", r"datasets", r"models", r"checkpoints", r"tmp",
                       r"datasets/ds_[0-9a-f]{24}\.safetensors", r"models/mdl_[0-9a-f]{24}\.safetensors",
                       r"checkpoints/job_[0-9a-f]{24}\.ckpt", r"features",
                       r"features/[0-9a-f]{64}\.feat"]  # the feature store: sha256 of the job's key

@@ -1,7 +1,14 @@
-/* The fixture of the SQLite store's unit tests (tests/unit/test_store_*.c):
- * a fresh store in a temp directory per test, and the helpers that insert
- * rows and claim jobs. Tests run from the repository root (./migrations).
- * Everything is static inline: each test file uses only some of it. */
+/* The fixture of the store's unit tests (tests/unit/test_store_*.c): a
+ * fresh store per test, and the helpers that insert rows and claim jobs.
+ * Tests run from the repository root (./migrations).
+ *
+ * The backend is FT_TEST_STORE: "sqlite" (the default; a file in a temp
+ * directory) or "postgres" (a database created per test on the cluster
+ * that FT_TEST_PG names, a libpq keyword string; without it the first
+ * test starts a cluster of its own with tests/pg_cluster.sh and the
+ * process stops it at exit). tests/run.sh runs each store test once per
+ * backend. Everything is static inline: each test file uses only some of
+ * it. */
 #ifndef FT_STORE_FIXTURE_H
 #define FT_STORE_FIXTURE_H
 
@@ -15,12 +22,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
 #include "server/store/store.h"
 #include "tests/unit/test.h"
 
 typedef struct {
-    char dir[256];  /* temp directory */
-    char db[300];   /* dir/store.db */
+    char dir[256];   /* temp directory */
+    char db[1024];   /* the store's target: dir/store.db or a libpq string */
+    char name[64];   /* PostgreSQL: the test's database */
     ft_store *s;
 } fixture;
 
@@ -35,14 +46,110 @@ static inline void rm_tree(const char *dir)
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* A fresh directory; opens the store unless open is false. */
+static inline bool fx_postgres(void)
+{
+    const char *b = getenv("FT_TEST_STORE");
+    return b && strcmp(b, "postgres") == 0;
+}
+
+/* The cluster this process started (if it had to), stopped at exit. */
+static char fx_cluster_dir[256];
+
+static inline void fx_cluster_stop(void)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "tests/pg_cluster.sh stop %s", fx_cluster_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not stop the test cluster in %s\n", fx_cluster_dir);
+}
+
+/* The libpq keyword string of the test cluster, started on first use. */
+static inline const char *fx_cluster(void)
+{
+    static char conninfo[512];
+    if (conninfo[0])
+        return conninfo;
+    const char *given = getenv("FT_TEST_PG");
+    if (given && *given) {
+        snprintf(conninfo, sizeof conninfo, "%s", given);
+        return conninfo;
+    }
+    snprintf(fx_cluster_dir, sizeof fx_cluster_dir, "/tmp/ft-pg-XXXXXX");
+    if (!mkdtemp(fx_cluster_dir))
+        return NULL;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "tests/pg_cluster.sh start %s", fx_cluster_dir);
+    FILE *p = popen(cmd, "r");
+    bool ok = p && fgets(conninfo, sizeof conninfo, p) != NULL;
+    if (p && pclose(p) != 0)
+        ok = false;
+    atexit(fx_cluster_stop);
+    conninfo[strcspn(conninfo, "\n")] = '\0';
+    if (!ok)
+        conninfo[0] = '\0';
+    return ok ? conninfo : NULL;
+}
+
+/* Run sql on the cluster's maintenance database: 0 or -1. */
+static inline int fx_pg_admin(const char *sql)
+{
+    const char *cluster = fx_cluster();
+    char conninfo[700];
+    snprintf(conninfo, sizeof conninfo, "%s dbname=postgres", cluster ? cluster : "");
+    PGconn *pg = cluster ? PQconnectdb(conninfo) : NULL;
+    PGresult *res = pg && PQstatus(pg) == CONNECTION_OK ? PQexec(pg, sql) : NULL;
+    int rc = res && PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc != 0)
+        fprintf(stderr, "%s: %s\n", sql, pg ? PQerrorMessage(pg) : "no cluster");
+    PQclear(res);
+    PQfinish(pg);
+    return rc;
+}
+
+/* Run one SQL script on the fixture's database with a connection of its
+ * own: 0 on success. */
+static inline int fx_sql(const fixture *fx, const char *sql)
+{
+    if (fx_postgres()) {
+        PGconn *pg = PQconnectdb(fx->db);
+        PGresult *res = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, sql) : NULL;
+        ExecStatusType st = PQresultStatus(res);
+        PQclear(res);
+        PQfinish(pg);
+        return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
+    }
+    sqlite3 *h;
+    int rc = sqlite3_open(fx->db, &h);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+    sqlite3_close(h);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* Where this backend's migrations go below a migrations root. */
+static inline void fx_migrations(const char *root, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s", root, fx_postgres() ? "/postgres" : "");
+}
+
+/* A fresh directory (and, for PostgreSQL, a fresh database); opens the
+ * store unless open is false. */
 static inline int fx_init(fixture *fx, bool open)
 {
+    static int serial;
     snprintf(fx->dir, sizeof fx->dir, "/tmp/ft_store_XXXXXX");
     fx->s = NULL;
+    fx->name[0] = '\0';
     if (!mkdtemp(fx->dir))
         return -1;
     snprintf(fx->db, sizeof fx->db, "%s/store.db", fx->dir);
+    if (fx_postgres()) {
+        char sql[128];
+        snprintf(fx->name, sizeof fx->name, "ft_test_%d_%d", (int)getpid(), ++serial);
+        snprintf(sql, sizeof sql, "CREATE DATABASE %s", fx->name);
+        CHECK(fx_pg_admin(sql) == 0);
+        snprintf(fx->db, sizeof fx->db, "%s dbname=%s", fx_cluster() ? fx_cluster() : "", fx->name);
+    }
     if (!open)
         return 0;
     ft_error err = {0};
@@ -56,6 +163,11 @@ static inline void fx_done(fixture *fx)
     ft_store_close(fx->s);
     fx->s = NULL;
     rm_tree(fx->dir);
+    if (fx->name[0]) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", fx->name);
+        fx_pg_admin(sql);
+    }
 }
 
 /* RUN_STORE(test_x) runs test_x(fixture *) on a freshly opened store and

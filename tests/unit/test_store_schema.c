@@ -1,11 +1,9 @@
-/* The SQLite store's database file (server/store/store.h): migrations, WAL,
- * the writable probe, closing with idle threads. Runs from the repository
- * root (uses ./migrations) on a temp directory. */
+/* The store's database (server/store/store.h): migrations, WAL, the
+ * writable probe, closing with idle threads. Runs from the repository
+ * root (uses ./migrations) on either backend (store_fixture.h). */
 #include <pthread.h>
 
-#include <sqlite3.h>
-
-#include "server/store/sqlite/store_sqlite_internal.h"
+#include "server/store/store_db.h"
 #include "tests/unit/store_fixture.h"
 
 /* Write file name with text into the migrations directory dir. */
@@ -31,14 +29,14 @@ static int migrate(const char *db, const char *dir, ft_error *err)
     return version;
 }
 
-/* Run one SQL statement on the database file with a separate connection. */
-static int raw_sql(const char *db, const char *sql)
+/* Run sql on the connection that the calling thread gets from the store
+ * (the same one the store's next call on this thread uses). */
+static int conn_exec(ft_store *st, const char *sql)
 {
-    sqlite3 *h;
-    int rc = sqlite3_open(db, &h);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-    sqlite3_close(h);
+    ft_error err = {0};
+    ft_db_conn *c = ft_db_acquire(st, &err);
+    int rc = c ? c->drv->exec(c, sql, &err) : -1;
+    ft_db_release(c);
     return rc;
 }
 
@@ -60,7 +58,9 @@ static void test_migrations_fresh_and_reopen(fixture *fx)
         CHECK(d != NULL);
         json_decref(d);
     }
-    /* The database is in WAL mode (persistent in the file). */
+    if (fx_postgres())
+        return;
+    /* An SQLite database is in WAL mode (persistent in the file). */
     sqlite3 *h;
     sqlite3_stmt *st;
     CHECK(sqlite3_open(fx->db, &h) == SQLITE_OK);
@@ -74,7 +74,8 @@ static void test_migrations_refuse_newer_database(fixture *fx)
 {
     ft_store_close(fx->s);
     fx->s = NULL;
-    CHECK(raw_sql(fx->db, "PRAGMA user_version = 9999") == SQLITE_OK);
+    CHECK(fx_sql(fx, fx_postgres() ? "INSERT INTO schema_migrations (version) VALUES (9999)"
+                                    : "PRAGMA user_version = 9999") == 0);
     ft_error err = {0};
     ft_store *s = ft_store_open(fx->db, "migrations", &err);
     CHECK(s == NULL);
@@ -83,14 +84,50 @@ static void test_migrations_refuse_newer_database(fixture *fx)
     ft_store_close(s);
 }
 
+typedef struct {
+    const char *db;
+    int version;      /* reached, or -1 */
+    ft_error err;
+} open_arg;
+
+static void *open_thread(void *p)
+{
+    open_arg *a = p;
+    a->version = migrate(a->db, "migrations", &a->err);
+    return NULL;
+}
+
+/* Processes that start at once on a fresh database (an API and workers
+ * brought up together): each opens it and the migrations run once. */
+static void test_migrations_concurrent_opens(void)
+{
+    fixture fx;
+    if (fx_init(&fx, false) != 0)
+        return;
+    open_arg a[6];
+    pthread_t t[6];
+    for (int i = 0; i < 6; i++) {
+        a[i] = (open_arg){.db = fx.db};
+        pthread_create(&t[i], NULL, open_thread, &a[i]);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        CHECKF(a[i].version >= 1 && a[i].version == a[0].version, "open %d: version %d: %s", i, a[i].version,
+               a[i].err.msg);
+    }
+    fx_done(&fx);
+}
+
 static void test_migrations_custom_dir(void)
 {
     fixture fx;
     if (fx_init(&fx, false) != 0)
         return;
-    char mig[300];
-    snprintf(mig, sizeof mig, "%s/mig", fx.dir);
-    CHECK(mkdir(mig, 0755) == 0);
+    char root[300], mig[320];
+    snprintf(root, sizeof root, "%s/mig", fx.dir);
+    fx_migrations(root, mig, sizeof mig);
+    CHECK(mkdir(root, 0755) == 0);
+    CHECK(strcmp(root, mig) == 0 || mkdir(mig, 0755) == 0);
     ft_error err = {0};
 
     /* Missing directory: a clear error naming it. */
@@ -98,28 +135,28 @@ static void test_migrations_custom_dir(void)
     CHECKF(strstr(err.msg, "/nonexistent/migrations") != NULL, "%s", err.msg);
 
     /* Empty directory: nothing to build a schema from. */
-    CHECK(migrate(fx.db, mig, &err) == -1);
+    CHECK(migrate(fx.db, root, &err) == -1);
 
     /* Numeric order, not name order; other files ignored. */
     write_migration(mig, "10_c.sql", "ALTER TABLE t ADD COLUMN c INTEGER;");
     write_migration(mig, "0002_b.sql", "ALTER TABLE t ADD COLUMN b INTEGER;");
     write_migration(mig, "0001_a.sql", "CREATE TABLE t (a INTEGER);");
     write_migration(mig, "README.md", "not a migration");
-    int version = migrate(fx.db, mig, &err);
+    int version = migrate(fx.db, root, &err);
     CHECKF(version != -1, "%s", err.msg);
     CHECK(version == 10);
 
     /* A failing migration is rolled back whole, version unchanged. */
     write_migration(mig, "0011_bad.sql", "CREATE TABLE u (x INTEGER); INSERT INTO nowhere VALUES (1);");
-    CHECK(migrate(fx.db, mig, &err) == -1 && err.code == FT_EIO);
+    CHECK(migrate(fx.db, root, &err) == -1 && err.code == FT_EIO);
     CHECKF(strstr(err.msg, "0011_bad.sql") != NULL, "%s", err.msg);
-    CHECK(raw_sql(fx.db, "SELECT x FROM u") != SQLITE_OK); /* table u was not kept */
+    CHECK(fx_sql(&fx, "SELECT x FROM u") != 0); /* table u was not kept */
     write_migration(mig, "0011_bad.sql", "CREATE TABLE u (x INTEGER);");
-    CHECK(migrate(fx.db, mig, &err) == 11);
+    CHECK(migrate(fx.db, root, &err) == 11);
 
     /* Two migrations with one number. */
     write_migration(mig, "0011_dup.sql", "SELECT 1;");
-    CHECK(migrate(fx.db, mig, &err) == -1 && err.code == FT_EINVAL);
+    CHECK(migrate(fx.db, root, &err) == -1 && err.code == FT_EINVAL);
     fx_done(&fx);
 }
 
@@ -141,22 +178,25 @@ static void test_writable_probe(fixture *fx)
     ft_error err = {0};
     CHECKF(ft_store_writable(fx->s, 0, &err), "%s", err.msg);
 
-    /* A connection that refuses writes (what a read-only database looks
-     * like to SQLite): the probe says so. Running as root, permission bits
-     * cannot make the file read-only, so query_only stands in. */
-    ft_sq_connection *c = ft_sq_conn(fx->s, &err);
-    CHECK(c && sqlite3_exec(c->db, "PRAGMA query_only = 1", NULL, NULL, NULL) == SQLITE_OK);
+    /* A connection that refuses writes: the probe says so. Running as
+     * root, permission bits cannot make an SQLite file read-only, so
+     * query_only stands in; PostgreSQL has read-only transactions. */
+    const char *ro_on = fx_postgres() ? "SET default_transaction_read_only = on" : "PRAGMA query_only = 1";
+    const char *ro_off = fx_postgres() ? "SET default_transaction_read_only = off" : "PRAGMA query_only = 0";
+    CHECK(conn_exec(fx->s, ro_on) == 0);
     CHECK(!ft_store_writable(fx->s, 0, &err) && err.code == FT_EIO);
     /* /readyz asks with a max age: the success above is answered from
      * memory (no synced write per call); the failure was not remembered. */
     CHECK(ft_store_writable(fx->s, 60000, &err));
     CHECK(!ft_store_writable(fx->s, 0, &err));
-    CHECK(c && sqlite3_exec(c->db, "PRAGMA query_only = 0", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(conn_exec(fx->s, ro_off) == 0);
     CHECK(ft_store_writable(fx->s, 0, &err));
+    if (fx_postgres())
+        return; /* the rest is about SQLite's file */
 
     /* A full disk: the write fails with FT_ENOSPC (max_page_count caps
      * this connection's view of the database at its current size). */
-    CHECK(c && sqlite3_exec(c->db, "PRAGMA max_page_count = 1", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(conn_exec(fx->s, "PRAGMA max_page_count = 1") == 0);
     json_t *big = json_pack("{ss ss}", "id", "ds_big", "blob", "0123456789012345678901234567890123456789"
                                                              "0123456789012345678901234567890123456789");
     for (int i = 0; i < 8 && json_string_length(json_object_get(big, "blob")) < 100000; i++) {
@@ -224,7 +264,7 @@ static void test_close_with_idle_threads(fixture *fx)
     pthread_cond_broadcast(&a.cv);
     pthread_mutex_unlock(&a.mu);
     pthread_join(t, NULL);
-    /* The file is intact for the next open. */
+    /* The database is intact for the next open. */
     ft_error err = {0};
     fx->s = ft_store_open(fx->db, "migrations", &err);
     json_t *d = fx->s ? ft_store_dataset_get(fx->s, "ds_1", &err) : NULL;
@@ -232,12 +272,164 @@ static void test_close_with_idle_threads(fixture *fx)
     json_decref(d);
 }
 
+/* ---- PostgreSQL: connections cut by the server, notifications ---- */
+
+/* The server ends every session of the store's database (a restart, a
+ * failover, an operator's pg_terminate_backend): the pooled connections
+ * are re-established at their next transaction and nothing is lost. */
+static void test_reconnect_after_terminate(fixture *fx)
+{
+    ft_error err = {0};
+    add_job(fx->s, "job_1", 3);
+    ft_claim c;
+    CHECK(claim(fx->s, "w", 60, &c) == 1);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s' "
+                              "AND pid <> pg_backend_pid()", fx->name);
+    CHECK(fx_sql(fx, sql) == 0);
+    CHECK(ft_store_job_heartbeat(fx->s, c.id, c.lease, 60, &err) == 1);
+    CHECK(fx_sql(fx, sql) == 0);
+    CHECKF(ft_store_job_succeed(fx->s, c.id, c.lease, NULL, NULL, &err) == 1, "%s", err.msg);
+    CHECK_STATUS(fx->s, "job_1", "succeeded");
+    ft_claim_free(&c);
+}
+
+/* A trigger that cuts the session inserting a job's result model, the
+ * first `times` times (a sequence counts the tries: it is not rolled
+ * back). The insert is the second statement of a success's transaction,
+ * after the job's update: a cut there is mid-transaction (a cut of the
+ * first statement is retried with its BEGIN, before anything ran). */
+static int cut_success(fixture *fx, int times)
+{
+    char sql[700];
+    snprintf(sql, sizeof sql,
+             "CREATE SEQUENCE cuts; "
+             "CREATE FUNCTION cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+             "IF nextval('cuts') <= %d THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; "
+             "RETURN NEW; END $$; "
+             "CREATE TRIGGER cut AFTER INSERT ON models FOR EACH ROW EXECUTE FUNCTION cut()",
+             times);
+    return fx_sql(fx, sql);
+}
+
+/* Fails (division by zero) unless the trigger ran `tries` times. */
+static int tried(fixture *fx, int tries)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT 1 / (last_value = %d)::int FROM cuts", tries);
+    return fx_sql(fx, sql);
+}
+
+/* A claimed job_1 succeeded with model mdl_1 while the model's insert is
+ * cut the first `cuts` times: ft_store_job_succeed's result. */
+static int succeed_through_cuts(fixture *fx, int cuts, ft_claim *c, ft_error *err)
+{
+    add_job(fx->s, "job_1", 3);
+    CHECK(claim(fx->s, "w", 60, c) == 1);
+    CHECK(cut_success(fx, cuts) == 0);
+    json_t *model = json_pack("{ss}", "id", "mdl_1");
+    int rc = ft_store_job_succeed(fx->s, c->id, c->lease, model, NULL, err);
+    json_decref(model);
+    return rc;
+}
+
+/* A connection cut in the middle of a transaction, before its COMMIT: the
+ * server rolled the whole transaction back, so the store runs it again on
+ * a new connection, and the job succeeds once, with its model row. */
+static void test_transaction_retried_after_a_cut(fixture *fx)
+{
+    ft_error err = {0};
+    ft_claim c;
+    CHECKF(succeed_through_cuts(fx, 1, &c, &err) == 1, "%s", err.msg);
+    CHECK(tried(fx, 2) == 0);
+    CHECK_STATUS(fx->s, "job_1", "succeeded");
+    json_t *m = ft_store_model_get(fx->s, "mdl_1", &err);
+    CHECK(m != NULL);
+    json_decref(m);
+    /* Another success is fenced off: the first one happened once. */
+    CHECK(ft_store_job_succeed(fx->s, c.id, c.lease, NULL, NULL, &err) == 0);
+    ft_claim_free(&c);
+}
+
+/* A transaction cut every time is given up after 3 tries, with an error
+ * and nothing applied; the job keeps its lease for a later try. */
+static void test_transaction_cut_every_time_fails(fixture *fx)
+{
+    ft_error err = {0};
+    ft_claim c;
+    CHECK(succeed_through_cuts(fx, 1000, &c, &err) == -1);
+    CHECKF(strstr(err.msg, "connection") != NULL, "%s", err.msg);
+    CHECK(tried(fx, 3) == 0);
+    CHECK_STATUS(fx->s, "job_1", "running");
+    CHECK(ft_store_model_get(fx->s, "mdl_1", &err) == NULL);
+    CHECK(ft_store_job_heartbeat(fx->s, c.id, c.lease, 60, &err) == 1);
+    ft_claim_free(&c);
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    char seen[512];   /* "topic:payload " for each notification */
+} notes;
+
+static void on_note(void *ctx, const char *topic, const char *payload)
+{
+    notes *n = ctx;
+    pthread_mutex_lock(&n->mu);
+    size_t len = strlen(n->seen);
+    snprintf(n->seen + len, sizeof n->seen - len, "%s:%s ", topic ? topic : "(reconnect)", payload ? payload : "");
+    pthread_mutex_unlock(&n->mu);
+}
+
+/* Whether the notifications so far contain want, waiting up to 5 s. */
+static bool noted(notes *n, const char *want)
+{
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&n->mu);
+        bool found = strstr(n->seen, want) != NULL;
+        pthread_mutex_unlock(&n->mu);
+        if (found)
+            return true;
+        sleep_ms(10);
+    }
+    return false;
+}
+
+/* A submit wakes the workers of every process, a cancel reaches the one
+ * running the job, an event wakes the streams; a listener that lost its
+ * connection says so (topic NULL) once it is back. */
+static void test_listen_notify(fixture *fx)
+{
+    ft_error err = {0};
+    notes n = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    CHECK(ft_store_listen(fx->s, on_note, &n, &err) == 0);
+    CHECK(noted(&n, "(reconnect):")); /* the first connection, too */
+    add_job(fx->s, "job_1", 3);
+    CHECKF(noted(&n, FT_TOPIC_QUEUE ":"), "%s", n.seen);
+    ft_claim c;
+    CHECK(claim(fx->s, "w", 60, &c) == 1);
+    json_t *obj = NULL;
+    CHECK(ft_store_job_cancel(fx->s, "job_1", &obj, &err) == 0);
+    json_decref(obj);
+    CHECKF(noted(&n, FT_TOPIC_CANCEL ":job_1"), "%s", n.seen);
+    CHECK(ft_store_job_event(fx->s, "job_1", c.lease, "info", "hello", NULL, &err) == 1);
+    CHECKF(noted(&n, FT_TOPIC_EVENTS ":job_1"), "%s", n.seen);
+    CHECK(ft_store_listen(fx->s, NULL, NULL, &err) == 0); /* stopped: no callback from here on */
+    ft_claim_free(&c);
+}
+
 int main(void)
 {
     RUN_STORE(test_migrations_fresh_and_reopen);
     RUN_STORE(test_migrations_refuse_newer_database);
     RUN(test_migrations_custom_dir);
+    RUN(test_migrations_concurrent_opens);
     RUN_STORE(test_writable_probe);
     RUN_STORE(test_close_with_idle_threads);
+    if (fx_postgres()) {
+        RUN_STORE(test_reconnect_after_terminate);
+        RUN_STORE(test_transaction_retried_after_a_cut);
+        RUN_STORE(test_transaction_cut_every_time_fails);
+        RUN_STORE(test_listen_notify);
+    }
     return TEST_SUMMARY();
 }

@@ -4,7 +4,9 @@
  * (object, created_at, status). Also the figures for /metrics and the ids
  * for the start-up orphan sweep.
  */
-#include "server/store/sqlite/store_sqlite_internal.h"
+#include "server/store/store_db.h"
+
+#include "core/data/parse_helpers.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,17 +18,17 @@ static const char *const job_statuses[] = {"queued", "running", "succeeded", "fa
 
 /* Columns: id, created_at, obj. The store's fields come first and win over
  * same-named keys of the stored object. */
-static json_t *record_row(sqlite3_stmt *st, const char *object, const char *status, ft_error *err)
+static json_t *record_row(ft_db_rows *st, const char *object, const char *status, ft_error *err)
 {
-    json_t *stored = ft_sq_col_json(st, 2, err);
+    json_t *stored = ft_db_col_json(st, 2, err);
     if (!stored)
         return NULL;
     json_t *o = json_object();
     int bad = !o || !json_is_object(stored);
     if (!bad) {
-        bad |= json_object_set_new(o, "id", ft_sq_col_text_or_null(st, 0));
+        bad |= json_object_set_new(o, "id", ft_db_col_text_or_null(st, 0));
         bad |= json_object_set_new(o, "object", json_string(object));
-        bad |= json_object_set_new(o, "created_at", json_integer(sqlite3_column_int64(st, 1)));
+        bad |= json_object_set_new(o, "created_at", json_integer(ft_db_int(st, 1)));
         if (status)
             bad |= json_object_set_new(o, "status", json_string(status));
         bad |= json_object_update_missing(o, stored);
@@ -40,40 +42,40 @@ static json_t *record_row(sqlite3_stmt *st, const char *object, const char *stat
     return o;
 }
 
-static json_t *dataset_row(sqlite3_stmt *st, ft_error *err)
+static json_t *dataset_row(ft_db_rows *st, ft_error *err)
 {
     /* Only complete, validated uploads ever get a row, hence always ready. */
     return record_row(st, "dataset", "ready", err);
 }
 
-static json_t *model_row(sqlite3_stmt *st, ft_error *err)
+static json_t *model_row(ft_db_rows *st, ft_error *err)
 {
     return record_row(st, "model", NULL, err);
 }
 
-const ft_sq_kind ft_sq_datasets = {"datasets", "dataset", "id, created_at, obj", dataset_row, false};
-const ft_sq_kind ft_sq_models = {"models", "model", "id, created_at, obj", model_row, false};
+const ft_db_kind ft_db_datasets = {"datasets", "dataset", "id, created_at, obj", dataset_row, false};
+const ft_db_kind ft_db_models = {"models", "model", "id, created_at, obj", model_row, false};
 
 /* ---- shared get and list ---- */
 
-json_t *ft_sq_get(ft_sq_connection *c, const ft_sq_kind *k, const char *id, ft_error *err)
+json_t *ft_db_get(ft_db_conn *c, const ft_db_kind *k, const char *id, ft_error *err)
 {
     char sql[1024];
     snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE id = ?1", k->columns, k->table);
-    sqlite3_stmt *st = ft_sq_query(c, sql, err, "t", id);
-    if (!st)
+    ft_db_rows *r = ft_db_query(c, sql, err, "t", id);
+    if (!r)
         return NULL;
     json_t *obj = NULL;
-    int rc = ft_sq_step(c, st, err);
+    int rc = ft_db_next(r, err);
     if (rc == 1)
-        obj = k->row(st, err);
+        obj = k->row(r, err);
     else if (rc == 0)
         ft_fail(err, FT_ENOTFOUND, "id", "no such %s: %s", k->noun, id);
-    ft_sq_release(c, st);
+    ft_db_done(r);
     return obj;
 }
 
-static int check_query(const ft_sq_kind *k, const ft_list_query *q, ft_error *err)
+static int check_query(const ft_db_kind *k, const ft_list_query *q, ft_error *err)
 {
     if (q->limit < 1 || q->limit > FT_LIST_MAX)
         return ft_fail(err, FT_EINVAL, "limit", "limit must be between 1 and %d, not %d", FT_LIST_MAX, q->limit);
@@ -89,51 +91,45 @@ static int check_query(const ft_sq_kind *k, const ft_list_query *q, ft_error *er
 }
 
 /* The seq of the `after` cursor, or INT64_MAX without one. */
-static int cursor_seq(ft_sq_connection *c, const ft_sq_kind *k, const char *after, int64_t *seq, ft_error *err)
+static int cursor_seq(ft_db_conn *c, const ft_db_kind *k, const char *after, int64_t *seq, ft_error *err)
 {
     *seq = INT64_MAX;
     if (!after)
         return 0;
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT seq FROM %s WHERE id = ?1", k->table);
-    sqlite3_stmt *st = ft_sq_query(c, sql, err, "t", after);
-    if (!st)
-        return -1;
-    int rc = ft_sq_step(c, st, err);
-    if (rc == 1)
-        *seq = sqlite3_column_int64(st, 0);
-    else if (rc == 0)
+    /* Bytes that are not UTF-8 name no row (ids are ASCII); PostgreSQL
+     * would refuse them rather than find nothing. */
+    int rc = ft_utf8_valid(after, strlen(after)) ? ft_db_scalar(c, sql, seq, err, "t", after) : 0;
+    if (rc == 0)
         rc = ft_fail(err, FT_ENOTFOUND, "after", "no such %s: %s (the after cursor)", k->noun, after);
-    ft_sq_release(c, st);
     return rc < 0 ? -1 : 0;
 }
 
-json_t *ft_sq_list(ft_store *s, const ft_sq_kind *k, const ft_list_query *q, bool *has_more, ft_error *err)
+static json_t *list_on(ft_db_conn *c, const ft_db_kind *k, const ft_list_query *q, bool *has_more, ft_error *err)
 {
-    *has_more = false;
     int64_t before;
-    ft_sq_connection *c = check_query(k, q, err) == 0 ? ft_sq_conn(s, err) : NULL;
-    if (!c || cursor_seq(c, k, q->after, &before, err) != 0)
+    if (cursor_seq(c, k, q->after, &before, err) != 0)
         return NULL;
     /* One row more than asked tells whether another page follows. */
     char sql[1024];
     snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE seq < ?1%s ORDER BY seq DESC LIMIT ?2", k->columns,
              k->table, q->status ? " AND status = ?3" : "");
-    sqlite3_stmt *st = ft_sq_query(c, sql, err, q->status ? "Iit" : "Ii", before, q->limit + 1, q->status);
-    json_t *list = st ? json_array() : NULL;
+    ft_db_rows *r = ft_db_query(c, sql, err, q->status ? "Iit" : "Ii", before, q->limit + 1, q->status);
+    json_t *list = r ? json_array() : NULL;
     int rc = list ? 0 : -1;
-    if (st && !list)
+    if (r && !list)
         ft_fail(err, FT_ENOMEM, NULL, "out of memory listing %ss", k->noun);
-    while (rc == 0 && (rc = ft_sq_step(c, st, err)) == 1) {
+    while (rc == 0 && (rc = ft_db_next(r, err)) == 1) {
         if (json_array_size(list) == (size_t)q->limit) {
             *has_more = true;
             rc = 0;
             break;
         }
-        json_t *obj = k->row(st, err);
+        json_t *obj = k->row(r, err);
         rc = obj && json_array_append_new(list, obj) == 0 ? 0 : -1;
     }
-    ft_sq_release(c, st);
+    ft_db_done(r);
     if (rc < 0) {
         json_decref(list);
         return NULL;
@@ -141,9 +137,18 @@ json_t *ft_sq_list(ft_store *s, const ft_sq_kind *k, const ft_list_query *q, boo
     return list;
 }
 
+json_t *ft_db_list(ft_store *s, const ft_db_kind *k, const ft_list_query *q, bool *has_more, ft_error *err)
+{
+    *has_more = false;
+    ft_db_conn *c = check_query(k, q, err) == 0 ? ft_db_acquire(s, err) : NULL;
+    json_t *list = c ? list_on(c, k, q, has_more, err) : NULL;
+    ft_db_release(c);
+    return list;
+}
+
 /* ---- datasets and models ---- */
 
-int ft_sq_insert_record(ft_sq_connection *c, const ft_sq_kind *k, const json_t *obj, ft_error *err)
+int ft_db_insert_record(ft_db_conn *c, const ft_db_kind *k, const json_t *obj, ft_error *err)
 {
     const char *id = json_string_value(json_object_get(obj, "id"));
     if (!id)
@@ -152,120 +157,126 @@ int ft_sq_insert_record(ft_sq_connection *c, const ft_sq_kind *k, const json_t *
     char sql[256];
     snprintf(sql, sizeof sql, "INSERT INTO %s (id, created_at, bytes, obj) VALUES (?1, ?2, ?3, ?4) "
              "ON CONFLICT (id) DO NOTHING", k->table);
-    int n = ft_sq_write(c, sql, err, "tIIj", id, ft_sq_now(),
+    int n = ft_db_write(c, sql, err, "tIIj", id, ft_db_now(),
                         (int64_t)(json_is_integer(bytes) ? json_integer_value(bytes) : 0), obj);
     if (n == 0)
         return ft_fail(err, FT_EINVAL, "id", "%s %s already exists", k->noun, id);
     return n < 0 ? -1 : 0;
 }
 
-static int insert(ft_store *s, const ft_sq_kind *k, const json_t *obj, ft_error *err)
+static int insert(ft_store *s, const ft_db_kind *k, const json_t *obj, ft_error *err)
 {
-    ft_sq_connection *c = ft_sq_conn(s, err);
-    if (!c || ft_sq_begin(c, err) != 0)
-        return -1;
-    return ft_sq_end(c, ft_sq_insert_record(c, k, obj, err), err);
+    ft_db_conn *c = ft_db_acquire(s, err);
+    int rc = c ? ft_db_begin(c, err) : -1;
+    if (rc == 0)
+        rc = ft_db_end(c, ft_db_insert_record(c, k, obj, err), err);
+    ft_db_release(c);
+    return rc;
 }
 
 /* Spec fields (JSON array) that may name a record: as "ds_..." or {"id": ...}. */
 static const char dataset_fields[] = "[\"dataset\",\"validation\",\"test\"]";
 static const char model_fields[] = "[\"base_model\"]";
 
-/* Delete a record unless an active job's spec names it in one of `fields`.
- * The check and the delete share one write transaction, so no job can be
- * queued against the record in between. */
-static int delete_record(ft_store *s, const ft_sq_kind *k, const char *fields, const char *id, ft_error *err)
+static int delete_on(ft_db_conn *c, const ft_db_kind *k, const char *fields, const char *id, ft_error *err)
 {
-    static const char users[] =
-        "SELECT j.id, j.status, f.value FROM jobs j, json_each(?2) f "
-        "WHERE j.status IN ('queued', 'running') "
-        "AND ?1 IN (json_extract(j.spec, '$.' || f.value), json_extract(j.spec, '$.' || f.value || '.id')) "
-        "ORDER BY j.seq LIMIT 1";
-    ft_sq_connection *c = ft_sq_conn(s, err);
-    if (!c || ft_sq_begin(c, err) != 0)
-        return -1;
-    sqlite3_stmt *st = ft_sq_query(c, users, err, "tt", id, fields);
-    int rc = st ? ft_sq_step(c, st, err) : -1;
+    ft_db_rows *r = ft_db_query(c, ft_db_sql(c)->record_users, err, "tt", id, fields);
+    int rc = r ? ft_db_next(r, err) : -1;
     if (rc == 1)
         rc = ft_fail(err, FT_EINVAL, "id", "%s %s is used as %s by job %s, which is %s; cancel the job or wait for it to end",
-                     k->noun, id, (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 0),
-                     (const char *)sqlite3_column_text(st, 1));
-    ft_sq_release(c, st);
+                     k->noun, id, ft_db_text(r, 2), ft_db_text(r, 0), ft_db_text(r, 1));
+    ft_db_done(r);
     if (rc == 0) {
         char sql[128];
         snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = ?1", k->table);
-        rc = ft_sq_write(c, sql, err, "t", id);
+        rc = ft_db_write(c, sql, err, "t", id);
         if (rc == 0)
             rc = ft_fail(err, FT_ENOTFOUND, "id", "no such %s: %s", k->noun, id);
     }
-    return ft_sq_end(c, rc, err) < 0 ? -1 : 0;
+    return rc;
 }
 
-json_t *ft_sq_fetch(ft_store *s, const ft_sq_kind *k, const char *id, ft_error *err)
+/* Delete a record unless an active job's spec names it in one of `fields`.
+ * The check and the delete share one write transaction, so no job can be
+ * queued against the record in between. */
+static int delete_record(ft_store *s, const ft_db_kind *k, const char *fields, const char *id, ft_error *err)
 {
-    ft_sq_connection *c = ft_sq_conn(s, err);
-    return c ? ft_sq_get(c, k, id, err) : NULL;
+    ft_db_conn *c = ft_db_acquire(s, err);
+    int rc = c ? ft_db_begin(c, err) : -1;
+    if (rc == 0)
+        rc = ft_db_end(c, delete_on(c, k, fields, id, err), err);
+    ft_db_release(c);
+    return rc < 0 ? -1 : 0;
+}
+
+json_t *ft_db_fetch(ft_store *s, const ft_db_kind *k, const char *id, ft_error *err)
+{
+    ft_db_conn *c = ft_db_acquire(s, err);
+    json_t *obj = c ? ft_db_get(c, k, id, err) : NULL;
+    ft_db_release(c);
+    return obj;
 }
 
 int ft_store_dataset_insert(ft_store *s, const json_t *obj, ft_error *err)
 {
-    return insert(s, &ft_sq_datasets, obj, err);
+    return insert(s, &ft_db_datasets, obj, err);
 }
 
 json_t *ft_store_dataset_get(ft_store *s, const char *id, ft_error *err)
 {
-    return ft_sq_fetch(s, &ft_sq_datasets, id, err);
+    return ft_db_fetch(s, &ft_db_datasets, id, err);
 }
 
 json_t *ft_store_dataset_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err)
 {
-    return ft_sq_list(s, &ft_sq_datasets, q, has_more, err);
+    return ft_db_list(s, &ft_db_datasets, q, has_more, err);
 }
 
 int ft_store_dataset_delete(ft_store *s, const char *id, ft_error *err)
 {
-    return delete_record(s, &ft_sq_datasets, dataset_fields, id, err);
+    return delete_record(s, &ft_db_datasets, dataset_fields, id, err);
 }
 
 int ft_store_model_insert(ft_store *s, const json_t *obj, ft_error *err)
 {
-    return insert(s, &ft_sq_models, obj, err);
+    return insert(s, &ft_db_models, obj, err);
 }
 
 json_t *ft_store_model_get(ft_store *s, const char *id, ft_error *err)
 {
-    return ft_sq_fetch(s, &ft_sq_models, id, err);
+    return ft_db_fetch(s, &ft_db_models, id, err);
 }
 
 json_t *ft_store_model_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err)
 {
-    return ft_sq_list(s, &ft_sq_models, q, has_more, err);
+    return ft_db_list(s, &ft_db_models, q, has_more, err);
 }
 
 int ft_store_model_delete(ft_store *s, const char *id, ft_error *err)
 {
-    return delete_record(s, &ft_sq_models, model_fields, id, err);
+    return delete_record(s, &ft_db_models, model_fields, id, err);
 }
 
 /* ---- figures and file ids ---- */
 
-static const ft_sq_kind *const file_kinds[] = {&ft_sq_datasets, &ft_sq_models};
+static const ft_db_kind *const file_kinds[] = {&ft_db_datasets, &ft_db_models};
 
 /* For each file kind: {"<table>": f(rows of "SELECT <cols> FROM <table> ...")}. */
-static json_t *per_file_kind(ft_store *s, const char *select, json_t *(*collect)(ft_sq_connection *, sqlite3_stmt *, ft_error *),
+static json_t *per_file_kind(ft_store *s, const char *select, json_t *(*collect)(ft_db_rows *, ft_error *),
                              json_t *out, ft_error *err)
 {
-    ft_sq_connection *c = out ? ft_sq_conn(s, err) : NULL;
-    for (size_t i = 0; c && i < sizeof file_kinds / sizeof file_kinds[0]; i++) {
+    ft_db_conn *c = out ? ft_db_acquire(s, err) : NULL;
+    bool ok = c != NULL;
+    for (size_t i = 0; ok && i < sizeof file_kinds / sizeof file_kinds[0]; i++) {
         char sql[256];
         snprintf(sql, sizeof sql, select, file_kinds[i]->table);
-        sqlite3_stmt *st = ft_sq_query(c, sql, err, "");
-        json_t *v = st ? collect(c, st, err) : NULL;
-        ft_sq_release(c, st);
-        if (!v || json_object_set_new(out, file_kinds[i]->table, v) != 0)
-            c = NULL;
+        ft_db_rows *r = ft_db_query(c, sql, err, "");
+        json_t *v = r ? collect(r, err) : NULL;
+        ft_db_done(r);
+        ok = v && json_object_set_new(out, file_kinds[i]->table, v) == 0;
     }
-    if (!c) {
+    ft_db_release(c);
+    if (!ok) {
         if (!out)
             ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         json_decref(out);
@@ -274,20 +285,19 @@ static json_t *per_file_kind(ft_store *s, const char *select, json_t *(*collect)
     return out;
 }
 
-static json_t *collect_counts(ft_sq_connection *c, sqlite3_stmt *st, ft_error *err)
+static json_t *collect_counts(ft_db_rows *r, ft_error *err)
 {
-    if (ft_sq_step(c, st, err) != 1)
+    if (ft_db_next(r, err) != 1)
         return NULL;
-    return json_pack("{sI sI}", "count", (json_int_t)sqlite3_column_int64(st, 0), "bytes",
-                     (json_int_t)sqlite3_column_int64(st, 1));
+    return json_pack("{sI sI}", "count", (json_int_t)ft_db_int(r, 0), "bytes", (json_int_t)ft_db_int(r, 1));
 }
 
-static json_t *collect_ids(ft_sq_connection *c, sqlite3_stmt *st, ft_error *err)
+static json_t *collect_ids(ft_db_rows *r, ft_error *err)
 {
     json_t *ids = json_array();
     int rc = ids ? 0 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
-    while (rc == 0 && (rc = ft_sq_step(c, st, err)) == 1)
-        rc = json_array_append_new(ids, ft_sq_col_text_or_null(st, 0)) == 0
+    while (rc == 0 && (rc = ft_db_next(r, err)) == 1)
+        rc = json_array_append_new(ids, ft_db_col_text_or_null(r, 0)) == 0
                  ? 0 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     if (rc < 0) {
         json_decref(ids);
@@ -298,9 +308,6 @@ static json_t *collect_ids(ft_sq_connection *c, sqlite3_stmt *st, ft_error *err)
 
 static json_t *job_counts(ft_store *s, ft_error *err)
 {
-    ft_sq_connection *c = ft_sq_conn(s, err);
-    if (!c)
-        return NULL;
     json_t *jobs = json_object();
     int rc = jobs ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < FT_NSTATUS; i++)
@@ -310,13 +317,14 @@ static json_t *job_counts(ft_store *s, ft_error *err)
         ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         return NULL;
     }
-    sqlite3_stmt *st = ft_sq_query(c, "SELECT status, COUNT(*) FROM jobs GROUP BY status", err, "");
-    rc = st ? 0 : -1;
-    while (rc == 0 && (rc = ft_sq_step(c, st, err)) == 1)
-        rc = json_object_set_new(jobs, (const char *)sqlite3_column_text(st, 0),
-                                 json_integer(sqlite3_column_int64(st, 1))) == 0
+    ft_db_conn *c = ft_db_acquire(s, err);
+    ft_db_rows *r = c ? ft_db_query(c, "SELECT status, COUNT(*) FROM jobs GROUP BY status", err, "") : NULL;
+    rc = r ? 0 : -1;
+    while (rc == 0 && (rc = ft_db_next(r, err)) == 1)
+        rc = json_object_set_new(jobs, ft_db_text(r, 0), json_integer(ft_db_int(r, 1))) == 0
                  ? 0 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
-    ft_sq_release(c, st);
+    ft_db_done(r);
+    ft_db_release(c);
     if (rc != 0) {
         json_decref(jobs);
         return NULL;

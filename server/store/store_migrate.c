@@ -1,15 +1,17 @@
-/* Opening the store: a new store (store_sqlite.c) brought up to the newest
- * schema by the migrations_dir/NNNN_name.sql files, applied in numeric order.
+/* Opening the store: a new store (store_db.c) brought up to the newest
+ * schema by the NNNN_name.sql files of its backend's migrations folder
+ * (migrations/ for SQLite, migrations/postgres/ for PostgreSQL), applied in
+ * numeric order.
  *
- * PRAGMA user_version records the number of the last migration applied. It
- * lives in the database header, so setting it inside the migration's own
- * transaction makes "schema changed" and "version bumped" one atomic step: a
- * crash mid-migration leaves the previous version, and the migration runs
- * again at the next start. Each transaction re-reads the version after
- * taking the write lock, so two processes starting at once cannot apply the
- * same migration twice.
+ * The backend records the number of the last migration applied (SQLite's
+ * PRAGMA user_version, PostgreSQL's schema_migrations table) inside the
+ * migration's own transaction, so "schema changed" and "version bumped" are
+ * one atomic step: a crash mid-migration leaves the previous version, and
+ * the migration runs again at the next start. Each transaction takes the
+ * backend's migration lock and re-reads the version first, so two
+ * processes starting at once cannot apply the same migration twice.
  */
-#include "server/store/sqlite/store_sqlite_internal.h"
+#include "server/store/store_db.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,21 +28,22 @@ typedef struct {
     char name[256];  /* file name, for messages */
 } migration;
 
-static int user_version(ft_sq_connection *c, ft_error *err)
+static int user_version(ft_db_conn *c, ft_error *err)
 {
-    sqlite3_stmt *st = ft_sq_query(c, "PRAGMA user_version", err, "");
-    if (!st)
-        return -1;
-    int version = ft_sq_step(c, st, err) == 1 ? sqlite3_column_int(st, 0) : -1;
-    ft_sq_release(c, st);
-    return version;
+    int64_t version = 0;
+    int rc = ft_db_scalar(c, ft_db_sql(c)->schema_version, &version, err, "");
+    if (rc == 0)
+        ft_fail(err, FT_EIO, NULL, "the schema version query returned no row");
+    return rc == 1 ? (int)version : -1;
 }
 
 int ft_store_schema_version(ft_store *s)
 {
     ft_error err;
-    ft_sq_connection *c = ft_sq_conn(s, &err);
-    return c ? user_version(c, &err) : -1;
+    ft_db_conn *c = ft_db_acquire(s, &err);
+    int version = c ? user_version(c, &err) : -1;
+    ft_db_release(c);
+    return version;
 }
 
 /* The migration number of "0001_init.sql", or 0 if the name is not one. */
@@ -104,7 +107,7 @@ static int list_migrations(const char *dir, migration **out, int *n, ft_error *e
     return rc;
 }
 
-static int apply(ft_sq_connection *c, const char *dir, const migration *m, ft_error *err)
+static int apply(ft_db_conn *c, const char *dir, const migration *m, ft_error *err)
 {
     char path[4096 + 256 + 2];
     snprintf(path, sizeof path, "%s/%s", dir, m->name);
@@ -112,30 +115,37 @@ static int apply(ft_sq_connection *c, const char *dir, const migration *m, ft_er
     size_t len;
     if (ft_read_file(path, FT_MIGRATION_MAX_BYTES, &sql, &len, err) != 0)
         return -1;
-    int rc = ft_sq_begin(c, err);
+    const ft_db_dialect *d = ft_db_sql(c);
+    int rc = ft_db_begin(c, err);
     if (rc == 0) {
-        int version = user_version(c, err);
+        int version = d->schema_lock && c->drv->exec(c, d->schema_lock, err) != 0 ? -1 : user_version(c, err);
         if (version < 0)
             rc = -1;
         else if (version < m->number) {
-            char bump[64];
-            snprintf(bump, sizeof bump, "PRAGMA user_version = %d", m->number);
-            rc = ft_sq_exec(c, (const char *)sql, err);
+            char bump[128];
+            snprintf(bump, sizeof bump, d->schema_bump, m->number);
+            rc = c->drv->exec(c, (const char *)sql, err);
             if (rc == 0)
-                rc = ft_sq_exec(c, bump, err);
+                rc = c->drv->exec(c, bump, err);
             if (rc != 0)
                 ft_error_prefix(err, "migration %s", path);
         }
-        rc = ft_sq_end(c, rc, err);
+        rc = ft_db_end(c, rc, err);
     }
     free(sql);
     return rc;
 }
 
-/* Apply the migrations newer than PRAGMA user_version; refuse a database
- * newer than the newest file. */
-static int migrate(ft_sq_connection *c, const char *migrations_dir, ft_error *err)
+/* Apply the migrations newer than the database's version; refuse a
+ * database newer than the newest file. */
+static int migrate(ft_store *s, ft_db_conn *c, const char *root, ft_error *err)
 {
+    const ft_db_dialect *d = ft_db_sql(c);
+    char migrations_dir[4096];
+    snprintf(migrations_dir, sizeof migrations_dir, "%s%s%s", root, d->migrations_subdir[0] ? "/" : "",
+             d->migrations_subdir);
+    if (d->schema_bootstrap && c->drv->exec(c, d->schema_bootstrap, err) != 0)
+        return -1;
     migration *m;
     int n;
     if (list_migrations(migrations_dir, &m, &n, err) != 0)
@@ -150,7 +160,7 @@ static int migrate(ft_sq_connection *c, const char *migrations_dir, ft_error *er
         rc = ft_fail(err, FT_EINVAL, NULL,
                      "%s is at schema version %d but the newest migration in %s is %d: the database is "
                      "from a newer finetuned; run that version or upgrade this one",
-                     c->store->path, version, migrations_dir, m[n - 1].number);
+                     s->target, version, migrations_dir, m[n - 1].number);
     for (int i = 0; i < n && rc == 0; i++)
         if (m[i].number > version)
             rc = apply(c, migrations_dir, &m[i], err);
@@ -158,11 +168,13 @@ static int migrate(ft_sq_connection *c, const char *migrations_dir, ft_error *er
     return rc;
 }
 
-ft_store *ft_store_open(const char *path, const char *migrations_dir, ft_error *err)
+ft_store *ft_store_open(const char *target, const char *migrations_dir, ft_error *err)
 {
-    ft_store *s = ft_sq_store_new(path, err);
-    ft_sq_connection *c = s ? ft_sq_conn(s, err) : NULL;
-    if (s && (!c || migrate(c, migrations_dir, err) != 0)) {
+    ft_store *s = ft_db_store_open(target, err);
+    ft_db_conn *c = s ? ft_db_acquire(s, err) : NULL;
+    int rc = c ? migrate(s, c, migrations_dir, err) : -1;
+    ft_db_release(c);
+    if (s && rc != 0) {
         ft_store_close(s);
         return NULL;
     }

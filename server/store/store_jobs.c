@@ -2,7 +2,7 @@
  * the event log and per-epoch metrics. The queue mechanics (claim, lease,
  * fenced transitions) are in store_queue.c.
  */
-#include "server/store/sqlite/store_sqlite_internal.h"
+#include "server/store/store_db.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -28,17 +28,17 @@ static const struct {
     "id, created_at, started_at, finished_at, status, name, spec, progress, metrics, warnings, error, " \
     "attempts, max_attempts, result_model, cancel_requested, metadata, result"
 
-static json_t *job_value(sqlite3_stmt *st, int i, ft_error *err)
+static json_t *job_value(ft_db_rows *r, int i, ft_error *err)
 {
     switch (job_keys[i].type) {
-    case 't': return ft_sq_col_text_or_null(st, i);
-    case 'i': return ft_sq_col_int_or_null(st, i);
-    case 'b': return json_boolean(sqlite3_column_int(st, i) != 0);
-    default: return ft_sq_col_json(st, i, err);
+    case 't': return ft_db_col_text_or_null(r, i);
+    case 'i': return ft_db_col_int_or_null(r, i);
+    case 'b': return json_boolean(ft_db_int(r, i) != 0);
+    default: return ft_db_col_json(r, i, err);
     }
 }
 
-static json_t *job_row(sqlite3_stmt *st, ft_error *err)
+static json_t *job_row(ft_db_rows *st, ft_error *err)
 {
     json_t *o = json_object();
     int rc = o ? 0 : -1;
@@ -48,7 +48,7 @@ static json_t *job_row(sqlite3_stmt *st, ft_error *err)
         if (rc == 0 && i == 0)
             rc = json_object_set_new(o, "object", json_string("job"));
     }
-    json_t *result = rc == 0 ? ft_sq_col_json(st, FT_NJOB_KEYS, err) : NULL;
+    json_t *result = rc == 0 ? ft_db_col_json(st, FT_NJOB_KEYS, err) : NULL;
     /* The store's own keys win if the result happens to repeat one. */
     if (!result || (json_is_object(result) && json_object_update_missing(o, result) != 0))
         rc = -1;
@@ -61,16 +61,16 @@ static json_t *job_row(sqlite3_stmt *st, ft_error *err)
     return o;
 }
 
-const ft_sq_kind ft_sq_jobs = {"jobs", "job", JOB_COLUMNS, job_row, true};
+const ft_db_kind ft_db_jobs = {"jobs", "job", JOB_COLUMNS, job_row, true};
 
 json_t *ft_store_job_get(ft_store *s, const char *id, ft_error *err)
 {
-    return ft_sq_fetch(s, &ft_sq_jobs, id, err);
+    return ft_db_fetch(s, &ft_db_jobs, id, err);
 }
 
 json_t *ft_store_job_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err)
 {
-    return ft_sq_list(s, &ft_sq_jobs, q, has_more, err);
+    return ft_db_list(s, &ft_db_jobs, q, has_more, err);
 }
 
 /* ---- submit ---- */
@@ -98,22 +98,48 @@ static int check_new_job(const json_t *obj, ft_error *err)
 
 /* Look the idempotency key up: 1 with *existing filled if it was used with
  * the same request, 0 if unused, -1 if used with another request. Runs
- * inside the insert's write transaction, so two submits with one key cannot
- * both see it unused. */
-static int replay(ft_sq_connection *c, const char *key, const char *hash, json_t **existing, ft_error *err)
+ * inside the insert's write transaction, after the key's lock, so two
+ * submits with one key cannot both see it unused. */
+static int replay(ft_db_conn *c, const char *key, const char *hash, json_t **existing, ft_error *err)
 {
-    sqlite3_stmt *st = ft_sq_query(c, "SELECT id, COALESCE(request_hash, '') FROM jobs WHERE idempotency_key = ?1",
-                                   err, "t", key);
-    int rc = st ? ft_sq_step(c, st, err) : -1;
-    if (rc == 1 && strcmp((const char *)sqlite3_column_text(st, 1), hash ? hash : "") != 0)
+    if (ft_db_run_opt(c, ft_db_sql(c)->lock_key, key, err) != 0)
+        return -1;
+    ft_db_rows *r = ft_db_query(c, "SELECT id, COALESCE(request_hash, '') FROM jobs WHERE idempotency_key = ?1",
+                                err, "t", key);
+    int rc = r ? ft_db_next(r, err) : -1;
+    if (rc == 1 && strcmp(ft_db_text(r, 1), hash ? hash : "") != 0)
         rc = ft_fail(err, FT_EINVAL, "Idempotency-Key",
                      "Idempotency-Key '%s' was already used for job %s with a different request", key,
-                     (const char *)sqlite3_column_text(st, 0));
+                     ft_db_text(r, 0));
     else if (rc == 1 && existing) {
-        *existing = ft_sq_get(c, &ft_sq_jobs, (const char *)sqlite3_column_text(st, 0), err);
+        *existing = ft_db_get(c, &ft_db_jobs, ft_db_text(r, 0), err);
         rc = *existing ? 1 : -1;
     }
-    ft_sq_release(c, st);
+    ft_db_done(r);
+    return rc;
+}
+
+static int insert_on(ft_db_conn *c, const json_t *obj, const char *idempotency_key, const char *request_hash,
+                     json_t **existing, ft_error *err)
+{
+    int rc = idempotency_key ? replay(c, idempotency_key, request_hash, existing, err) : 0;
+    if (rc == 0) {
+        const char *id = json_string_value(json_object_get(obj, "id"));
+        json_t *max_attempts = json_object_get(obj, "max_attempts");
+        rc = ft_db_write(c,
+                         "INSERT INTO jobs (id, name, spec, metadata, warnings, max_attempts, idempotency_key, "
+                         "request_hash, created_at) VALUES (?1, ?2, ?3, COALESCE(?4, '{}'), COALESCE(?5, '[]'), ?6, "
+                         "?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+                         err, "ttjjjittI", id, json_string_value(json_object_get(obj, "name")),
+                         json_object_get(obj, "spec"), json_object_get(obj, "metadata"),
+                         json_object_get(obj, "warnings"),
+                         max_attempts ? (int)json_integer_value(max_attempts) : 3, idempotency_key,
+                         idempotency_key ? request_hash : NULL, ft_db_now());
+        if (rc == 0)
+            rc = ft_fail(err, FT_EINVAL, "id", "job %s already exists", id);
+        if (rc == 1 && ft_db_notify(c, FT_TOPIC_QUEUE, "", err) != 0)
+            rc = -1;
+    }
     return rc;
 }
 
@@ -124,57 +150,55 @@ int ft_store_job_insert(ft_store *s, const json_t *obj, const char *idempotency_
         *existing = NULL;
     if (check_new_job(obj, err) != 0)
         return -1;
-    ft_sq_connection *c = ft_sq_conn(s, err);
-    if (!c || ft_sq_begin(c, err) != 0)
-        return -1;
-    int rc = idempotency_key ? replay(c, idempotency_key, request_hash, existing, err) : 0;
-    if (rc == 0) {
-        const char *id = json_string_value(json_object_get(obj, "id"));
-        json_t *max_attempts = json_object_get(obj, "max_attempts");
-        rc = ft_sq_write(c,
-                         "INSERT INTO jobs (id, name, spec, metadata, warnings, max_attempts, idempotency_key, "
-                         "request_hash, created_at) VALUES (?1, ?2, ?3, COALESCE(?4, '{}'), COALESCE(?5, '[]'), ?6, "
-                         "?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
-                         err, "ttjjjittI", id, json_string_value(json_object_get(obj, "name")),
-                         json_object_get(obj, "spec"), json_object_get(obj, "metadata"),
-                         json_object_get(obj, "warnings"),
-                         max_attempts ? (int)json_integer_value(max_attempts) : 3, idempotency_key,
-                         idempotency_key ? request_hash : NULL, ft_sq_now());
-        if (rc == 0)
-            rc = ft_fail(err, FT_EINVAL, "id", "job %s already exists", id);
-    }
-    return ft_sq_end(c, rc, err) < 0 ? -1 : 0;
+    ft_db_conn *c = ft_db_acquire(s, err);
+    int rc = c ? ft_db_begin(c, err) : -1;
+    if (rc == 0)
+        rc = ft_db_end(c, insert_on(c, obj, idempotency_key, request_hash, existing, err), err);
+    ft_db_release(c);
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- cancel ---- */
+
+static int cancel_on(ft_db_conn *c, const char *id, json_t **obj, ft_error *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT status FROM jobs WHERE id = ?1%s", ft_db_sql(c)->row_lock);
+    ft_db_rows *r = ft_db_query(c, sql, err, "t", id);
+    int rc = r ? ft_db_next(r, err) : -1;
+    char status[16] = "";
+    if (rc == 1)
+        snprintf(status, sizeof status, "%s", ft_db_text(r, 0));
+    ft_db_done(r);
+    if (rc == 0)
+        rc = ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
+    else if (rc == 1 && strcmp(status, "queued") == 0)
+        rc = ft_db_write(c, "UPDATE jobs SET status = 'cancelled', finished_at = ?2 WHERE id = ?1", err, "tI", id,
+                         ft_db_now());
+    else if (rc == 1 && strcmp(status, "running") == 0) {
+        /* The worker sees the flag within a batch and ends the job with
+         * ft_store_job_cancelled; only it knows when training has stopped. */
+        rc = ft_db_write(c, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", err, "t", id);
+        if (rc >= 0 && ft_db_notify(c, FT_TOPIC_CANCEL, id, err) != 0)
+            rc = -1;
+    } else if (rc == 1)
+        rc = ft_fail(err, FT_EINVAL, "status", "job %s is already %s", id, status);
+    if (rc >= 0 && ft_db_notify(c, FT_TOPIC_EVENTS, id, err) != 0)
+        rc = -1;
+    if (rc >= 0 && obj && !(*obj = ft_db_get(c, &ft_db_jobs, id, err)))
+        rc = -1;
+    return rc;
+}
 
 int ft_store_job_cancel(ft_store *s, const char *id, json_t **obj, ft_error *err)
 {
     if (obj)
         *obj = NULL;
-    ft_sq_connection *c = ft_sq_conn(s, err);
-    if (!c || ft_sq_begin(c, err) != 0)
-        return -1;
-    sqlite3_stmt *st = ft_sq_query(c, "SELECT status FROM jobs WHERE id = ?1", err, "t", id);
-    int rc = st ? ft_sq_step(c, st, err) : -1;
-    char status[16] = "";
-    if (rc == 1)
-        snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(st, 0));
-    ft_sq_release(c, st);
+    ft_db_conn *c = ft_db_acquire(s, err);
+    int rc = c ? ft_db_begin(c, err) : -1;
     if (rc == 0)
-        rc = ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
-    else if (rc == 1 && strcmp(status, "queued") == 0)
-        rc = ft_sq_write(c, "UPDATE jobs SET status = 'cancelled', finished_at = ?2 WHERE id = ?1", err, "tI", id,
-                         ft_sq_now());
-    else if (rc == 1 && strcmp(status, "running") == 0)
-        /* The worker sees the flag within a batch and ends the job with
-         * ft_store_job_cancelled; only it knows when training has stopped. */
-        rc = ft_sq_write(c, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", err, "t", id);
-    else if (rc == 1)
-        rc = ft_fail(err, FT_EINVAL, "status", "job %s is already %s", id, status);
-    if (rc >= 0 && obj && !(*obj = ft_sq_get(c, &ft_sq_jobs, id, err)))
-        rc = -1;
-    rc = ft_sq_end(c, rc, err);
+        rc = ft_db_end(c, cancel_on(c, id, obj, err), err);
+    ft_db_release(c);
     if (rc < 0 && obj) {
         json_decref(*obj);
         *obj = NULL;
@@ -185,13 +209,11 @@ int ft_store_job_cancel(ft_store *s, const char *id, json_t **obj, ft_error *err
 bool ft_store_job_cancel_requested(ft_store *s, const char *id)
 {
     ft_error err;
-    ft_sq_connection *c = ft_sq_conn(s, &err);
-    sqlite3_stmt *st = c ? ft_sq_query(c, "SELECT 1 FROM jobs WHERE id = ?1 AND status = 'running' AND "
-                                          "cancel_requested", &err, "t", id)
-                         : NULL;
-    bool requested = st && ft_sq_step(c, st, &err) == 1;
-    if (c)
-        ft_sq_release(c, st);
+    int64_t one;
+    ft_db_conn *c = ft_db_acquire(s, &err);
+    bool requested = c && ft_db_scalar(c, "SELECT 1 FROM jobs WHERE id = ?1 AND status = 'running' AND "
+                                          "cancel_requested <> 0", &one, &err, "t", id) == 1;
+    ft_db_release(c);
     return requested;
 }
 
@@ -202,56 +224,60 @@ bool ft_store_job_cancel_requested(ft_store *s, const char *id)
  * unfenced. */
 #define LEASE_HOLDS(n) "(" n " IS NULL OR (lease_token = " n " AND status = 'running'))"
 
-int ft_sq_event_add(ft_sq_connection *c, const char *id, const char *lease, const char *level, const char *message,
+int ft_db_event_add(ft_db_conn *c, const char *id, const char *lease, const char *level, const char *message,
                     const json_t *data, ft_error *err)
 {
     if (!level || (strcmp(level, "info") != 0 && strcmp(level, "warning") != 0 && strcmp(level, "error") != 0))
         return ft_fail(err, FT_EINVAL, "level", "event level must be info, warning or error");
     if (!message)
         return ft_fail(err, FT_EINVAL, "message", "an event needs a message");
-    /* The next seq is computed in the same statement as the insert; writes
-     * are serialized by the write lock, so seqs never repeat or go back. */
-    int n = ft_sq_write(c,
+    /* The next seq is computed in the same statement as the insert, with
+     * the job locked (SQLite's write lock, PostgreSQL's row lock taken by
+     * lock_job), so seqs never repeat or go back. */
+    if (ft_db_run_opt(c, ft_db_sql(c)->lock_job, id, err) != 0)
+        return -1;
+    int n = ft_db_write(c,
                         "INSERT INTO job_events (job_id, seq, created_at, level, message, data) "
                         "SELECT id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?1), "
                         "?2, ?3, ?4, ?5 FROM jobs WHERE id = ?1 AND " LEASE_HOLDS("?6"),
-                        err, "tIttjt", id, ft_sq_now(), level, message, data, lease);
+                        err, "tIttjt", id, ft_db_now(), level, message, data, lease);
     if (n == 0 && !lease)
         return ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
+    if (n == 1 && ft_db_notify(c, FT_TOPIC_EVENTS, id, err) != 0)
+        return -1;
     return n;
 }
 
 int ft_store_job_event(ft_store *s, const char *id, const char *lease, const char *level, const char *message,
                        const json_t *data, ft_error *err)
 {
-    ft_sq_connection *c = ft_sq_conn(s, err);
-    if (!c || ft_sq_begin(c, err) != 0)
-        return -1;
-    return ft_sq_end(c, ft_sq_event_add(c, id, lease, level, message, data, err), err);
+    ft_db_conn *c = ft_db_acquire(s, err);
+    int rc = c ? ft_db_begin(c, err) : -1;
+    if (rc == 0)
+        rc = ft_db_end(c, ft_db_event_add(c, id, lease, level, message, data, err), err);
+    ft_db_release(c);
+    return rc;
 }
 
 /* Rows of sql (bound to id and the extra integers) through `row`, for a job
  * that must exist: unknown ids are FT_ENOTFOUND rather than an empty list. */
-static json_t *job_rows(ft_store *s, const char *id, const char *sql, int64_t a, int b,
-                        json_t *(*row)(sqlite3_stmt *, ft_error *), ft_error *err)
+static json_t *job_rows(ft_db_conn *c, const char *id, const char *sql, int64_t a, int b,
+                        json_t *(*row)(ft_db_rows *, ft_error *), ft_error *err)
 {
-    ft_sq_connection *c = ft_sq_conn(s, err);
-    sqlite3_stmt *st = c ? ft_sq_query(c, "SELECT 1 FROM jobs WHERE id = ?1", err, "t", id) : NULL;
-    int rc = st ? ft_sq_step(c, st, err) : -1;
-    if (c)
-        ft_sq_release(c, st);
+    int64_t one;
+    int rc = ft_db_scalar(c, "SELECT 1 FROM jobs WHERE id = ?1", &one, err, "t", id);
     if (rc == 0)
         ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
     if (rc != 1)
         return NULL;
     json_t *list = json_array();
-    st = list ? ft_sq_query(c, sql, err, "tIi", id, a, b) : NULL;
-    rc = st ? 0 : -1;
-    while (rc == 0 && (rc = ft_sq_step(c, st, err)) == 1) {
-        json_t *v = row(st, err);
+    ft_db_rows *r = list ? ft_db_query(c, sql, err, "tIi", id, a, b) : NULL;
+    rc = r ? 0 : -1;
+    while (rc == 0 && (rc = ft_db_next(r, err)) == 1) {
+        json_t *v = row(r, err);
         rc = v && json_array_append_new(list, v) == 0 ? 0 : -1;
     }
-    ft_sq_release(c, st);
+    ft_db_done(r);
     if (rc != 0) {
         if (!list)
             ft_fail(err, FT_ENOMEM, NULL, "out of memory");
@@ -261,16 +287,25 @@ static json_t *job_rows(ft_store *s, const char *id, const char *sql, int64_t a,
     return list;
 }
 
-/* Columns: seq, created_at, level, message, data. */
-static json_t *event_row(sqlite3_stmt *st, ft_error *err)
+/* job_rows on a connection of its own. */
+static json_t *job_rows_of(ft_store *s, const char *id, const char *sql, int64_t a, int b,
+                           json_t *(*row)(ft_db_rows *, ft_error *), ft_error *err)
 {
-    json_t *data = ft_sq_col_json(st, 4, err);
+    ft_db_conn *c = ft_db_acquire(s, err);
+    json_t *list = c ? job_rows(c, id, sql, a, b, row, err) : NULL;
+    ft_db_release(c);
+    return list;
+}
+
+/* Columns: seq, created_at, level, message, data. */
+static json_t *event_row(ft_db_rows *r, ft_error *err)
+{
+    json_t *data = ft_db_col_json(r, 4, err);
     if (!data)
         return NULL;
-    json_t *e = json_pack("{ss sI sI ss ss so}", "object", "job.event", "seq", (json_int_t)sqlite3_column_int64(st, 0),
-                          "created_at", (json_int_t)sqlite3_column_int64(st, 1), "level",
-                          (const char *)sqlite3_column_text(st, 2), "message",
-                          (const char *)sqlite3_column_text(st, 3), "data", data);
+    json_t *e = json_pack("{ss sI sI ss ss so}", "object", "job.event", "seq", (json_int_t)ft_db_int(r, 0),
+                          "created_at", (json_int_t)ft_db_int(r, 1), "level", ft_db_text(r, 2), "message",
+                          ft_db_text(r, 3), "data", data);
     if (!e)
         ft_fail(err, FT_ENOMEM, NULL, "out of memory building an event");
     return e;
@@ -282,7 +317,7 @@ json_t *ft_store_job_events(ft_store *s, const char *id, int64_t after_seq, int 
         ft_fail(err, FT_EINVAL, "limit", "limit must be between 1 and %d", FT_EVENTS_MAX);
         return NULL;
     }
-    return job_rows(s, id,
+    return job_rows_of(s, id,
                     "SELECT seq, created_at, level, message, data FROM job_events "
                     "WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                     after_seq, limit, event_row, err);
@@ -295,7 +330,7 @@ int ft_store_job_metric_put(ft_store *s, const char *id, const char *lease, int 
 {
     if (!json_is_object(row))
         return ft_fail(err, FT_EINVAL, "row", "a metrics row must be an object");
-    int n = ft_sq_write_tx(s,
+    int n = ft_db_write_tx(s,
                            "INSERT INTO job_metrics (job_id, epoch, row) SELECT id, ?2, ?3 FROM jobs "
                            "WHERE id = ?1 AND " LEASE_HOLDS("?4") " ON CONFLICT (job_id, epoch) DO UPDATE SET row = excluded.row",
                            err, "tijt", id, epoch, row, lease);
@@ -306,10 +341,10 @@ int ft_store_job_metric_put(ft_store *s, const char *id, const char *lease, int 
 
 /* Columns: epoch, row. "epoch" comes first, then the row's keys in the
  * order the worker gave them (the CSV export keeps that column order). */
-static json_t *metric_row(sqlite3_stmt *st, ft_error *err)
+static json_t *metric_row(ft_db_rows *r, ft_error *err)
 {
-    json_t *stored = ft_sq_col_json(st, 1, err);
-    json_t *o = stored ? json_pack("{sI}", "epoch", (json_int_t)sqlite3_column_int64(st, 0)) : NULL;
+    json_t *stored = ft_db_col_json(r, 1, err);
+    json_t *o = stored ? json_pack("{sI}", "epoch", (json_int_t)ft_db_int(r, 0)) : NULL;
     if (stored && (!o || !json_is_object(stored) || json_object_update_missing(o, stored) != 0)) {
         json_decref(o);
         o = NULL;
@@ -322,8 +357,8 @@ static json_t *metric_row(sqlite3_stmt *st, ft_error *err)
 json_t *ft_store_job_metrics(ft_store *s, const char *id, ft_error *err)
 {
     /* ?2 and ?3 are unused bounds that keep job_rows' binding uniform. */
-    return job_rows(s, id,
+    return job_rows_of(s, id,
                     "SELECT epoch, row FROM job_metrics WHERE job_id = ?1 AND epoch > ?2 "
                     "ORDER BY epoch LIMIT ?3",
-                    INT64_MIN, -1, metric_row, err);
+                    INT64_MIN, INT_MAX, metric_row, err);
 }

@@ -1,0 +1,523 @@
+/* The PostgreSQL driver (libpq): a small connection pool, statements,
+ * transactions, errors, and the SQL that only PostgreSQL speaks.
+ *
+ * The pool opens connections as threads need them, up to PG_POOL_MAX, and
+ * keeps them; a thread that finds none free waits for one. A connection
+ * that the server dropped (a restart, pg_terminate_backend, a network cut)
+ * is re-established with backoff at the next BEGIN or at the next read
+ * outside a transaction, which are the points where nothing of the work
+ * can have been lost. A transaction cut off before its COMMIT was sent was
+ * rolled back whole by the server: the driver says so (pg_tx_lost) and
+ * ft_db_transact runs it again on a fresh connection. A cut during the
+ * COMMIT is not retried, since the commit may have happened: its caller
+ * gets an error, and the queue's leases make the work happen again (a
+ * worker's heartbeat, a claim) rather than vanish.
+ *
+ * Concurrency: transactions run at READ COMMITTED, and every read that a
+ * write depends on locks its rows (the dialect's FOR UPDATE), so the
+ * shared logic sees the same one-writer-per-job world as on SQLite.
+ */
+#include "server/store/postgres/store_pg_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* At most this many connections per process: more than the threads that
+ * touch the store at once (HTTP, request pool, workers, heartbeat). */
+#define PG_POOL_MAX 32
+/* How long a thread waits for a free connection before it fails. */
+#define PG_POOL_WAIT_S 30
+/* How long a dropped connection is retried before the operation fails. */
+#define PG_RECONNECT_PATIENCE_MS 20000
+/* Parameter types: integers are int8, everything else (JSON included) is
+ * text. Typed rather than left to inference, which cannot type a NULL in
+ * "?6 IS NULL OR lease_token = ?6" nor a number in INSERT ... SELECT. */
+#define PG_INT8_OID 20
+#define PG_TEXT_OID 25
+
+/* Statements prepared per connection: the store's SQL is a fixed set, so
+ * each is parsed and planned once per session instead of at every call.
+ * Beyond the cache, statements are sent unprepared (correct, slower). */
+#define PG_STMT_CACHE 64
+
+struct pg_conn {
+    ft_db_conn base;
+    PGconn *pg;          /* NULL after a loss until re-established */
+    ft_db_backend *b;
+    pg_conn *next_idle;  /* the pool's idle stack */
+    bool in_tx;          /* between BEGIN and COMMIT/ROLLBACK */
+    bool begin_pending;  /* in_tx, but BEGIN not sent yet: it goes with the first statement */
+    bool committing;     /* COMMIT is on its way: a loss now leaves the outcome unknown */
+    bool lost_in_tx;     /* the transaction lost its connection before COMMIT: all rolled back */
+    int nstmt;           /* prepared statements of this session */
+    char *stmt[PG_STMT_CACHE]; /* their SQL ($N form), statement i named "ft<i>" */
+};
+
+typedef struct {
+    ft_db_rows base;
+    PGresult *res;
+    int row, nrows;      /* current row (-1 before the first) and count */
+} pg_rows;
+
+/* ---- errors and connection loss ---- */
+
+/* Whether a failed command means the connection is gone: libpq says so, or
+ * the server said it is ending the session (class 08, 57P01-57P03). */
+static bool connection_lost(PGconn *pg, PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return PQstatus(pg) != CONNECTION_OK || (state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+                                                       strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0));
+}
+
+/* err from a failed result: FT_ENOSPC for disk_full, FT_EINVAL for text
+ * that is not UTF-8 (a client's cursor or id: SQLite takes such bytes and
+ * finds nothing, PostgreSQL refuses them; either way it is the request's
+ * fault, not the database's), FT_EIO otherwise. */
+static int pg_fail(pg_conn *c, PGresult *res, ft_error *err)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", res ? PQresultErrorMessage(res) : c->pg ? PQerrorMessage(c->pg) : "no connection");
+    msg[strcspn(msg, "\n")] = '\0';
+    if (state && strcmp(state, "22021") == 0)
+        return ft_fail(err, FT_EINVAL, NULL, "text that is not valid UTF-8");
+    return ft_fail(err, state && strcmp(state, "53100") == 0 ? FT_ENOSPC : FT_EIO, NULL, "PostgreSQL: %s", msg);
+}
+
+/* Drop the session: its prepared statements go with it. */
+static void drop_session(pg_conn *c)
+{
+    PQfinish(c->pg);
+    c->pg = NULL;
+    for (int i = 0; i < c->nstmt; i++)
+        free(c->stmt[i]);
+    c->nstmt = 0;
+}
+
+/* Make sure c has a live connection; reconnect with backoff if it was lost. */
+static int ensure(pg_conn *c, ft_error *err)
+{
+    if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+        return 0;
+    drop_session(c);
+    c->pg = ft_pg_connect(c->b->conninfo, PG_RECONNECT_PATIENCE_MS, err);
+    return c->pg ? 0 : -1;
+}
+
+/* The name of sql's prepared statement in this session, preparing it on
+ * first use; NULL when the cache is full or preparing failed (then the
+ * statement is sent unprepared, which reports any error). */
+static const char *prepared(pg_conn *c, const char *sql, int n, const Oid *types, char name[16])
+{
+    int i = 0;
+    while (i < c->nstmt && strcmp(c->stmt[i], sql) != 0)
+        i++;
+    if (i == c->nstmt) {
+        if (i == PG_STMT_CACHE || !(c->stmt[i] = strdup(sql)))
+            return NULL;
+        snprintf(name, 16, "ft%d", i);
+        PGresult *res = PQprepare(c->pg, name, sql, n, types);
+        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok) {
+            free(c->stmt[i]);
+            return NULL;
+        }
+        c->nstmt++;
+    }
+    snprintf(name, 16, "ft%d", i);
+    return name;
+}
+
+/* Read the results of one pipelined query: the first one kept in *out
+ * (if *out is still NULL and keep says so, or it failed), the rest freed. */
+static void pipeline_results(PGconn *pg, bool keep, PGresult **out)
+{
+    PGresult *r;
+    while ((r = PQgetResult(pg))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (!*out && (keep || (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)))
+            *out = r;
+        else
+            PQclear(r);
+    }
+}
+
+/* BEGIN and one statement in one round trip (libpq's pipeline mode): the
+ * statement's result, or BEGIN's if that failed. */
+static PGresult *begin_and(pg_conn *c, const char *stmt, const char *sql, int n, const Oid *types,
+                           const char *const *values)
+{
+    if (!PQenterPipelineMode(c->pg))
+        return NULL;
+    PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    if (stmt)
+        PQsendQueryPrepared(c->pg, stmt, n, values, NULL, NULL, 0);
+    else
+        PQsendQueryParams(c->pg, sql, n, types, values, NULL, NULL, 0);
+    PQpipelineSync(c->pg);
+    PGresult *out = NULL;
+    pipeline_results(c->pg, false, &out); /* BEGIN */
+    pipeline_results(c->pg, true, &out);  /* the statement (aborted if BEGIN failed) */
+    PGresult *r;
+    while ((r = PQgetResult(c->pg))) { /* the sync point */
+        bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (sync)
+            break;
+    }
+    PQexitPipelineMode(c->pg);
+    return out;
+}
+
+/* Run sql with parameters (values NULL: a script of several statements,
+ * no parameters). Where nothing of a transaction has reached the server
+ * yet (outside one, or with BEGIN still pending), a lost connection is
+ * re-established and the statement sent again; mid-transaction the loss
+ * is an error, since what ran before it was rolled back with the session.
+ * Returns the result, or NULL with err filled. */
+static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const char *const *values, ft_error *err)
+{
+    for (int attempt = 0;; attempt++) {
+        bool retryable = !c->in_tx || c->begin_pending;
+        if (!c->pg && !retryable) { /* lost by an earlier statement: COMMIT cannot have been sent */
+            c->lost_in_tx = true;
+            ft_fail(err, FT_EIO, NULL, "PostgreSQL: the connection was lost in the middle of a transaction");
+            return NULL;
+        }
+        if (ensure(c, err) != 0)
+            return NULL;
+        PGresult *res = NULL;
+        if (c->begin_pending && !values) { /* a script cannot be pipelined: BEGIN on its own */
+            res = PQexec(c->pg, "BEGIN");
+            if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+                PQclear(res);
+                res = NULL;
+                c->begin_pending = false;
+            }
+        }
+        char name[16];
+        const char *stmt = values ? prepared(c, sql, n, types, name) : NULL;
+        if (!res)
+            res = c->begin_pending ? begin_and(c, stmt, sql, n, types, values)
+                  : stmt           ? PQexecPrepared(c->pg, stmt, n, values, NULL, NULL, 0)
+                  : values         ? PQexecParams(c->pg, sql, n, types, values, NULL, NULL, 0)
+                                   : PQexec(c->pg, sql);
+        ExecStatusType st = PQresultStatus(res);
+        bool lost = (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) && connection_lost(c->pg, res);
+        if (!lost)
+            c->begin_pending = false; /* BEGIN reached the server with the statement */
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+            return res;
+        if (!lost || !retryable || attempt > 0) {
+            pg_fail(c, res, err);
+            PQclear(res);
+            if (lost) { /* reconnect at the next use */
+                c->lost_in_tx = c->in_tx && !c->committing;
+                drop_session(c);
+            }
+            return NULL;
+        }
+        PQclear(res);
+        drop_session(c);
+    }
+}
+
+/* ---- the pool ---- */
+
+static ft_db_conn *pg_acquire(ft_db_backend *b, ft_error *err)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += PG_POOL_WAIT_S;
+    pthread_mutex_lock(&b->lock);
+    while (!b->idle && b->open >= PG_POOL_MAX)
+        if (pthread_cond_timedwait(&b->freed, &b->lock, &until) == ETIMEDOUT) {
+            pthread_mutex_unlock(&b->lock);
+            ft_fail(err, FT_EIO, NULL, "PostgreSQL: all %d pooled connections stayed busy for %d s", PG_POOL_MAX,
+                    PG_POOL_WAIT_S);
+            return NULL;
+        }
+    pg_conn *c = b->idle;
+    if (c)
+        b->idle = c->next_idle;
+    else
+        b->open++;
+    pthread_mutex_unlock(&b->lock);
+    if (c)
+        return &c->base;
+    /* A new connection, made outside the lock; a first connection gets one
+     * attempt so that a wrong address fails at once. */
+    c = calloc(1, sizeof *c);
+    if (c) {
+        c->base.drv = &ft_pg_driver;
+        c->b = b;
+        c->pg = ft_pg_connect(b->conninfo, 0, err);
+    } else {
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    }
+    if (!c || !c->pg) {
+        free(c);
+        pthread_mutex_lock(&b->lock);
+        b->open--;
+        pthread_cond_signal(&b->freed);
+        pthread_mutex_unlock(&b->lock);
+        return NULL;
+    }
+    return &c->base;
+}
+
+static void pg_release(ft_db_conn *base)
+{
+    pg_conn *c = (pg_conn *)base;
+    ft_db_backend *b = c->b;
+    pthread_mutex_lock(&b->lock);
+    c->next_idle = b->idle;
+    b->idle = c;
+    pthread_cond_signal(&b->freed);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static ft_db_backend *pg_open(const char *conninfo, ft_error *err)
+{
+    ft_db_backend *b = calloc(1, sizeof *b);
+    if (!b || !(b->conninfo = strdup(conninfo))) {
+        free(b);
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory opening the store");
+        return NULL;
+    }
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->freed, NULL);
+    return b;
+}
+
+/* Every connection is idle by now (see ft_store_close's rule). */
+static void pg_close(ft_db_backend *b)
+{
+    ft_pg_listen_stop(b);
+    while (b->idle) {
+        pg_conn *c = b->idle;
+        b->idle = c->next_idle;
+        drop_session(c);
+        free(c);
+    }
+    pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->freed);
+    free(b->conninfo);
+    free(b);
+}
+
+/* ---- statements ---- */
+
+static int pg_exec(ft_db_conn *base, const char *sql, ft_error *err)
+{
+    PGresult *res = run((pg_conn *)base, sql, 0, NULL, NULL, err);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+/* sql with SQLite's ?N parameters as PostgreSQL's $N (quoted text and
+ * identifiers left alone). The same length, so out has strlen(sql) + 1. */
+static void dollar_params(const char *sql, char *out)
+{
+    char quote = 0;
+    for (; *sql; sql++, out++) {
+        *out = *sql;
+        if (quote) {
+            if (*sql == quote)
+                quote = 0;
+        } else if (*sql == '\'' || *sql == '"') {
+            quote = *sql;
+        } else if (*sql == '?' && sql[1] >= '0' && sql[1] <= '9') {
+            *out = '$';
+        }
+    }
+    *out = '\0';
+}
+
+static ft_db_rows *pg_query(ft_db_conn *base, const char *sql, int n, const ft_db_param *p, ft_error *err)
+{
+    pg_conn *c = (pg_conn *)base;
+    char ints[FT_DB_MAX_PARAMS][24];
+    const char *values[FT_DB_MAX_PARAMS];
+    Oid types[FT_DB_MAX_PARAMS];
+    for (int i = 0; i < n; i++) {
+        types[i] = p[i].type == 'I' ? PG_INT8_OID : PG_TEXT_OID;
+        if (p[i].type == 'I')
+            snprintf(ints[i], sizeof ints[i], "%" PRId64, p[i].i);
+        values[i] = p[i].type == 't' ? p[i].text : p[i].type == 'I' ? ints[i] : NULL;
+    }
+    char *text = malloc(strlen(sql) + 1);
+    pg_rows *r = calloc(1, sizeof *r);
+    if (!text || !r) {
+        free(text);
+        free(r);
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    dollar_params(sql, text);
+    /* values is never NULL here: one statement, sent with PQexecParams
+     * (PQexec, for scripts, is pg_exec's). */
+    r->res = run(c, text, n, types, values, err);
+    free(text);
+    if (!r->res) {
+        free(r);
+        return NULL;
+    }
+    r->base.drv = &ft_pg_driver;
+    r->row = -1;
+    r->nrows = PQntuples(r->res);
+    return &r->base;
+}
+
+static int pg_next(ft_db_rows *base, ft_error *err)
+{
+    (void)err;
+    pg_rows *r = (pg_rows *)base;
+    return ++r->row < r->nrows ? 1 : 0;
+}
+
+static int64_t pg_changes(ft_db_rows *base)
+{
+    const char *n = PQcmdTuples(((pg_rows *)base)->res);
+    return n && *n ? strtoll(n, NULL, 10) : 0;
+}
+
+static void pg_done(ft_db_rows *base)
+{
+    pg_rows *r = (pg_rows *)base;
+    PQclear(r->res);
+    free(r);
+}
+
+static bool pg_is_null(ft_db_rows *base, int i)
+{
+    pg_rows *r = (pg_rows *)base;
+    return PQgetisnull(r->res, r->row, i);
+}
+
+static const char *pg_text(ft_db_rows *base, int i)
+{
+    pg_rows *r = (pg_rows *)base;
+    return PQgetisnull(r->res, r->row, i) ? NULL : PQgetvalue(r->res, r->row, i);
+}
+
+static int64_t pg_integer(ft_db_rows *base, int i)
+{
+    const char *t = pg_text(base, i);
+    return t ? strtoll(t, NULL, 10) : 0;
+}
+
+/* ---- transactions ---- */
+
+/* BEGIN is not sent here but with the transaction's first statement (a
+ * round trip saved per transaction; a transaction with no statement sends
+ * nothing at all). */
+static int pg_begin(ft_db_conn *base, ft_error *err)
+{
+    (void)err;
+    pg_conn *c = (pg_conn *)base;
+    c->in_tx = c->begin_pending = true;
+    c->lost_in_tx = false;
+    return 0;
+}
+
+static int pg_commit(ft_db_conn *base, ft_error *err)
+{
+    pg_conn *c = (pg_conn *)base;
+    c->committing = true;
+    int rc = c->begin_pending ? 0 : pg_exec(base, "COMMIT", err);
+    c->committing = c->begin_pending = false;
+    c->in_tx = rc != 0; /* a failed COMMIT is followed by the rollback */
+    return rc;
+}
+
+static void pg_rollback(ft_db_conn *base)
+{
+    pg_conn *c = (pg_conn *)base;
+    if (!c->begin_pending && c->pg && PQstatus(c->pg) == CONNECTION_OK)
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+    c->in_tx = c->begin_pending = false;
+}
+
+static bool pg_tx_lost(ft_db_conn *base)
+{
+    return ((pg_conn *)base)->lost_in_tx;
+}
+
+/* ---- PostgreSQL's SQL ---- */
+
+/* The rows a claim or a settle may take: queued, or running on an expired
+ * lease (?2 is now in milliseconds). */
+#define RUNNABLE "status IN ('queued', 'running') AND (status = 'queued' OR lease_expires_ms <= ?2)"
+
+static const ft_db_dialect pg_sql = {
+    /* The advisory lock keeps processes that start at once from racing on
+     * CREATE TABLE IF NOT EXISTS (which is not atomic). A script is one
+     * implicit transaction, so the lock must be the transaction's: a
+     * session lock released at the script's end would be let go before the
+     * table commits, and the next process would not see it yet. */
+    .schema_bootstrap = "SELECT pg_advisory_xact_lock(7463001); "
+                        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                        "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    .schema_version = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+    /* No read before each claim: a claim that finds nothing costs no more
+     * than the read here (no lock is held long, nothing is written). */
+    .claim_precheck = false,
+    .schema_lock = "LOCK TABLE schema_migrations IN EXCLUSIVE MODE",
+    .schema_bump = "INSERT INTO schema_migrations (version) VALUES (%d)",
+    .migrations_subdir = "postgres",
+    .row_lock = " FOR UPDATE",
+    .lock_job = "SELECT 1 FROM jobs WHERE id = ?1 FOR UPDATE",
+    .lock_key = "SELECT pg_advisory_xact_lock(hashtext(?1))",
+    /* SKIP LOCKED here and in the claim: concurrent claimers each take
+     * other rows instead of queueing behind one another. */
+    .settle_dead =
+        "UPDATE jobs SET status = CASE WHEN cancel_requested <> 0 THEN 'cancelled' ELSE 'failed' END, "
+        "error = CASE WHEN cancel_requested <> 0 THEN NULL ELSE json_build_object("
+        "'message', 'the job''s worker died ' || attempts || CASE attempts WHEN 1 THEN ' time' ELSE ' times' END"
+        " || '; giving up after max_attempts (' || max_attempts || ')', "
+        "'code', 'max_attempts_exceeded', 'param', NULL)::text END, "
+        "finished_at = ?1, lease_token = NULL, lease_expires_ms = NULL "
+        "WHERE seq IN (SELECT seq FROM jobs WHERE status = 'running' AND lease_expires_ms <= ?2 "
+        "AND (cancel_requested <> 0 OR attempts >= max_attempts) FOR UPDATE SKIP LOCKED) "
+        "RETURNING id, status, COALESCE(error::json ->> 'message', "
+        "'cancelled: its worker died after the cancel was requested')",
+    .claim = "UPDATE jobs SET status = 'running', lease_token = ?1, lease_expires_ms = ?2 + ?3 * 1000, "
+             "worker = ?4, attempts = attempts + 1, started_at = COALESCE(started_at, ?5) "
+             "WHERE seq = (SELECT seq FROM jobs WHERE " RUNNABLE " ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
+             "RETURNING id, spec, attempts",
+    .record_users =
+        "SELECT j.id, j.status, f.value FROM jobs j, json_array_elements_text(?2::json) AS f(value) "
+        "WHERE j.status IN ('queued', 'running') "
+        "AND ?1 IN (j.spec::json ->> f.value, j.spec::json -> f.value ->> 'id') "
+        "ORDER BY j.seq LIMIT 1",
+    .notify = "SELECT pg_notify(?1, ?2)",
+};
+
+const ft_db_driver ft_pg_driver = {
+    .name = "postgres",
+    .sql = &pg_sql,
+    .open = pg_open,
+    .close = pg_close,
+    .acquire = pg_acquire,
+    .release = pg_release,
+    .exec = pg_exec,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .tx_lost = pg_tx_lost,
+    .query = pg_query,
+    .next = pg_next,
+    .changes = pg_changes,
+    .done = pg_done,
+    .is_null = pg_is_null,
+    .text = pg_text,
+    .integer = pg_integer,
+    .listen = ft_pg_listen,
+};

@@ -1,0 +1,44 @@
+/* Shared internals of the PostgreSQL driver (store_pg.c: the pool,
+ * statements and transactions; store_pg_listen.c: the LISTEN thread). */
+#ifndef FT_STORE_PG_INTERNAL_H
+#define FT_STORE_PG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
+#include "server/store/store_db.h"
+
+typedef struct pg_conn pg_conn;
+
+/* The listener: one connection of its own that LISTENs on the store's
+ * topics and hands each notification to a callback. */
+typedef struct {
+    pthread_t thread;
+    bool running;                /* the thread was started */
+    atomic_bool stop;            /* set by close; the thread checks it every poll */
+    ft_store_notify_fn cb;
+    void *ctx;
+} pg_listener;
+
+struct ft_db_backend {
+    char *conninfo;          /* URI or keyword string, as given */
+    pthread_mutex_t lock;    /* guards idle, open */
+    pthread_cond_t freed;    /* a connection went back to the pool */
+    pg_conn *idle;           /* connections not in use (a stack) */
+    int open;                /* connections open, idle or in use */
+    pg_listener listener;
+};
+
+/* Connect to conninfo; on a failure, retry with backoff for up to
+ * `patience_ms` (0: one attempt). NULL with err filled if it never worked. */
+PGconn *ft_pg_connect(const char *conninfo, int patience_ms, ft_error *err);
+
+/* Start the listener thread of b (store_pg_listen.c), or with cb NULL
+ * stop it; ft_pg_listen_stop stops and joins it (no-op if not running). */
+int ft_pg_listen(ft_db_backend *b, ft_store_notify_fn cb, void *ctx, ft_error *err);
+void ft_pg_listen_stop(ft_db_backend *b);
+
+#endif
