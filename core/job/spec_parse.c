@@ -115,10 +115,9 @@ int ft_dataset_ref_parse(const json_t *v, const char *path, ft_dataset_ref *r, f
     return 0;
 }
 
-/* freeze: "base", "none", {"trainable_last": k} or {"trainable_from":
- * "<layer>"}; the layer name is checked against the base model by the plan
- * (ft_model_transfer_layout). t->trainable_from points into v. */
-static int parse_freeze(const json_t *v, ft_transfer *t, ft_error *err)
+/* The layer name of {"trainable_from": ...} is checked against the base
+ * model by the plan (ft_model_transfer_layout). */
+int ft_spec_freeze(const json_t *v, ft_transfer *t, ft_error *err)
 {
     ft_freeze_policy f;
     json_t *from = json_object_get(v, "trainable_from");
@@ -261,8 +260,8 @@ static int foreign_optim_keys(const json_t *v, ft_optim_type t, const char *cons
                    ft_names_join(owners, nowners, NULL, " and ", olist, sizeof olist), ft_optim_name(t));
 }
 
-/* {"type": ..., and the keys of that optimiser}, every other key at its default. */
-static int parse_optimizer(const json_t *v, ft_optim_config *o, ft_error *err)
+/* Every other key at its default. */
+int ft_spec_optimizer(const json_t *v, ft_optim_config *o, ft_error *err)
 {
     const char *all[MAX_OPTIM_KEYS];
     if (!json_is_object(v))
@@ -289,7 +288,7 @@ static int parse_optimizer(const json_t *v, ft_optim_config *o, ft_error *err)
     return ft_optim_check(o, "optimizer", err);
 }
 
-static int parse_early(const json_t *v, ft_train_config *c, ft_error *err)
+int ft_spec_early_stopping(const json_t *v, ft_train_config *c, ft_error *err)
 {
     static const char *const keys[] = {"metric", "patience", "min_delta", "restore_best", NULL};
     if (json_is_null(v))
@@ -333,7 +332,7 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
         "dataset", "validation", "test", "base_model", "architecture", "drop_layers", "cut_after",
         "freeze", "head", "loss", "huber_delta", "init", "optimizer", "batch_size", "epochs",
         "early_stopping", "seed", "metadata", "strict", "preprocessing", "name", "lr_schedule", "class_weight",
-        "label_smoothing", "grad_clip_norm", NULL};
+        "label_smoothing", "grad_clip_norm", "phases", NULL};
     memset(s, 0, sizeof *s);
     set_defaults(s);
     if (!json_is_object(json))
@@ -400,11 +399,11 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
         }
         s->transfer.cut_after = json_string_value(v);
     }
-    if (((v = json_object_get(json, "freeze")) && parse_freeze(v, &s->transfer, err) != 0) ||
+    if (((v = json_object_get(json, "freeze")) && ft_spec_freeze(v, &s->transfer, err) != 0) ||
         ((v = json_object_get(json, "head")) && parse_head(v, s, err) != 0) ||
         ((v = json_object_get(json, "init")) && parse_init(v, &s->transfer, err) != 0) ||
-        ((v = json_object_get(json, "optimizer")) && parse_optimizer(v, &s->train.optim, err) != 0) ||
-        ((v = json_object_get(json, "early_stopping")) && parse_early(v, &s->train, err) != 0))
+        ((v = json_object_get(json, "optimizer")) && ft_spec_optimizer(v, &s->train.optim, err) != 0) ||
+        ((v = json_object_get(json, "early_stopping")) && ft_spec_early_stopping(v, &s->train, err) != 0))
         goto fail;
     if ((v = json_object_get(json, "loss"))) {
         if (!json_is_string(v) || ft_loss_parse(json_string_value(v), &s->train.loss) != 0) {
@@ -458,6 +457,8 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
     if (s->transfer.trainable_from)
         s->transfer.trainable_from =
             json_string_value(json_object_get(json_object_get(s->json, "freeze"), "trainable_from"));
+    if (ft_job_spec_parse_phases(s, err) != 0)
+        goto fail;
     return 0;
 fail:
     ft_job_spec_free(s);

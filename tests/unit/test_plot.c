@@ -117,7 +117,7 @@ static void test_lines_two_panels(void)
                              {"val loss", ep, vl, EPOCHS, VAL_RGB}};
     ft_plot_series acc[] = {{"train accuracy", ep, ta, EPOCHS, TRAIN_RGB},
                             {"val accuracy", ep, va, EPOCHS, VAL_RGB}};
-    ft_plot_panel panels[] = {{"loss", "epoch", loss, 2}, {"accuracy", "epoch", acc, 2}};
+    ft_plot_panel panels[] = {{"loss", "epoch", loss, 2, NULL, 0}, {"accuracy", "epoch", acc, 2, NULL, 0}};
     ft_plot_area areas[2];
     unsigned char *png = NULL;
     size_t len = 0;
@@ -180,8 +180,8 @@ static void test_lines_degenerate(void)
     ft_plot_series one[] = {{"single", x1, y1, 1, 0xD62728u}};
     ft_plot_series flat[] = {{"flat", xf, yf, 4, 0x2CA02Cu}, {"empty", NULL, NULL, 0, 0x9467BDu},
                              {"all NaN", xe, ye, 2, 0x8C564Bu}};
-    ft_plot_panel panels[] = {{"value", "epoch", one, 1}, {"value", "epoch", flat, 3},
-                              {NULL, NULL, NULL, 0}};
+    ft_plot_panel panels[] = {{"value", "epoch", one, 1, NULL, 0}, {"value", "epoch", flat, 3, NULL, 0},
+                              {NULL, NULL, NULL, 0, NULL, 0}};
     ft_plot_area a[3];
     unsigned char *png = NULL;
     size_t len = 0;
@@ -218,7 +218,7 @@ static void test_lines_extreme_values(void)
     double big[] = {1e12, 3e12, 2e12, 5e12, 4e12, 6e12};
     ft_plot_series s1[] = {{"lr", x, y, 6, 0x1F77B4u}};
     ft_plot_series s2[] = {{"samples", x, big, 6, 0xFF7F0Eu}};
-    ft_plot_panel panels[] = {{"learning rate", "step", s1, 1}, {"count", "step", s2, 1}};
+    ft_plot_panel panels[] = {{"learning rate", "step", s1, 1, NULL, 0}, {"count", "step", s2, 1, NULL, 0}};
     ft_plot_area a[2];
     unsigned char *png = NULL;
     size_t len = 0;
@@ -338,7 +338,7 @@ static void test_lines_sizes(void)
                                                         {3000, 1500, 2}};
     double x[] = {1, 2, 3, 4, 5}, y[] = {-2e-5, -1e-5, 3e-5, 2.5e-5, 1e-5};
     ft_plot_series s[] = {{"a rather long legend label for a small chart", x, y, 5, 0x2CA02Cu}};
-    ft_plot_panel p = {"a long y caption that will not fit", "x caption", s, 1};
+    ft_plot_panel p = {"a long y caption that will not fit", "x caption", s, 1, NULL, 0};
     ft_plot_panel panels[8] = {p, p, p, p, p, p, p, p};
     for (size_t i = 0; i < sizeof size / sizeof size[0]; i++) {
         ft_plot_area a[8];
@@ -380,11 +380,11 @@ static void test_errors(void)
     double x[] = {1, 2}, y[] = {1, 2};
     ft_plot_series s[] = {{"a", x, y, 2, 0}};
     ft_plot_series bad[] = {{"a", NULL, y, 2, 0}};
-    ft_plot_panel ok[] = {{"y", "x", s, 1}};
-    ft_plot_panel badp[] = {{"y", "x", bad, 1}};
-    ft_plot_panel nullseries[] = {{"y", "x", NULL, 1}};
-    ft_plot_panel many[4] = {{"y", "x", s, 1}, {"y", "x", s, 1}, {"y", "x", s, 1},
-                             {"y", "x", s, 1}};
+    ft_plot_panel ok[] = {{"y", "x", s, 1, NULL, 0}};
+    ft_plot_panel badp[] = {{"y", "x", bad, 1, NULL, 0}};
+    ft_plot_panel nullseries[] = {{"y", "x", NULL, 1, NULL, 0}};
+    ft_plot_panel many[4] = {{"y", "x", s, 1, NULL, 0}, {"y", "x", s, 1, NULL, 0}, {"y", "x", s, 1, NULL, 0},
+                             {"y", "x", s, 1, NULL, 0}};
     unsigned char *png = (unsigned char *)"sentinel";
     size_t len = 7;
     ft_error err;
@@ -575,6 +575,58 @@ static void test_history_lr_panel(void)
     }
 }
 
+/* Pixels of colour rgb in column x of area a. */
+static int column_colour(const image *img, const ft_plot_area *a, int x, uint32_t rgb)
+{
+    int n = 0;
+    for (int y = a->y0; y <= a->y1; y++)
+        n += px(img, x, y) == rgb;
+    return n;
+}
+
+/* A job with phases: a dashed grey line between the phases' epochs, in
+ * every panel; none without phases. */
+static void test_history_phase_marks(void)
+{
+    const char *cases[2] = {
+        "[{\"epoch\": 1, \"train_loss\": 1.0, \"train_accuracy\": 0.5, \"lr\": 0.1}, {\"epoch\": 2, \"train_loss\": 0.8, \"train_accuracy\": 0.5, \"lr\": 0.1},"
+        " {\"epoch\": 3, \"train_loss\": 0.5, \"train_accuracy\": 0.5, \"lr\": 0.001}, {\"epoch\": 4, \"train_loss\": 0.4, \"train_accuracy\": 0.5, \"lr\": 0.001}]",
+        "[{\"epoch\": 1, \"phase\": 1, \"train_loss\": 1.0, \"train_accuracy\": 0.5, \"lr\": 0.1},"
+        " {\"epoch\": 2, \"phase\": 1, \"train_loss\": 0.8, \"train_accuracy\": 0.5, \"lr\": 0.1},"
+        " {\"epoch\": 3, \"phase\": 2, \"train_loss\": 0.5, \"train_accuracy\": 0.5, \"lr\": 0.001},"
+        " {\"epoch\": 4, \"phase\": 2, \"train_loss\": 0.4, \"train_accuracy\": 0.5, \"lr\": 0.001}]"};
+    for (int i = 0; i < 2; i++) {
+        json_t *rows = json_loads(cases[i], 0, NULL);
+        unsigned char *png = NULL;
+        size_t len = 0;
+        ft_error err = {0};
+        ft_plot_area areas[3] = {{0}};
+        CHECK(rows && ft_plot_history_png("phases", rows, 900, 500, &png, &len, areas, &err) == 0);
+        image img = {0};
+        if (png && decode(png, len, &img) == 0) {
+            if (i)
+                save("/tmp/ft_plot_history_phases.png", png, len);
+            for (int p = 0; p < 3; p++) {
+                const ft_plot_area *a = &areas[p];
+                int x = (int)lround(a->x0 + (2.5 - a->xmin) / (a->xmax - a->xmin) * (a->x1 - a->x0));
+                int at = column_colour(&img, a, x, FT_PLOT_MARK), beside = column_colour(&img, a, x + 10, FT_PLOT_MARK);
+                /* dashed: about half the column, and nothing of it a few pixels off */
+                CHECKF(i ? at > (a->y1 - a->y0) / 3 && beside == 0 : at == 0, "case %d panel %d: %d grey at the boundary, "
+                       "%d beside", i, p, at, beside);
+            }
+        }
+        free(img.rgb);
+        free(png);
+        json_decref(rows);
+    }
+    ft_plot_series s = {"s", (const double[]){1, 2}, (const double[]){1, 2}, 2, 0};
+    ft_plot_panel bad = {"y", "x", &s, 1, NULL, 1};
+    unsigned char *png = NULL;
+    size_t len = 0;
+    ft_error err = {0};
+    CHECK(ft_plot_lines_png(NULL, &bad, 1, 400, 300, &png, &len, NULL, &err) == -1 && strcmp(err.param, "marks") == 0);
+}
+
 int main(void)
 {
     RUN(test_lines_two_panels);
@@ -588,5 +640,6 @@ int main(void)
     RUN(test_font);
     RUN(test_history_val_series_only_with_validation);
     RUN(test_history_lr_panel);
+    RUN(test_history_phase_marks);
     return TEST_SUMMARY();
 }
