@@ -16,6 +16,11 @@
     "{'input': [4], 'layers': [{'type': 'dense', 'units': " #units ", 'activation': 'linear'}]}"
 #define SCRATCH(extra) "{'dataset': 'ds_x', 'architecture': " ARCH extra "}"
 #define TUNE(extra) "{'dataset': 'ds_x', 'base_model': 'mdl_b'" extra "}"
+#define PHASES                                                                                                  \
+    ", 'validation': {'split': 0.2}, 'optimizer': {'type': 'adam', 'lr': 0.005}, "                          \
+    "'lr_schedule': {'type': 'step', 'step_size': 1, 'gamma': 0.5}, 'phases': [{'epochs': 2}, "                 \
+    "{'freeze': {'trainable_last': 1}, 'epochs': 3, 'optimizer': {'lr': 5e-5}, 'lr_schedule': 'constant', "    \
+    "'early_stopping': {'patience': 2}}]"
 
 /* The data a row plans against. */
 typedef enum {
@@ -95,14 +100,14 @@ static int parse_and_plan(const char *spec_text, data_kind data, size_t limit, f
     return rc;
 }
 
-/* The value at a dotted path ("optimizer.lr") of obj, or NULL. */
+/* The value at a dotted path ("optimizer.lr", "phases.1.freeze") of obj, or NULL. */
 static json_t *at(json_t *obj, const char *path)
 {
     char key[64];
     const char *dot = strchr(path, '.');
     size_t n = dot ? (size_t)(dot - path) : strlen(path);
     snprintf(key, sizeof key, "%.*s", (int)n, path);
-    json_t *v = json_object_get(obj, key);
+    json_t *v = json_is_array(obj) ? json_array_get(obj, strtoul(key, NULL, 10)) : json_object_get(obj, key);
     return dot && v ? at(v, dot + 1) : v;
 }
 
@@ -198,6 +203,21 @@ static const struct {
     {SCRATCH(", 'label_smoothing': 0.1"), CLASSES, "label_smoothing", "0.1"},
     {SCRATCH(""), CLASSES, "grad_clip_norm", "null"},
     {SCRATCH(", 'grad_clip_norm': 1.0"), CLASSES, "grad_clip_norm", "1.0"},
+    /* phases: each starts from the top level's optimizer, schedule and early stopping */
+    {TUNE(PHASES), CLASSES, "phases.0.freeze", "'base'"},
+    {TUNE(PHASES), CLASSES, "phases.0.epochs", "2"},
+    {TUNE(PHASES), CLASSES, "phases.0.optimizer", "{'type': 'adam', 'lr': 0.005, 'beta1': 0.9, 'beta2': 0.999, "
+     "'eps': 1e-08, 'weight_decay': 0.0}"},
+    {TUNE(PHASES), CLASSES, "phases.0.lr_schedule", "{'type': 'step', 'step_size': 1, 'gamma': 0.5}"},
+    {TUNE(PHASES), CLASSES, "phases.1.freeze", "{'trainable_last': 1}"},
+    {TUNE(PHASES), CLASSES, "phases.1.epochs", "3"},
+    {TUNE(PHASES), CLASSES, "phases.1.optimizer.type", "'adam'"},
+    {TUNE(PHASES), CLASSES, "phases.1.optimizer.lr", "5e-05"},
+    {TUNE(PHASES), CLASSES, "phases.1.lr_schedule", "'constant'"},
+    {TUNE(PHASES), CLASSES, "phases.1.early_stopping.patience", "2"},
+    {TUNE(", 'phases': [{'freeze': {'trainable_from': 'h2'}, 'epochs': 1}]"), CLASSES, "phases.0.freeze",
+     "{'trainable_from': 'h2'}"},
+    {SCRATCH(", 'phases': [{'epochs': 1}, {'epochs': 4}]"), CLASSES, "phases.1.epochs", "4"},
     /* the rest */
     {SCRATCH(""), CLASSES, "strict", "false"},
     {SCRATCH(", 'strict': true"), CLASSES, "strict", "true"},
@@ -420,6 +440,42 @@ static const struct {
      "label_smoothing", "label_smoothing applies to cross_entropy, not mse", FT_EINVAL},
     {SCRATCH(", 'grad_clip_norm': 0"), CLASSES, 0, "grad_clip_norm", "must be a number between", FT_EINVAL},
     {SCRATCH(", 'grad_clip_norm': 'x'"), CLASSES, 0, "grad_clip_norm", "must be a number between", FT_EINVAL},
+    /* phases */
+    {TUNE(", 'epochs': 3, 'phases': [{'epochs': 1}]"), CLASSES, 0, "epochs", "with phases, epochs goes inside each phase",
+     FT_EINVAL},
+    {TUNE(", 'freeze': 'none', 'phases': [{'epochs': 1}]"), CLASSES, 0, "freeze", "freeze goes inside each phase",
+     FT_EINVAL},
+    {TUNE(", 'phases': {}"), CLASSES, 0, "phases", "a list of 1 to 16 objects", FT_EINVAL},
+    {TUNE(", 'phases': []"), CLASSES, 0, "phases", "a list of 1 to 16 objects", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, "
+          "{'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, "
+          "{'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}]"),
+     CLASSES, 0, "phases", "a list of 1 to 16 objects", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1}, 5]"), CLASSES, 0, "phases[1]", "phases[1]: a phase must be an object", FT_EINVAL},
+    {TUNE(", 'phases': [{'freeze': 'base'}]"), CLASSES, 0, "phases[0].epochs", "each phase needs its epochs", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 0}]"), CLASSES, 0, "phases[0].epochs", "must be an integer between 1 and 100000",
+     FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1, 'seed': 1}]"), CLASSES, 0, "phases[0].seed", "unknown field 'seed'", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1}, {'epochs': 1, 'freeze': 'x'}]"), CLASSES, 0, "phases[1].freeze",
+     "freeze must be \"base\", \"none\"", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1}, {'epochs': 1, 'freeze': {'trainable_last': 3}}]"), CLASSES, 0,
+     "phases[1].freeze.trainable_last", "trainable_last must be between 0 and 2 (the kept layers)", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1, 'freeze': {'trainable_from': 'zz'}}]"), CLASSES, 0,
+     "phases[0].freeze.trainable_from", "the base model has no layer named 'zz'", FT_EINVAL},
+    {SCRATCH(", 'phases': [{'epochs': 1, 'freeze': 'base'}]"), CLASSES, 0, "phases[0].freeze",
+     "freeze applies to fine-tuning a base_model", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1, 'optimizer': {'lr': -1}}]"), CLASSES, 0, "phases[0].optimizer.lr",
+     "must be a number between", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 2, 'lr_schedule': {'type': 'cosine', 'warmup_epochs': 2}}]"), CLASSES, 0,
+     "phases[0].lr_schedule.warmup_epochs", "must be an integer between 0 and 1", FT_EINVAL},
+    {TUNE(", 'lr_schedule': {'type': 'cosine', 'warmup_epochs': 3}, 'phases': [{'epochs': 2}]"), CLASSES, 0,
+     "phases[0].epochs", "warmup_epochs (3) needs more epochs than 2", FT_EINVAL},
+    {TUNE(", 'lr_schedule': {'type': 'cosine', 'min_lr': 0.001}, 'phases': [{'epochs': 2, 'optimizer': {'lr': 1e-4}}]"),
+     CLASSES, 0, "phases[0].optimizer.lr", "min_lr (0.001) is above this phase's lr (0.0001)", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1, 'early_stopping': {'metric': 'val_loss'}}]"), CLASSES, 0,
+     "phases[0].early_stopping.metric", "val_loss needs a validation set", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1, 'lr_schedule': {'type': 'reduce_on_plateau'}}]"), CLASSES, 0,
+     "phases[0].lr_schedule.metric", "val_loss needs a validation set", FT_EINVAL},
     /* loss and the loop */
     {SCRATCH(", 'loss': 'x'"), CLASSES, 0, "loss", "loss must be cross_entropy, binary_cross_entropy, mse, mae or huber",
      FT_EINVAL},
