@@ -469,6 +469,23 @@ static int check_memory(const ft_job_spec *s, const ft_model *m, const ft_model 
     ft_job_shape shape = {m, base, &s->train, e->rows, val_rows, data, b->val || b->test || s->val_kind == FT_VAL_SPLIT};
     ft_job_memory *est = &b->estimate;
     ft_job_memory_estimate(&shape, est);
+    /* with phases, the largest: each phase has its model (what trains) and optimiser */
+    for (int k = 0; k < s->nphases; k++) {
+        ft_transfer t;
+        ft_train_config c;
+        ft_error ignored = {0};
+        int kept;
+        ft_job_phase_config(s, k, &t, &c);
+        ft_model *mk = k > 0 && base ? ft_model_transfer_layout(base, &t, &kept, &ignored) : NULL;
+        ft_job_shape phase = shape;
+        ft_job_memory pe;
+        phase.model = mk ? mk : m;
+        phase.train = &c;
+        ft_job_memory_estimate(&phase, &pe);
+        if (k == 0 || pe.total > est->total)
+            *est = pe;
+        ft_model_free(mk);
+    }
     if (!b->limit || est->total <= b->limit)
         return 0;
     char t[32], w[32], g[32], o[32], a[32], c[32], d[32], l[32];

@@ -563,10 +563,41 @@ static void test_plan_returns_the_model(void)
     json_decref(j);
 }
 
+/* With phases, the memory estimate is the largest phase's (each has its
+ * model, what trains, its optimiser and its feature cache): the two-phase
+ * job's is the larger of the two phases' alone. */
+static void test_phases_memory_is_the_largest_phase(void)
+{
+    const char *specs[3] = {TUNE(", 'phases': [{'epochs': 1}]"),
+                            TUNE(", 'phases': [{'epochs': 1, 'freeze': 'none', 'optimizer': {'type': 'adam'}}]"),
+                            TUNE(", 'phases': [{'epochs': 1}, {'epochs': 1, 'freeze': 'none', 'optimizer': "
+                                 "{'type': 'adam'}}]")};
+    ft_job_memory est[3];
+    for (int i = 0; i < 3; i++) {
+        json_t *j = load(specs[i]), *warnings = NULL;
+        ft_job_spec spec;
+        ft_error err = {0};
+        ft_data_info d = data_for(CLASSES);
+        ft_model *base = base_layout();
+        ft_job_budget b = {0};
+        CHECK(ft_job_spec_parse(j, &spec, &err) == 0 && ft_job_plan(&spec, &d, base, &b, NULL, &warnings, &err) == 0);
+        est[i] = b.estimate;
+        json_decref(warnings);
+        json_decref(j);
+        ft_model_free(base);
+        ft_job_spec_free(&spec);
+    }
+    const ft_job_memory *big = est[0].total > est[1].total ? &est[0] : &est[1];
+    CHECKF(est[0].total != est[1].total && est[2].total == big->total && est[2].optimizer == big->optimizer,
+           "alone %zu and %zu, together %zu", est[0].total, est[1].total, est[2].total);
+    CHECK(est[1].optimizer > est[0].optimizer && est[0].cache > est[1].cache);
+}
+
 int main(void)
 {
     RUN(test_every_field_echoes_its_value_or_default);
     RUN(test_every_error_names_its_field);
     RUN(test_plan_returns_the_model);
+    RUN(test_phases_memory_is_the_largest_phase);
     return TEST_SUMMARY();
 }
