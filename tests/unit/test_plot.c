@@ -584,6 +584,23 @@ static int column_colour(const image *img, const ft_plot_area *a, int x, uint32_
     return n;
 }
 
+/* Render rows_json (epoch rows) as the training chart, save it at path, and
+ * decode it into img (the caller frees img->rgb); 0 on success. */
+static int history_image(const char *rows_json, const char *path, ft_plot_area *areas, image *img)
+{
+    json_t *rows = json_loads(rows_json, 0, NULL);
+    unsigned char *png = NULL;
+    size_t len = 0;
+    ft_error err = {0};
+    int rc = rows && ft_plot_history_png("history", rows, 900, 500, &png, &len, areas, &err) == 0 &&
+                     decode(png, len, img) == 0 ? 0 : -1;
+    if (rc == 0)
+        save(path, png, len);
+    free(png);
+    json_decref(rows);
+    return rc;
+}
+
 /* A job with phases: a dashed grey line between the phases' epochs, in
  * every panel; none without phases. */
 static void test_history_phase_marks(void)
@@ -596,28 +613,19 @@ static void test_history_phase_marks(void)
         " {\"epoch\": 3, \"phase\": 2, \"train_loss\": 0.5, \"train_accuracy\": 0.5, \"lr\": 0.001},"
         " {\"epoch\": 4, \"phase\": 2, \"train_loss\": 0.4, \"train_accuracy\": 0.5, \"lr\": 0.001}]"};
     for (int i = 0; i < 2; i++) {
-        json_t *rows = json_loads(cases[i], 0, NULL);
-        unsigned char *png = NULL;
-        size_t len = 0;
-        ft_error err = {0};
         ft_plot_area areas[3] = {{0}};
-        CHECK(rows && ft_plot_history_png("phases", rows, 900, 500, &png, &len, areas, &err) == 0);
         image img = {0};
-        if (png && decode(png, len, &img) == 0) {
-            if (i)
-                save("/tmp/ft_plot_history_phases.png", png, len);
-            for (int p = 0; p < 3; p++) {
-                const ft_plot_area *a = &areas[p];
-                int x = (int)lround(a->x0 + (2.5 - a->xmin) / (a->xmax - a->xmin) * (a->x1 - a->x0));
-                int at = column_colour(&img, a, x, FT_PLOT_MARK), beside = column_colour(&img, a, x + 10, FT_PLOT_MARK);
-                /* dashed: about half the column, and nothing of it a few pixels off */
-                CHECKF(i ? at > (a->y1 - a->y0) / 3 && beside == 0 : at == 0, "case %d panel %d: %d grey at the boundary, "
-                       "%d beside", i, p, at, beside);
-            }
+        CHECK(history_image(cases[i], i ? "/tmp/ft_plot_history_phases.png" : "/tmp/ft_plot_history_nophases.png",
+                            areas, &img) == 0);
+        for (int p = 0; img.rgb && p < 3; p++) {
+            const ft_plot_area *a = &areas[p];
+            int x = (int)lround(a->x0 + (2.5 - a->xmin) / (a->xmax - a->xmin) * (a->x1 - a->x0));
+            int at = column_colour(&img, a, x, FT_PLOT_MARK), beside = column_colour(&img, a, x + 10, FT_PLOT_MARK);
+            /* dashed: about half the column, and nothing of it a few pixels off */
+            CHECKF(i ? at > (a->y1 - a->y0) / 3 && beside == 0 : at == 0, "case %d panel %d: %d grey at the boundary, "
+                   "%d beside", i, p, at, beside);
         }
         free(img.rgb);
-        free(png);
-        json_decref(rows);
     }
     ft_plot_series s = {"s", (const double[]){1, 2}, (const double[]){1, 2}, 2, 0};
     ft_plot_panel bad = {"y", "x", &s, 1, NULL, 1};
