@@ -447,14 +447,12 @@ static const struct {
      FT_EINVAL},
     {TUNE(", 'phases': {}"), CLASSES, 0, "phases", "a list of 1 to 16 objects", FT_EINVAL},
     {TUNE(", 'phases': []"), CLASSES, 0, "phases", "a list of 1 to 16 objects", FT_EINVAL},
-    {TUNE(", 'phases': [{'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, "
-          "{'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}, "
-          "{'epochs': 1}, {'epochs': 1}, {'epochs': 1}, {'epochs': 1}]"),
-     CLASSES, 0, "phases", "a list of 1 to 16 objects", FT_EINVAL},
+#define E1 "{'epochs': 1}, "
+    {TUNE(", 'phases': [" E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 "{'epochs': 1}]"), CLASSES, 0, "phases",
+     "a list of 1 to 16 objects", FT_EINVAL},
     {TUNE(", 'phases': [{'epochs': 1}, 5]"), CLASSES, 0, "phases[1]", "phases[1]: a phase must be an object", FT_EINVAL},
     {TUNE(", 'phases': [{'freeze': 'base'}]"), CLASSES, 0, "phases[0].epochs", "each phase needs its epochs", FT_EINVAL},
-    {TUNE(", 'phases': [{'epochs': 0}]"), CLASSES, 0, "phases[0].epochs", "must be an integer between 1 and 100000",
-     FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 0}]"), CLASSES, 0, "phases[0].epochs", "must be an integer between 1 and", FT_EINVAL},
     {TUNE(", 'phases': [{'epochs': 1, 'seed': 1}]"), CLASSES, 0, "phases[0].seed", "unknown field 'seed'", FT_EINVAL},
     {TUNE(", 'phases': [{'epochs': 1}, {'epochs': 1, 'freeze': 'x'}]"), CLASSES, 0, "phases[1].freeze",
      "freeze must be \"base\", \"none\"", FT_EINVAL},
@@ -563,9 +561,8 @@ static void test_plan_returns_the_model(void)
     json_decref(j);
 }
 
-/* With phases, the memory estimate is the largest phase's (each has its
- * model, what trains, its optimiser and its feature cache): the two-phase
- * job's is the larger of the two phases' alone. */
+/* With phases, the memory estimate is the largest phase's (each has its model, what trains, its optimiser and
+ * its feature cache): the two-phase job's is the larger of the two phases' alone. */
 static void test_phases_memory_is_the_largest_phase(void)
 {
     const char *specs[3] = {TUNE(", 'phases': [{'epochs': 1}]"),
