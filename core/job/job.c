@@ -226,7 +226,6 @@ static bool prefix_untouched(const ft_job_spec *s, const ft_model *base, int k, 
     return true;
 }
 
-
 /* Tell the user a phase starts: "phase 2 of 2: freeze {...}, 3 epochs, sgd lr 0.0001". */
 static void phase_event(const job_data *d, int k, const ft_transfer *t, const ft_train_config *c)
 {
@@ -325,7 +324,7 @@ static int train_phases(const job_data *d, ft_model **m, ft_job_result *out, ft_
                 seconds = 0;
                 ft_trainer_free(tr);
                 tr = NULL;
-                phase_config(s, 0, &t, &cj);
+                phase_config(s, 0, &t, &cj); /* phase 1's model, from the base again */
                 ft_model_free(*m);
                 *m = NULL;
                 if (phase_model(d, 0, &t, false, m, err) != 0)
