@@ -154,12 +154,215 @@ static float *job_class_weights(const ft_job_spec *s, const ft_dataset *train, c
     return w;
 }
 
+/* What training a job's model reads: the spec, the loaded sets and their
+ * preprocessing (image_pp: the base's, kept by the model, or NULL). */
+typedef struct {
+    ft_job_spec *s;
+    const ft_job_env *env;
+    const ft_model *base;
+    const ft_dataset *train, *val;
+    const ft_preproc *pp;
+    const json_t *image_pp;
+} job_data;
+
+static void job_event(const ft_job_env *env, const char *level, const char *msg, json_t *data)
+{
+    if (env->hooks.on_event)
+        env->hooks.on_event(env->hooks.ctx, level, msg, data);
+    json_decref(data);
+}
+
+/* Phase k's transfer and training config (the spec's for a job without phases). */
+static void phase_config(const ft_job_spec *s, int k, ft_transfer *t, ft_train_config *c)
+{
+    if (s->nphases) {
+        ft_job_phase_config(s, k, t, c);
+        return;
+    }
+    *t = s->transfer;
+    *c = s->train;
+}
+
+/* Every layer of `to` takes the weights of the layer of the same name in
+ * `from`: the next phase's model is the same layers, frozen ones first. */
+static int copy_weights(ft_model *to, ft_model *from, ft_error *err)
+{
+    for (int i = 0; i < ft_model_num_layers(to); i++) {
+        ft_layer_info a, b;
+        ft_model_layer_info(to, i, &a);
+        int j = ft_model_find_layer(from, a.name);
+        if (j >= 0)
+            ft_model_layer_info(from, j, &b);
+        if (j < 0 || b.params != a.params)
+            return ft_fail(err, FT_EINVAL, NULL, "the phases' models differ at layer '%s'", a.name);
+        memcpy(ft_model_params(to) + a.param_offset, ft_model_params(from) + b.param_offset, sizeof(float) * a.params);
+    }
+    return 0;
+}
+
+/* Whether a phase's frozen layers are as the base model has them, so the
+ * feature store (keyed by base model and cut) may serve its prefix: no
+ * earlier phase trained a layer this one freezes. */
+static bool prefix_untouched(const ft_job_spec *s, const ft_model *base, int k, const ft_model *m)
+{
+    for (int j = 0; j < k; j++) {
+        ft_transfer t;
+        ft_train_config c;
+        ft_error ignored = {0};
+        int kept;
+        phase_config(s, j, &t, &c);
+        ft_model *lj = ft_model_transfer_layout(base, &t, &kept, &ignored);
+        bool below = !lj;
+        for (int i = lj ? ft_model_first_trainable(lj) : 0; lj && i < ft_model_num_layers(lj) && !below; i++) {
+            ft_layer_info info;
+            ft_model_layer_info(lj, i, &info);
+            int x = ft_model_find_layer(m, info.name);
+            below = info.params && (x < 0 || x < ft_model_first_trainable(m));
+        }
+        ft_model_free(lj);
+        if (below)
+            return false;
+    }
+    return true;
+}
+
+/* Tell the user a phase starts: "phase 2 of 2: freeze {...}, 3 epochs, sgd lr 0.0001". */
+static void phase_event(const job_data *d, int k, const ft_transfer *t, const ft_train_config *c)
+{
+    json_t *freeze = !d->base ? json_string("none")
+                     : t->freeze == FT_FREEZE_TRAINABLE_LAST ? json_pack("{s:i}", "trainable_last", t->trainable_last)
+                     : t->freeze == FT_FREEZE_TRAINABLE_FROM ? json_pack("{s:s}", "trainable_from", t->trainable_from)
+                                                             : json_string(ft_freeze_name(t->freeze));
+    char *text = freeze ? json_dumps(freeze, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char msg[512];
+    snprintf(msg, sizeof msg, "phase %d of %d: freeze %s, %d epochs, %s lr %g", k + 1, d->s->nphases,
+             text ? text : "?", c->epochs, ft_optim_name(c->optim.type), c->optim.lr);
+    free(text);
+    job_event(d->env, "info", msg,
+              json_pack("{s:s, s:i, s:i, s:o*, s:i, s:s, s:f}", "event", "phase", "phase", k + 1, "phases",
+                        d->s->nphases, "freeze", freeze, "epochs", c->epochs, "optimizer",
+                        ft_optim_name(c->optim.type), "lr", c->optim.lr));
+}
+
+/* The phase a checkpoint was written in (0-based; 0 for a job without
+ * phases or without a checkpoint note), with the metrics rows and seconds
+ * of the phases before it appended to history and added to *seconds. */
+static int resumed_phase(const job_data *d, json_t *history, double *seconds)
+{
+    if (!d->s->nphases)
+        return 0;
+    ft_error ignored = {0};
+    json_t *note = ft_checkpoint_note(d->env->resume_from, &ignored);
+    json_t *rows = json_object_get(note, "history");
+    json_int_t p = json_integer_value(json_object_get(note, "phase"));
+    int k = 0;
+    if (p >= 1 && p <= d->s->nphases && json_is_array(rows)) {
+        k = (int)p - 1;
+        json_array_extend(history, rows);
+        *seconds = json_number_value(json_object_get(note, "seconds"));
+    }
+    json_decref(note);
+    return k;
+}
+
+/* Phase k's model in place of *m: built from the base with phase k's
+ * freeze t (the plan built phase 1's: kept when *m is set), with *m's
+ * weights when copy is set. */
+static int phase_model(const job_data *d, int k, const ft_transfer *t, bool copy, ft_model **m, ft_error *err)
+{
+    if (k == 0 && *m)
+        return 0;
+    int kept;
+    ft_model *next = ft_job_build_model(d->s, t, d->base, &kept, err);
+    if (!next || (copy && *m && copy_weights(next, *m, err) != 0) ||
+        set_model_metadata(next, d->train, d->pp, d->image_pp, err) != 0) {
+        ft_model_free(next);
+        return -1;
+    }
+    ft_model_free(*m);
+    *m = next;
+    return 0;
+}
+
+/* Train *m phase by phase (one run for a job without phases), each from the
+ * one before's weights, resuming where the env's checkpoint left off. The
+ * trained model stays in *m; the metrics of every phase go into out. */
+static int train_phases(const job_data *d, ft_model **m, ft_job_result *out, ft_error *err)
+{
+    const ft_job_spec *s = d->s;
+    const char *ckpt = d->env->resume_from;
+    int n = s->nphases ? s->nphases : 1, rc = -1;
+    bool resume = ckpt && access(ckpt, F_OK) == 0;
+    json_t *history = json_array();
+    double seconds = 0;
+    ft_trainer *tr = NULL;
+    if (!history)
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    for (int k = resume ? resumed_phase(d, history, &seconds) : 0; k < n; k++) {
+        ft_transfer t, tj;
+        ft_train_config c, cj;
+        phase_config(s, k, &t, &c);
+        c.epoch_offset = c.epochs_total = (int)json_array_size(history);
+        for (int j = k; j < n; j++) {
+            phase_config(s, j, &tj, &cj);
+            c.epochs_total += cj.epochs;
+        }
+        ft_trainer_free(tr);
+        tr = NULL;
+        if (phase_model(d, k, &t, !resume, m, err) != 0 || !(tr = ft_trainer_new(*m, d->train, d->val, d->pp, &c, err)))
+            goto done;
+        if (resume) {
+            resume = false;
+            ft_error ckerr = {0};
+            if (ft_trainer_load_checkpoint(tr, ckpt, &ckerr) != 0) {
+                /* A checkpoint that does not fit (another thread count, a damaged
+                 * file) costs the progress, not the job: start over, and say so. */
+                char msg[700];
+                snprintf(msg, sizeof msg, "could not resume from the checkpoint (%s); training starts over", ckerr.msg);
+                job_event(d->env, "warning", msg, NULL);
+                json_array_clear(history);
+                seconds = 0;
+                ft_trainer_free(tr);
+                tr = NULL;
+                phase_config(s, 0, &t, &cj); /* phase 1's model, from the base again */
+                ft_model_free(*m);
+                *m = NULL;
+                if (phase_model(d, 0, &t, false, m, err) != 0)
+                    goto done;
+                k = -1;
+                continue;
+            }
+        } else if (s->nphases) {
+            phase_event(d, k, &t, &c);
+        }
+        ft_trainer_set_note(tr, json_pack("{s:i, s:o, s:f}", "phase", k + 1, "history", json_deep_copy(history),
+                                          "seconds", seconds));
+        if ((d->base && prefix_untouched(s, d->base, k, *m) &&
+             use_feature_store(tr, s, d->env, d->pp, d->image_pp, err) != 0) ||
+            ft_trainer_run(tr, &d->env->hooks, err) != 0)
+            goto done;
+        for (int e = 0; e < ft_trainer_epochs_done(tr); e++)
+            json_array_append_new(history, ft_epoch_metrics_json(&ft_trainer_history(tr)[e]));
+        seconds += ft_trainer_seconds(tr);
+        out->stopped_early |= ft_trainer_stopped_early(tr);
+        out->cached |= ft_trainer_cached(tr);
+    }
+    out->epochs_done = (int)json_array_size(history);
+    out->train_seconds = seconds;
+    out->history = history;
+    history = NULL;
+    rc = 0;
+done:
+    ft_trainer_free(tr);
+    json_decref(history);
+    return rc;
+}
+
 int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_error *err)
 {
     memset(out, 0, sizeof *out);
     ft_dataset *full = NULL, *train = NULL, *val = NULL, *test = NULL, *whole = NULL;
     ft_model *base = NULL, *m = NULL;
-    ft_trainer *tr = NULL;
     ft_preproc pp = {0};
     ft_data_info info = {0};
     ft_image_preproc ip;
@@ -208,37 +411,9 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
     if (s->class_weight && !(class_weight = job_class_weights(s, train, env, err)))
         goto done;
     s->train.class_weight = class_weight;
-    if (!(tr = ft_trainer_new(m, train, val, &pp, &s->train, err)))
+    job_data d = {s, env, base, train, val, &pp, s->standardize ? NULL : base_pp};
+    if (train_phases(&d, &m, out, err) != 0)
         goto done;
-    if (env->resume_from && access(env->resume_from, F_OK) == 0) {
-        ft_error ckerr = {0};
-        if (ft_trainer_load_checkpoint(tr, env->resume_from, &ckerr) != 0) {
-            /* A checkpoint that does not fit (another thread count, a damaged
-             * file) costs the progress, not the job: start over, and say so. */
-            char msg[700];
-            snprintf(msg, sizeof msg, "could not resume from the checkpoint (%s); training starts over", ckerr.msg);
-            if (env->hooks.on_event)
-                env->hooks.on_event(env->hooks.ctx, "warning", msg, NULL);
-            ft_trainer_free(tr);
-            ft_model_free(m);
-            tr = NULL;
-            int kept;
-            if (!(m = ft_job_build_model(s, base, &kept, err)) ||
-                set_model_metadata(m, train, &pp, s->standardize ? NULL : base_pp, err) != 0 ||
-                !(tr = ft_trainer_new(m, train, val, &pp, &s->train, err)))
-                goto done;
-        }
-    }
-    if (use_feature_store(tr, s, env, &pp, s->standardize ? NULL : base_pp, err) != 0 || ft_trainer_run(tr, &env->hooks, err) != 0)
-        goto done;
-
-    out->history = json_array();
-    for (int e = 0; e < ft_trainer_epochs_done(tr); e++)
-        json_array_append_new(out->history, ft_epoch_metrics_json(&ft_trainer_history(tr)[e]));
-    out->train_seconds = ft_trainer_seconds(tr);
-    out->epochs_done = ft_trainer_epochs_done(tr);
-    out->stopped_early = ft_trainer_stopped_early(tr);
-    out->cached = ft_trainer_cached(tr);
     /* Final metrics of the returned weights (after restore_best), with the
      * confusion matrix the plots and the job object show. */
     const ft_dataset *sets[2] = {test, val};
@@ -263,7 +438,6 @@ done:
         json_decref(out->validation);
         memset(out, 0, sizeof *out);
     }
-    ft_trainer_free(tr);
     s->train.class_weight = NULL;
     free(class_weight);
     ft_preproc_free(&pp);

@@ -33,6 +33,17 @@ void ft_dataset_ref_free(ft_dataset_ref *ref);
 
 typedef enum { FT_VAL_NONE, FT_VAL_SPLIT, FT_VAL_SET } ft_val_kind;
 
+/* Most phases a job may have. */
+#define FT_MAX_PHASES 16
+
+/* One phase of a job: what it changes from the top-level spec. */
+typedef struct {
+    ft_freeze_policy freeze;     /* this phase's freeze (default "base") */
+    int trainable_last;          /* with FT_FREEZE_TRAINABLE_LAST */
+    const char *trainable_from;  /* with FT_FREEZE_TRAINABLE_FROM (points into the spec's json) */
+    ft_train_config train;       /* epochs, optimiser, schedule and early stopping; the rest is unused */
+} ft_job_phase;
+
 typedef struct {
     json_t *json;                /* the spec as given, with defaults filled in */
     ft_dataset_ref dataset;
@@ -49,6 +60,8 @@ typedef struct {
     const json_t *class_weight;  /* "balanced" or a map of weights (borrowed from json), or NULL */
     bool standardize;            /* tabular standardisation fitted on training rows */
     bool strict;                 /* warnings are errors */
+    int nphases;                 /* 0 for a job without phases */
+    ft_job_phase phases[FT_MAX_PHASES]; /* run in order; train.epochs is then their sum */
 } ft_job_spec;
 
 /* Parse and range-check a spec (no dataset or model needed). Errors carry the
@@ -67,6 +80,21 @@ int ft_job_spec_parse_training(const json_t *json, ft_job_spec *s, ft_error *err
  * for a class that is not there. */
 int ft_class_weights(const json_t *cw, const char *const *names, const uint64_t *counts, int k, float *out,
                      ft_error *err);
+
+/* The spec's "phases" (spec_phases.c), parsed from s->json after every
+ * top-level field: each phase starts from the top-level optimiser,
+ * schedule and early stopping. Errors name "phases[k].<field>". */
+int ft_job_spec_parse_phases(ft_job_spec *s, ft_error *err);
+
+/* Phase k's transfer and training config: the spec's (s->transfer,
+ * s->train, with the plan's resolved defaults) with the phase's freeze,
+ * epochs, optimiser, schedule and early stopping. */
+void ft_job_phase_config(const ft_job_spec *s, int k, ft_transfer *t, ft_train_config *c);
+
+/* Check what the plan cannot see in the first phase's model: every phase's
+ * freeze against the base model (NULL: none) and its metrics against the
+ * validation set. Errors name "phases[k].<field>". */
+int ft_job_plan_phases(const ft_job_spec *s, const ft_model *base, ft_error *err);
 
 /* What the plan needs to know of a dataset (from its summary, without loading it). */
 typedef struct {
@@ -153,10 +181,12 @@ int ft_job_plan(ft_job_spec *spec, const ft_data_info *train, const ft_model *ba
  * byte images [1 or 3, H, W] of another size (ft_image_preproc_dataset). */
 bool ft_job_resizes_images(const ft_model *base, ft_shape in, const ft_data_info *d);
 
-/* Build the job's model before training: the transferred base or the
- * from-scratch architecture, new layers initialised from the spec's seed.
- * *kept receives the number of kept base layers. */
-ft_model *ft_job_build_model(const ft_job_spec *spec, const ft_model *base, int *kept, ft_error *err);
+/* Build the job's model before training: the base transferred by t (the
+ * spec's transfer, or a phase's) or the from-scratch architecture, new
+ * layers initialised from the spec's seed. *kept receives the number of
+ * kept base layers. */
+ft_model *ft_job_build_model(const ft_job_spec *spec, const ft_transfer *t, const ft_model *base, int *kept,
+                             ft_error *err);
 
 /* How a job finds its inputs: the CLI resolves paths, the service ids. */
 typedef struct {

@@ -357,7 +357,31 @@ static json_t *optim_json(const ft_optim_config *o)
     return opt;
 }
 
-/* Write the resolved values back into the echoed spec. */
+/* A freeze as JSON into j; {"trainable_from": name} stays as given (and
+ * trainable_from points into it). */
+static void echo_freeze(json_t *j, ft_freeze_policy f, int trainable_last)
+{
+    if (f == FT_FREEZE_TRAINABLE_LAST)
+        json_object_set_new(j, "freeze", json_pack("{s:i}", "trainable_last", trainable_last));
+    else if (f != FT_FREEZE_TRAINABLE_FROM)
+        json_object_set_new(j, "freeze", json_string(ft_freeze_name(f)));
+}
+
+/* The optimiser, epochs, early stopping and schedule of c into j. */
+static void echo_training(json_t *j, const ft_train_config *c)
+{
+    json_object_set_new(j, "optimizer", optim_json(&c->optim));
+    json_object_set_new(j, "epochs", json_integer(c->epochs));
+    json_object_set_new(j, "early_stopping",
+                        c->early_stopping ? json_pack("{s:s, s:i, s:f, s:b}", "metric", c->es_metric, "patience",
+                                                      c->es_patience, "min_delta", c->es_min_delta,
+                                                      "restore_best", c->es_restore_best)
+                                          : json_null());
+    json_object_set_new(j, "lr_schedule", ft_sched_json(&c->schedule));
+}
+
+/* Write the resolved values back into the echoed spec. With phases, each
+ * phase carries its freeze and epochs, and the top level neither. */
 static void echo_defaults(ft_job_spec *s)
 {
     json_t *j = s->json;
@@ -366,11 +390,8 @@ static void echo_defaults(ft_job_spec *s)
     if (s->base_model) {
         if (!t->cut_after)
             json_object_set_new(j, "drop_layers", json_integer(t->drop_layers));
-        /* {"trainable_from": name} stays as given (and t->trainable_from points into it) */
-        if (t->freeze == FT_FREEZE_TRAINABLE_LAST)
-            json_object_set_new(j, "freeze", json_pack("{s:i}", "trainable_last", t->trainable_last));
-        else if (t->freeze != FT_FREEZE_TRAINABLE_FROM)
-            json_object_set_new(j, "freeze", json_string(ft_freeze_name(t->freeze)));
+        if (!s->nphases)
+            echo_freeze(j, t->freeze, t->trainable_last);
         json_t *hidden = json_array();
         for (int i = 0; i < t->nhidden; i++)
             json_array_append_new(hidden, json_integer(t->hidden[i]));
@@ -385,16 +406,17 @@ static void echo_defaults(ft_job_spec *s)
         json_object_set_new(j, "init", json_pack("{s:s, s:f}", "type", "normal", "std", t->init_std));
     else
         json_object_set_new(j, "init", json_string(ft_init_name(t->init)));
-    json_object_set_new(j, "optimizer", optim_json(&c->optim));
+    echo_training(j, c);
+    if (s->nphases)
+        json_object_del(j, "epochs");
+    for (int k = 0; k < s->nphases; k++) {
+        json_t *p = json_array_get(json_object_get(j, "phases"), (size_t)k);
+        if (s->base_model)
+            echo_freeze(p, s->phases[k].freeze, s->phases[k].trainable_last);
+        echo_training(p, &s->phases[k].train);
+    }
     json_object_set_new(j, "batch_size", json_integer(c->batch_size));
-    json_object_set_new(j, "epochs", json_integer(c->epochs));
     json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
-    json_object_set_new(j, "early_stopping",
-                        c->early_stopping ? json_pack("{s:s, s:i, s:f, s:b}", "metric", c->es_metric, "patience",
-                                                      c->es_patience, "min_delta", c->es_min_delta,
-                                                      "restore_best", c->es_restore_best)
-                                          : json_null());
-    json_object_set_new(j, "lr_schedule", ft_sched_json(&c->schedule));
     if (!json_object_get(j, "class_weight"))
         json_object_set_new(j, "class_weight", json_null());
     json_object_set_new(j, "label_smoothing", json_real(c->label_smoothing));
@@ -409,12 +431,13 @@ static void echo_defaults(ft_job_spec *s)
         json_object_set_new(j, "metadata", json_object());
 }
 
-ft_model *ft_job_build_model(const ft_job_spec *s, const ft_model *base, int *kept, ft_error *err)
+ft_model *ft_job_build_model(const ft_job_spec *s, const ft_transfer *t, const ft_model *base, int *kept,
+                             ft_error *err)
 {
     ft_rng rng;
     ft_rng_seed(&rng, s->train.seed ^ 0x1417f00dULL);
     if (base)
-        return ft_model_transfer(base, &s->transfer, &rng, kept, err);
+        return ft_model_transfer(base, t, &rng, kept, err);
     ft_model *m = ft_model_from_json(s->architecture, "architecture", err);
     if (m)
         ft_model_init(m, 0, s->transfer.init, s->transfer.init_std, &rng);
@@ -446,6 +469,23 @@ static int check_memory(const ft_job_spec *s, const ft_model *m, const ft_model 
     ft_job_shape shape = {m, base, &s->train, e->rows, val_rows, data, b->val || b->test || s->val_kind == FT_VAL_SPLIT};
     ft_job_memory *est = &b->estimate;
     ft_job_memory_estimate(&shape, est);
+    /* with phases, the largest: each phase has its model (what trains) and optimiser */
+    for (int k = 0; k < s->nphases; k++) {
+        ft_transfer t;
+        ft_train_config c;
+        ft_error ignored = {0};
+        int kept;
+        ft_job_phase_config(s, k, &t, &c);
+        ft_model *mk = k > 0 && base ? ft_model_transfer_layout(base, &t, &kept, &ignored) : NULL;
+        ft_job_shape phase = shape;
+        ft_job_memory pe;
+        phase.model = mk ? mk : m;
+        phase.train = &c;
+        ft_job_memory_estimate(&phase, &pe);
+        if (k == 0 || pe.total > est->total)
+            *est = pe;
+        ft_model_free(mk);
+    }
     if (!b->limit || est->total <= b->limit)
         return 0;
     char t[32], w[32], g[32], o[32], a[32], c[32], d[32], l[32];
@@ -485,7 +525,9 @@ int ft_job_plan(ft_job_spec *s, const ft_data_info *train, const ft_model *base,
      * caller asks for it, else a layout, so a submit allocates nothing the
      * size of the model. */
     int kept = 0;
-    ft_model *m = model  ? ft_job_build_model(s, base, &kept, err)
+    if (ft_job_plan_phases(s, base, err) != 0)
+        return -1;
+    ft_model *m = model  ? ft_job_build_model(s, &s->transfer, base, &kept, err)
                   : base ? ft_model_transfer_layout(base, &s->transfer, &kept, err)
                          : ft_model_layout_from_json(s->architecture, "architecture", err);
     if (!m)

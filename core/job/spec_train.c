@@ -12,7 +12,7 @@
 /* The largest class weight a spec may give. */
 #define MAX_CLASS_WEIGHT 1e6
 
-static int parse_schedule(const json_t *v, ft_job_spec *s, ft_error *err)
+int ft_spec_schedule(const json_t *v, ft_train_config *train, ft_error *err)
 {
     static const char *const keys[FT_SCHED_COUNT][8] = {
         [FT_SCHED_CONSTANT] = {"type", NULL},
@@ -20,7 +20,7 @@ static int parse_schedule(const json_t *v, ft_job_spec *s, ft_error *err)
         [FT_SCHED_COSINE] = {"type", "warmup_epochs", "min_lr", NULL},
         [FT_SCHED_PLATEAU] = {"type", "metric", "patience", "factor", "threshold", "cooldown", "min_lr", NULL},
     };
-    ft_lr_schedule *c = &s->train.schedule;
+    ft_lr_schedule *c = &train->schedule;
     const char *type = json_is_object(v) ? json_string_value(json_object_get(v, "type")) : json_string_value(v);
     if (!type || ft_sched_parse(type, &c->type) != 0) {
         char list[128];
@@ -47,8 +47,8 @@ static int parse_schedule(const json_t *v, ft_job_spec *s, ft_error *err)
         return ft_fail(err, FT_EINVAL, "lr_schedule.step_size", "a step schedule needs step_size");
     if (ft_spec_int(v, p, "step_size", 1, 100000, &step, err) != 0 ||
         ft_spec_num(v, p, "gamma", 1e-9, 1, &c->gamma, err) != 0 ||
-        ft_spec_int(v, p, "warmup_epochs", 0, s->train.epochs - 1, &warmup, err) != 0 ||
-        ft_spec_num(v, p, "min_lr", 0, s->train.optim.lr, &c->min_lr, err) != 0 ||
+        ft_spec_int(v, p, "warmup_epochs", 0, train->epochs - 1, &warmup, err) != 0 ||
+        ft_spec_num(v, p, "min_lr", 0, train->optim.lr, &c->min_lr, err) != 0 ||
         ft_spec_int(v, p, "patience", 0, 100000, &patience, err) != 0 ||
         ft_spec_num(v, p, "factor", 1e-9, 0.999999, &c->factor, err) != 0 ||
         ft_spec_num(v, p, "threshold", 0, 0.999999, &c->threshold, err) != 0 ||
@@ -93,7 +93,7 @@ static int parse_class_weight(const json_t *v, ft_error *err)
 int ft_job_spec_parse_training(const json_t *json, ft_job_spec *s, ft_error *err)
 {
     json_t *v;
-    if ((v = json_object_get(json, "lr_schedule")) && parse_schedule(v, s, err) != 0)
+    if ((v = json_object_get(json, "lr_schedule")) && ft_spec_schedule(v, &s->train, err) != 0)
         return -1;
     if ((v = json_object_get(json, "class_weight")) && !json_is_null(v) && parse_class_weight(v, err) != 0)
         return -1;

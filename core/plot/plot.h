@@ -28,6 +28,8 @@ typedef struct {
     const char *xlabel;             /* x-axis caption, e.g. "epoch" */
     const ft_plot_series *series;   /* lines drawn in this panel */
     size_t nseries;
+    const double *marks;            /* x values of dashed vertical lines (phase boundaries), or NULL */
+    size_t nmarks;
 } ft_plot_panel;
 
 /* Pixel rectangle of a panel's plot area and the data range mapped onto it,
@@ -37,6 +39,9 @@ typedef struct {
     double xmin, xmax;       /* data value at x0 and at x1 */
     double ymin, ymax;       /* data value at y1 (bottom) and at y0 (top) */
 } ft_plot_area;
+
+/* Colour of a panel's marks. */
+#define FT_PLOT_MARK 0x7f7f7fu
 
 /* Render panels side by side under a title into a width x height PNG.
  * On success *png is a malloc'd buffer of *png_len bytes (caller frees), and if

@@ -1,4 +1,5 @@
-/* The per-epoch training chart (loss | accuracy or mae | learning rate). */
+/* The per-epoch training chart (loss | accuracy or mae | learning rate),
+ * with a dashed line between the epochs of two phases. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,6 +39,17 @@ static bool varies(const double *v, size_t n)
     return false;
 }
 
+/* Where the phase changes between two rows: halfway between their epochs
+ * (into marks, which holds n; returns how many). */
+static size_t phase_marks(const double *epoch, const double *phase, size_t n, double *marks)
+{
+    size_t k = 0;
+    for (size_t i = 1; i < n; i++)
+        if (isfinite(phase[i]) && isfinite(phase[i - 1]) && phase[i] != phase[i - 1])
+            marks[k++] = (epoch[i - 1] + epoch[i]) / 2;
+    return k;
+}
+
 int ft_plot_history_png(const char *title, const json_t *rows, int width, int height, unsigned char **png,
                         size_t *png_len, ft_plot_area *areas, ft_error *err)
 {
@@ -55,9 +67,9 @@ int ft_plot_history_png(const char *title, const json_t *rows, int width, int he
     snprintf(train_label, sizeof train_label, "train %s", metric);
     snprintf(val_label, sizeof val_label, "val %s", metric);
     double *met[2] = {column(rows, train_key, n), column(rows, val_key, n)};
-    double *lr = column(rows, "lr", n);
+    double *lr = column(rows, "lr", n), *phase = column(rows, "phase", n), *marks = column(rows, "phase", n);
     int rc = -1;
-    if (!epoch || !loss[TRAIN] || !loss[VAL] || !met[TRAIN] || !met[VAL] || !lr) {
+    if (!epoch || !loss[TRAIN] || !loss[VAL] || !met[TRAIN] || !met[VAL] || !lr || !phase || !marks) {
         ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         goto done;
     }
@@ -68,12 +80,16 @@ int ft_plot_history_png(const char *title, const json_t *rows, int width, int he
     /* Without a validation set there is no val curve, so no legend entry for one. */
     size_t nseries = has_values(loss[VAL], n) || has_values(met[VAL], n) ? 2 : 1;
     ft_plot_series lr_s = {NULL, epoch, lr, n, lr_colour};
-    ft_plot_panel panels[3] = {{"loss", "epoch", loss_s, nseries}, {metric, "epoch", met_s, nseries},
-                               {"learning rate", "epoch", &lr_s, 1}};
+    size_t nmarks = phase_marks(epoch, phase, n, marks);
+    ft_plot_panel panels[3] = {{"loss", "epoch", loss_s, nseries, marks, nmarks},
+                               {metric, "epoch", met_s, nseries, marks, nmarks},
+                               {"learning rate", "epoch", &lr_s, 1, marks, nmarks}};
     rc = ft_plot_lines_png(title, panels, varies(lr, n) ? 3 : 2, width, height, png, png_len, areas, err);
 done:
     free(epoch);
     free(lr);
+    free(phase);
+    free(marks);
     for (int i = 0; i < 2; i++) {
         free(loss[i]);
         free(met[i]);

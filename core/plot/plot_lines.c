@@ -361,6 +361,12 @@ static int draw_panel(ft_canvas *c, const ft_plot_panel *p, int px0, int px1, in
         int w = ft_font_text_width(xt.label[i], scale);
         ft_canvas_text(c, x - w / 2, y1 + 2 + tick_len + 2 * scale, xt.label[i], scale, FT_PLOT_TEXT);
     }
+    /* dashed, under the series: a boundary between phases of training */
+    for (size_t i = 0; i < p->nmarks; i++) {
+        int x = (int)lround(map_x(area, p->marks[i]));
+        for (int y = y0; x >= x0 && x <= x1 && y <= y1; y += 6 * scale)
+            ft_canvas_fill(c, x, y, x, y + 3 * scale < y1 ? y + 3 * scale : y1, FT_PLOT_MARK);
+    }
     ink_layer layer = {calloc((size_t)(x1 - x0 + 1) * (size_t)(y1 - y0 + 1), sizeof(float)),
                        {x0, y0, x1, y1}};
     if (!layer.cov)
@@ -407,6 +413,8 @@ static int check_lines_args(const ft_plot_panel *panels, size_t npanels, int wid
         if (p->nseries > MAX_SERIES || (p->nseries > 0 && !p->series))
             return ft_fail(err, FT_EINVAL, "series", "plot: panel %zu: need 0..%d series and a "
                            "series array", i, MAX_SERIES);
+        if (p->nmarks > 0 && !p->marks)
+            return ft_fail(err, FT_EINVAL, "marks", "plot: panel %zu: %zu marks and no array", i, p->nmarks);
         for (size_t j = 0; j < p->nseries; j++)
             if (p->series[j].n > 0 && (!p->series[j].x || !p->series[j].y))
                 return ft_fail(err, FT_EINVAL, "series", "plot: panel %zu series %zu: x and y "

@@ -91,6 +91,8 @@ static json_t *identity(const ft_trainer *tr)
     json_object_set_new(id, "label_smoothing", json_real(tr->cfg.label_smoothing));
     json_object_set_new(id, "grad_clip_norm", json_real(tr->cfg.grad_clip_norm));
     json_object_set_new(id, "lr_schedule", ft_sched_json(&tr->cfg.schedule));
+    json_object_set_new(id, "phase", json_integer(tr->cfg.phase));
+    json_object_set_new(id, "epoch_offset", json_integer(tr->cfg.epoch_offset));
     return id;
 }
 
@@ -99,7 +101,7 @@ static json_t *state_json(const ft_trainer *tr)
     json_t *hist = json_array();
     for (int e = 0; e < tr->epochs_done; e++) {
         const ft_epoch_metrics *m = &tr->history[e];
-        json_t *row = json_pack("{s:i}", "epoch", m->epoch);
+        json_t *row = json_pack("{s:i, s:i}", "epoch", m->epoch, "phase", m->phase);
         for (const ft_metric_field *f = ft_epoch_metric_fields; f < ft_epoch_metric_fields + FT_EPOCH_METRIC_COUNT; f++)
             json_object_set_new(row, f->name, enc_double(ft_epoch_metric_get(m, f)));
         json_array_append_new(hist, row);
@@ -114,7 +116,7 @@ static json_t *state_json(const ft_trainer *tr)
     for (int sh = 0; sh < tr->nshards; sh++)
         json_array_append_new(dropout, enc_rng(&tr->shards[sh].dropout_rng));
     return json_pack("{s:s, s:o, s:i, s:I, s:I, s:{s:o, s:o, s:o}, s:o, s:o, s:{s:o, s:i, s:i, s:b, s:b}, s:o, s:o, "
-                     "s:{s:o, s:o, s:i, s:i}}",
+                     "s:{s:o, s:o, s:i, s:i}, s:O}",
                      "format", CHECKPOINT_FORMAT, "identity", identity(tr), "epochs_done",
                      tr->epochs_done, "step", (json_int_t)tr->step, "optim_steps", (json_int_t)steps,
                      "rng", "epoch", enc_rng(&tr->epoch_rng), "shuffle", enc_rng(&tr->shuffle_rng),
@@ -124,7 +126,7 @@ static json_t *state_json(const ft_trainer *tr)
                      tr->stopped_early, "restored", tr->restored, "history", hist, "seconds",
                      enc_double(tr->seconds), "schedule", "lr", enc_double(tr->sched.lr), "best",
                      enc_double(tr->sched.best), "bad_epochs", tr->sched.bad_epochs, "cooldown_left",
-                     tr->sched.cooldown_left);
+                     tr->sched.cooldown_left, "note", tr->note ? tr->note : json_null());
 }
 
 int ft_trainer_save_checkpoint(ft_trainer *tr, const char *path, ft_error *err)
@@ -202,6 +204,7 @@ static int load_state(ft_trainer *tr, const json_t *st, ft_error *err)
         json_t *row = json_array_get(hist, (size_t)e);
         ft_epoch_metrics *m = &tr->history[e];
         m->epoch = (int)json_integer_value(json_object_get(row, "epoch"));
+        m->phase = (int)json_integer_value(json_object_get(row, "phase"));
         for (const ft_metric_field *f = ft_epoch_metric_fields; f < ft_epoch_metric_fields + FT_EPOCH_METRIC_COUNT; f++)
             *ft_epoch_metric_slot(m, f) = dec_double(json_object_get(row, f->name));
     }
@@ -209,21 +212,46 @@ static int load_state(ft_trainer *tr, const json_t *st, ft_error *err)
     return 0;
 }
 
-int ft_trainer_load_checkpoint(ft_trainer *tr, const char *path, ft_error *err)
+/* Open a checkpoint and parse its state (*st, a new reference); NULL with
+ * err if path is not one. */
+static ft_st_file *open_checkpoint(const char *path, json_t **st, ft_error *err)
 {
     ft_st_file *f = ft_st_open(path, err);
     if (!f)
-        return -1;
-    int rc = -1;
-    json_t *st = NULL;
+        return NULL;
     const char *meta = ft_st_meta(f, "checkpoint");
     json_error_t jerr;
-    if (!meta || !(st = json_loads(meta, 0, &jerr)) ||
-        strcmp(json_string_value(json_object_get(st, "format")) ? json_string_value(json_object_get(st, "format")) : "",
-               CHECKPOINT_FORMAT) != 0) {
-        ft_fail(err, FT_EFORMAT, NULL, "%s is not a finetuned checkpoint", path);
-        goto done;
-    }
+    const char *format = NULL;
+    if (meta && (*st = json_loads(meta, 0, &jerr)) && (format = json_string_value(json_object_get(*st, "format"))) &&
+        strcmp(format, CHECKPOINT_FORMAT) == 0)
+        return f;
+    json_decref(*st);
+    *st = NULL;
+    ft_st_close(f);
+    ft_fail(err, FT_EFORMAT, NULL, "%s is not a finetuned checkpoint", path);
+    return NULL;
+}
+
+json_t *ft_checkpoint_note(const char *path, ft_error *err)
+{
+    json_t *st = NULL;
+    ft_st_file *f = open_checkpoint(path, &st, err);
+    if (!f)
+        return NULL;
+    json_t *note = json_object_get(st, "note");
+    note = note ? json_incref(note) : json_null();
+    json_decref(st);
+    ft_st_close(f);
+    return note;
+}
+
+int ft_trainer_load_checkpoint(ft_trainer *tr, const char *path, ft_error *err)
+{
+    json_t *st = NULL;
+    ft_st_file *f = open_checkpoint(path, &st, err);
+    if (!f)
+        return -1;
+    int rc = -1;
     size_t nstate;
     float *ostate = ft_optim_state(tr->opt, &nstate);
     uint64_t pshape[1] = {ft_model_num_params(tr->m)}, oshape[1] = {nstate}, bshape[1] = {tr->tcount};

@@ -42,6 +42,8 @@ double ft_epoch_metric_get(const ft_epoch_metrics *e, const ft_metric_field *f)
 json_t *ft_epoch_metrics_json(const ft_epoch_metrics *m)
 {
     json_t *j = json_pack("{s:i}", "epoch", m->epoch);
+    if (m->phase > 0)
+        json_object_set_new(j, "phase", json_integer(m->phase));
     for (size_t i = 0; i < FT_EPOCH_METRIC_COUNT; i++) {
         double v = ft_epoch_metric_get(m, &ft_epoch_metric_fields[i]);
         if (isfinite(v))

@@ -11,7 +11,8 @@
 
 /* Metrics of one epoch. NAN marks a value that does not apply. */
 typedef struct {
-    int epoch;                  /* 1-based */
+    int epoch;                  /* 1-based; numbering continues across a job's phases */
+    int phase;                  /* the job's phase (1-based), or 0 for a job without phases */
     double train_loss, train_accuracy, train_mae, train_rmse;
     double val_loss, val_accuracy, val_mae, val_rmse;
     double seconds;             /* wall time of the epoch, validation included */
@@ -43,7 +44,7 @@ double *ft_epoch_metric_slot(ft_epoch_metrics *e, const ft_metric_field *f);
 /* The value of field f in e. */
 double ft_epoch_metric_get(const ft_epoch_metrics *e, const ft_metric_field *f);
 
-/* Per-epoch metrics as JSON: "epoch", then every finite field. */
+/* Per-epoch metrics as JSON: "epoch", "phase" (when not 0), then every finite field. */
 json_t *ft_epoch_metrics_json(const ft_epoch_metrics *m);
 
 #endif

@@ -85,6 +85,7 @@ void ft_trainer_free(ft_trainer *tr)
     free(tr->store_key);
     free(tr->best_params);
     free(tr->history);
+    json_decref(tr->note);
     free(tr);
 }
 
@@ -343,8 +344,9 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         return -1;
     size_t rows = ft_dataset_rows(tr->train), B = (size_t)tr->cfg.batch_size;
     long steps = (long)((rows + B - 1) / B);
+    int offset = tr->cfg.epoch_offset, total = tr->cfg.epochs_total ? tr->cfg.epochs_total : offset + tr->cfg.epochs;
     while (tr->epochs_done < tr->cfg.epochs && !tr->stopped_early) {
-        int epoch = tr->epochs_done + 1;
+        int epoch = tr->epochs_done + 1; /* within this run; offset + epoch in metrics */
         if (tr->step == 0) {
             tr->epoch_rng = tr->shuffle_rng;
             memset(&tr->acc, 0, sizeof tr->acc);
@@ -374,8 +376,8 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
             if (hooks && hooks->on_step) {
                 double rate = (double)tr->acc.rows / (tr->epoch_seconds > 0 ? tr->epoch_seconds : 1e-9);
                 double left = (double)(steps - tr->step) * (double)B +
-                              (double)(tr->cfg.epochs - epoch) * (double)rows;
-                ft_progress p = {epoch, tr->cfg.epochs, tr->step, steps, rate, left / rate};
+                              (double)(total - offset - epoch) * (double)rows;
+                ft_progress p = {offset + epoch, total, tr->step, steps, rate, left / rate};
                 if (hooks->on_step(hooks->ctx, tr, &p) != 0) {
                     rc = ft_fail(err, FT_ECANCELLED, NULL, "cancelled");
                     goto out;
@@ -384,7 +386,8 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         }
         ft_epoch_metrics *e = &tr->history[tr->epochs_done];
         memset(e, 0, sizeof *e);
-        e->epoch = epoch;
+        e->epoch = offset + epoch;
+        e->phase = tr->cfg.phase;
         e->lr = lr;
         double train_time = ft_now() - t_start;
         e->samples_per_second = (double)rows / (train_time > 0 ? train_time : 1e-9);
@@ -420,3 +423,9 @@ bool ft_trainer_stopped_early(const ft_trainer *tr) { return tr->stopped_early; 
 int ft_trainer_best_epoch(const ft_trainer *tr) { return tr->best_epoch; }
 double ft_trainer_seconds(const ft_trainer *tr) { return tr->seconds; }
 bool ft_trainer_cached(const ft_trainer *tr) { return tr->run_from > 0; }
+
+void ft_trainer_set_note(ft_trainer *tr, json_t *note)
+{
+    json_decref(tr->note);
+    tr->note = note;
+}

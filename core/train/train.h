@@ -37,6 +37,9 @@ typedef struct {
     size_t cache_limit_bytes;  /* frozen-prefix cache budget; 0 turns the cache off */
     int threads;               /* data-parallel shards per batch (0 or 1: one);
                                   results are deterministic per thread count */
+    int phase;                 /* the job's phase this run trains (1-based; 0: no phases), in metrics */
+    int epoch_offset;          /* epochs of earlier phases: this run's epochs are numbered after them */
+    int epochs_total;          /* epochs of the whole job, for progress (0: epoch_offset + epochs) */
 } ft_train_config;
 
 typedef struct {
@@ -103,6 +106,13 @@ int ft_trainer_set_feature_store(ft_trainer *tr, ft_feature_store *fs, const cha
  * checkpoint belongs to the same model and configuration. */
 int ft_trainer_save_checkpoint(ft_trainer *tr, const char *path, ft_error *err);
 int ft_trainer_load_checkpoint(ft_trainer *tr, const char *path, ft_error *err);
+/* A JSON object the caller keeps in the trainer's checkpoints beside the
+ * training state (a job's phase and its earlier phases' metrics); taken
+ * over (NULL clears it). */
+void ft_trainer_set_note(ft_trainer *tr, json_t *note);
+/* The note of the checkpoint at path (a new reference; a JSON null if it
+ * has none), or NULL with err if it is not a readable checkpoint. */
+json_t *ft_checkpoint_note(const char *path, ft_error *err);
 
 /* ---- evaluation ---- */
 

@@ -61,6 +61,7 @@ struct ft_trainer {
     ft_sched_state sched;       /* reduce_on_plateau's state */
     bool stopped_early, restored; /* early stop ended the run; best weights put back */
     double seconds;             /* wall time inside ft_trainer_run */
+    json_t *note;               /* the caller's note kept in checkpoints (ft_trainer_set_note), or NULL */
 };
 
 /* Decide on the frozen-prefix cache and build it (feature_cache.c): from

@@ -41,11 +41,11 @@ TRAINING = {"loss": "cross_entropy", "optimizer": {"type": "adam", "lr": 1e-3}, 
             "seed": 0}
 
 
-def setup():
+def setup(*flags):
     global server
     # One worker with both cores: the jobs run one after another, and the
     # scratch job (the only slow one) gets two BLAS threads.
-    server = Server("--blas-threads", "2")
+    server = Server("--blas-threads", "2", *flags)
     started = time.time()
     run = subprocess.run(["/usr/bin/python3", PHOTOS, server.tmp], capture_output=True, text=True, timeout=60)
     check(run.returncode == 0, "fmnist_photos.py: %s" % run.stderr)

@@ -10,47 +10,8 @@
 #include "core/plot/font.h"
 #include "core/plot/plot.h"
 #include "core/plot/png_encode.h"
+#include "png_pixels.h"
 #include "test.h"
-
-typedef struct {
-    uint8_t *rgb;
-    int w, h;
-} image;
-
-static int decode(const unsigned char *png, size_t len, image *img)
-{
-    png_image pi;
-    memset(&pi, 0, sizeof pi);
-    pi.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&pi, png, len))
-        return -1;
-    pi.format = PNG_FORMAT_RGB;
-    img->w = (int)pi.width;
-    img->h = (int)pi.height;
-    img->rgb = malloc(PNG_IMAGE_SIZE(pi));
-    if (!img->rgb || !png_image_finish_read(&pi, NULL, img->rgb, 0, NULL)) {
-        png_image_free(&pi);
-        free(img->rgb);
-        img->rgb = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-static void save(const char *path, const unsigned char *png, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        fwrite(png, 1, len, f);
-        fclose(f);
-    }
-}
-
-static uint32_t px(const image *img, int x, int y)
-{
-    const uint8_t *p = img->rgb + ((size_t)y * (size_t)img->w + (size_t)x) * 3;
-    return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-}
 
 static int luma(uint32_t rgb)
 {
@@ -117,7 +78,7 @@ static void test_lines_two_panels(void)
                              {"val loss", ep, vl, EPOCHS, VAL_RGB}};
     ft_plot_series acc[] = {{"train accuracy", ep, ta, EPOCHS, TRAIN_RGB},
                             {"val accuracy", ep, va, EPOCHS, VAL_RGB}};
-    ft_plot_panel panels[] = {{"loss", "epoch", loss, 2}, {"accuracy", "epoch", acc, 2}};
+    ft_plot_panel panels[] = {{"loss", "epoch", loss, 2, NULL, 0}, {"accuracy", "epoch", acc, 2, NULL, 0}};
     ft_plot_area areas[2];
     unsigned char *png = NULL;
     size_t len = 0;
@@ -180,8 +141,8 @@ static void test_lines_degenerate(void)
     ft_plot_series one[] = {{"single", x1, y1, 1, 0xD62728u}};
     ft_plot_series flat[] = {{"flat", xf, yf, 4, 0x2CA02Cu}, {"empty", NULL, NULL, 0, 0x9467BDu},
                              {"all NaN", xe, ye, 2, 0x8C564Bu}};
-    ft_plot_panel panels[] = {{"value", "epoch", one, 1}, {"value", "epoch", flat, 3},
-                              {NULL, NULL, NULL, 0}};
+    ft_plot_panel panels[] = {{"value", "epoch", one, 1, NULL, 0}, {"value", "epoch", flat, 3, NULL, 0},
+                              {NULL, NULL, NULL, 0, NULL, 0}};
     ft_plot_area a[3];
     unsigned char *png = NULL;
     size_t len = 0;
@@ -218,7 +179,7 @@ static void test_lines_extreme_values(void)
     double big[] = {1e12, 3e12, 2e12, 5e12, 4e12, 6e12};
     ft_plot_series s1[] = {{"lr", x, y, 6, 0x1F77B4u}};
     ft_plot_series s2[] = {{"samples", x, big, 6, 0xFF7F0Eu}};
-    ft_plot_panel panels[] = {{"learning rate", "step", s1, 1}, {"count", "step", s2, 1}};
+    ft_plot_panel panels[] = {{"learning rate", "step", s1, 1, NULL, 0}, {"count", "step", s2, 1, NULL, 0}};
     ft_plot_area a[2];
     unsigned char *png = NULL;
     size_t len = 0;
@@ -338,7 +299,7 @@ static void test_lines_sizes(void)
                                                         {3000, 1500, 2}};
     double x[] = {1, 2, 3, 4, 5}, y[] = {-2e-5, -1e-5, 3e-5, 2.5e-5, 1e-5};
     ft_plot_series s[] = {{"a rather long legend label for a small chart", x, y, 5, 0x2CA02Cu}};
-    ft_plot_panel p = {"a long y caption that will not fit", "x caption", s, 1};
+    ft_plot_panel p = {"a long y caption that will not fit", "x caption", s, 1, NULL, 0};
     ft_plot_panel panels[8] = {p, p, p, p, p, p, p, p};
     for (size_t i = 0; i < sizeof size / sizeof size[0]; i++) {
         ft_plot_area a[8];
@@ -380,11 +341,11 @@ static void test_errors(void)
     double x[] = {1, 2}, y[] = {1, 2};
     ft_plot_series s[] = {{"a", x, y, 2, 0}};
     ft_plot_series bad[] = {{"a", NULL, y, 2, 0}};
-    ft_plot_panel ok[] = {{"y", "x", s, 1}};
-    ft_plot_panel badp[] = {{"y", "x", bad, 1}};
-    ft_plot_panel nullseries[] = {{"y", "x", NULL, 1}};
-    ft_plot_panel many[4] = {{"y", "x", s, 1}, {"y", "x", s, 1}, {"y", "x", s, 1},
-                             {"y", "x", s, 1}};
+    ft_plot_panel ok[] = {{"y", "x", s, 1, NULL, 0}};
+    ft_plot_panel badp[] = {{"y", "x", bad, 1, NULL, 0}};
+    ft_plot_panel nullseries[] = {{"y", "x", NULL, 1, NULL, 0}};
+    ft_plot_panel many[4] = {{"y", "x", s, 1, NULL, 0}, {"y", "x", s, 1, NULL, 0}, {"y", "x", s, 1, NULL, 0},
+                             {"y", "x", s, 1, NULL, 0}};
     unsigned char *png = (unsigned char *)"sentinel";
     size_t len = 7;
     ft_error err;
@@ -488,92 +449,6 @@ static void test_font(void)
     ft_font_draw_up(buf, 20, 12, 15, 30, "clipped", 3, 0);
 }
 
-/* Pixels of exactly this colour in the whole image. */
-static int count_colour(const image *img, uint32_t rgb)
-{
-    int count = 0;
-    for (int y = 0; y < img->h; y++)
-        for (int x = 0; x < img->w; x++)
-            count += px(img, x, y) == rgb;
-    return count;
-}
-
-/* The training chart draws a val curve, and lists it in the legend, only
- * when the rows have validation metrics. */
-static void test_history_val_series_only_with_validation(void)
-{
-    const uint32_t val_orange = 0xff7f0e;
-    const char *without = "[{\"epoch\": 1, \"train_loss\": 1.0, \"train_accuracy\": 0.5},"
-                          " {\"epoch\": 2, \"train_loss\": 0.5, \"train_accuracy\": 0.8}]";
-    const char *with = "[{\"epoch\": 1, \"train_loss\": 1.0, \"train_accuracy\": 0.5, \"val_loss\": 1.2,"
-                       " \"val_accuracy\": 0.4},"
-                       " {\"epoch\": 2, \"train_loss\": 0.5, \"train_accuracy\": 0.8, \"val_loss\": 0.7,"
-                       " \"val_accuracy\": 0.7}]";
-    const char *cases[2] = {without, with};
-    int orange[2] = {0, 0};
-    for (int i = 0; i < 2; i++) {
-        json_t *rows = json_loads(cases[i], 0, NULL);
-        unsigned char *png = NULL;
-        size_t len = 0;
-        ft_error err = {0};
-        CHECK(rows && ft_plot_history_png("history", rows, 900, 500, &png, &len, NULL, &err) == 0);
-        image img = {0};
-        if (png && decode(png, len, &img) == 0) {
-            orange[i] = count_colour(&img, val_orange);
-            save(i ? "/tmp/ft_plot_history_val.png" : "/tmp/ft_plot_history_noval.png", png, len);
-        }
-        free(img.rgb);
-        free(png);
-        json_decref(rows);
-    }
-    CHECKF(orange[0] == 0, "%d val-coloured pixels without validation rows", orange[0]);
-    CHECKF(orange[1] > 50, "only %d val-coloured pixels with validation rows", orange[1]);
-}
-
-/* A learning rate that changes gets a third panel, its green line falling
- * with the rate; a constant one keeps the two-panel chart. */
-static void test_history_lr_panel(void)
-{
-    const uint32_t green = 0x2ca02c;
-    const char *cases[2] = {"[{\"epoch\": 1, \"train_loss\": 1.0, \"lr\": 0.1}, {\"epoch\": 2, \"train_loss\": 0.5, \"lr\": 0.1}]",
-                            "[{\"epoch\": 1, \"train_loss\": 1.0, \"lr\": 0.1}, {\"epoch\": 2, \"train_loss\": 0.5, \"lr\": 0.05},"
-                            " {\"epoch\": 3, \"train_loss\": 0.4, \"lr\": 0.025}]"};
-    for (int i = 0; i < 2; i++) {
-        json_t *rows = json_loads(cases[i], 0, NULL);
-        unsigned char *png = NULL;
-        size_t len = 0;
-        ft_error err = {0};
-        ft_plot_area areas[3] = {{0}};
-        CHECK(rows && ft_plot_history_png("history", rows, 900, 500, &png, &len, areas, &err) == 0);
-        image img = {0};
-        if (png && decode(png, len, &img) == 0) {
-            int g = count_colour(&img, green);
-            CHECKF(i ? g > 50 : g == 0, "case %d: %d green pixels", i, g);
-            if (i) {
-                save("/tmp/ft_plot_history_lr.png", png, len);
-                /* three panels side by side; the lr axis spans the rates */
-                CHECK(areas[2].x1 > areas[1].x1 && areas[1].x1 > areas[0].x1 && areas[2].x1 < 900);
-                CHECK(areas[2].ymin <= 0.025 && areas[2].ymax >= 0.1 && areas[2].ymax < 0.2);
-                /* the line falls: green near the top at the left, near the bottom at the right */
-                int top_left = 0, bottom_right = 0, midx = (areas[2].x0 + areas[2].x1) / 2;
-                int midy = (areas[2].y0 + areas[2].y1) / 2;
-                for (int y = areas[2].y0; y <= areas[2].y1; y++)
-                    for (int x = areas[2].x0; x <= areas[2].x1; x++)
-                        if (px(&img, x, y) == green) {
-                            top_left += x < midx && y < midy;
-                            bottom_right += x > midx && y > midy;
-                        }
-                CHECKF(top_left > 0 && bottom_right > 0, "lr line %d top-left, %d bottom-right", top_left,
-                       bottom_right);
-            } else {
-                CHECK(areas[2].x1 == 0);
-            }
-        }
-        free(img.rgb);
-        free(png);
-        json_decref(rows);
-    }
-}
 
 int main(void)
 {
@@ -586,7 +461,5 @@ int main(void)
     RUN(test_errors);
     RUN(test_png_roundtrip);
     RUN(test_font);
-    RUN(test_history_val_series_only_with_validation);
-    RUN(test_history_lr_panel);
     return TEST_SUMMARY();
 }

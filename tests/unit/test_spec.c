@@ -16,6 +16,11 @@
     "{'input': [4], 'layers': [{'type': 'dense', 'units': " #units ", 'activation': 'linear'}]}"
 #define SCRATCH(extra) "{'dataset': 'ds_x', 'architecture': " ARCH extra "}"
 #define TUNE(extra) "{'dataset': 'ds_x', 'base_model': 'mdl_b'" extra "}"
+#define PHASES                                                                                                  \
+    ", 'validation': {'split': 0.2}, 'optimizer': {'type': 'adam', 'lr': 0.005}, "                          \
+    "'lr_schedule': {'type': 'step', 'step_size': 1, 'gamma': 0.5}, 'phases': [{'epochs': 2}, "                 \
+    "{'freeze': {'trainable_last': 1}, 'epochs': 3, 'optimizer': {'lr': 5e-5}, 'lr_schedule': 'constant', "    \
+    "'early_stopping': {'patience': 2}}]"
 
 /* The data a row plans against. */
 typedef enum {
@@ -95,14 +100,14 @@ static int parse_and_plan(const char *spec_text, data_kind data, size_t limit, f
     return rc;
 }
 
-/* The value at a dotted path ("optimizer.lr") of obj, or NULL. */
+/* The value at a dotted path ("optimizer.lr", "phases.1.freeze") of obj, or NULL. */
 static json_t *at(json_t *obj, const char *path)
 {
     char key[64];
     const char *dot = strchr(path, '.');
     size_t n = dot ? (size_t)(dot - path) : strlen(path);
     snprintf(key, sizeof key, "%.*s", (int)n, path);
-    json_t *v = json_object_get(obj, key);
+    json_t *v = json_is_array(obj) ? json_array_get(obj, strtoul(key, NULL, 10)) : json_object_get(obj, key);
     return dot && v ? at(v, dot + 1) : v;
 }
 
@@ -198,6 +203,21 @@ static const struct {
     {SCRATCH(", 'label_smoothing': 0.1"), CLASSES, "label_smoothing", "0.1"},
     {SCRATCH(""), CLASSES, "grad_clip_norm", "null"},
     {SCRATCH(", 'grad_clip_norm': 1.0"), CLASSES, "grad_clip_norm", "1.0"},
+    /* phases: each starts from the top level's optimizer, schedule and early stopping */
+    {TUNE(PHASES), CLASSES, "phases.0.freeze", "'base'"},
+    {TUNE(PHASES), CLASSES, "phases.0.epochs", "2"},
+    {TUNE(PHASES), CLASSES, "phases.0.optimizer", "{'type': 'adam', 'lr': 0.005, 'beta1': 0.9, 'beta2': 0.999, "
+     "'eps': 1e-08, 'weight_decay': 0.0}"},
+    {TUNE(PHASES), CLASSES, "phases.0.lr_schedule", "{'type': 'step', 'step_size': 1, 'gamma': 0.5}"},
+    {TUNE(PHASES), CLASSES, "phases.1.freeze", "{'trainable_last': 1}"},
+    {TUNE(PHASES), CLASSES, "phases.1.epochs", "3"},
+    {TUNE(PHASES), CLASSES, "phases.1.optimizer.type", "'adam'"},
+    {TUNE(PHASES), CLASSES, "phases.1.optimizer.lr", "5e-05"},
+    {TUNE(PHASES), CLASSES, "phases.1.lr_schedule", "'constant'"},
+    {TUNE(PHASES), CLASSES, "phases.1.early_stopping.patience", "2"},
+    {TUNE(", 'phases': [{'freeze': {'trainable_from': 'h2'}, 'epochs': 1}]"), CLASSES, "phases.0.freeze",
+     "{'trainable_from': 'h2'}"},
+    {SCRATCH(", 'phases': [{'epochs': 1}, {'epochs': 4}]"), CLASSES, "phases.1.epochs", "4"},
     /* the rest */
     {SCRATCH(""), CLASSES, "strict", "false"},
     {SCRATCH(", 'strict': true"), CLASSES, "strict", "true"},
@@ -420,6 +440,40 @@ static const struct {
      "label_smoothing", "label_smoothing applies to cross_entropy, not mse", FT_EINVAL},
     {SCRATCH(", 'grad_clip_norm': 0"), CLASSES, 0, "grad_clip_norm", "must be a number between", FT_EINVAL},
     {SCRATCH(", 'grad_clip_norm': 'x'"), CLASSES, 0, "grad_clip_norm", "must be a number between", FT_EINVAL},
+    /* phases */
+    {TUNE(", 'epochs': 3, 'phases': [{'epochs': 1}]"), CLASSES, 0, "epochs", "with phases, epochs goes inside each phase",
+     FT_EINVAL},
+    {TUNE(", 'freeze': 'none', 'phases': [{'epochs': 1}]"), CLASSES, 0, "freeze", "freeze goes inside each phase",
+     FT_EINVAL},
+    {TUNE(", 'phases': {}"), CLASSES, 0, "phases", "a list of 1 to 16 objects", FT_EINVAL},
+    {TUNE(", 'phases': []"), CLASSES, 0, "phases", "a list of 1 to 16 objects", FT_EINVAL},
+#define E1 "{'epochs': 1}, "
+    {TUNE(", 'phases': [" E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 E1 "{'epochs': 1}]"), CLASSES, 0, "phases",
+     "a list of 1 to 16 objects", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1}, 5]"), CLASSES, 0, "phases[1]", "phases[1]: a phase must be an object", FT_EINVAL},
+    {TUNE(", 'phases': [{'freeze': 'base'}]"), CLASSES, 0, "phases[0].epochs", "each phase needs its epochs", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 0}]"), CLASSES, 0, "phases[0].epochs", "must be an integer between 1 and", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1, 'seed': 1}]"), CLASSES, 0, "phases[0].seed", "unknown field 'seed'", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1}, {'epochs': 1, 'freeze': 'x'}]"), CLASSES, 0, "phases[1].freeze",
+     "freeze must be \"base\", \"none\"", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1}, {'epochs': 1, 'freeze': {'trainable_last': 3}}]"), CLASSES, 0,
+     "phases[1].freeze.trainable_last", "trainable_last must be between 0 and 2 (the kept layers)", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1, 'freeze': {'trainable_from': 'zz'}}]"), CLASSES, 0,
+     "phases[0].freeze.trainable_from", "the base model has no layer named 'zz'", FT_EINVAL},
+    {SCRATCH(", 'phases': [{'epochs': 1, 'freeze': 'base'}]"), CLASSES, 0, "phases[0].freeze",
+     "freeze applies to fine-tuning a base_model", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1, 'optimizer': {'lr': -1}}]"), CLASSES, 0, "phases[0].optimizer.lr",
+     "must be a number between", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 2, 'lr_schedule': {'type': 'cosine', 'warmup_epochs': 2}}]"), CLASSES, 0,
+     "phases[0].lr_schedule.warmup_epochs", "must be an integer between 0 and 1", FT_EINVAL},
+    {TUNE(", 'lr_schedule': {'type': 'cosine', 'warmup_epochs': 3}, 'phases': [{'epochs': 2}]"), CLASSES, 0,
+     "phases[0].epochs", "warmup_epochs (3) needs more epochs than 2", FT_EINVAL},
+    {TUNE(", 'lr_schedule': {'type': 'cosine', 'min_lr': 0.001}, 'phases': [{'epochs': 2, 'optimizer': {'lr': 1e-4}}]"),
+     CLASSES, 0, "phases[0].optimizer.lr", "min_lr (0.001) is above this phase's lr (0.0001)", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1, 'early_stopping': {'metric': 'val_loss'}}]"), CLASSES, 0,
+     "phases[0].early_stopping.metric", "val_loss needs a validation set", FT_EINVAL},
+    {TUNE(", 'phases': [{'epochs': 1, 'lr_schedule': {'type': 'reduce_on_plateau'}}]"), CLASSES, 0,
+     "phases[0].lr_schedule.metric", "val_loss needs a validation set", FT_EINVAL},
     /* loss and the loop */
     {SCRATCH(", 'loss': 'x'"), CLASSES, 0, "loss", "loss must be cross_entropy, binary_cross_entropy, mse, mae or huber",
      FT_EINVAL},
@@ -507,10 +561,40 @@ static void test_plan_returns_the_model(void)
     json_decref(j);
 }
 
+/* With phases, the memory estimate is the largest phase's (each has its model, what trains, its optimiser and
+ * its feature cache): the two-phase job's is the larger of the two phases' alone. */
+static void test_phases_memory_is_the_largest_phase(void)
+{
+    const char *specs[3] = {TUNE(", 'phases': [{'epochs': 1}]"),
+                            TUNE(", 'phases': [{'epochs': 1, 'freeze': 'none', 'optimizer': {'type': 'adam'}}]"),
+                            TUNE(", 'phases': [{'epochs': 1}, {'epochs': 1, 'freeze': 'none', 'optimizer': "
+                                 "{'type': 'adam'}}]")};
+    ft_job_memory est[3];
+    for (int i = 0; i < 3; i++) {
+        json_t *j = load(specs[i]), *warnings = NULL;
+        ft_job_spec spec;
+        ft_error err = {0};
+        ft_data_info d = data_for(CLASSES);
+        ft_model *base = base_layout();
+        ft_job_budget b = {0};
+        CHECK(ft_job_spec_parse(j, &spec, &err) == 0 && ft_job_plan(&spec, &d, base, &b, NULL, &warnings, &err) == 0);
+        est[i] = b.estimate;
+        json_decref(warnings);
+        json_decref(j);
+        ft_model_free(base);
+        ft_job_spec_free(&spec);
+    }
+    const ft_job_memory *big = est[0].total > est[1].total ? &est[0] : &est[1];
+    CHECKF(est[0].total != est[1].total && est[2].total == big->total && est[2].optimizer == big->optimizer,
+           "alone %zu and %zu, together %zu", est[0].total, est[1].total, est[2].total);
+    CHECK(est[1].optimizer > est[0].optimizer && est[0].cache > est[1].cache);
+}
+
 int main(void)
 {
     RUN(test_every_field_echoes_its_value_or_default);
     RUN(test_every_error_names_its_field);
     RUN(test_plan_returns_the_model);
+    RUN(test_phases_memory_is_the_largest_phase);
     return TEST_SUMMARY();
 }

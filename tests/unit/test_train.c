@@ -256,6 +256,66 @@ static void test_checkpoint_mismatch(void)
     ft_dataset_free(ds);
 }
 
+static int last_progress(void *ctx, ft_trainer *tr, const ft_progress *p)
+{
+    (void)tr;
+    *(ft_progress *)ctx = *p;
+    return 0;
+}
+
+/* A later phase of a job: its epochs numbered after the earlier phases',
+ * its phase in every row, progress over the whole job, and the caller's
+ * note (the earlier phases' rows) kept in its checkpoints. */
+static void test_phase_numbering_and_note(void)
+{
+    ft_dataset *ds = blobs_dataset(50, 3, 1);
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_error err = {0};
+    ft_train_config c = config(FT_OPT_SGD, 2);
+    c.phase = 2, c.epoch_offset = 3, c.epochs_total = 7;
+    ft_model *m = init_model(CNN, 77);
+    ft_trainer *t = ft_trainer_new(m, ds, NULL, &pp, &c, &err);
+    ft_progress last = {0};
+    ft_train_hooks hooks = {.ctx = &last, .on_step = last_progress};
+    CHECK(t && ft_trainer_run(t, &hooks, &err) == 0 && ft_trainer_epochs_done(t) == 2);
+    const ft_epoch_metrics *h = ft_trainer_history(t);
+    CHECK(h[0].epoch == 4 && h[1].epoch == 5 && h[0].phase == 2 && h[1].phase == 2);
+    CHECKF(last.epoch == 5 && last.epochs == 7, "progress %d of %d", last.epoch, last.epochs);
+    json_t *row = ft_epoch_metrics_json(&h[1]);
+    CHECK(json_integer_value(json_object_get(row, "phase")) == 2 && json_integer_value(json_object_get(row, "epoch")) == 5);
+    json_decref(row);
+    char path[] = "/tmp/ft_ckpt_XXXXXX";
+    close(mkstemp(path));
+    CHECK(ft_trainer_save_checkpoint(t, path, &err) == 0);
+    json_t *note = ft_checkpoint_note(path, &err);
+    CHECK(json_is_null(note)); /* none set */
+    json_decref(note);
+    ft_trainer_set_note(t, json_pack("{s:i, s:[{s:i}]}", "phase", 2, "history", "epoch", 1));
+    CHECK(ft_trainer_save_checkpoint(t, path, &err) == 0);
+    note = ft_checkpoint_note(path, &err);
+    json_t *want = json_pack("{s:i, s:[{s:i}]}", "phase", 2, "history", "epoch", 1);
+    CHECK(note && json_equal(note, want));
+    json_decref(note);
+    json_decref(want);
+    /* the same trainer's rows come back; another phase's trainer is refused */
+    ft_trainer *same = ft_trainer_new(m, ds, NULL, &pp, &c, &err);
+    CHECK(ft_trainer_load_checkpoint(same, path, &err) == 0 && ft_trainer_history(same)[1].phase == 2 &&
+          ft_trainer_history(same)[1].epoch == 5);
+    ft_train_config first = c;
+    first.phase = 1;
+    ft_trainer *other = ft_trainer_new(m, ds, NULL, &pp, &first, &err);
+    CHECK(ft_trainer_load_checkpoint(other, path, &err) == -1 && strstr(err.msg, "different"));
+    ft_model_save(m, path, &err);
+    CHECK(ft_checkpoint_note(path, &err) == NULL && strstr(err.msg, "not a finetuned checkpoint"));
+    unlink(path);
+    ft_trainer_free(t);
+    ft_trainer_free(same);
+    ft_trainer_free(other);
+    ft_model_free(m);
+    ft_dataset_free(ds);
+}
+
 typedef struct {
     int events;
     bool cache_seen;
@@ -485,6 +545,7 @@ int main(void)
     RUN(test_resume_with_schedules);
     RUN(test_schedule_sets_the_lr);
     RUN(test_checkpoint_mismatch);
+    RUN(test_phase_numbering_and_note);
     RUN(test_feature_cache_equivalent);
     RUN(test_early_stopping_restores_best);
     RUN(test_divergence_is_an_error);
