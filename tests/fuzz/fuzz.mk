@@ -29,9 +29,11 @@ FUZZ_LIBS     = $(shell pkg-config --libs $(FUZZ_PKGS)) -lm
 FUZZ_CORE     = $(wildcard core/util/*.c core/data/*.c)
 FUZZ_OBJ      = $(FUZZ_CORE:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
-# The ONNX reader: core/util, core/onnx and the parser generated from onnx.proto.
+# The ONNX reader, linked with all of core/ (core/onnx also holds the
+# importer and exporter, which need core/nn) and the parser generated from
+# onnx.proto.
 FUZZ_ONNX_PB  = $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.o
-FUZZ_ONNX_OBJ = $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(wildcard core/util/*.c core/onnx/*.c)) $(FUZZ_ONNX_PB)
+FUZZ_ONNX_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_ONNX_PB)
 # The service: every core/ and server/ object but main.
 FUZZ_HTTP_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(SERVER_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_ONNX_PB)
 # Per-target libFuzzer flags: the service logs every request on stderr.
@@ -60,7 +62,7 @@ $(FUZZ_ONNX_PB): $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.c
 $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(wildcard core/onnx/*.c)): | $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.h
 
 $(FUZZ_BUILD)/fuzz_onnx: tests/fuzz/fuzz_onnx.c $(FUZZ_ONNX_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_ONNX_OBJ) $(FUZZ_LIBS) $(shell pkg-config --libs libprotobuf-c) -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_ONNX_OBJ) $(LDLIBS) -o $@
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(FUZZ_LIBS) -o $@
