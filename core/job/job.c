@@ -405,13 +405,14 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
                         same_targets(train, test, "test", err) != 0))
         goto done;
 
-    if (job_preproc(s, base_pp, train, &pp, err) != 0 ||
-        set_model_metadata(m, train, &pp, s->standardize ? NULL : base_pp, err) != 0)
+    /* standardize replaces the base's mean and std: the model then keeps pp. */
+    const json_t *kept_pp = s->standardize ? NULL : base_pp;
+    if (job_preproc(s, base_pp, train, &pp, err) != 0 || set_model_metadata(m, train, &pp, kept_pp, err) != 0)
         goto done;
     if (s->class_weight && !(class_weight = job_class_weights(s, train, env, err)))
         goto done;
     s->train.class_weight = class_weight;
-    job_data d = {s, env, base, train, val, &pp, s->standardize ? NULL : base_pp};
+    job_data d = {s, env, base, train, val, &pp, kept_pp};
     if (train_phases(&d, &m, out, err) != 0)
         goto done;
     /* Final metrics of the returned weights (after restore_best), with the

@@ -114,17 +114,18 @@ void ft_route_model_upload(ft_app *app, ft_req *r)
     ft_app_model_path(app, id, path, sizeof path);
     /* The file is in place before the row that points at it commits; a crash
      * in between leaves an orphan file that the start-up sweep removes. An
-     * ONNX upload is stored converted, so it loads like any other model. */
+     * ONNX upload, or one given preprocessing, is stored as converted, so it
+     * loads like any other model; else the uploaded file itself is kept. */
     ft_error err = {0};
-    bool stored = onnx || ft_route_option(r, "preprocess") ? ft_model_save(m, path, &err) == 0
-                                                            : ft_commit_file(part->path, path, &err) == 0;
+    bool as_uploaded = !onnx && !ft_route_option(r, "preprocess");
+    bool stored = as_uploaded ? ft_commit_file(part->path, path, &err) == 0 : ft_model_save(m, path, &err) == 0;
     struct stat st;
     if (!stored || stat(path, &st) != 0) {
         ft_model_free(m);
         ft_reply_ft_error(r, &err, 422);
         return;
     }
-    if (!onnx && !ft_route_option(r, "preprocess"))
+    if (as_uploaded)
         ft_req_take_part(r, index);
     const char *name = ft_route_option(r, "name");
     if (!name && part->filename[0])
