@@ -37,6 +37,9 @@ COPY Makefile ./
 COPY core/ core/
 COPY server/ server/
 COPY migrations/ migrations/
+# The dashboard, embedded in the binary by this generator.
+COPY ui/ ui/
+COPY tools/embed_ui.c tools/
 # Stripped: the debug info is most of the binary and no one debugs in the
 # image (build the same commit outside it for that).
 RUN make -j"$(nproc)" build/finetuned && strip build/finetuned

@@ -25,7 +25,7 @@ SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c server/*/*.c serve
 TEST_SRC   = $(wildcard tests/unit/test_*.c)
 
 CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx/onnx.pb-c.o
-SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/ui_assets.o
 TEST_BIN   = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test sanitize container-test bench bench-tools graph-bench fuzz-smoke demo clean
@@ -45,6 +45,18 @@ ONNX_PROTO_DIR ?= /usr/include
 	protoc-c --proto_path=$(ONNX_PROTO_DIR) --c_out=$*/gen onnx/onnx.proto
 
 $(BUILD)/gen/onnx/onnx.pb-c.o: $(BUILD)/gen/onnx/onnx.pb-c.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# The dashboard (ui/) as a C array, generated at build time (tools/embed_ui.c):
+# the binary serves it without reading files. No npm, no bundler.
+UI_FILES = $(sort $(wildcard ui/*))
+%/gen/embed_ui: tools/embed_ui.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=c11 -Wall -Wextra -Werror $< -o $@
+%/gen/ui_assets.c: %/gen/embed_ui $(UI_FILES)
+	$*/gen/embed_ui $@ $(UI_FILES)
+
+$(BUILD)/gen/ui_assets.o: $(BUILD)/gen/ui_assets.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # core/onnx and its tests include the generated header.

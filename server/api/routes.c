@@ -11,11 +11,14 @@ const ft_route ft_routes[] = {
     {"GET", "/readyz", FT_BODY_NONE, ft_route_readyz, FT_ROUTE_OPEN, NULL},
     {"GET", "/metrics", FT_BODY_NONE, ft_route_metrics, FT_ROUTE_OPEN, NULL},
     {"GET", "/v1/version", FT_BODY_NONE, ft_route_version, 0, NULL},
+    {"GET", "/", FT_BODY_NONE, ft_route_ui_index, FT_ROUTE_PUBLIC, NULL},
+    {"GET", "/ui/{file}", FT_BODY_NONE, ft_route_ui_file, FT_ROUTE_PUBLIC, NULL},
 
     {"POST", "/v1/datasets", FT_BODY_UPLOAD, ft_route_dataset_upload, FT_ROUTE_HEAVY, NULL},
     {"GET", "/v1/datasets", FT_BODY_NONE, ft_route_list, 0, DATASETS},
     {"GET", "/v1/datasets/{id}", FT_BODY_NONE, ft_route_get, 0, DATASETS},
     {"DELETE", "/v1/datasets/{id}", FT_BODY_NONE, ft_route_delete, 0, DATASETS},
+    {"GET", "/v1/datasets/{id}/samples/{file}", FT_BODY_NONE, ft_route_dataset_sample, FT_ROUTE_HEAVY, NULL},
 
     {"POST", "/v1/models", FT_BODY_UPLOAD, ft_route_model_upload, FT_ROUTE_HEAVY, NULL},
     {"GET", "/v1/models", FT_BODY_NONE, ft_route_list, 0, MODELS},

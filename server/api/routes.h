@@ -13,12 +13,16 @@ void ft_route_healthz(ft_app *app, ft_req *r);
 void ft_route_readyz(ft_app *app, ft_req *r);
 void ft_route_metrics(ft_app *app, ft_req *r);
 void ft_route_version(ft_app *app, ft_req *r);
+/* the dashboard (routes_ui.c): index.html, and one embedded file by name */
+void ft_route_ui_index(ft_app *app, ft_req *r);
+void ft_route_ui_file(ft_app *app, ft_req *r);
 /* any resource: the route's data is its ft_resource row */
 void ft_route_list(ft_app *app, ft_req *r);
 void ft_route_get(ft_app *app, ft_req *r);
 void ft_route_delete(ft_app *app, ft_req *r);
 /* datasets */
 void ft_route_dataset_upload(ft_app *app, ft_req *r);
+void ft_route_dataset_sample(ft_app *app, ft_req *r);
 /* models */
 void ft_route_model_upload(ft_app *app, ft_req *r);
 void ft_route_model_content(ft_app *app, ft_req *r);

@@ -188,6 +188,9 @@ static enum MHD_Result queue(ft_req *r, bool before_body)
         linger_on_close(r);
     }
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    /* The handler's headers first: a Cache-Control of its own replaces the default. */
+    for (int i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     if (!MHD_get_response_header(resp, "Cache-Control"))
         MHD_add_response_header(resp, "Cache-Control", "no-store");
     const char *origin = ft_http_cors_origin(r);
@@ -196,8 +199,6 @@ static enum MHD_Result queue(ft_req *r, bool before_body)
         MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id");
         MHD_add_response_header(resp, "Vary", "Origin");
     }
-    for (int i = 0; i < r->nheaders; i++)
-        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     enum MHD_Result rc = MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
     r->resp = NULL;

@@ -33,7 +33,8 @@ typedef void (*ft_handler)(ft_app *app, ft_req *req);
 
 enum {
     FT_ROUTE_OPEN = 1,    /* reachable without the API key (health, metrics) */
-    FT_ROUTE_HEAVY = 2    /* runs on the request pool, off the HTTP threads (http_pool.c) */
+    FT_ROUTE_HEAVY = 2,   /* runs on the request pool, off the HTTP threads (http_pool.c) */
+    FT_ROUTE_PUBLIC = 4   /* reachable without the API key, but not a probe: a worker does not serve it (the dashboard) */
 };
 
 typedef struct {

@@ -23,7 +23,7 @@ void ft_http_key_digest(const char *s, uint8_t out[SHA256_DIGEST_SIZE])
  * length, nor where a guess differs. */
 bool ft_http_authorized(ft_req *r)
 {
-    if (!r->http->cfg.api_key[0] || (r->route && (r->route->flags & FT_ROUTE_OPEN)))
+    if (!r->http->cfg.api_key[0] || (r->route && (r->route->flags & (FT_ROUTE_OPEN | FT_ROUTE_PUBLIC))))
         return true;
     const char *auth = ft_req_header(r, "Authorization");
     /* The scheme name is case-insensitive (RFC 7235); the key is not. */

@@ -35,7 +35,7 @@ FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_ONNX_PB  = $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.o
 FUZZ_ONNX_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_ONNX_PB)
 # The service: every core/ and server/ object but main.
-FUZZ_HTTP_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(SERVER_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_ONNX_PB)
+FUZZ_HTTP_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(SERVER_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_ONNX_PB) $(FUZZ_BUILD)/gen/ui_assets.o
 # Per-target libFuzzer flags: the service logs every request on stderr.
 FUZZ_ARGS_http = -close_fd_mask=2 -max_len=20000
 # Seed corpus of a target: tests/fuzz/corpus/<target>, unless it shares one.
@@ -55,6 +55,9 @@ $(FUZZ_BUILD)/server/%.o: server/%.c
 
 $(FUZZ_FORMATS:%=$(FUZZ_BUILD)/fuzz_%): $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_format.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_FORMAT='"$*"' -fsanitize=fuzzer $< $(FUZZ_OBJ) $(FUZZ_LIBS) -o $@
+
+$(FUZZ_BUILD)/gen/ui_assets.o: $(FUZZ_BUILD)/gen/ui_assets.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_ONNX_PB): $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
