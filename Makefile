@@ -53,6 +53,7 @@ UI_FILES = $(sort $(wildcard ui/*))
 %/gen/embed_ui: tools/embed_ui.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=c11 -Wall -Wextra -Werror $< -o $@
+.PRECIOUS: %/gen/embed_ui
 %/gen/ui_assets.c: %/gen/embed_ui $(UI_FILES)
 	$*/gen/embed_ui $@ $(UI_FILES)
 

@@ -34,6 +34,10 @@ static int embed(FILE *out, FILE *rows, size_t index, const char *path)
 {
     const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
     const char *type = type_of(name);
+    if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(name)) {
+        fprintf(stderr, "embed_ui: %s: a served name is letters, digits, '.', '_' and '-' only\n", path);
+        return -1;
+    }
     if (!type) {
         fprintf(stderr, "embed_ui: %s: no Content-Type for this extension\n", path);
         return -1;

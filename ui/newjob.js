@@ -57,12 +57,13 @@ function value(kind, text) {
   return text;
 }
 
-// Put v at the dotted path; a selector turns "dataset" into {"id": ...}.
+// Put v at the dotted path. A selector field turns "dataset" into
+// {"id": ...}; a k for trainable_last turns freeze into {"trainable_last": k}.
 function put(spec, param, v) {
   const keys = param.split('.');
   let o = spec;
   for (const k of keys.slice(0, -1)) {
-    if (typeof o[k] !== 'object' || o[k] === null) o[k] = o[k] === undefined ? {} : { id: o[k] };
+    if (typeof o[k] !== 'object' || o[k] === null) o[k] = k === 'dataset' && o[k] !== undefined ? { id: o[k] } : {};
     o = o[k];
   }
   o[keys[keys.length - 1]] = v;
@@ -74,10 +75,10 @@ export function buildSpec(form) {
     const el = form.elements[f[0]];
     const text = el.value.trim();
     if (!text) continue;
-    if (f[0] === 'freeze' && text === 'trainable_last') continue; // the k field says it
+    // With its k, "trainable_last" is the object; without, the API says what is missing.
+    if (f[0] === 'freeze' && text === 'trainable_last' && form.elements['freeze.trainable_last'].value.trim()) continue;
     put(spec, f[0], value(f[2], text));
   }
-  if (spec.freeze && typeof spec.freeze === 'object' && !('trainable_last' in spec.freeze)) delete spec.freeze;
   return spec;
 }
 

@@ -431,7 +431,7 @@ def method_cases(ds, mdl):
             ("FOO", "/v1/jobs", 405, "method_not_allowed"), ("TRACE", "/v1/jobs", 405, "method_not_allowed"),
             ("TRACE", "/healthz", 405, "method_not_allowed"), ("TRACK", "/healthz", 405, "method_not_allowed"),
             ("CONNECT", "127.0.0.1:443", 404, "unknown_route"), ("CONNECT", "/v1/jobs", 405, "method_not_allowed"),
-            ("PROPFIND", "/", 404, "unknown_route"), ("MKCOL", "/v1/datasets/x", 405, "method_not_allowed"),
+            ("PROPFIND", "/", 405, "method_not_allowed"), ("MKCOL", "/v1/datasets/x", 405, "method_not_allowed"),
             ("get", "/healthz", 405, "method_not_allowed"), ("Get", "/v1/jobs", 405, "method_not_allowed"),
             ("M-SEARCH", "*", 404, "unknown_route"), ("PATCH", "/v1/jobs/" + FAKE["job"], 405, "method_not_allowed"),
             ("PUT", "/v1/models/%s" % mdl, 405, "method_not_allowed"), ("DELETE", "/v1/jobs", 405, "method_not_allowed"),

@@ -42,7 +42,8 @@ FAKE = {"datasets": "ds_" + "0" * 24, "models": "mdl_" + "0" * 24, "jobs": "job_
 
 def concrete(path):
     kind = path.split("/")[2] if path.startswith("/v1/") and path.count("/") >= 3 else None
-    return path.replace("{id}", FAKE.get(kind, "x"))
+    # {file}: a dashboard file that exists, so the open route's 200 is tested.
+    return path.replace("{id}", FAKE.get(kind, "x")).replace("/ui/{file}", "/ui/index.html")
 
 
 def request(srv, method, path, headers=None, body=None, ctype=None):

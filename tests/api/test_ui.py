@@ -146,7 +146,8 @@ def test_browser_new_job_422_beside_the_field():
     out = browser("newjob", dataset=S["train"]["id"], base=S["base"], expect=[[422, "/v1/jobs$"]])
     check(out["message"] == api.json()["error"]["message"], "the API's words: %r" % out["message"])
     job = server.get("/v1/jobs/" + out["job"]).json()
-    check(job["spec"]["optimizer"]["lr"] == 0.05 and job["spec"]["drop_layers"] == 2 and job["spec"]["epochs"] == 1,
+    check(job["spec"]["optimizer"]["lr"] == 0.05 and job["spec"]["drop_layers"] == 2 and job["spec"]["epochs"] == 1
+          and job["spec"]["freeze"] == {"trainable_last": 1} and job["spec"]["dataset"] == S["train"]["id"],
           "the form's spec: %r" % job["spec"])
     server.wait_job(job["id"])
 

@@ -112,6 +112,8 @@ const SCENARIOS = {
     check(others === 0, 'other fields marked');
     const shots = [await shot(page, 'new-job-422')];
     await page.fill('[id="f-optimizer.lr"]', '0.05');
+    await page.selectOption('#f-freeze', 'trainable_last');
+    await page.fill('[id="f-freeze.trainable_last"]', '1');
     await page.click('#submit-job');
     await page.waitForFunction(() => /^#\/jobs\/job_/.test(location.hash), null, { timeout: TIMEOUT });
     const job = (await page.evaluate(() => location.hash)).split('/')[2];
