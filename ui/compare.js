@@ -1,8 +1,8 @@
 // Compare: 2 to 8 jobs' curves overlaid, and the spec fields where they differ.
 import * as api from './api.js';
 import { lines, COLORS } from './chart.js';
-import { h, show, table, link, errorBox, pct, num } from './dom.js';
-import { jobMetric } from './jobs.js';
+import { h, show, table, link, errorBox } from './dom.js';
+import { metricText } from './jobs.js';
 
 // {"head.hidden": "[64]", ...}: every leaf of the spec by its path.
 function flatten(o, prefix, out) {
@@ -50,11 +50,8 @@ export async function render(args, page) {
   const loss = h('canvas', { id: 'compare-loss' }), acc = h('canvas', { id: 'compare-acc' });
   const diff = specDiff(jobs.map((j) => j.spec));
   show(h('h1', {}, `Compare ${jobs.length} jobs`),
-    table(['', 'job', 'status', 'metric', 'epochs'], jobs.map((j, i) => {
-      const m = jobMetric(j);
-      return [h('span', { class: 'swatch', dataset: { color: i } }), link('#/jobs/' + j.id, j.name || j.id), j.status,
-        m ? m[0] + ' ' + (m[0].endsWith('acc') ? pct(m[1]) : num(m[1])) : '—', metrics[i].length];
-    })),
+    table(['', 'job', 'status', 'metric', 'epochs'], jobs.map((j, i) => [h('span', { class: 'swatch', dataset: { color: i } }),
+      link('#/jobs/' + j.id, j.name || j.id), j.status, metricText(j), metrics[i].length])),
     h('h2', {}, 'Loss (solid: train, dashed: validation)'), loss,
     h('h2', {}, 'Accuracy'), acc,
     h('h2', {}, 'Spec differences'),

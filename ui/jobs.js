@@ -8,7 +8,7 @@ const ACTIVE = ['queued', 'running'];
 const LOG_LIMIT = 300;
 
 // The figure a job is judged by: test, else validation, else training.
-export function jobMetric(job) {
+function jobMetric(job) {
   const t = job.test_metrics, m = job.metrics || {};
   if (t && typeof t.accuracy === 'number') return ['test acc', t.accuracy];
   if (t && typeof t.mae === 'number') return ['test mae', t.mae];
@@ -17,10 +17,30 @@ export function jobMetric(job) {
   return null;
 }
 
-function metricText(job) {
+export function metricText(job) {
   const m = jobMetric(job);
   if (!m) return '—';
   return m[0] + ' ' + (m[0].endsWith('acc') ? pct(m[1]) : num(m[1]));
+}
+
+// The best epoch of a job's metric rows: by validation accuracy, else
+// training accuracy (higher is better), else MAE or loss (lower is better).
+const BEST_KEYS = [['val_accuracy', 1], ['train_accuracy', 1], ['val_mae', -1], ['train_mae', -1], ['val_loss', -1], ['train_loss', -1]];
+export function bestEpoch(rows) {
+  for (const [key, sign] of BEST_KEYS) {
+    const have = rows.filter((r) => typeof r[key] === 'number');
+    if (!have.length) continue;
+    const best = have.reduce((a, b) => (sign * b[key] > sign * a[key] ? b : a));
+    return { key, value: best[key], epoch: best.epoch };
+  }
+  return null;
+}
+
+function bestText(best) {
+  if (!best) return '—';
+  const name = best.key.replace('_accuracy', ' acc');
+  return h('span', { dataset: { bestEpoch: best.epoch } },
+    `${name} ${best.key.endsWith('accuracy') ? pct(best.value) : num(best.value)} @ epoch ${best.epoch}`);
 }
 
 function progressCell(job) {
@@ -51,9 +71,16 @@ export async function renderList(args, page) {
     onclick: () => { location.hash = '#/compare/' + [...selected].join(','); },
   }, 'Compare selected');
   show(h('h1', {}, 'Jobs'), h('p', {}, compare, ' ', link('#/new', 'New job')), body);
+  // id -> {epoch, best}: a job's metric rows are fetched again only when it has a new epoch.
+  const bests = new Map();
   async function refresh() {
     let jobs;
     try { jobs = await api.list('/v1/jobs'); } catch (e) { fill(body, errorBox(e)); return; }
+    const stale = jobs.filter((j) => j.metrics && (bests.get(j.id) || {}).epoch !== j.metrics.epoch);
+    await Promise.all(stale.map(async (j) => {
+      const rows = (await api.json(`/v1/jobs/${j.id}/metrics`)).data;
+      bests.set(j.id, { epoch: j.metrics.epoch, best: bestEpoch(rows) });
+    })).catch(() => {});
     const rows = jobs.map((j) => [
       h('input', {
         type: 'checkbox', 'aria-label': 'select ' + j.id, checked: selected.has(j.id), onchange: (e) => {
@@ -65,12 +92,13 @@ export async function renderList(args, page) {
       h('span', { class: 'status ' + j.status }, j.status + (j.cancel_requested && ACTIVE.includes(j.status) ? ' (cancel requested)' : '')),
       progressCell(j),
       j.status === 'running' && j.progress ? duration(j.progress.eta_seconds) : '—',
-      metricText(j),
+      bestText((bests.get(j.id) || {}).best),
+      j.test_metrics ? metricText(j) : '—',
       when(j.created_at),
       cancelButton(j, refresh),
     ]);
     fill(body, jobs.length
-      ? table(['', 'job', 'status', 'progress', 'ETA', 'metric', 'created', ''], rows, { id: 'jobs-table' })
+      ? table(['', 'job', 'status', 'progress', 'ETA', 'best epoch', 'test', 'created', ''], rows, { id: 'jobs-table' })
       : h('p', { class: 'muted' }, 'No jobs yet.'));
     page.dataset.loaded = 'true';
   }
@@ -142,6 +170,7 @@ export async function renderDetail(args, page) {
       h('p', {}, h('span', { class: 'status ' + job.status, id: 'job-status' }, job.status), ' ', progressCell(job),
         job.status === 'running' && p ? ` — ETA ${duration(p.eta_seconds)}, ${num(p.samples_per_second)} samples/s` : '',
         ' ', cancelButton(job, refresh)),
+      rows.length ? h('p', {}, 'Best: ', bestText(bestEpoch(rows))) : null,
       job.error ? h('p', { class: 'error' }, `${job.error.code}: ${job.error.message}`) : null,
       warningList(job.warnings),
       h('p', {}, 'dataset ', link('#/datasets/' + datasetId(job.spec.dataset), datasetId(job.spec.dataset)),

@@ -134,8 +134,11 @@ def test_sample_images():
 def test_browser_pages():
     done = S["jobs"][0]
     model = server.get("/v1/models/" + done["result_model"]).json()
-    browser("pages", dataset=S["train"]["id"], model=model["id"], base=S["base"], job=done["id"],
-            layers=len(model["layers"]), expect=[[404, "/v1/sweeps"]])
+    out = browser("pages", dataset=S["train"]["id"], model=model["id"], base=S["base"], job=done["id"],
+                  layers=len(model["layers"]), expect=[[404, "/v1/sweeps"]])
+    rows = server.get("/v1/jobs/%s/metrics" % done["id"]).json()["data"]
+    best = max(rows, key=lambda r: r["val_accuracy"])
+    check(out["best_epoch"] == best["epoch"], "best epoch %r, expected %r" % (out["best_epoch"], best["epoch"]))
 
 
 def test_browser_new_job_422_beside_the_field():

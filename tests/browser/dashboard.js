@@ -48,6 +48,9 @@ const SCENARIOS = {
     await page.goto(cfg.url + '/');
     await loaded(page);
     check(await page.$('#jobs-table'), 'jobs table');
+    const row = `tr:has(a[href="#/jobs/${cfg.job}"]) [data-best-epoch]`;
+    await page.waitForSelector(row, { timeout: TIMEOUT });
+    const bestEpoch = Number(await page.$eval(row, (e) => e.dataset.bestEpoch));
     const shots = [await shot(page, 'jobs')];
     await loaded(page, '#/datasets');
     check(await page.$('#datasets-table'), 'datasets table');
@@ -69,7 +72,7 @@ const SCENARIOS = {
     const csv = require('fs').readFileSync(await download.path(), 'utf8');
     check(csv.startsWith('epoch'), 'metrics.csv: ' + csv.slice(0, 40));
     shots.push(await shot(page, 'job'));
-    return { lineage, per_class_rows: (await page.$$('table tbody tr')).length, shots };
+    return { lineage, best_epoch: bestEpoch, shots };
   },
 
   // With --api-key: asked once, kept for the tab (a reload does not ask again).
