@@ -36,7 +36,8 @@ export async function renderDetail(args, page) {
     const keys = [...new Set(board.flatMap((r) => Object.keys(r.values || {})))];
     const active = !['succeeded', 'failed', 'cancelled', 'completed'].includes(s.status);
     fill(body,
-      h('p', {}, `status ${s.status}, metric ${s.metric}`, ' ',
+      h('p', {}, `status ${s.status}, metric ${s.metric}`,
+        s.progress ? `, ${s.progress.done} of ${s.progress.total} jobs done` : '', ' ',
         active ? h('button', {
           class: 'danger', onclick: async () => {
             try { await api.json(`/v1/sweeps/${id}/cancel`, 'POST'); } catch (e) { alert(e.message); }

@@ -173,6 +173,28 @@ def test_browser_compare():
     check("epochs" not in fields and "dataset" not in fields, "only differences: %r" % out["rows"])
 
 
+def test_browser_sweep_leaderboard():
+    """The leaderboard as the sweeps API (branch i14-sweeps) shapes it; the
+    browser serves the sweep itself until that API is merged."""
+    job = lambda i, seed, v: {"id": "job_%024d" % i, "seed": seed, "status": "succeeded", "value": v,
+                              "url": "/v1/jobs/job_%024d" % i}
+    sweep = {"id": "swp_" + "1" * 24, "object": "sweep", "created_at": 1795840213, "status": "completed",
+             "progress": {"total": 4, "done": 4}, "metric": "test.accuracy",
+             "leaderboard": [
+                 {"rank": 1, "variant": 1, "label": "drop_layers=2", "values": {"drop_layers": 2}, "n": 2,
+                  "mean": 0.8, "std": 0.01, "min": 0.79, "max": 0.81, "seconds_total": 10.0, "seconds_mean": 5.0,
+                  "jobs": [job(3, 0, 0.79), job(4, 1, 0.81)]},
+                 {"rank": 2, "variant": 0, "label": "drop_layers=1", "values": {"drop_layers": 1}, "n": 1,
+                  "mean": 0.7, "std": None, "min": 0.7, "max": 0.7, "seconds_total": 4.0, "seconds_mean": 4.0,
+                  "jobs": [job(1, 0, 0.7), dict(job(2, 1, None), status="failed")]}]}
+    out = browser("sweeps", sweep=sweep)
+    check(out["heads"] == ["rank", "drop_layers", "mean ± std", "min", "max", "n", "time (mean)", "jobs"], out["heads"])
+    check(out["rows"][0][:6] == ["1", "2", "0.8 ± 0.01", "0.79", "0.81", "2"], "%r" % out["rows"])
+    check(out["rows"][1][:6] == ["2", "1", "0.7 ± —", "0.7", "0.7", "1"] and "(failed)" in out["rows"][1][7],
+          "%r" % out["rows"])
+    check(out["links"] == ["#/jobs/job_%024d" % i for i in (3, 4, 1, 2)], "%r" % out["links"])
+
+
 def test_browser_screenshot():
     out = browser("screenshot", job=S["jobs"][0]["id"])
     check(os.path.getsize(out["shots"][0]) > 10000, "a real screenshot")

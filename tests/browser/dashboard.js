@@ -155,6 +155,28 @@ const SCENARIOS = {
     return { rows, shots: [await shot(page, 'compare')] };
   },
 
+  // The Sweeps page renders a leaderboard of the shape the sweeps API
+  // documents (server/sweeps/sweep.h on branch i14-sweeps), served here by
+  // the browser itself (page.route) until that API is merged.
+  async sweeps(page) {
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==', 'base64');
+    await page.route(/\/v1\/sweeps/, (route) => {
+      const url = new URL(route.request().url());
+      if (url.pathname.endsWith('/chart.png')) return route.fulfill({ status: 200, contentType: 'image/png', body: png });
+      const body = url.pathname === '/v1/sweeps' ? { object: 'list', data: [cfg.sweep], has_more: false } : cfg.sweep;
+      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+    });
+    await page.goto(cfg.url + '/#/sweeps');
+    await loaded(page);
+    await page.click(`a[href="#/sweeps/${cfg.sweep.id}"]`);
+    await loaded(page);
+    await page.waitForSelector('#leaderboard tbody tr', { timeout: TIMEOUT });
+    const rows = await page.$$eval('#leaderboard tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    const heads = await page.$$eval('#leaderboard thead th', (ths) => ths.map((th) => th.textContent));
+    const links = await page.$$eval('#leaderboard a', (as) => as.map((a) => a.getAttribute('href')));
+    return { rows, heads, links, shots: [await shot(page, 'sweep')] };
+  },
+
   // The README's picture: one finished job's page at a readable size.
   async screenshot(page) {
     await page.goto(cfg.url + '/#/jobs/' + cfg.job);
