@@ -108,10 +108,12 @@ def test_public_with_auth_and_not_on_workers():
         check(authed.get("/").status == 200 and authed.get("/ui/app.js").status == 200, "the page needs no key")
         expect_error(authed.get("/v1/jobs"), 401)
         expect_error(authed.get("/v1/datasets/%s/samples/0.png" % S["train"]["id"]), 401)
+        authed.stop_clean()
     if STORE == "postgres":
         with Server("--role", "worker") as worker:
             expect_error(worker.get("/"), 404)
             check(worker.get("/healthz").status == 200, "a worker's probes")
+            worker.stop_clean()
 
 
 def test_sample_images():
@@ -208,6 +210,12 @@ def test_browser_auth_asks_once():
     server.flags = ["--api-key", KEY]
     server.start()
     browser("auth", key=KEY, job=S["jobs"][0]["id"], expect=[[401, "/v1/"]])
+
+
+def test_shutdown_is_clean():
+    # Last: SIGTERM ends the server with status 0 and no sanitizer report
+    # (the suite also runs against the ASan/UBSan build).
+    server.stop_clean()
 
 
 if __name__ == "__main__":
