@@ -25,7 +25,7 @@ def setup():
 
 
 def test_unknown_routes_404():
-    for method, path in (("GET", "/"), ("GET", "/v1"), ("GET", "/v2/jobs"), ("GET", "/v1/job"),
+    for method, path in (("GET", "/index.html"), ("GET", "/v1"), ("GET", "/v2/jobs"), ("GET", "/v1/job"),
                          ("GET", "/v1/jobs/%s/nothing" % JOB), ("POST", "/v1/jobs/%s/retry" % JOB),
                          ("GET", "/v1/datasets/"), ("GET", "/v1/models/%s/content/x" % MDL),
                          ("DELETE", "/nothing"), ("GET", "/healthz/x"), ("GET", "/v1/jobs/" + "a" * 300)):
