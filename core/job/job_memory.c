@@ -63,8 +63,12 @@ void ft_job_memory_estimate(const ft_job_shape *j, ft_job_memory *out)
     size_t best = c->early_stopping && c->es_restore_best ? trainable : 0;
     out->optimizer = mul(add(ft_optim_state_floats(&c->optim, trainable), best), f);
     int layers = ft_model_num_layers(m), lo = ft_lowest_trained(m), from = 0;
-    size_t feat = 0, cached_rows = add(j->train_rows, j->val_rows);
-    if (lo < layers && ft_cache_decide(m, lo, cached_rows, c->cache_limit_bytes, &from, &feat) != FT_CACHE_ON)
+    /* the cache holds every augmented view of the training rows; augment
+     * without views bypasses it */
+    size_t copies = (size_t)ft_augment_cache_copies(&c->augment);
+    size_t feat = 0, cached_rows = add(mul(j->train_rows, copies), j->val_rows);
+    if (lo < layers && (copies == 0 ||
+                        ft_cache_decide(m, lo, cached_rows, c->cache_limit_bytes, &from, &feat) != FT_CACHE_ON))
         from = 0;
     else if (lo < layers)
         out->cache = mul(mul(cached_rows, feat), f);

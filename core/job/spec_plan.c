@@ -537,6 +537,8 @@ int ft_job_plan(ft_job_spec *s, const ft_data_info *train, const ft_model *base,
         s->train.loss = loss_for(ft_model_output_activation(m));
     int rc = check_fit(s, m, base, train, &e, err);
     if (rc == 0)
+        rc = ft_job_plan_augment(s, ft_model_input_shape(m), err);
+    if (rc == 0)
         rc = check_training_options(s, train, &e, err);
     if (rc == 0 && budget && budget->val)
         rc = check_input(s, m, base, budget->val, "validation", err);

@@ -93,6 +93,7 @@ ft_trainer *ft_trainer_new(ft_model *m, const ft_dataset *train, const ft_datase
                            const ft_preproc *pp, const ft_train_config *cfg, ft_error *err)
 {
     if (check_config(cfg, val, err) != 0 || ft_train_check(m, train, cfg->loss, err) != 0 ||
+        ft_augment_check(&cfg->augment, ft_dataset_shape(train), "augment", err) != 0 ||
         (val && ft_train_check(m, val, cfg->loss, err) != 0) ||
         ft_model_check_trainable(m, ft_model_first_trainable(m), err) != 0)
         return NULL;
@@ -180,6 +181,24 @@ static ft_batch_source source_for(const ft_trainer *tr, const ft_dataset *ds, co
     return (ft_batch_source){.ds = ds, .pp = tr->pp, .features = feat, .feat_size = tr->feat_size};
 }
 
+/* The training rows of the current epoch (0-based across phases, e):
+ * its view (e mod K) of the cached features, or the raw rows augmented
+ * with e's draws when augmentation bypasses the cache. */
+static ft_batch_source train_source(const ft_trainer *tr)
+{
+    ft_batch_source src = source_for(tr, tr->train, tr->train_feat);
+    uint64_t epoch = (uint64_t)tr->cfg.epoch_offset + (uint64_t)tr->epochs_done;
+    if (tr->train_feat) {
+        uint64_t view = epoch % (uint64_t)ft_augment_cache_copies(&tr->cfg.augment);
+        src.features += view * ft_dataset_rows(tr->train) * tr->feat_size;
+    } else if (ft_augment_active(&tr->cfg.augment)) {
+        src.augment = &tr->cfg.augment;
+        src.aug_seed = tr->cfg.seed;
+        src.aug_stream = epoch;
+    }
+    return src;
+}
+
 /* The permutation of an epoch is a function of the RNG state at its start. */
 static void make_order(ft_trainer *tr)
 {
@@ -199,7 +218,7 @@ static void shard_step(void *ctx, int s)
     memset(&sh->acc, 0, sizeof sh->acc);
     if (sh->n == 0)
         return;
-    ft_batch_source src = source_for(tr, tr->train, tr->train_feat);
+    ft_batch_source src = train_source(tr);
     int flags = FT_FWD_TRAIN | (ft_loss_fused(tr->cfg.loss) ? FT_FWD_LOGITS : 0);
     ft_load_batch(&src, tr->mode, tr->units, tr->order + sh->start, sh->n, b->x, b->labels, b->targets);
     const float *out = ft_model_forward(tr->m, sh->ws, b->x, sh->n, flags, &sh->dropout_rng);
