@@ -167,30 +167,35 @@ static int store_features(const ft_trainer *tr, const ft_dataset *ds, const char
     return rc;
 }
 
-/* Both sets from the store; true on a hit for every set. */
+/* Both sets (with a live prefix, the validation set) from the store; true
+ * on a hit for every set. */
 static bool load_from_store(ft_trainer *tr, double *saved)
 {
     if (!tr->store)
         return false;
-    tr->train_feat = stored_features(tr, tr->train, "train", saved);
-    if (tr->train_feat && (!tr->val || (tr->val_feat = stored_features(tr, tr->val, "val", saved))))
+    if (!tr->live_prefix)
+        tr->train_feat = stored_features(tr, tr->train, "train", saved);
+    if ((tr->live_prefix || tr->train_feat) &&
+        (!tr->val || (tr->val_feat = stored_features(tr, tr->val, "val", saved))))
         return true;
     free(tr->train_feat);
     tr->train_feat = NULL;
     return false;
 }
 
-/* Compute both sets; then keep them in the store if there is one (*kept). */
+/* Compute both sets (with a live prefix, the validation set); then keep
+ * them in the store if there is one (*kept). */
 static int compute_all(ft_trainer *tr, bool *kept, ft_error *err)
 {
     double t0 = ft_now();
-    if (!(tr->train_feat = compute_features(tr, tr->train, err)))
+    if (!tr->live_prefix && !(tr->train_feat = compute_features(tr, tr->train, err)))
         return -1;
     double t_train = ft_now() - t0;
     if (tr->val && !(tr->val_feat = compute_features(tr, tr->val, err)))
         return -1;
     double t_val = ft_now() - t0 - t_train;
-    *kept = tr->store && store_features(tr, tr->train, "train", tr->train_feat, t_train) == 0 &&
+    *kept = tr->store &&
+            (tr->live_prefix || store_features(tr, tr->train, "train", tr->train_feat, t_train) == 0) &&
             (!tr->val || store_features(tr, tr->val, "val", tr->val_feat, t_val) == 0);
     return 0;
 }
@@ -210,20 +215,26 @@ int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error
     ft_layer_info below, first;
     ft_model_layer_info(m, lo - 1, &below);
     ft_model_layer_info(m, lo, &first);
-    if (copies == 0) {
-        snprintf(msg, sizeof msg,
-                 "Feature cache bypassed because of augment: the training images change every epoch, so the frozen layers "
-                 "up to '%s' run on every batch (augment.views: K would run them once over K augmented views of each image).",
-                 below.name);
-        ft_train_emit(hooks, "info", msg, json_pack("{s:s, s:s}", "event", "feature_cache_bypassed", "reason", "augment"));
-        return 0;
-    }
     if (use == FT_CACHE_RANDOM) {
         snprintf(msg, sizeof msg,
                  "Feature cache not used: the frozen layers below '%s' include dropout, so their output is not a fixed function of the input.",
                  first.name);
         ft_train_emit(hooks, "info", msg, NULL);
         return 0;
+    }
+    if (copies == 0) {
+        /* the frozen layers run forward only on every batch; the validation
+         * rows, never augmented, are cached when they fit */
+        tr->live_prefix = use == FT_CACHE_ON;
+        snprintf(msg, sizeof msg,
+                 "Feature cache bypassed because of augment: the training images change every epoch, so the frozen layers "
+                 "up to '%s' run on every batch%s (augment.views: K would run them once over K augmented views of each image).",
+                 below.name, tr->live_prefix && tr->val ? "; the validation rows' outputs are cached" : "");
+        ft_train_emit(hooks, "info", msg,
+                      json_pack("{s:s, s:s, s:b}", "event", "feature_cache_bypassed", "reason", "augment",
+                                "validation_cached", tr->live_prefix && tr->val));
+        if (!tr->live_prefix)
+            return 0;
     }
     if (use == FT_CACHE_TOO_BIG) {
         snprintf(msg, sizeof msg,
@@ -240,6 +251,8 @@ int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error
         tr->run_from = 0;
         return -1;
     }
+    if (tr->live_prefix) /* said above */
+        return 0;
     double seconds = ft_now() - t0;
     char of_views[96] = "";
     if (views)

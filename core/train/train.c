@@ -72,6 +72,8 @@ void ft_trainer_free(ft_trainer *tr)
         return;
     for (int s = 0; tr->shards && s < tr->nshards; s++) {
         ft_workspace_free(tr->shards[s].ws);
+        ft_workspace_free(tr->shards[s].prefix_ws);
+        free(tr->shards[s].raw);
         ft_batch_buffers_free(&tr->shards[s].buf);
         if (s > 0)
             free(tr->shards[s].grads);
@@ -167,6 +169,10 @@ static int prepare(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         ft_shard *sh = &tr->shards[s];
         if (!(sh->ws = ft_workspace_new(m, tr->run_from, shard_rows, err)))
             return -1;
+        if (tr->live_prefix &&
+            (!(sh->prefix_ws = ft_workspace_new_range(m, 0, tr->run_from, shard_rows, err)) ||
+             !(sh->raw = malloc(sizeof(float) * ft_shape_size(ft_model_input_shape(m)) * (size_t)shard_rows))))
+            return err && err->code ? -1 : ft_fail(err, FT_ENOMEM, NULL, "out of memory for batch buffers");
         if (ft_batch_buffers_alloc(&sh->buf, shard_rows, in, tr->units) != 0 ||
             (s > 0 && !(sh->grads = calloc(ft_model_num_params(m) ? ft_model_num_params(m) : 1, sizeof(float)))))
             return ft_fail(err, FT_ENOMEM, NULL, "out of memory for batch buffers");
@@ -220,8 +226,11 @@ static void shard_step(void *ctx, int s)
         return;
     ft_batch_source src = train_source(tr);
     int flags = FT_FWD_TRAIN | (ft_loss_fused(tr->cfg.loss) ? FT_FWD_LOGITS : 0);
-    ft_load_batch(&src, tr->mode, tr->units, tr->order + sh->start, sh->n, b->x, b->labels, b->targets);
-    const float *out = ft_model_forward(tr->m, sh->ws, b->x, sh->n, flags, &sh->dropout_rng);
+    /* a live prefix turns the augmented rows into the trained layers' input */
+    ft_load_batch(&src, tr->mode, tr->units, tr->order + sh->start, sh->n, tr->live_prefix ? sh->raw : b->x,
+                  b->labels, b->targets);
+    const float *x = tr->live_prefix ? ft_model_forward(tr->m, sh->prefix_ws, sh->raw, sh->n, 0, NULL) : b->x;
+    const float *out = ft_model_forward(tr->m, sh->ws, x, sh->n, flags, &sh->dropout_rng);
     /* Divided by the whole batch's norm, the shards' losses and gradients add up to the batch's. */
     sh->loss = ft_loss_eval(&tr->loss, out, b->labels, b->targets, sh->n, tr->units, tr->batch_norm, b->grad);
     if (!isfinite(sh->loss))
@@ -441,7 +450,7 @@ const ft_epoch_metrics *ft_trainer_history(const ft_trainer *tr) { return tr->hi
 bool ft_trainer_stopped_early(const ft_trainer *tr) { return tr->stopped_early; }
 int ft_trainer_best_epoch(const ft_trainer *tr) { return tr->best_epoch; }
 double ft_trainer_seconds(const ft_trainer *tr) { return tr->seconds; }
-bool ft_trainer_cached(const ft_trainer *tr) { return tr->run_from > 0; }
+bool ft_trainer_cached(const ft_trainer *tr) { return tr->run_from > 0 && !tr->live_prefix; }
 
 void ft_trainer_set_note(ft_trainer *tr, json_t *note)
 {

@@ -2,7 +2,8 @@
  * torchvision (tests/fixtures/augment.json), the keyed draws, the order
  * scale -> augment -> normalise, and the trainer with it: the feature cache
  * bypassed or holding K views (events, memory estimate, feature store keys),
- * byte-identical repeated and resumed runs, validation never augmented. */
+ * byte-identical repeated and resumed runs, validation never augmented; and
+ * the job spec's augment, every refusal naming its key (a 422). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -95,7 +96,7 @@ static void test_gather_keyed_then_normalised(void)
 }
 
 typedef struct {
-    int bypassed, cached, hits, views;
+    int bypassed, val_cached, cached, hits, views;
     double bytes;
 } events;
 
@@ -105,7 +106,7 @@ static void on_event(void *ctx, const char *level, const char *msg, const json_t
     const char *ev = json_string_value(json_object_get(data, "event"));
     (void)level;
     if (ev && strcmp(ev, "feature_cache_bypassed") == 0 && strstr(msg, "because of augment"))
-        e->bypassed++;
+        e->bypassed++, e->val_cached += json_is_true(json_object_get(data, "validation_cached"));
     if (ev && strcmp(ev, "feature_cache") == 0) {
         e->cached++;
         e->hits += json_is_true(json_object_get(data, "hit"));
@@ -119,6 +120,7 @@ static void on_event(void *ctx, const char *level, const char *msg, const json_t
 typedef struct {
     ft_augment aug;
     int threads;
+    size_t cache_limit; /* 0: 1 MiB */
     ft_feature_store *store;
     const ft_train_hooks *hooks;
     const char *resume; /* checkpoint to load first, or NULL */
@@ -130,7 +132,8 @@ static ft_train_config config(const run_opts *o)
 {
     return (ft_train_config){.loss = FT_LOSS_CROSS_ENTROPY, .batch_size = 16, .epochs = 4, .seed = 4,
                              .optim = {.type = FT_OPT_SGD, .lr = 0.05, .momentum = 0.9},
-                             .cache_limit_bytes = 1 << 20, .threads = o->threads, .augment = o->aug};
+                             .cache_limit_bytes = o->cache_limit ? o->cache_limit : 1 << 20, .threads = o->threads,
+                             .augment = o->aug};
 }
 
 static float *train_run(const run_opts *o, ft_trainer **keep, ft_model **model, int *rc)
@@ -188,9 +191,23 @@ static void test_bypass_is_deterministic_and_said(void)
     float *c = train_params(&plain);
     size_t n = nparams();
     CHECK(rc == 0 && !ft_trainer_cached(tr));
-    CHECKF(ev.bypassed == 1 && ev.cached == 0, "bypassed %d, cached %d", ev.bypassed, ev.cached);
+    CHECKF(ev.bypassed == 1 && ev.val_cached == 1 && ev.cached == 0, "bypassed %d, cached %d", ev.bypassed,
+           ev.cached);
     CHECK(memcmp(a, b, n * sizeof *a) == 0); /* repeated: byte-identical */
     CHECK(memcmp(a, c, n * sizeof *a) != 0); /* and augmentation changed what it learnt */
+    /* the frozen layers forward only on every batch (live prefix, validation
+     * cached) train as the whole model run on every batch does (no room to
+     * cache the validation rows), but for rounding */
+    events ev2 = {0};
+    hooks.ctx = &ev2;
+    run_opts whole = {.aug = ALL, .cache_limit = 100, .hooks = &hooks};
+    float *d = train_params(&whole);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs(a[i] - d[i]));
+    CHECKF(worst < 1e-3 && ev2.bypassed == 1 && ev2.val_cached == 0, "differ by %g; %d %d", worst, ev2.bypassed,
+           ev2.val_cached);
+    free(d);
     /* validation is never augmented: the last epoch's val_loss is the plain evaluation's */
     ft_preproc pp;
     ft_preproc_init(&pp, train_set);
@@ -234,9 +251,10 @@ static void test_views_are_cached(void)
     ft_job_memory mem;
     ft_job_memory_estimate(&js, &mem);
     CHECKF(mem.cache == (3 * 60 + 30) * 64 * 4, "estimated cache %zu", mem.cache);
+    /* without views only the validation rows are cached */
     ((ft_train_config *)js.train)->augment.views = 0;
     ft_job_memory_estimate(&js, &mem);
-    CHECK(mem.cache == 0);
+    CHECKF(mem.cache == 30 * 64 * 4, "estimated cache %zu", mem.cache);
     ft_trainer_free(tr);
     ft_model_free(m);
     free(a), free(b);
@@ -314,6 +332,82 @@ static void test_store_keys_augment(void)
     CHECK(system(cmd) == 0);
 }
 
+/* A spec with this augment (JSON text; in a second phase with phased) for
+ * [1, 4, 4] images or [4] features, parsed and planned as POST /v1/jobs does. */
+static int plan_augment(const char *augment, bool image, bool phased, ft_error *err)
+{
+    static const char *const names[] = {"a", "b", "c"};
+    static const uint64_t counts[] = {10, 10, 10};
+    json_t *aug = json_loads(augment, JSON_DECODE_ANY, NULL);
+    json_t *arch = image ? json_pack("{s:[i,i,i], s:[{s:s}, {s:s, s:i, s:s}]}", "input", 1, 4, 4, "layers", "type",
+                                     "flatten", "type", "dense", "units", 3, "activation", "softmax")
+                         : json_pack("{s:[i], s:[{s:s, s:i, s:s}]}", "input", 4, "layers", "type", "dense", "units", 3,
+                                     "activation", "softmax");
+    json_t *spec = phased ? json_pack("{s:s, s:o, s:[{s:i}, {s:i, s:o}]}", "dataset", "ds_x", "architecture", arch,
+                                      "phases", "epochs", 1, "epochs", 1, "augment", aug)
+                          : json_pack("{s:s, s:o, s:o}", "dataset", "ds_x", "architecture", arch, "augment", aug);
+    ft_data_info d = {.rows = 30, .shape = image ? ft_shape3(1, 4, 4) : ft_shape1(4), .xtype = FT_X_U8,
+                      .kind = FT_TARGET_CLASSES, .target_dim = 3, .class_names = names, .class_counts = counts};
+    ft_job_spec s;
+    json_t *warnings = NULL;
+    int rc = ft_job_spec_parse(spec, &s, err);
+    if (rc == 0) {
+        rc = ft_job_plan(&s, &d, NULL, NULL, NULL, &warnings, err);
+        /* what was given is what the job echoes */
+        CHECK(rc != 0 || json_equal(json_object_get(phased ? json_array_get(json_object_get(s.json, "phases"), 1)
+                                                           : s.json, "augment"), aug));
+        ft_job_spec_free(&s);
+    }
+    json_decref(warnings);
+    json_decref(spec);
+    return rc;
+}
+
+static const struct {
+    const char *augment;
+    bool image, phased;
+    const char *param, *msg; /* err.param exactly, a piece of the message */
+} refusals[] = {
+    {"'yes'", true, false, "augment", "augment must be an object"},
+    {"{'flip': true}", true, false, "augment.flip", "unknown field 'flip'"},
+    {"{'hflip': 1}", true, false, "augment.hflip", "must be true or false"},
+    {"{'brightness': -0.1}", true, false, "augment.brightness", "must be a number between 0 and 10"},
+    {"{'contrast': -1}", true, false, "augment.contrast", "must be a number between 0 and 10"},
+    {"{'crop': 4}", true, false, "augment.crop", "must be {\"padding\": p}"},
+    {"{'crop': {'padding': -1}}", true, false, "augment.crop.padding", "must be an integer between 1 and 1024"},
+    {"{'crop': {'padding': 1, 'size': 2}}", true, false, "augment.crop.size", "unknown field 'size'"},
+    {"{'crop': {'padding': 4}}", true, false, "augment.crop.padding",
+     "must be smaller than the image's height and width (4x4)"},
+    {"{'hflip': true, 'views': 0}", true, false, "augment.views", "must be an integer between 1 and 64"},
+    {"{'views': 4}", true, false, "augment.views", "needs a transform"},
+    {"{'crop': {'padding': 1}}", false, false, "augment.crop",
+     "applies to images ([channels, height, width] inputs); these rows are 4 values each"},
+    {"{'brightness': 0.1}", false, false, "augment.brightness", "applies to images"},
+    {"{'hflip': true}", false, true, "phases[1].augment.hflip", "phases[1]: augment.hflip applies to images"},
+    {"{'views': 65}", true, true, "phases[1].augment.views", "must be an integer between 1 and 64"},
+};
+
+static void test_spec_refusals_name_the_key(void)
+{
+    for (size_t i = 0; i < sizeof refusals / sizeof *refusals; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "%s", refusals[i].augment);
+        for (char *c = text; *c; c++)
+            *c = *c == '\'' ? '"' : *c;
+        ft_error err = {0};
+        CHECKF(plan_augment(text, refusals[i].image, refusals[i].phased, &err) != 0 && err.code == FT_EINVAL,
+               "row %zu was accepted", i);
+        CHECKF(strcmp(err.param, refusals[i].param) == 0 && strstr(err.msg, refusals[i].msg),
+               "row %zu: %s: %s", i, err.param, err.msg);
+    }
+    ft_error err = {0};
+    const char *good = "{\"hflip\": true, \"crop\": {\"padding\": 1}, \"brightness\": 0.2, \"contrast\": 0.1, "
+                       "\"views\": 4}";
+    CHECKF(plan_augment(good, true, false, &err) == 0, "%s: %s", err.param, err.msg);
+    CHECKF(plan_augment(good, true, true, &err) == 0, "%s: %s", err.param, err.msg);
+    CHECKF(plan_augment("null", false, false, &err) == 0, "%s: %s", err.param, err.msg);
+}
+
 int main(void)
 {
     train_set = blobs_dataset(60, 3, 1);
@@ -324,6 +418,7 @@ int main(void)
     RUN(test_views_are_cached);
     RUN(test_resume_is_byte_identical);
     RUN(test_store_keys_augment);
+    RUN(test_spec_refusals_name_the_key);
     ft_dataset_free(train_set);
     ft_dataset_free(val_set);
     return TEST_SUMMARY();

@@ -16,10 +16,6 @@
     "{'input': [4], 'layers': [{'type': 'dense', 'units': " #units ", 'activation': 'linear'}]}"
 #define SCRATCH(extra) "{'dataset': 'ds_x', 'architecture': " ARCH extra "}"
 #define TUNE(extra) "{'dataset': 'ds_x', 'base_model': 'mdl_b'" extra "}"
-/* A from-scratch job on the [1, 2, 2] images (augment) */
-#define IMG(extra)                                                                                              \
-    "{'dataset': 'ds_x', 'architecture': {'input': [1, 2, 2], 'layers': [{'type': 'flatten'}, {'type': 'dense', " \
-    "'units': 3, 'activation': 'softmax'}]}" extra "}"
 #define PHASES                                                                                                  \
     ", 'validation': {'split': 0.2}, 'optimizer': {'type': 'adam', 'lr': 0.005}, "                          \
     "'lr_schedule': {'type': 'step', 'step_size': 1, 'gamma': 0.5}, 'phases': [{'epochs': 2}, "                 \
@@ -130,10 +126,6 @@ static const struct {
     {SCRATCH(", 'validation': {'split': 0.25}"), CLASSES, "validation", "{'split': 0.25}"},
     {SCRATCH(", 'validation': 'ds_v'"), CLASSES, "validation", "'ds_v'"},
     {SCRATCH(""), CLASSES, "test", "null"},
-    /* augment, as given */
-    {IMG(", 'augment': {'hflip': true, 'crop': {'padding': 1}, 'brightness': 0.2, 'contrast': 0.1, 'views': 4}"),
-     IMAGE, "augment", "{'hflip': true, 'crop': {'padding': 1}, 'brightness': 0.2, 'contrast': 0.1, 'views': 4}"},
-    {IMG(", 'augment': null"), IMAGE, "augment", "null"},
     {SCRATCH(", 'test': {'id': 'ds_t', 'classes': [0]}"), CLASSES, "test", "{'id': 'ds_t', 'classes': [0]}"},
     /* base_model / architecture and the transfer fields */
     {SCRATCH(""), CLASSES, "architecture.input", "[4]"},
@@ -482,31 +474,6 @@ static const struct {
      "phases[0].early_stopping.metric", "val_loss needs a validation set", FT_EINVAL},
     {TUNE(", 'phases': [{'epochs': 1, 'lr_schedule': {'type': 'reduce_on_plateau'}}]"), CLASSES, 0,
      "phases[0].lr_schedule.metric", "val_loss needs a validation set", FT_EINVAL},
-    /* augment: its keys and ranges, and the data it applies to */
-    {IMG(", 'augment': 'yes'"), IMAGE, 0, "augment", "augment must be an object", FT_EINVAL},
-    {IMG(", 'augment': {'flip': true}"), IMAGE, 0, "augment.flip", "unknown field 'flip'", FT_EINVAL},
-    {IMG(", 'augment': {'hflip': 1}"), IMAGE, 0, "augment.hflip", "must be true or false", FT_EINVAL},
-    {IMG(", 'augment': {'brightness': -0.1}"), IMAGE, 0, "augment.brightness", "must be a number between 0 and 10",
-     FT_EINVAL},
-    {IMG(", 'augment': {'contrast': -1}"), IMAGE, 0, "augment.contrast", "must be a number between 0 and 10",
-     FT_EINVAL},
-    {IMG(", 'augment': {'crop': 4}"), IMAGE, 0, "augment.crop", "must be {\"padding\": p}", FT_EINVAL},
-    {IMG(", 'augment': {'crop': {'padding': -1}}"), IMAGE, 0, "augment.crop.padding",
-     "must be an integer between 1 and 1024", FT_EINVAL},
-    {IMG(", 'augment': {'crop': {'padding': 1, 'size': 2}}"), IMAGE, 0, "augment.crop.size", "unknown field 'size'",
-     FT_EINVAL},
-    {IMG(", 'augment': {'crop': {'padding': 2}}"), IMAGE, 0, "augment.crop.padding",
-     "must be smaller than the image's height and width (2x2)", FT_EINVAL},
-    {IMG(", 'augment': {'hflip': true, 'views': 0}"), IMAGE, 0, "augment.views",
-     "must be an integer between 1 and 64", FT_EINVAL},
-    {IMG(", 'augment': {'views': 4}"), IMAGE, 0, "augment.views", "needs a transform", FT_EINVAL},
-    {SCRATCH(", 'augment': {'crop': {'padding': 1}}"), CLASSES, 0, "augment.crop",
-     "applies to images ([channels, height, width] inputs); these rows are 4 values each", FT_EINVAL},
-    {SCRATCH(", 'augment': {'brightness': 0.1}"), CLASSES, 0, "augment.brightness", "applies to images", FT_EINVAL},
-    {TUNE(", 'phases': [{'epochs': 1}, {'epochs': 1, 'augment': {'hflip': true}}]"), CLASSES, 0,
-     "phases[1].augment.hflip", "phases[1]: augment.hflip applies to images", FT_EINVAL},
-    {TUNE(", 'phases': [{'epochs': 1, 'augment': {'views': 65}}]"), CLASSES, 0, "phases[0].augment.views",
-     "must be an integer between 1 and 64", FT_EINVAL},
     /* loss and the loop */
     {SCRATCH(", 'loss': 'x'"), CLASSES, 0, "loss", "loss must be cross_entropy, binary_cross_entropy, mse, mae or huber",
      FT_EINVAL},
