@@ -211,10 +211,12 @@ int ft_spec_augment(const json_t *v, ft_augment *a, ft_error *err)
         ft_spec_bool(v, "augment", "hflip", &a->hflip, err) != 0 ||
         ft_spec_num(v, "augment", "brightness", 0, 10, &a->brightness, err) != 0 ||
         ft_spec_num(v, "augment", "contrast", 0, 10, &a->contrast, err) != 0 ||
-        ft_spec_int(v, "augment", "views", 1, FT_AUGMENT_MAX_VIEWS, &views, err) != 0)
+        ft_spec_int(v, "augment", "views", 0, FT_AUGMENT_MAX_VIEWS, &views, err) != 0)
         return -1;
     a->crop_padding = (int)padding;
     a->views = (int)views;
+    if (!json_object_get(v, "views") && ft_augment_active(a)) /* 0 (fresh draws every epoch) only when asked */
+        a->views = FT_AUGMENT_DEFAULT_VIEWS;
     return 0;
 }
 

@@ -41,7 +41,7 @@ def test_bad_augment_is_refused_naming_the_key():
         (dict(arch, augment={"vflip": True}), "augment.vflip", "unknown field"),
         (dict(arch, augment={"crop": {"padding": 28}}), "augment.crop.padding", "smaller than the image"),
         (dict(arch, augment={"views": 4}), "augment.views", "needs a transform"),
-        (dict(arch, augment={"hflip": True, "views": -1}), "augment.views", "between 1 and 64"),
+        (dict(arch, augment={"hflip": True, "views": -1}), "augment.views", "between 0 and 64"),
     ]
     for body, param, words in cases:
         err = expect_error(server.post("/v1/jobs", body), 422, param=param)
@@ -64,9 +64,10 @@ def events_of(job_id):
 def test_feature_cache_bypassed_or_holding_views():
     tune = {"dataset": S["images"], "base_model": base_model(), "drop_layers": 1, "head": {"hidden": [16]},
             "epochs": 2, "validation": {"split": 0.2}}
-    bypass = server.wait_job(submit(server, dict(tune, augment=AUG))["id"])
+    bypass = server.wait_job(submit(server, dict(tune, augment=dict(AUG, views=0)))["id"])
     views = server.wait_job(submit(server, dict(tune, augment=dict(AUG, views=2)))["id"])
-    for job in (bypass, views):
+    default = server.wait_job(submit(server, dict(tune, augment=AUG))["id"])
+    for job in (bypass, views, default):
         check(job["status"] == "succeeded", job)
     said = [e["message"] for e in events_of(bypass["id"])]
     check(any(m.startswith("Feature cache bypassed because of augment") for m in said), said)
@@ -74,8 +75,11 @@ def test_feature_cache_bypassed_or_holding_views():
     said = [e["message"] for e in events_of(views["id"])]
     check(any(m.startswith("Feature cache:") and "(2 augmented views of each training image)" in m for m in said),
           said)
+    said = [e["message"] for e in events_of(default["id"])]  # views default to 4
+    check(any(m.startswith("Feature cache:") and "(4 augmented views of each training image)" in m for m in said),
+          said)
     # in a phase: the first phase bypasses, the second (augment: null) caches
-    phased = dict(tune, phases=[{"epochs": 1, "augment": AUG}, {"epochs": 1, "augment": None}])
+    phased = dict(tune, phases=[{"epochs": 1, "augment": dict(AUG, views=0)}, {"epochs": 1, "augment": None}])
     del phased["epochs"]
     job = server.wait_job(submit(server, phased)["id"])
     check(job["status"] == "succeeded", job)

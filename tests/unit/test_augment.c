@@ -378,13 +378,13 @@ static const struct {
     {"{'crop': {'padding': 1, 'size': 2}}", true, false, "augment.crop.size", "unknown field 'size'"},
     {"{'crop': {'padding': 4}}", true, false, "augment.crop.padding",
      "must be smaller than the image's height and width (4x4)"},
-    {"{'hflip': true, 'views': 0}", true, false, "augment.views", "must be an integer between 1 and 64"},
+    {"{'hflip': true, 'views': -1}", true, false, "augment.views", "must be an integer between 0 and 64"},
     {"{'views': 4}", true, false, "augment.views", "needs a transform"},
     {"{'crop': {'padding': 1}}", false, false, "augment.crop",
      "applies to images ([channels, height, width] inputs); these rows are 4 values each"},
     {"{'brightness': 0.1}", false, false, "augment.brightness", "applies to images"},
     {"{'hflip': true}", false, true, "phases[1].augment.hflip", "phases[1]: augment.hflip applies to images"},
-    {"{'views': 65}", true, true, "phases[1].augment.views", "must be an integer between 1 and 64"},
+    {"{'views': 65}", true, true, "phases[1].augment.views", "must be an integer between 0 and 64"},
 };
 
 static void test_spec_refusals_name_the_key(void)
@@ -408,6 +408,26 @@ static void test_spec_refusals_name_the_key(void)
     CHECKF(plan_augment("null", false, false, &err) == 0, "%s: %s", err.param, err.msg);
 }
 
+/* Views default to FT_AUGMENT_DEFAULT_VIEWS; 0 asks for fresh draws every
+ * epoch (the cache bypassed). */
+static void test_spec_views_default(void)
+{
+    const char *texts[] = {"{\"hflip\": true}", "{\"hflip\": true, \"views\": 0}", "{\"views\": 0}", "null"};
+    const int want[] = {FT_AUGMENT_DEFAULT_VIEWS, 0, 0, 0};
+    for (int i = 0; i < 4; i++) {
+        json_t *spec = json_pack("{s:s, s:s, s:o}", "dataset", "ds_x", "base_model", "mdl_b", "augment",
+                                 json_loads(texts[i], JSON_DECODE_ANY, NULL));
+        ft_job_spec s;
+        ft_error err = {0};
+        CHECKF(ft_job_spec_parse(spec, &s, &err) == 0 && s.train.augment.views == want[i], "%s: views %d (%s)",
+               texts[i], s.train.augment.views, err.msg);
+        if (!err.code)
+            ft_job_spec_free(&s);
+        json_decref(spec);
+    }
+    CHECK(FT_AUGMENT_DEFAULT_VIEWS == 4);
+}
+
 int main(void)
 {
     train_set = blobs_dataset(60, 3, 1);
@@ -419,6 +439,7 @@ int main(void)
     RUN(test_resume_is_byte_identical);
     RUN(test_store_keys_augment);
     RUN(test_spec_refusals_name_the_key);
+    RUN(test_spec_views_default);
     ft_dataset_free(train_set);
     ft_dataset_free(val_set);
     return TEST_SUMMARY();
