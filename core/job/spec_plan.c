@@ -378,6 +378,7 @@ static void echo_training(json_t *j, const ft_train_config *c)
                                                       "restore_best", c->es_restore_best)
                                           : json_null());
     json_object_set_new(j, "lr_schedule", ft_sched_json(&c->schedule));
+    json_object_set_new(j, "augment", ft_augment_active(&c->augment) ? ft_augment_json(&c->augment) : json_null());
 }
 
 /* Write the resolved values back into the echoed spec. With phases, each

@@ -65,8 +65,7 @@ json_t *ft_augment_json(const ft_augment *a)
         json_object_set_new(j, "brightness", json_real(a->brightness));
     if (a->contrast > 0)
         json_object_set_new(j, "contrast", json_real(a->contrast));
-    if (a->views)
-        json_object_set_new(j, "views", json_integer(a->views));
+    json_object_set_new(j, "views", json_integer(a->views)); /* 0 too: its default is not 0 */
     return j;
 }
 

@@ -48,8 +48,9 @@ int ft_augment_cache_copies(const ft_augment *a);
  * name "<path>.<key>" (path: "augment"). */
 int ft_augment_check(const ft_augment *a, ft_shape shape, const char *path, ft_error *err);
 
-/* a as JSON ({"hflip", "crop": {"padding"}, "brightness", "contrast",
- * "views"}, only what is on): checkpoint identity and feature store keys. */
+/* a as JSON ({"hflip", "crop": {"padding"}, "brightness", "contrast"},
+ * only what is on, and "views"): the echoed spec, checkpoint identity and
+ * feature store keys. */
 json_t *ft_augment_json(const ft_augment *a);
 
 /* Gather rows idx[0..n) of ds into out as ft_dataset_gather does, each

@@ -333,12 +333,14 @@ static void test_store_keys_augment(void)
 }
 
 /* A spec with this augment (JSON text; in a second phase with phased) for
- * [1, 4, 4] images or [4] features, parsed and planned as POST /v1/jobs does. */
-static int plan_augment(const char *augment, bool image, bool phased, ft_error *err)
+ * [1, 4, 4] images or [4] features, parsed and planned as POST /v1/jobs
+ * does; when accepted, the job echoes `echo` (NULL: augment as given). */
+static int plan_augment(const char *augment, bool image, bool phased, const char *echo, ft_error *err)
 {
     static const char *const names[] = {"a", "b", "c"};
     static const uint64_t counts[] = {10, 10, 10};
     json_t *aug = json_loads(augment, JSON_DECODE_ANY, NULL);
+    json_t *want = echo ? json_loads(echo, JSON_DECODE_ANY, NULL) : json_incref(aug);
     json_t *arch = image ? json_pack("{s:[i,i,i], s:[{s:s}, {s:s, s:i, s:s}]}", "input", 1, 4, 4, "layers", "type",
                                      "flatten", "type", "dense", "units", 3, "activation", "softmax")
                          : json_pack("{s:[i], s:[{s:s, s:i, s:s}]}", "input", 4, "layers", "type", "dense", "units", 3,
@@ -353,13 +355,13 @@ static int plan_augment(const char *augment, bool image, bool phased, ft_error *
     int rc = ft_job_spec_parse(spec, &s, err);
     if (rc == 0) {
         rc = ft_job_plan(&s, &d, NULL, NULL, NULL, &warnings, err);
-        /* what was given is what the job echoes */
         CHECK(rc != 0 || json_equal(json_object_get(phased ? json_array_get(json_object_get(s.json, "phases"), 1)
-                                                           : s.json, "augment"), aug));
+                                                           : s.json, "augment"), want));
         ft_job_spec_free(&s);
     }
     json_decref(warnings);
     json_decref(spec);
+    json_decref(want);
     return rc;
 }
 
@@ -395,7 +397,7 @@ static void test_spec_refusals_name_the_key(void)
         for (char *c = text; *c; c++)
             *c = *c == '\'' ? '"' : *c;
         ft_error err = {0};
-        CHECKF(plan_augment(text, refusals[i].image, refusals[i].phased, &err) != 0 && err.code == FT_EINVAL,
+        CHECKF(plan_augment(text, refusals[i].image, refusals[i].phased, NULL, &err) != 0 && err.code == FT_EINVAL,
                "row %zu was accepted", i);
         CHECKF(strcmp(err.param, refusals[i].param) == 0 && strstr(err.msg, refusals[i].msg),
                "row %zu: %s: %s", i, err.param, err.msg);
@@ -403,9 +405,13 @@ static void test_spec_refusals_name_the_key(void)
     ft_error err = {0};
     const char *good = "{\"hflip\": true, \"crop\": {\"padding\": 1}, \"brightness\": 0.2, \"contrast\": 0.1, "
                        "\"views\": 4}";
-    CHECKF(plan_augment(good, true, false, &err) == 0, "%s: %s", err.param, err.msg);
-    CHECKF(plan_augment(good, true, true, &err) == 0, "%s: %s", err.param, err.msg);
-    CHECKF(plan_augment("null", false, false, &err) == 0, "%s: %s", err.param, err.msg);
+    CHECKF(plan_augment(good, true, false, NULL, &err) == 0, "%s: %s", err.param, err.msg);
+    CHECKF(plan_augment(good, true, true, NULL, &err) == 0, "%s: %s", err.param, err.msg);
+    CHECKF(plan_augment("null", false, false, NULL, &err) == 0, "%s: %s", err.param, err.msg);
+    /* the default views are echoed, and views 0 stays 0 */
+    CHECKF(plan_augment("{\"hflip\": true}", true, false, "{\"hflip\": true, \"views\": 4}", &err) == 0, "%s",
+           err.msg);
+    CHECKF(plan_augment("{\"hflip\": true, \"views\": 0}", true, true, NULL, &err) == 0, "%s", err.msg);
 }
 
 /* Views default to FT_AUGMENT_DEFAULT_VIEWS; 0 asks for fresh draws every
