@@ -3,8 +3,9 @@
  * above them, and keep those outputs in the feature store (when the caller
  * gave one) so a later job on the same base, rows, cut and preprocessing
  * skips the frozen layers entirely. With augmentation the training rows
- * are run K times, one augmented view each (augment.views), or, without
- * views, the cache is bypassed: the frozen layers run every batch. */
+ * are run K times, one augmented view each (augment.views), or, with views
+ * 0, the cache is bypassed: the frozen layers run forward only on every
+ * batch (a live prefix, train.c) and only the validation rows are cached. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
