@@ -115,6 +115,10 @@ void ft_preproc_free(ft_preproc *pp);
 json_t *ft_preproc_to_json(const ft_preproc *pp);
 int ft_preproc_from_json(ft_preproc *pp, const json_t *j, size_t features, ft_error *err);
 
+/* Standardise n scaled rows of f values in place, if pp has mean / std
+ * for f features (the second half of ft_dataset_gather). */
+void ft_preproc_normalize(const ft_preproc *pp, float *rows, size_t n, size_t f);
+
 /* Assemble model inputs for rows idx[0..n) into out (n * row size floats). */
 void ft_dataset_gather(const ft_dataset *ds, const ft_preproc *pp, const uint32_t *idx, size_t n,
                        float *out);

@@ -176,8 +176,17 @@ void ft_dataset_gather(const ft_dataset *ds, const ft_preproc *pp, const uint32_
             for (size_t j = 0; j < f; j++)
                 o[j] = r[j] * scale;
         }
-        if (pp->features == f)
-            for (size_t j = 0; j < f; j++)
-                o[j] = (o[j] - pp->mean[j]) / pp->std[j];
+    }
+    ft_preproc_normalize(pp, out, n, f);
+}
+
+void ft_preproc_normalize(const ft_preproc *pp, float *rows, size_t n, size_t f)
+{
+    if (pp->features != f)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        float *o = rows + i * f;
+        for (size_t j = 0; j < f; j++)
+            o[j] = (o[j] - pp->mean[j]) / pp->std[j];
     }
 }

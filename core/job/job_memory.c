@@ -63,7 +63,11 @@ void ft_job_memory_estimate(const ft_job_shape *j, ft_job_memory *out)
     size_t best = c->early_stopping && c->es_restore_best ? trainable : 0;
     out->optimizer = mul(add(ft_optim_state_floats(&c->optim, trainable), best), f);
     int layers = ft_model_num_layers(m), lo = ft_lowest_trained(m), from = 0;
-    size_t feat = 0, cached_rows = add(j->train_rows, j->val_rows);
+    /* the cache holds every augmented view of the training rows; augment
+     * without views caches the validation rows only, and runs the frozen
+     * layers on every batch (a live prefix) */
+    size_t copies = (size_t)ft_augment_cache_copies(&c->augment);
+    size_t feat = 0, cached_rows = add(mul(j->train_rows, copies), j->val_rows);
     if (lo < layers && ft_cache_decide(m, lo, cached_rows, c->cache_limit_bytes, &from, &feat) != FT_CACHE_ON)
         from = 0;
     else if (lo < layers)
@@ -72,6 +76,9 @@ void ft_job_memory_estimate(const ft_job_shape *j, ft_job_memory *out)
     int units = (int)ft_shape_size(ft_model_output_shape(m));
     int batch = c->batch_size > 0 ? c->batch_size : 1, shard_rows = (int)(((size_t)batch + shards - 1) / shards);
     out->activations = mul(pass_bytes(m, from, shard_rows, from ? feat : in, units), shards);
+    if (from && copies == 0) /* each shard's prefix workspace and raw rows */
+        out->activations = add(out->activations, mul(add(ft_workspace_infer_floats(m, 0, from, shard_rows),
+                                                         mul((size_t)shard_rows, in)), mul(f, shards)));
     /* The final evaluation runs while the trainer still holds its buffers,
      * in a forward-only workspace. */
     if (j->evaluates)

@@ -36,12 +36,13 @@ typedef enum { FT_VAL_NONE, FT_VAL_SPLIT, FT_VAL_SET } ft_val_kind;
 /* Most phases a job may have. */
 #define FT_MAX_PHASES 16
 
-/* One phase of a job: what it changes from the top-level spec. */
+/* One phase of a job: what it changes from the top-level spec (a phase's
+ * augment replaces the spec's; null turns it off). */
 typedef struct {
     ft_freeze_policy freeze;     /* this phase's freeze (default "base") */
     int trainable_last;          /* with FT_FREEZE_TRAINABLE_LAST */
     const char *trainable_from;  /* with FT_FREEZE_TRAINABLE_FROM (points into the spec's json) */
-    ft_train_config train;       /* epochs, optimiser, schedule and early stopping; the rest is unused */
+    ft_train_config train;       /* epochs, optimiser, schedule, early stopping and augment; the rest is unused */
 } ft_job_phase;
 
 typedef struct {
@@ -95,6 +96,11 @@ void ft_job_phase_config(const ft_job_spec *s, int k, ft_transfer *t, ft_train_c
  * freeze against the base model (NULL: none) and its metrics against the
  * validation set. Errors name "phases[k].<field>". */
 int ft_job_plan_phases(const ft_job_spec *s, const ft_model *base, ft_error *err);
+
+/* Check the spec's augment and every phase's against the model input
+ * `in` (image rows; ft_augment_check). Errors name "augment.<key>" or
+ * "phases[k].augment.<key>". */
+int ft_job_plan_augment(const ft_job_spec *s, ft_shape in, ft_error *err);
 
 /* What the plan needs to know of a dataset (from its summary, without loading it). */
 typedef struct {

@@ -190,6 +190,36 @@ int ft_spec_optimizer(const json_t *v, ft_optim_config *o, ft_error *err)
     return ft_optim_check(o, "optimizer", err);
 }
 
+int ft_spec_augment(const json_t *v, ft_augment *a, ft_error *err)
+{
+    static const char *const keys[] = {"hflip", "crop", "brightness", "contrast", "views", NULL};
+    static const char *const crop_keys[] = {"padding", NULL};
+    memset(a, 0, sizeof *a);
+    if (json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return ft_fail(err, FT_EINVAL, "augment",
+                       "augment must be an object such as {\"hflip\": true, \"crop\": {\"padding\": 4}}, or null");
+    if (ft_spec_keys(v, "augment", keys, err) != 0)
+        return -1;
+    json_t *crop = json_object_get(v, "crop");
+    long long padding = 0, views = 0;
+    if (crop && !json_is_null(crop) && (!json_is_object(crop) || !json_object_get(crop, "padding")))
+        return ft_fail(err, FT_EINVAL, "augment.crop", "augment.crop must be {\"padding\": p} (or null)");
+    if ((crop && (ft_spec_keys(crop, "augment.crop", crop_keys, err) != 0 ||
+                  ft_spec_int(crop, "augment.crop", "padding", 1, 1024, &padding, err) != 0)) ||
+        ft_spec_bool(v, "augment", "hflip", &a->hflip, err) != 0 ||
+        ft_spec_num(v, "augment", "brightness", 0, 10, &a->brightness, err) != 0 ||
+        ft_spec_num(v, "augment", "contrast", 0, 10, &a->contrast, err) != 0 ||
+        ft_spec_int(v, "augment", "views", 0, FT_AUGMENT_MAX_VIEWS, &views, err) != 0)
+        return -1;
+    a->crop_padding = (int)padding;
+    a->views = (int)views;
+    if (!json_object_get(v, "views") && ft_augment_active(a)) /* 0 (fresh draws every epoch) only when asked */
+        a->views = FT_AUGMENT_DEFAULT_VIEWS;
+    return 0;
+}
+
 int ft_spec_early_stopping(const json_t *v, ft_train_config *c, ft_error *err)
 {
     static const char *const keys[] = {"metric", "patience", "min_delta", "restore_best", NULL};

@@ -46,6 +46,11 @@ int ft_spec_optimizer(const json_t *v, ft_optim_config *o, ft_error *err);
 /* early_stopping: an object (on, with its defaults) or null (leaves c). */
 int ft_spec_early_stopping(const json_t *v, ft_train_config *c, ft_error *err);
 
+/* augment: {"hflip", "crop": {"padding"}, "brightness", "contrast",
+ * "views" (default FT_AUGMENT_DEFAULT_VIEWS; 0: bypass the feature cache)}
+ * or null (none) into a; checked against the data by ft_job_plan_augment. */
+int ft_spec_augment(const json_t *v, ft_augment *a, ft_error *err);
+
 /* lr_schedule: a name or an object, checked against c's epochs and lr. */
 int ft_spec_schedule(const json_t *v, ft_train_config *c, ft_error *err);
 

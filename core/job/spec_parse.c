@@ -205,7 +205,7 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
         "dataset", "validation", "test", "base_model", "architecture", "drop_layers", "cut_after",
         "freeze", "head", "loss", "huber_delta", "init", "optimizer", "batch_size", "epochs",
         "early_stopping", "seed", "metadata", "strict", "preprocessing", "name", "lr_schedule", "class_weight",
-        "label_smoothing", "grad_clip_norm", "phases", NULL};
+        "label_smoothing", "grad_clip_norm", "phases", "augment", NULL};
     memset(s, 0, sizeof *s);
     set_defaults(s);
     if (!json_is_object(json))
@@ -276,7 +276,8 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
         ((v = json_object_get(json, "head")) && parse_head(v, s, err) != 0) ||
         ((v = json_object_get(json, "init")) && parse_init(v, &s->transfer, err) != 0) ||
         ((v = json_object_get(json, "optimizer")) && ft_spec_optimizer(v, &s->train.optim, err) != 0) ||
-        ((v = json_object_get(json, "early_stopping")) && ft_spec_early_stopping(v, &s->train, err) != 0))
+        ((v = json_object_get(json, "early_stopping")) && ft_spec_early_stopping(v, &s->train, err) != 0) ||
+        ((v = json_object_get(json, "augment")) && ft_spec_augment(v, &s->train.augment, err) != 0))
         goto fail;
     if ((v = json_object_get(json, "loss"))) {
         if (!json_is_string(v) || ft_loss_parse(json_string_value(v), &s->train.loss) != 0) {

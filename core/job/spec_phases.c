@@ -23,7 +23,8 @@ static int in_phase(ft_error *err, int k)
 /* One phase object into ph, which starts as the top-level config. */
 static int parse_phase(const ft_job_spec *s, const json_t *v, ft_job_phase *ph, ft_error *err)
 {
-    static const char *const keys[] = {"freeze", "epochs", "optimizer", "lr_schedule", "early_stopping", NULL};
+    static const char *const keys[] = {"freeze", "epochs", "optimizer", "lr_schedule", "early_stopping", "augment",
+                                       NULL};
     long long epochs = 0;
     json_t *f;
     if (!json_is_object(v))
@@ -45,7 +46,8 @@ static int parse_phase(const ft_job_spec *s, const json_t *v, ft_job_phase *ph, 
         ph->trainable_last = t.trainable_last;
         ph->trainable_from = t.trainable_from;
     }
-    if ((f = json_object_get(v, "optimizer")) && ft_spec_optimizer(f, &ph->train.optim, err) != 0)
+    if (((f = json_object_get(v, "optimizer")) && ft_spec_optimizer(f, &ph->train.optim, err) != 0) ||
+        ((f = json_object_get(v, "augment")) && ft_spec_augment(f, &ph->train.augment, err) != 0))
         return -1;
     if ((f = json_object_get(v, "early_stopping"))) {
         ph->train.early_stopping = false; /* null turns the spec's off for this phase */
@@ -115,9 +117,20 @@ void ft_job_phase_config(const ft_job_spec *s, int k, ft_transfer *t, ft_train_c
     c->es_patience = p->es_patience;
     c->es_min_delta = p->es_min_delta;
     c->es_restore_best = p->es_restore_best;
+    c->augment = p->augment;
     c->phase = k + 1;
     /* each phase shuffles in its own order (phase 1 as a job without phases) */
     c->seed = s->train.seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)k);
+}
+
+int ft_job_plan_augment(const ft_job_spec *s, ft_shape in, ft_error *err)
+{
+    if (ft_augment_check(&s->train.augment, in, "augment", err) != 0)
+        return -1;
+    for (int k = 0; k < s->nphases; k++)
+        if (ft_augment_check(&s->phases[k].train.augment, in, "augment", err) != 0)
+            return in_phase(err, k);
+    return 0;
 }
 
 int ft_job_plan_phases(const ft_job_spec *s, const ft_model *base, ft_error *err)

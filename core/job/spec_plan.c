@@ -378,6 +378,7 @@ static void echo_training(json_t *j, const ft_train_config *c)
                                                       "restore_best", c->es_restore_best)
                                           : json_null());
     json_object_set_new(j, "lr_schedule", ft_sched_json(&c->schedule));
+    json_object_set_new(j, "augment", ft_augment_active(&c->augment) ? ft_augment_json(&c->augment) : json_null());
 }
 
 /* Write the resolved values back into the echoed spec. With phases, each
@@ -536,6 +537,8 @@ int ft_job_plan(ft_job_spec *s, const ft_data_info *train, const ft_model *base,
     if (!base && !s->loss_given)
         s->train.loss = loss_for(ft_model_output_activation(m));
     int rc = check_fit(s, m, base, train, &e, err);
+    if (rc == 0)
+        rc = ft_job_plan_augment(s, ft_model_input_shape(m), err);
     if (rc == 0)
         rc = check_training_options(s, train, &e, err);
     if (rc == 0 && budget && budget->val)

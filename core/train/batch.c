@@ -85,6 +85,8 @@ void ft_load_batch(const ft_batch_source *src, ft_target_mode mode, int units, c
         for (int i = 0; i < n; i++)
             memcpy(x + (size_t)i * src->feat_size, src->features + (size_t)idx[i] * src->feat_size,
                    sizeof(float) * src->feat_size);
+    else if (src->augment)
+        ft_augment_gather(src->augment, src->aug_seed, src->aug_stream, src->ds, src->pp, idx, (size_t)n, x);
     else
         ft_dataset_gather(src->ds, src->pp, idx, (size_t)n, x);
     const int32_t *lab = ft_dataset_clabels(src->ds);

@@ -24,6 +24,8 @@ typedef struct {
     const ft_preproc *pp;
     const float *features; /* cached inputs of the first run layer, or NULL */
     size_t feat_size;      /* floats per cached row */
+    const ft_augment *augment; /* augment raw rows (training only), or NULL */
+    uint64_t aug_seed, aug_stream; /* the key of the augmentation draws: seed and epoch */
 } ft_batch_source;
 
 /* Running sums of one pass (an epoch or an evaluation). */
@@ -81,6 +83,7 @@ double ft_now(void);
 int ft_lowest_trained(const ft_model *m);
 
 /* Whether the trainer caches a frozen prefix [0, *from) over `rows` rows
+ * (the training rows times ft_augment_cache_copies, and the validation's)
  * under `limit` bytes. The prefix ends where the model splits at or below
  * lo (ft_model_split_below: on a graph, below the branches that cross lo);
  * *from gets its end and *feat_size the floats per cached row unless OFF. */

@@ -92,6 +92,8 @@ static json_t *identity(const ft_trainer *tr)
     json_object_set_new(id, "grad_clip_norm", json_real(tr->cfg.grad_clip_norm));
     json_object_set_new(id, "lr_schedule", ft_sched_json(&tr->cfg.schedule));
     json_object_set_new(id, "phase", json_integer(tr->cfg.phase));
+    if (ft_augment_active(&tr->cfg.augment)) /* absent otherwise: older checkpoints still match */
+        json_object_set_new(id, "augment", ft_augment_json(&tr->cfg.augment));
     json_object_set_new(id, "epoch_offset", json_integer(tr->cfg.epoch_offset));
     return id;
 }

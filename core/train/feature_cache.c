@@ -2,11 +2,16 @@
  * row (batched, one shard per thread) so each epoch trains only the layers
  * above them, and keep those outputs in the feature store (when the caller
  * gave one) so a later job on the same base, rows, cut and preprocessing
- * skips the frozen layers entirely. */
+ * skips the frozen layers entirely. With augmentation the training rows
+ * are run K times, one augmented view each (augment.views), or, with views
+ * 0, the cache is bypassed: the frozen layers run forward only on every
+ * batch (a live prefix, train.c) and only the validation rows are cached. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/train/augment.h"
 #include "core/train/batch.h"
 #include "core/train/feature_store.h"
 #include "core/train/trainer.h"
@@ -14,11 +19,19 @@
 typedef struct {
     ft_trainer *tr;
     const ft_dataset *ds;
+    int copies; /* views of every row: ft_augment_cache_copies for the training set, else 1 */
     float *feat;
     int failed;
 } features_job;
 
-/* Shard s computes rows [s * rows / n, (s + 1) * rows / n) of the prefix. */
+/* Copies of ds's rows the cache holds. */
+static int set_copies(const ft_trainer *tr, const ft_dataset *ds)
+{
+    return ds == tr->train ? ft_augment_cache_copies(&tr->cfg.augment) : 1;
+}
+
+/* Shard s computes rows [s * rows / n, (s + 1) * rows / n) of the prefix,
+ * in every view (view v's rows follow view v - 1's). */
 static void features_shard(void *ctx, int s)
 {
     features_job *j = ctx;
@@ -36,23 +49,38 @@ static void features_shard(void *ctx, int s)
         free(x);
         return;
     }
-    for (size_t start = begin; start < end; start += CHUNK) {
-        int n = (int)(end - start < CHUNK ? end - start : CHUNK);
-        for (int i = 0; i < n; i++)
-            idx[i] = (uint32_t)(start + (size_t)i);
-        ft_dataset_gather(j->ds, tr->pp, idx, (size_t)n, x);
-        const float *y = ft_model_forward(tr->m, ws, x, n, 0, NULL);
-        memcpy(j->feat + start * fsize, y, sizeof(float) * fsize * (size_t)n);
+    const ft_augment *aug = &tr->cfg.augment;
+    bool views = j->ds == tr->train && ft_augment_active(aug);
+    for (int v = 0; v < j->copies; v++) {
+        for (size_t start = begin; start < end; start += CHUNK) {
+            int n = (int)(end - start < CHUNK ? end - start : CHUNK);
+            for (int i = 0; i < n; i++)
+                idx[i] = (uint32_t)(start + (size_t)i);
+            if (views) /* view v's draws: keyed (seed, v, row), whatever the epoch */
+                ft_augment_gather(aug, tr->cfg.seed, (uint64_t)v, j->ds, tr->pp, idx, (size_t)n, x);
+            else
+                ft_dataset_gather(j->ds, tr->pp, idx, (size_t)n, x);
+            const float *y = ft_model_forward(tr->m, ws, x, n, 0, NULL);
+            memcpy(j->feat + ((size_t)v * rows + start) * fsize, y, sizeof(float) * fsize * (size_t)n);
+        }
     }
     free(x);
     ft_workspace_free(ws);
 }
 
-/* Run the frozen prefix [0, run_from) once over a dataset into a feature array. */
+/* Floats the cache holds for ds (overflow checked by the plan's limit:
+ * ft_cache_decide compared the same product with it). */
+static size_t set_floats(const ft_trainer *tr, const ft_dataset *ds)
+{
+    return tr->feat_size * ft_dataset_rows(ds) * (size_t)set_copies(tr, ds);
+}
+
+/* Run the frozen prefix [0, run_from) once over a dataset (each view of
+ * it) into a feature array. */
 static float *compute_features(ft_trainer *tr, const ft_dataset *ds, ft_error *err)
 {
-    size_t rows = ft_dataset_rows(ds);
-    features_job j = {tr, ds, malloc(sizeof(float) * tr->feat_size * (rows ? rows : 1)), 0};
+    size_t floats = set_floats(tr, ds);
+    features_job j = {tr, ds, set_copies(tr, ds), malloc(sizeof(float) * (floats ? floats : 1)), 0};
     if (j.feat)
         ft_pool_run(tr->pool, features_shard, &j);
     if (!j.feat || j.failed) {
@@ -84,24 +112,35 @@ ft_cache_use ft_cache_decide(const ft_model *m, int lo, size_t rows, size_t limi
 }
 
 /* The store's key for one set: the caller's key plus what the trainer
- * adds (which set, the cut and the feature size). */
-static char *set_key(const ft_trainer *tr, const char *set)
+ * adds (which set, the cut and the feature size, and for augmented views
+ * the augmentation and its seed: never the plain rows' features). */
+static char *set_key(const ft_trainer *tr, const ft_dataset *ds, const char *set)
 {
     ft_layer_info below;
     ft_model_layer_info(tr->m, tr->run_from - 1, &below);
-    size_t len = strlen(tr->store_key) + strlen(below.name) + 128;
+    char augs[256] = "";
+    if (ds == tr->train && ft_augment_active(&tr->cfg.augment)) {
+        json_t *aug = ft_augment_json(&tr->cfg.augment);
+        char *text = aug ? json_dumps(aug, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(aug);
+        if (!text)
+            return NULL;
+        snprintf(augs, sizeof augs, "\naugment=%.200s\naugment_seed=%" PRIu64, text, tr->cfg.seed);
+        free(text);
+    }
+    size_t len = strlen(tr->store_key) + strlen(below.name) + strlen(augs) + 128;
     char *key = malloc(len);
     if (key)
-        snprintf(key, len, "%s\nset=%s\ncut=%d:%s\nfeatures=%zu", tr->store_key, set, tr->run_from, below.name,
-                 tr->feat_size);
+        snprintf(key, len, "%s\nset=%s\ncut=%d:%s\nfeatures=%zu%s", tr->store_key, set, tr->run_from, below.name,
+                 tr->feat_size, augs);
     return key;
 }
 
 /* The features of one set from the store, or NULL on a miss. */
 static float *stored_features(const ft_trainer *tr, const ft_dataset *ds, const char *set, double *seconds)
 {
-    size_t floats = tr->feat_size * ft_dataset_rows(ds);
-    char *key = set_key(tr, set);
+    size_t floats = set_floats(tr, ds);
+    char *key = set_key(tr, ds, set);
     float *feat = key ? malloc(sizeof(float) * (floats ? floats : 1)) : NULL;
     double s = 0;
     if (feat && ft_feature_store_get(tr->store, key, feat, floats, &s) == 1) {
@@ -120,39 +159,44 @@ static float *stored_features(const ft_trainer *tr, const ft_dataset *ds, const 
 static int store_features(const ft_trainer *tr, const ft_dataset *ds, const char *set, const float *feat,
                           double seconds)
 {
-    char *key = set_key(tr, set);
+    char *key = set_key(tr, ds, set);
     ft_error ignored = {0};
-    int rc = key ? ft_feature_store_put(tr->store, key, feat, tr->feat_size * ft_dataset_rows(ds), seconds,
+    int rc = key ? ft_feature_store_put(tr->store, key, feat, set_floats(tr, ds), seconds,
                                         &ignored)
                  : -1;
     free(key);
     return rc;
 }
 
-/* Both sets from the store; true on a hit for every set. */
+/* Both sets (with a live prefix, the validation set) from the store; true
+ * on a hit for every set. */
 static bool load_from_store(ft_trainer *tr, double *saved)
 {
     if (!tr->store)
         return false;
-    tr->train_feat = stored_features(tr, tr->train, "train", saved);
-    if (tr->train_feat && (!tr->val || (tr->val_feat = stored_features(tr, tr->val, "val", saved))))
+    if (!tr->live_prefix)
+        tr->train_feat = stored_features(tr, tr->train, "train", saved);
+    if ((tr->live_prefix || tr->train_feat) &&
+        (!tr->val || (tr->val_feat = stored_features(tr, tr->val, "val", saved))))
         return true;
     free(tr->train_feat);
     tr->train_feat = NULL;
     return false;
 }
 
-/* Compute both sets; then keep them in the store if there is one (*kept). */
+/* Compute both sets (with a live prefix, the validation set); then keep
+ * them in the store if there is one (*kept). */
 static int compute_all(ft_trainer *tr, bool *kept, ft_error *err)
 {
     double t0 = ft_now();
-    if (!(tr->train_feat = compute_features(tr, tr->train, err)))
+    if (!tr->live_prefix && !(tr->train_feat = compute_features(tr, tr->train, err)))
         return -1;
     double t_train = ft_now() - t0;
     if (tr->val && !(tr->val_feat = compute_features(tr, tr->val, err)))
         return -1;
     double t_val = ft_now() - t0 - t_train;
-    *kept = tr->store && store_features(tr, tr->train, "train", tr->train_feat, t_train) == 0 &&
+    *kept = tr->store &&
+            (tr->live_prefix || store_features(tr, tr->train, "train", tr->train_feat, t_train) == 0) &&
             (!tr->val || store_features(tr, tr->val, "val", tr->val_feat, t_val) == 0);
     return 0;
 }
@@ -160,14 +204,15 @@ static int compute_all(ft_trainer *tr, bool *kept, ft_error *err)
 int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
 {
     ft_model *m = tr->m;
-    int lo;
-    size_t rows = ft_dataset_rows(tr->train) + (tr->val ? ft_dataset_rows(tr->val) : 0);
+    int lo, views = ft_augment_active(&tr->cfg.augment) ? tr->cfg.augment.views : 0;
+    size_t copies = (size_t)ft_augment_cache_copies(&tr->cfg.augment);
+    size_t rows = ft_dataset_rows(tr->train) * copies + (tr->val ? ft_dataset_rows(tr->val) : 0);
     ft_cache_use use = ft_cache_decide(m, tr->lo, rows, tr->cfg.cache_limit_bytes, &lo, &tr->feat_size);
     tr->run_from = 0;
     if (use == FT_CACHE_OFF)
         return 0;
     double bytes = (double)rows * (double)tr->feat_size * sizeof(float);
-    char msg[480];
+    char msg[640];
     ft_layer_info below, first;
     ft_model_layer_info(m, lo - 1, &below);
     ft_model_layer_info(m, lo, &first);
@@ -177,6 +222,20 @@ int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error
                  first.name);
         ft_train_emit(hooks, "info", msg, NULL);
         return 0;
+    }
+    if (copies == 0) {
+        /* the frozen layers run forward only on every batch; the validation
+         * rows, never augmented, are cached when they fit */
+        tr->live_prefix = use == FT_CACHE_ON;
+        snprintf(msg, sizeof msg,
+                 "Feature cache bypassed because of augment: the training images change every epoch, so the frozen layers "
+                 "up to '%s' run on every batch%s (augment.views: K would run them once over K augmented views of each image).",
+                 below.name, tr->live_prefix && tr->val ? "; the validation rows' outputs are cached" : "");
+        ft_train_emit(hooks, "info", msg,
+                      json_pack("{s:s, s:s, s:b}", "event", "feature_cache_bypassed", "reason", "augment",
+                                "validation_cached", tr->live_prefix && tr->val));
+        if (!tr->live_prefix)
+            return 0;
     }
     if (use == FT_CACHE_TOO_BIG) {
         snprintf(msg, sizeof msg,
@@ -193,24 +252,29 @@ int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error
         tr->run_from = 0;
         return -1;
     }
+    if (tr->live_prefix) /* said above */
+        return 0;
     double seconds = ft_now() - t0;
+    char of_views[96] = "";
+    if (views)
+        snprintf(of_views, sizeof of_views, " (%d augmented views of each training image)", views);
     if (hit)
         snprintf(msg, sizeof msg,
-                 "Feature cache hit: the outputs of the frozen layers up to '%s' for %zu rows (%.1f MiB) came from an earlier job "
+                 "Feature cache hit: the outputs of the frozen layers up to '%s' for %zu rows%s (%.1f MiB) came from an earlier job "
                  "on the same base model, data, cut and preprocessing; the frozen layers did not run, saving about %.3f s.",
-                 below.name, rows, bytes / 1048576.0, saved - seconds > 0 ? saved - seconds : 0);
+                 below.name, rows, of_views, bytes / 1048576.0, saved - seconds > 0 ? saved - seconds : 0);
     else
         snprintf(msg, sizeof msg,
-                 "Feature cache: the frozen layers up to '%s' ran once over %zu rows (%.1f MiB, %.3f s); "
+                 "Feature cache: the frozen layers up to '%s' ran once over %zu rows%s (%.1f MiB, %.3f s); "
                  "each epoch now trains only the top %d layers, saving about %.3f s per epoch.%s",
-                 below.name, rows, bytes / 1048576.0, seconds, ft_model_num_layers(m) - lo, seconds,
+                 below.name, rows, of_views, bytes / 1048576.0, seconds, ft_model_num_layers(m) - lo, seconds,
                  kept ? " The features are kept on disk for later jobs on the same base model, data, cut and preprocessing."
                       : "");
     ft_train_emit(hooks, "info", msg,
-                  json_pack("{s:s, s:b, s:b, s:f, s:f, s:f, s:f, s:i}", "event", "feature_cache", "hit", hit,
+                  json_pack("{s:s, s:b, s:b, s:f, s:f, s:f, s:f, s:i, s:i}", "event", "feature_cache", "hit", hit,
                             "stored", hit || kept, "bytes", bytes, "build_seconds", hit ? 0.0 : seconds,
                             "saved_seconds", hit ? (saved - seconds > 0 ? saved - seconds : 0) : 0.0,
-                            "saved_seconds_per_epoch", hit ? saved : seconds, "cached_layers", lo));
+                            "saved_seconds_per_epoch", hit ? saved : seconds, "cached_layers", lo, "views", views));
     return 0;
 }
 

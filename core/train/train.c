@@ -72,6 +72,8 @@ void ft_trainer_free(ft_trainer *tr)
         return;
     for (int s = 0; tr->shards && s < tr->nshards; s++) {
         ft_workspace_free(tr->shards[s].ws);
+        ft_workspace_free(tr->shards[s].prefix_ws);
+        free(tr->shards[s].raw);
         ft_batch_buffers_free(&tr->shards[s].buf);
         if (s > 0)
             free(tr->shards[s].grads);
@@ -93,6 +95,7 @@ ft_trainer *ft_trainer_new(ft_model *m, const ft_dataset *train, const ft_datase
                            const ft_preproc *pp, const ft_train_config *cfg, ft_error *err)
 {
     if (check_config(cfg, val, err) != 0 || ft_train_check(m, train, cfg->loss, err) != 0 ||
+        ft_augment_check(&cfg->augment, ft_dataset_shape(train), "augment", err) != 0 ||
         (val && ft_train_check(m, val, cfg->loss, err) != 0) ||
         ft_model_check_trainable(m, ft_model_first_trainable(m), err) != 0)
         return NULL;
@@ -166,6 +169,10 @@ static int prepare(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         ft_shard *sh = &tr->shards[s];
         if (!(sh->ws = ft_workspace_new(m, tr->run_from, shard_rows, err)))
             return -1;
+        if (tr->live_prefix &&
+            (!(sh->prefix_ws = ft_workspace_new_range(m, 0, tr->run_from, shard_rows, err)) ||
+             !(sh->raw = malloc(sizeof(float) * ft_shape_size(ft_model_input_shape(m)) * (size_t)shard_rows))))
+            return err && err->code ? -1 : ft_fail(err, FT_ENOMEM, NULL, "out of memory for batch buffers");
         if (ft_batch_buffers_alloc(&sh->buf, shard_rows, in, tr->units) != 0 ||
             (s > 0 && !(sh->grads = calloc(ft_model_num_params(m) ? ft_model_num_params(m) : 1, sizeof(float)))))
             return ft_fail(err, FT_ENOMEM, NULL, "out of memory for batch buffers");
@@ -178,6 +185,24 @@ static int prepare(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
 static ft_batch_source source_for(const ft_trainer *tr, const ft_dataset *ds, const float *feat)
 {
     return (ft_batch_source){.ds = ds, .pp = tr->pp, .features = feat, .feat_size = tr->feat_size};
+}
+
+/* The training rows of the current epoch (0-based across phases, e):
+ * its view (e mod K) of the cached features, or the raw rows augmented
+ * with e's draws when augmentation bypasses the cache. */
+static ft_batch_source train_source(const ft_trainer *tr)
+{
+    ft_batch_source src = source_for(tr, tr->train, tr->train_feat);
+    uint64_t epoch = (uint64_t)tr->cfg.epoch_offset + (uint64_t)tr->epochs_done;
+    if (tr->train_feat) {
+        uint64_t view = epoch % (uint64_t)ft_augment_cache_copies(&tr->cfg.augment);
+        src.features += view * ft_dataset_rows(tr->train) * tr->feat_size;
+    } else if (ft_augment_active(&tr->cfg.augment)) {
+        src.augment = &tr->cfg.augment;
+        src.aug_seed = tr->cfg.seed;
+        src.aug_stream = epoch;
+    }
+    return src;
 }
 
 /* The permutation of an epoch is a function of the RNG state at its start. */
@@ -199,10 +224,13 @@ static void shard_step(void *ctx, int s)
     memset(&sh->acc, 0, sizeof sh->acc);
     if (sh->n == 0)
         return;
-    ft_batch_source src = source_for(tr, tr->train, tr->train_feat);
+    ft_batch_source src = train_source(tr);
     int flags = FT_FWD_TRAIN | (ft_loss_fused(tr->cfg.loss) ? FT_FWD_LOGITS : 0);
-    ft_load_batch(&src, tr->mode, tr->units, tr->order + sh->start, sh->n, b->x, b->labels, b->targets);
-    const float *out = ft_model_forward(tr->m, sh->ws, b->x, sh->n, flags, &sh->dropout_rng);
+    /* a live prefix turns the augmented rows into the trained layers' input */
+    ft_load_batch(&src, tr->mode, tr->units, tr->order + sh->start, sh->n, tr->live_prefix ? sh->raw : b->x,
+                  b->labels, b->targets);
+    const float *x = tr->live_prefix ? ft_model_forward(tr->m, sh->prefix_ws, sh->raw, sh->n, 0, NULL) : b->x;
+    const float *out = ft_model_forward(tr->m, sh->ws, x, sh->n, flags, &sh->dropout_rng);
     /* Divided by the whole batch's norm, the shards' losses and gradients add up to the batch's. */
     sh->loss = ft_loss_eval(&tr->loss, out, b->labels, b->targets, sh->n, tr->units, tr->batch_norm, b->grad);
     if (!isfinite(sh->loss))
@@ -422,7 +450,7 @@ const ft_epoch_metrics *ft_trainer_history(const ft_trainer *tr) { return tr->hi
 bool ft_trainer_stopped_early(const ft_trainer *tr) { return tr->stopped_early; }
 int ft_trainer_best_epoch(const ft_trainer *tr) { return tr->best_epoch; }
 double ft_trainer_seconds(const ft_trainer *tr) { return tr->seconds; }
-bool ft_trainer_cached(const ft_trainer *tr) { return tr->run_from > 0; }
+bool ft_trainer_cached(const ft_trainer *tr) { return tr->run_from > 0 && !tr->live_prefix; }
 
 void ft_trainer_set_note(ft_trainer *tr, json_t *note)
 {

@@ -15,6 +15,7 @@
 #include "core/nn/loss.h"
 #include "core/nn/model.h"
 #include "core/nn/optim.h"
+#include "core/train/augment.h"
 #include "core/train/metrics.h"
 #include "core/train/schedule.h"
 
@@ -33,7 +34,8 @@ typedef struct {
     int es_patience;
     double es_min_delta;       /* an improvement must beat the best by more than this */
     bool es_restore_best;      /* end with the weights of the best epoch */
-    uint64_t seed;             /* shuffling and dropout */
+    uint64_t seed;             /* shuffling, dropout and augmentation */
+    ft_augment augment;        /* of the training rows (augment.h); all zero: none */
     size_t cache_limit_bytes;  /* frozen-prefix cache budget; 0 turns the cache off */
     int threads;               /* data-parallel shards per batch (0 or 1: one);
                                   results are deterministic per thread count */

@@ -15,6 +15,8 @@ typedef struct {
     ft_workspace *ws;     /* this shard's activations */
     ft_batch_buffers buf; /* this shard's batch rows */
     float *grads;         /* this shard's gradients (shard 0 uses the model's) */
+    ft_workspace *prefix_ws; /* with a live prefix: the frozen layers, forward only */
+    float *raw;           /* with a live prefix: the batch's augmented input rows */
     ft_rng dropout_rng;   /* this shard's dropout masks */
     size_t start;         /* this step's rows: order[start, start + n) */
     int n;                /* rows this shard runs in this step */
@@ -33,7 +35,9 @@ struct ft_trainer {
     ft_target_mode mode;        /* how targets reach the loss */
     int units;                  /* model outputs */
     int lo;                     /* lowest layer whose parameters train */
-    int run_from;               /* first layer run per batch: lo with the cache, else 0 */
+    int run_from;               /* first layer trained per batch: lo with the cache, else 0 */
+    bool live_prefix;           /* augment without views: the frozen layers [0, run_from) run
+                                   every batch on the augmented rows; only val_feat is cached */
     size_t toff, tcount;        /* trainable parameter range of the flat array */
     ft_optim *opt;              /* state over the trainable range */
     int nshards;                /* data-parallel shards (threads) */
@@ -66,7 +70,7 @@ struct ft_trainer {
 
 /* Decide on the frozen-prefix cache and build it (feature_cache.c): from
  * the feature store on a hit, else by running the frozen layers once. Sets
- * run_from and feat_size, tells the hooks what happened. */
+ * run_from, feat_size and live_prefix, tells the hooks what happened. */
 int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err);
 
 /* Pass an event to the hooks; data is consumed. */

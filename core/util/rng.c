@@ -16,6 +16,16 @@ void ft_rng_seed(ft_rng *rng, uint64_t seed)
         rng->s[i] = splitmix64(&seed);
 }
 
+void ft_rng_seed_key(ft_rng *rng, uint64_t seed, uint64_t a, uint64_t b)
+{
+    /* each part goes through the mixer before the next is folded in, so
+     * (seed, a, b) and (seed, b, a) differ */
+    uint64_t x = seed;
+    x = splitmix64(&x) ^ a;
+    x = splitmix64(&x) ^ b;
+    ft_rng_seed(rng, splitmix64(&x));
+}
+
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 uint64_t ft_rng_next(ft_rng *rng)

@@ -17,6 +17,11 @@ typedef struct {
 /* Initialise from a 64-bit seed; equal seeds give equal streams. */
 void ft_rng_seed(ft_rng *rng, uint64_t seed);
 
+/* Initialise from a key (seed, a, b): a counter-based stream, so the
+ * numbers for one key do not depend on what was drawn before (per-sample
+ * augmentation keyed by epoch and row). Equal keys give equal streams. */
+void ft_rng_seed_key(ft_rng *rng, uint64_t seed, uint64_t a, uint64_t b);
+
 /* Next raw 64-bit value. */
 uint64_t ft_rng_next(ft_rng *rng);
 

@@ -49,4 +49,27 @@ static inline ft_model *init_model(const char *json, uint64_t seed)
     return m;
 }
 
+/* A transfer model on blobs_dataset's [1, 8, 8] images: a small CNN base
+ * cut before its hidden layer and frozen (the conv is a cacheable prefix),
+ * with a new hidden layer of 12 and a 3-way softmax head. */
+static inline ft_model *frozen_transfer_model(void)
+{
+    ft_model *base = model_from(
+        "{\"input\": [1, 8, 8], \"layers\": ["
+        "{\"name\": \"conv1\", \"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, \"activation\": \"relu\"},"
+        "{\"type\": \"maxpool2d\", \"size\": 2}, {\"type\": \"flatten\"},"
+        "{\"name\": \"hidden\", \"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"},"
+        "{\"name\": \"out\", \"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}");
+    ft_rng rng;
+    ft_rng_seed(&rng, 12);
+    ft_model_init(base, 0, FT_INIT_HE_NORMAL, 0, &rng);
+    ft_transfer t = {.drop_layers = 2, .freeze = FT_FREEZE_BASE, .nhidden = 1, .hidden = {12},
+                     .hidden_activation = FT_ACT_RELU, .output = FT_ACT_SOFTMAX, .units = 3,
+                     .init = FT_INIT_HE_NORMAL};
+    ft_error err = {0};
+    ft_model *m = ft_model_transfer(base, &t, &rng, NULL, &err);
+    ft_model_free(base);
+    return m;
+}
+
 #endif

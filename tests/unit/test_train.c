@@ -331,33 +331,13 @@ static void count_event(void *ctx, const char *level, const char *msg, const jso
         e->cache_seen = true;
 }
 
-static ft_model *transfer_for_cache(void)
-{
-    ft_model *base = model_from(
-        "{\"input\": [1, 8, 8], \"layers\": ["
-        "{\"name\": \"conv1\", \"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"padding\": 1, \"activation\": \"relu\"},"
-        "{\"type\": \"maxpool2d\", \"size\": 2}, {\"type\": \"flatten\"},"
-        "{\"name\": \"hidden\", \"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"},"
-        "{\"name\": \"out\", \"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}");
-    ft_rng rng;
-    ft_rng_seed(&rng, 12);
-    ft_model_init(base, 0, FT_INIT_HE_NORMAL, 0, &rng);
-    ft_transfer t = {.drop_layers = 2, .freeze = FT_FREEZE_BASE, .nhidden = 1, .hidden = {12},
-                     .hidden_activation = FT_ACT_RELU, .output = FT_ACT_SOFTMAX, .units = 3,
-                     .init = FT_INIT_HE_NORMAL};
-    ft_error err = {0};
-    ft_model *m = ft_model_transfer(base, &t, &rng, NULL, &err);
-    ft_model_free(base);
-    return m;
-}
-
 static void test_feature_cache_equivalent(void)
 {
     ft_dataset *ds = blobs_dataset(120, 3, 1), *val = blobs_dataset(30, 3, 5);
     ft_preproc pp;
     ft_preproc_init(&pp, ds);
     ft_error err = {0};
-    ft_model *a = transfer_for_cache(), *b = transfer_for_cache();
+    ft_model *a = frozen_transfer_model(), *b = frozen_transfer_model();
     ft_train_config c = config(FT_OPT_SGD, 4);
     c.cache_limit_bytes = 1 << 20;
     event_ctx ev = {0};
@@ -375,7 +355,7 @@ static void test_feature_cache_equivalent(void)
     CHECK_CLOSE(ft_trainer_history(ta)[3].val_loss, ft_trainer_history(tb)[3].val_loss, 1e-4, 1e-6);
 
     /* over the memory limit: the normal path, and an event saying so */
-    ft_model *d = transfer_for_cache();
+    ft_model *d = frozen_transfer_model();
     c.cache_limit_bytes = 100;
     event_ctx ev2 = {0};
     hooks.ctx = &ev2;
