@@ -18,7 +18,7 @@ json_t *ft_route_webhook_row(ft_app *app, ft_req *r, const json_t *fields, const
     }
     ft_app_new_id("wh", id, sizeof id);
     json_t *description = json_object_get(fields, "description");
-    json_t *row = json_pack("{ss ss so sO ss*}", "id", id, "url", json_string_value(json_object_get(fields, "url")),
+    json_t *row = json_pack("{ss ss so sO ss ss*}", "id", id, "url", json_string_value(json_object_get(fields, "url")),
                             "events", events, "description", description ? description : json_null(), "secret",
                             secret, "job", job_id);
     if (!row)

@@ -324,8 +324,8 @@ int ft_store_delivery_next_due(ft_store *s, int64_t *due_ms, ft_error *err)
 /* Columns: n, started_ms, duration_ms, http_status, error, response. */
 static json_t *attempt_row(ft_db_rows *r)
 {
-    return json_pack("{sI sf sI so so so}", "attempt", (json_int_t)ft_db_int(r, 0), "started_at",
-                     (double)ft_db_int(r, 1) / 1000.0, "duration_ms", (json_int_t)ft_db_int(r, 2), "http_status",
+    return json_pack("{sI sI sI sI so so so}", "attempt", (json_int_t)ft_db_int(r, 0), "started_at",
+                     (json_int_t)(ft_db_int(r, 1) / 1000), "started_at_ms", (json_int_t)ft_db_int(r, 1), "duration_ms", (json_int_t)ft_db_int(r, 2), "http_status",
                      ft_db_col_int_or_null(r, 3), "error",
                      ft_db_col_text_or_null(r, 4), "response", ft_db_col_text_or_null(r, 5));
 }
@@ -358,7 +358,7 @@ static json_t *delivery_row(ft_db_rows *r, ft_error *err)
     json_t *o = payload ? json_pack("{ss ss ss ss sI so so so}", "id", ft_db_text(r, 0), "object",
                                     "webhook.delivery", "event", ft_db_text(r, 1), "status", ft_db_text(r, 2),
                                     "created_at", (json_int_t)ft_db_int(r, 3), "next_attempt_at",
-                                    pending ? json_real((double)ft_db_int(r, 4) / 1000.0) : json_null(),
+                                    pending ? json_integer((ft_db_int(r, 4) + 999) / 1000) : json_null(),
                                     "finished_at", ft_db_col_int_or_null(r, 5), "payload", payload)
                         : NULL;
     if (payload && !o)
