@@ -116,10 +116,12 @@ int ft_cmd_serve(int argc, char **argv)
     static ft_route routes[64]; /* served for the whole process */
     size_t nroutes = role_routes(&app, routes, sizeof routes / sizeof routes[0]);
     /* Every role delivers webhooks: whichever process ended a job, its
-     * events go out even if no other kind of process runs. */
+     * events go out even if no other kind of process runs. First, so that
+     * libcurl's global set-up runs before any other thread. */
     ft_webhooks *webhooks = NULL;
-    if ((app.cfg.role != FT_ROLE_API && !(app.workers = ft_workers_start(&app, &err))) ||
-        ft_store_listen(app.store, on_store_notice, &app, &err) != 0 || !(webhooks = ft_webhooks_start(&app, &err)) ||
+    if (!(webhooks = ft_webhooks_start(&app, &err)) ||
+        (app.cfg.role != FT_ROLE_API && !(app.workers = ft_workers_start(&app, &err))) ||
+        ft_store_listen(app.store, on_store_notice, &app, &err) != 0 ||
         !(app.http = ft_app_http_start(&app, routes, nroutes, &err))) {
         fprintf(stderr, "finetuned serve: %s\n", err.msg);
         atomic_store(&app.shutting_down, true);

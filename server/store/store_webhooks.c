@@ -169,11 +169,18 @@ int ft_db_webhook_enqueue(ft_db_conn *c, const char *type, const json_t *data, c
     return rc;
 }
 
-/* A key of a job's stored result, or null. */
-static json_t *result_field(const json_t *result, const char *key)
+/* The numbers among the metrics at result[key] (loss, accuracy...), or
+ * null: the confusion matrix and per-class tables stay on the job, so a
+ * payload stays small whatever the number of classes. */
+static json_t *scalar_metrics(const json_t *result, const char *key)
 {
-    json_t *v = json_object_get(result, key);
-    return v ? v : json_null();
+    json_t *metrics = json_object_get(result, key), *out = json_is_object(metrics) ? json_object() : json_null();
+    const char *name;
+    json_t *v;
+    json_object_foreach(metrics, name, v)
+        if (out && json_is_number(v))
+            json_object_set(out, name, v);
+    return out;
 }
 
 int ft_db_webhook_job_ended(ft_db_conn *c, const char *job_id, ft_error *err)
@@ -188,10 +195,10 @@ int ft_db_webhook_job_ended(ft_db_conn *c, const char *job_id, ft_error *err)
     if (rc == 1) {
         json_t *result = ft_db_col_json(r, 2, err), *error = ft_db_col_json(r, 3, err);
         snprintf(type, sizeof type, "job.%s", ft_db_text(r, 0));
-        data = result && error ? json_pack("{ss ss ss so sO sO so sI}", "id", job_id, "object", "job", "status",
+        data = result && error ? json_pack("{ss ss ss so so so so sI}", "id", job_id, "object", "job", "status",
                                            ft_db_text(r, 0), "fine_tuned_model", ft_db_col_text_or_null(r, 1),
-                                           "test_metrics", result_field(result, "test_metrics"),
-                                           "validation_metrics", result_field(result, "validation_metrics"), "error",
+                                           "test_metrics", scalar_metrics(result, "test_metrics"),
+                                           "validation_metrics", scalar_metrics(result, "validation_metrics"), "error",
                                            json_incref(error), "finished_at", (json_int_t)ft_db_int(r, 4))
                                : NULL;
         json_decref(result);
@@ -309,6 +316,7 @@ int ft_store_delivery_record(ft_store *s, const ft_delivery *d, const ft_deliver
 
 int ft_store_delivery_next_due(ft_store *s, int64_t *due_ms, ft_error *err)
 {
+    *due_ms = -1;
     ft_db_conn *c = ft_db_acquire(s, err);
     int rc = c ? ft_db_scalar(c,
                               "SELECT COALESCE(MIN(CASE WHEN lease_expires_ms > next_attempt_ms THEN lease_expires_ms "
@@ -325,9 +333,9 @@ int ft_store_delivery_next_due(ft_store *s, int64_t *due_ms, ft_error *err)
 static json_t *attempt_row(ft_db_rows *r)
 {
     return json_pack("{sI sI sI sI so so so}", "attempt", (json_int_t)ft_db_int(r, 0), "started_at",
-                     (json_int_t)(ft_db_int(r, 1) / 1000), "started_at_ms", (json_int_t)ft_db_int(r, 1), "duration_ms", (json_int_t)ft_db_int(r, 2), "http_status",
-                     ft_db_col_int_or_null(r, 3), "error",
-                     ft_db_col_text_or_null(r, 4), "response", ft_db_col_text_or_null(r, 5));
+                     (json_int_t)(ft_db_int(r, 1) / 1000), "started_at_ms", (json_int_t)ft_db_int(r, 1),
+                     "duration_ms", (json_int_t)ft_db_int(r, 2), "http_status", ft_db_col_int_or_null(r, 3),
+                     "error", ft_db_col_text_or_null(r, 4), "response", ft_db_col_text_or_null(r, 5));
 }
 
 /* The attempts of delivery id, oldest first, into d["attempts"]. */

@@ -78,7 +78,8 @@ static void post(ft_webhooks *w, const ft_delivery *d, ft_delivery_attempt *a, p
         snprintf(error, error_len, "%s", err.msg);
         return;
     }
-    snprintf(pin, sizeof pin, "%s:%d:%s", u.host, u.port, addr);
+    bool v6 = strchr(u.host, ':') != NULL; /* a literal IPv6 host is bracketed in a pin too */
+    snprintf(pin, sizeof pin, "%s%s%s:%d:%s", v6 ? "[" : "", u.host, v6 ? "]" : "", u.port, addr);
     snprintf(header[0], sizeof header[0], "webhook-id: %s", d->id);
     snprintf(header[1], sizeof header[1], "webhook-timestamp: %lld", (long long)stamp);
     snprintf(header[2], sizeof header[2], "webhook-signature: %s", signature);

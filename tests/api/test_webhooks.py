@@ -81,6 +81,25 @@ def verify(secret, headers, body):
     return json.loads(body)
 
 
+def conforms(schema, obj):
+    """obj validates against docs/openapi.yaml's components/schemas/<schema>."""
+    import jsonschema
+    import yaml
+    with open(os.path.join(ROOT, "docs", "openapi.yaml")) as f:
+        spec = yaml.safe_load(f)
+    resolver = jsonschema.RefResolver.from_schema(spec, id_of=lambda _: "")
+    validator = jsonschema.Draft202012Validator({"$ref": "#/components/schemas/" + schema}, resolver=resolver)
+    errors = ["%s: %s" % ("/".join(map(str, e.path)), e.message) for e in validator.iter_errors(obj)]
+    check(not errors, "%s does not match the spec: %s\n%s" % (schema, "; ".join(errors[:5]), json.dumps(obj)))
+
+
+def close_numbers(got, full):
+    """got holds exactly the numbers of full (the API rounds reals to 10
+    digits, the payload does not)."""
+    numbers = {k: v for k, v in full.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return set(got) == set(numbers) and all(abs(got[k] - v) <= 1e-9 * max(1, abs(v)) for k, v in numbers.items())
+
+
 def register(srv, url, **fields):
     resp = srv.post("/v1/webhooks", dict(url=url, **fields))
     check(resp.status == 201, "register: %r" % resp)
@@ -150,10 +169,12 @@ def test_signed_events_exactly_once_per_ended_job():
     everything, own = Receiver(), Receiver()
     hook = register(server, everything.url)
     try:
-        resp = server.post("/v1/jobs", {"dataset": dataset["id"], "epochs": 1, "webhook": {"url": own.url},
+        resp = server.post("/v1/jobs", {"dataset": dataset["id"], "test": dataset["id"], "epochs": 1,
+                                        "webhook": {"url": own.url},
                                         "architecture": mlp_architecture([1, 28, 28], 10, (8,))})
         check(resp.status == 201, "submit: %r" % resp)
         succeeded = resp.json()
+        conforms("Job", succeeded)
         own_hook = succeeded["webhook"]
         check(set(own_hook) == {"id", "secret"} and own_hook["secret"].startswith("whsec_"), own_hook)
         check("webhook" not in server.get("/v1/jobs/" + succeeded["id"]).json(), "the secret is shown once")
@@ -171,7 +192,9 @@ def test_signed_events_exactly_once_per_ended_job():
         job = server.get("/v1/jobs/" + succeeded["id"]).json()
         check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", payload["timestamp"]), payload)
         check(payload["data"]["fine_tuned_model"] == job["result_model"] and payload["data"]["status"] == "succeeded"
-              and payload["data"]["test_metrics"] == job["test_metrics"], payload)
+              and close_numbers(payload["data"]["test_metrics"], job["test_metrics"]), (payload, job["test_metrics"]))
+        check("confusion_matrix" in job["test_metrics"] and payload["data"]["test_metrics"]["accuracy"] > 0,
+              "the payload keeps the scalar metrics only: %r" % payload["data"]["test_metrics"])
         own_calls = own.wait(1)
         body = verify(own_hook["secret"], *own_calls[0])
         check(body["type"] == "job.succeeded" and body["data"]["id"] == succeeded["id"], body)
@@ -204,6 +227,7 @@ def test_fails_three_times_then_delivered_on_the_fourth():
         (d,) = wait_for(lambda: (lambda ds: ds if ds and ds[0]["status"] == "delivered" else None)(
             deliveries(server, hook["id"])), what="the delivery recorded as delivered")
         check([a["http_status"] for a in d["attempts"]] == [500, 500, 503, 200], d)
+        conforms("WebhookDelivery", d)
         check([a["attempt"] for a in d["attempts"]] == [1, 2, 3, 4] and d["next_attempt_at"] is None, d)
         check(d["attempts"][0]["response"] == "nope" and "HTTP 500" in d["attempts"][0]["error"], d)
         starts = [a["started_at_ms"] for a in d["attempts"]]

@@ -39,7 +39,9 @@ static void test_signature_matches_the_spec_example(void)
 static void test_bad_secrets_are_refused(void)
 {
     char sig[FT_WEBHOOK_SIGNATURE_MAX];
-    const char *bad[] = {"whsec_", "whsec_abc", "whsec_!!!!", "whsec_" "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"};
+    /* Empty, not base64, and a key longer than any secret we make. */
+    const char *bad[] = {"whsec_", "whsec_abc", "whsec_!!!!",
+                         "whsec_QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ft_error err = {0};
         CHECKF(ft_webhook_sign(bad[i], "msg_1", 1, "{}", 2, sig, &err) == -1 && err.code == FT_EINVAL, "%s", bad[i]);
@@ -110,6 +112,12 @@ static void test_urls(void)
           strstr(err.msg, "link-local") && strstr(err.msg, "--webhook-allow-private"));
     CHECK(ft_webhook_url_check("http://[::1]:9/", "url", false, &err) == -1 && strstr(err.msg, "loopback"));
     CHECK(ft_webhook_url_check("http://[::1]:9/", "url", true, &err) == 0);
+    /* Other spellings of loopback are the same address. */
+    const char *loopbacks[] = {"http://2130706433/", "http://0x7f000001/", "http://127.1/", "http://[::ffff:7f00:1]/",
+                               "http://[0:0:0:0:0:0:0:1]/"};
+    for (size_t i = 0; i < sizeof loopbacks / sizeof loopbacks[0]; i++)
+        CHECKF(ft_webhook_url_check(loopbacks[i], "url", false, &err) == -1 && strstr(err.msg, "loopback"), "%s: %s",
+               loopbacks[i], err.msg);
     CHECK(ft_webhook_url_check("http://8.8.8.8/", "url", false, &err) == 0);
     CHECK(ft_webhook_url_check("https://hooks.example.com/", "url", false, &err) == 0);
     /* localhost resolves to loopback: refused then, and pinned otherwise. */
