@@ -15,8 +15,8 @@ import socket
 import subprocess
 import threading
 
-from harness import (ROOT, Server, cancel_and_wait, check, expect_error, main, mlp_architecture, start_long_job,
-                     submit, upload_fashion, wait_for)
+from harness import (ROOT, Server, cancel_and_wait, check, expect_error, main, mlp_architecture, postgres_only,
+                     start_long_job, submit, upload_fashion, wait_for)
 
 FAST = ["--webhook-retry-base", "50", "--webhook-retry-cap", "1", "--webhook-connect-timeout", "1",
         "--webhook-timeout", "2"]
@@ -297,6 +297,33 @@ def test_deleting_an_endpoint_stops_its_deliveries():
     check(server.delete("/v1/webhooks/" + hook["id"]).status == 200, "delete")
     rows = server.sql("SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = ?", (hook["id"],))
     check(int(rows[0][0]) == 0, "pending deliveries left: %r" % rows)
+
+
+@postgres_only
+def test_every_role_delivers_once():
+    """An API process and a worker process on one store: the worker's job
+    is announced once (both dispatchers wake; one claims); with the API
+    process gone, the worker's dispatcher still delivers."""
+    api = Server("--role", "api", "--webhook-allow-private", *FAST, store="postgres")
+    worker = Server("--role", "worker", "--webhook-allow-private", *FAST, data_dir=api.data_dir, store="postgres")
+    rx = Receiver()
+    try:
+        hook = register(api, rx.url, events=["job.succeeded"])
+        ds = upload_fashion(api, 64)
+        first = tiny_job(api, ds)
+        check(api.wait_job(first["id"], timeout=120)["status"] == "succeeded", "the worker ran it")
+        rx.wait(1)
+        # The API process dies as soon as it has queued the next job: the
+        # worker ends the job, and its own dispatcher sends the event.
+        second = tiny_job(api, ds)
+        api.kill9()
+        calls = rx.wait(2)
+        ids = [verify(hook["secret"], h, b)["data"]["id"] for h, b in calls]
+        check(ids == [first["id"], second["id"]], "one event per job, in order: %r" % ids)
+    finally:
+        worker.close()
+        api.close()
+        rx.close()
 
 
 def test_readme_example():
