@@ -177,7 +177,9 @@ def test_signed_events_exactly_once_per_ended_job():
         conforms("Job", succeeded)
         own_hook = succeeded["webhook"]
         check(set(own_hook) == {"id", "secret"} and own_hook["secret"].startswith("whsec_"), own_hook)
-        check("webhook" not in server.get("/v1/jobs/" + succeeded["id"]).json(), "the secret is shown once")
+        got = server.get("/v1/jobs/" + succeeded["id"]).json()
+        check("webhook" not in got and got["spec"]["webhook"] == {"url": own.url}, "the secret is shown once: %r"
+              % got)
         check(server.get("/v1/webhooks/" + own_hook["id"]).json()["job"] == succeeded["id"], "own endpoint")
         check(server.wait_job(succeeded["id"], timeout=120)["status"] == "succeeded", "job 1")
         failed = failing_job(server)

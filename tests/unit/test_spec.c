@@ -226,8 +226,6 @@ static const struct {
     {SCRATCH(""), CLASSES, "metadata", "{}"},
     {SCRATCH(", 'metadata': {'team': 'x'}"), CLASSES, "metadata", "{'team': 'x'}"},
     {SCRATCH(", 'name': 'run 1'"), CLASSES, "name", "'run 1'"},
-    /* the job's own webhook: kept as given; the service checks it (server/webhooks) */
-    {SCRATCH(", 'webhook': {'url': 'https://e.com/h'}"), CLASSES, "webhook", "{'url': 'https://e.com/h'}"},
 };
 
 static void test_every_field_echoes_its_value_or_default(void)
