@@ -200,7 +200,9 @@ def test_signed_events_exactly_once_per_ended_job():
         own_calls = own.wait(1)
         body = verify(own_hook["secret"], *own_calls[0])
         check(body["type"] == "job.succeeded" and body["data"]["id"] == succeeded["id"], body)
-        ids = {d["id"]: d for d in deliveries(server, hook["id"])}
+        # The receiver answers before the dispatcher records the attempt.
+        ids = wait_for(lambda: (lambda ds: {d["id"]: d for d in ds} if all(d["attempts"] for d in ds) else None)(
+            deliveries(server, hook["id"])), what="the attempts recorded")
         check(len(ids) == 3 and {h["webhook-id"] for h, _ in calls} == set(ids), ids)
         check(all(d["status"] == "delivered" and [a["http_status"] for a in d["attempts"]] == [200]
                   and d["attempts"][0]["response"] == "thanks" for d in ids.values()), ids)
@@ -344,6 +346,20 @@ def test_readme_example():
         check(verify(created["secret"], headers, body)["type"] == "job.succeeded", body)
         server.delete("/v1/webhooks/" + created["id"])
     finally:
+        rx.close()
+
+
+def test_shutdown_is_clean():
+    """SIGTERM stops the dispatcher with the rest: exit 0, no sanitizer report."""
+    srv = Server("--webhook-allow-private", *FAST)
+    rx = Receiver()
+    try:
+        register(srv, rx.url)
+        srv.wait_job(tiny_job(srv, upload_fashion(srv, 64))["id"], timeout=120)
+        rx.wait(1)
+        srv.stop_clean()
+    finally:
+        srv.close()
         rx.close()
 
 
