@@ -20,6 +20,9 @@
 /* The longest sleep between looks at the outbox: wake-ups come with every
  * job change, this only bounds what a missed one can cost. */
 #define FALLBACK_POLL_MS 5000
+/* The wait after a due delivery could not be claimed (another process is
+ * committing its claim of it). */
+#define MISSED_CLAIM_MS 50
 /* The response body kept with an attempt. */
 #define RESPONSE_PREFIX 256
 
@@ -163,15 +166,32 @@ static void attempt(ft_webhooks *w, const ft_delivery *d)
                a.delivered ? "delivered" : a.next_attempt_ms ? "retry" : "failed", NULL);
 }
 
-/* Milliseconds until the next delivery is due, at most FALLBACK_POLL_MS. */
-static int wait_ms(ft_webhooks *w)
+/* Send what is due, then return how long to sleep (at most
+ * FALLBACK_POLL_MS). Each claim is preceded by a plain read of when the
+ * next delivery is due: the dispatcher wakes with every job change, and
+ * finding nothing due must not take SQLite's write lock. */
+static int deliver_due(ft_webhooks *w, int lease_ms)
 {
-    int64_t due = 0;
     ft_error err = {0};
-    if (ft_store_delivery_next_due(w->app->store, &due, &err) != 1)
-        return FALLBACK_POLL_MS;
-    int64_t ms = due - now_ms();
-    return ms <= 0 ? 0 : ms > FALLBACK_POLL_MS ? FALLBACK_POLL_MS : (int)ms;
+    while (!atomic_load(&w->stop)) {
+        int64_t due;
+        int rc = ft_store_delivery_next_due(w->app->store, &due, &err);
+        int64_t wait = rc == 1 ? due - now_ms() : FALLBACK_POLL_MS;
+        ft_delivery d;
+        if (rc == 1 && wait <= 0)
+            rc = ft_store_delivery_claim(w->app->store, lease_ms, &d, &err);
+        if (rc < 0) {
+            ft_app_log(w->app, "webhook_error", "error", err.msg, NULL);
+            return FALLBACK_POLL_MS;
+        }
+        if (wait > 0)
+            return wait > FALLBACK_POLL_MS ? FALLBACK_POLL_MS : (int)wait;
+        if (rc == 0)
+            return MISSED_CLAIM_MS; /* due, but another dispatcher holds it: look again shortly */
+        attempt(w, &d);
+        ft_delivery_free(&d);
+    }
+    return 0;
 }
 
 static void *run(void *ctx)
@@ -183,17 +203,9 @@ static void *run(void *ctx)
     unsigned long seen = ft_app_wait(w->app, 0, 0);
     /* At shutdown the change signal no longer waits: stop looking then. */
     while (!atomic_load(&w->stop) && !atomic_load(&w->app->shutting_down)) {
-        ft_delivery d;
-        ft_error err = {0};
-        int rc = 0;
-        while (!atomic_load(&w->stop) && (rc = ft_store_delivery_claim(w->app->store, lease_ms, &d, &err)) == 1) {
-            attempt(w, &d);
-            ft_delivery_free(&d);
-        }
-        if (rc < 0)
-            ft_app_log(w->app, "webhook_error", "error", err.msg, NULL);
+        int ms = deliver_due(w, lease_ms);
         if (!atomic_load(&w->stop))
-            seen = ft_app_wait(w->app, seen, rc < 0 ? FALLBACK_POLL_MS : wait_ms(w));
+            seen = ft_app_wait(w->app, seen, ms);
     }
     return NULL;
 }
