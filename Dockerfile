@@ -27,6 +27,8 @@ RUN apt-get update \
         protobuf-c-compiler \
         libsqlite3-dev \
         libpq-dev \
+        libcurl4-openssl-dev \
+        libssl-dev \
         nettle-dev \
         zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -47,8 +49,8 @@ RUN make -j"$(nproc)" build/finetuned && strip build/finetuned
 # ---- runtime: only the shared libraries the binary links, and wget ----
 FROM debian:bookworm-slim
 # wget, not curl, for the HEALTHCHECK: it is one small package whose
-# libraries (gnutls, idn2) the service already pulls in, where curl brings
-# libcurl with ssh, ldap, kerberos, rtmp and http/2 stacks that nothing uses.
+# libraries (gnutls, idn2) the service already pulls in. libcurl4 (OpenSSL
+# flavour) and libssl3 are the webhooks' HTTP client and HMAC.
 # dpkg leaves out the packages' documentation, manuals and translations
 # (the licences stay), and apt-get clean drops the downloaded .debs and
 # apt's caches, which would otherwise stay in the layer (about 100 MB).
@@ -67,6 +69,8 @@ RUN printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*
         libprotobuf-c1 \
         libsqlite3-0 \
         libpq5 \
+        libcurl4 \
+        libssl3 \
         zlib1g \
         wget \
     && apt-get clean \

@@ -13,6 +13,7 @@
 #include "server/app/prom.h"
 #include "server/api/routes.h"
 #include "server/app/version.h"
+#include "server/webhooks/webhooks.h"
 #include "server/worker/worker.h"
 
 /* The write end of the pipe that carries SIGTERM / SIGINT to the main
@@ -114,12 +115,18 @@ int ft_cmd_serve(int argc, char **argv)
     openblas_set_num_threads(1);
     static ft_route routes[64]; /* served for the whole process */
     size_t nroutes = role_routes(&app, routes, sizeof routes / sizeof routes[0]);
-    if ((app.cfg.role != FT_ROLE_API && !(app.workers = ft_workers_start(&app, &err))) ||
+    /* Every role delivers webhooks: whichever process ended a job, its
+     * events go out even if no other kind of process runs. First, so that
+     * libcurl's global set-up runs before any other thread. */
+    ft_webhooks *webhooks = NULL;
+    if (!(webhooks = ft_webhooks_start(&app, &err)) ||
+        (app.cfg.role != FT_ROLE_API && !(app.workers = ft_workers_start(&app, &err))) ||
         ft_store_listen(app.store, on_store_notice, &app, &err) != 0 ||
         !(app.http = ft_app_http_start(&app, routes, nroutes, &err))) {
         fprintf(stderr, "finetuned serve: %s\n", err.msg);
         atomic_store(&app.shutting_down, true);
         ft_store_listen(app.store, NULL, NULL, &err);
+        ft_webhooks_stop(webhooks);
         ft_workers_stop(app.workers);
         return 1;
     }
@@ -149,6 +156,7 @@ int ft_cmd_serve(int argc, char **argv)
     ft_http_quiesce(app.http);
     ft_app_notify(&app); /* end event streams */
     ft_store_listen(app.store, NULL, NULL, &err); /* no wake-up may reach the workers as they go */
+    ft_webhooks_stop(webhooks);
     bool workers_done = ft_workers_stop(app.workers);
     ft_http_stop(app.http);
     if (!workers_done) {

@@ -205,7 +205,9 @@ int ft_job_spec_parse(const json_t *json, ft_job_spec *s, ft_error *err)
         "dataset", "validation", "test", "base_model", "architecture", "drop_layers", "cut_after",
         "freeze", "head", "loss", "huber_delta", "init", "optimizer", "batch_size", "epochs",
         "early_stopping", "seed", "metadata", "strict", "preprocessing", "name", "lr_schedule", "class_weight",
-        "label_smoothing", "grad_clip_norm", "phases", "augment", NULL};
+        "label_smoothing", "grad_clip_norm", "phases", "augment",
+        "webhook", /* the job's own webhook endpoint: the service checks it (server/webhooks) */
+        NULL};
     memset(s, 0, sizeof *s);
     set_defaults(s);
     if (!json_is_object(json))

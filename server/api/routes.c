@@ -5,6 +5,7 @@
 #define DATASETS (&ft_resources[FT_RESOURCE_DATASET])
 #define MODELS (&ft_resources[FT_RESOURCE_MODEL])
 #define JOBS (&ft_resources[FT_RESOURCE_JOB])
+#define WEBHOOKS (&ft_resources[FT_RESOURCE_WEBHOOK])
 
 const ft_route ft_routes[] = {
     {"GET", "/healthz", FT_BODY_NONE, ft_route_healthz, FT_ROUTE_OPEN, NULL},
@@ -37,6 +38,12 @@ const ft_route ft_routes[] = {
     {"GET", "/v1/jobs/{id}/metrics.png", FT_BODY_NONE, ft_route_job_metrics_png, 0, NULL},
     {"GET", "/v1/jobs/{id}/confusion.png", FT_BODY_NONE, ft_route_job_confusion_png, 0, NULL},
     {"GET", "/v1/jobs/{id}/confusion.csv", FT_BODY_NONE, ft_route_job_confusion_csv, FT_ROUTE_HEAVY, NULL},
+
+    {"POST", "/v1/webhooks", FT_BODY_JSON, ft_route_webhook_create, 0, NULL},
+    {"GET", "/v1/webhooks", FT_BODY_NONE, ft_route_list, 0, WEBHOOKS},
+    {"GET", "/v1/webhooks/{id}", FT_BODY_NONE, ft_route_get, 0, WEBHOOKS},
+    {"DELETE", "/v1/webhooks/{id}", FT_BODY_NONE, ft_route_delete, 0, WEBHOOKS},
+    {"GET", "/v1/webhooks/{id}/deliveries", FT_BODY_NONE, ft_route_webhook_deliveries, 0, NULL},
 };
 
 const size_t ft_nroutes = sizeof ft_routes / sizeof ft_routes[0];

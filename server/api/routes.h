@@ -36,6 +36,14 @@ void ft_route_job_metrics(ft_app *app, ft_req *r);
 void ft_route_job_metrics_png(ft_app *app, ft_req *r);
 void ft_route_job_confusion_png(ft_app *app, ft_req *r);
 void ft_route_job_confusion_csv(ft_app *app, ft_req *r);
+/* webhooks */
+void ft_route_webhook_create(ft_app *app, ft_req *r);
+void ft_route_webhook_deliveries(ft_app *app, ft_req *r);
+/* A new endpoint's row from request fields (url, events, description),
+ * with a generated id and secret, for job_id's events alone if it is not
+ * NULL; param prefixes field names in errors ("webhook."). NULL after
+ * replying 422. */
+json_t *ft_route_webhook_row(ft_app *app, ft_req *r, const json_t *fields, const char *param, const char *job_id);
 
 /* Shared by handlers (routes_resources.c): the {id} path parameter if it is a valid id with this
  * prefix, else reply 404 and return NULL. `what` names the resource. */

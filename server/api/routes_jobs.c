@@ -96,7 +96,7 @@ void ft_route_job_create(ft_app *app, ft_req *r)
     ft_job_spec spec;
     ft_error err = {0};
     ft_data_info info = {0};
-    json_t *train_ds = NULL, *val_ds = NULL, *test_ds = NULL, *warnings = NULL, *existing = NULL;
+    json_t *train_ds = NULL, *val_ds = NULL, *test_ds = NULL, *warnings = NULL, *existing = NULL, *hook = NULL;
     if (ft_job_spec_parse(ft_req_json(r), &spec, &err) != 0) {
         ft_reply_ft_error(r, &err, 422);
         return;
@@ -131,6 +131,14 @@ void ft_route_job_create(ft_app *app, ft_req *r)
     ft_app_new_id("job", id, sizeof id);
     request_hash(ft_req_json(r), hash, sizeof hash);
     json_t *obj = ft_job_object(&spec, id, warnings, app->cfg.max_attempts);
+    /* The job's own endpoint is inserted with the job, in one transaction. */
+    json_t *fields = json_object_get(spec.json, "webhook");
+    if (fields && !(hook = ft_route_webhook_row(app, r, fields, "webhook.", id))) {
+        json_decref(obj);
+        goto done;
+    }
+    if (hook)
+        json_object_set(obj, "webhook", hook);
     const char *key = ft_req_header(r, "Idempotency-Key");
     if (key && (strlen(key) == 0 || strlen(key) > 255)) {
         json_decref(obj);
@@ -154,6 +162,9 @@ void ft_route_job_create(ft_app *app, ft_req *r)
         ft_reply_ft_error(r, &err, 422);
         goto done;
     }
+    if (hook) /* the only time its secret leaves the server */
+        json_object_set_new(job, "webhook", json_pack("{sO sO}", "id", json_object_get(hook, "id"), "secret",
+                                                      json_object_get(hook, "secret")));
     ft_app_log(app, "job_queued", "job", id, "request_id", ft_req_id(r), NULL);
     ft_workers_wake(app->workers);
     ft_reply_json(r, 201, job);
@@ -164,6 +175,7 @@ done:
     json_decref(test_ds);
     json_decref(warnings);
     json_decref(existing);
+    json_decref(hook);
     ft_job_spec_free(&spec);
 }
 

@@ -12,7 +12,7 @@
 #include "core/data/ingest.h"
 #include "server/store/store.h"
 
-typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL_JSON, OPT_LISTEN, OPT_KEYFILE, OPT_STORE, OPT_ROLE } opt_kind;
+typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL_JSON, OPT_LISTEN, OPT_KEYFILE, OPT_STORE, OPT_ROLE, OPT_FLAG } opt_kind;
 
 typedef struct {
     const char *flag;   /* without the leading -- */
@@ -58,6 +58,12 @@ static const option options[] = {
     {"connection-timeout", INT(connection_timeout), 1, 3600, "idle timeout and request head deadline, seconds (default 30)"},
     {"min-body-rate", SIZE(min_body_rate), 1, LONG_MAX, "a request body may take the connection timeout plus 1 s per this many bytes (default 16K)"},
     {"max-event-streams", INT(max_sse_streams), 1, 1000, "concurrent Server-Sent Events streams (default 16)"},
+    {"webhook-allow-private", OPT_FLAG, offsetof(ft_config, webhook_allow_private), 0, 0, 0, "let webhooks reach private, loopback and link-local addresses (off: refused, against SSRF); takes no value (the variable: 1 or true)"},
+    {"webhook-retry-base", INT(webhook_retry_base_ms), 1, 3600000, "milliseconds before a webhook's first retry, doubling per attempt (default 5000)"},
+    {"webhook-retry-cap", INT(webhook_retry_cap), 1, 86400, "longest wait between webhook attempts, seconds (default 3600)"},
+    {"webhook-max-age", INT(webhook_max_age), 1, 2592000, "seconds after its event past which a webhook delivery is given up as failed (default 86400)"},
+    {"webhook-connect-timeout", INT(webhook_connect_timeout), 1, 300, "webhook connect timeout, seconds (default 5)"},
+    {"webhook-timeout", INT(webhook_timeout), 1, 600, "webhook attempt timeout, whole request, seconds (default 10)"},
     {"port-file", STR(port_file), 0, 0, "write the bound port to this file once listening"},
 };
 #define NOPTIONS (sizeof options / sizeof *options)
@@ -86,6 +92,11 @@ static void defaults(ft_config *c)
     c->connection_timeout = 30;
     c->min_body_rate = (size_t)16 << 10;
     c->max_sse_streams = 16;
+    c->webhook_retry_base_ms = 5000;
+    c->webhook_retry_cap = 3600;
+    c->webhook_max_age = 86400;
+    c->webhook_connect_timeout = 5;
+    c->webhook_timeout = 10;
 }
 
 int ft_config_parse_size(const char *s, size_t *out)
@@ -176,6 +187,13 @@ static int set_option(ft_config *c, const option *o, const char *v, FILE *errors
         }
         c->role = strcmp(v, "api") == 0 ? FT_ROLE_API : strcmp(v, "worker") == 0 ? FT_ROLE_WORKER : FT_ROLE_ALL;
         return 0;
+    case OPT_FLAG:
+        if (strcmp(v, "1") != 0 && strcmp(v, "true") != 0 && strcmp(v, "0") != 0 && strcmp(v, "false") != 0) {
+            fprintf(errors, "finetuned serve: --%s takes no value; its variable must be 1, true, 0 or false\n", o->flag);
+            return -1;
+        }
+        *(bool *)base = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
+        return 0;
     case OPT_KEYFILE: {
         FILE *f = fopen(v, "r");
         if (!f || !fgets(c->api_key, sizeof c->api_key, f)) {
@@ -252,7 +270,8 @@ int ft_config_load(ft_config *c, int argc, char **argv, FILE *out, FILE *errors)
             fprintf(errors, "finetuned serve: unknown flag --%s (see --help)\n", name);
             return -1;
         }
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        /* A flag is switched on by its name alone. */
+        const char *v = eq ? eq + 1 : o->kind == OPT_FLAG ? "1" : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) {
             fprintf(errors, "finetuned serve: --%s needs a value\n", name);
             return -1;

@@ -48,6 +48,12 @@ typedef struct {
     int connection_timeout;      /* --connection-timeout seconds (default 30) */
     size_t min_body_rate;        /* --min-body-rate: bytes/s a body keeps past the timeout (default 16K) */
     int max_sse_streams;         /* --max-event-streams (default 16) */
+    bool webhook_allow_private;  /* --webhook-allow-private: webhooks may reach private, loopback, link-local hosts */
+    int webhook_retry_base_ms;   /* --webhook-retry-base: first retry delay, doubling per attempt (default 5000 ms) */
+    int webhook_retry_cap;       /* --webhook-retry-cap: longest delay between attempts, seconds (default 3600) */
+    int webhook_max_age;         /* --webhook-max-age: seconds after the event past which a delivery fails (default 86400) */
+    int webhook_connect_timeout; /* --webhook-connect-timeout seconds (default 5) */
+    int webhook_timeout;         /* --webhook-timeout: a whole attempt, seconds (default 10) */
     char port_file[4096];        /* --port-file: write the bound port here (tests) */
 } ft_config;
 

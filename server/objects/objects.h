@@ -60,7 +60,7 @@ typedef struct {
 } ft_resource;
 
 /* The resources, one row each. */
-typedef enum { FT_RESOURCE_DATASET, FT_RESOURCE_MODEL, FT_RESOURCE_JOB } ft_resource_kind;
+typedef enum { FT_RESOURCE_DATASET, FT_RESOURCE_MODEL, FT_RESOURCE_JOB, FT_RESOURCE_WEBHOOK } ft_resource_kind;
 extern const ft_resource ft_resources[];
 
 #endif

@@ -191,6 +191,61 @@ int ft_store_job_cancelled(ft_store *s, const char *id, const char *lease, ft_er
  * counted. A job whose cancel was requested becomes cancelled instead. */
 int ft_store_job_requeue(ft_store *s, const char *id, const char *lease, ft_error *err);
 
+/* ---- webhooks ---- */
+
+/* Insert an endpoint: obj holds id, url, events (an array of event
+ * types), description (or null), job (the job whose events alone it gets,
+ * or null) and secret ("whsec_..."). No read gives the secret back. */
+int ft_store_webhook_insert(ft_store *s, const json_t *obj, ft_error *err);
+/* The endpoint {"id", "object": "webhook", "created_at", "url", "events",
+ * "description", "job"}, or NULL with FT_ENOTFOUND. */
+json_t *ft_store_webhook_get(ft_store *s, const char *id, ft_error *err);
+json_t *ft_store_webhook_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err);
+/* Delete an endpoint with its deliveries: the pending ones are never sent. */
+int ft_store_webhook_delete(ft_store *s, const char *id, ft_error *err);
+/* An endpoint's deliveries, newest first (limit 1..100), each with its
+ * attempts oldest first; FT_ENOTFOUND for an unknown endpoint. */
+json_t *ft_store_webhook_deliveries(ft_store *s, const char *id, int limit, bool *has_more, ft_error *err);
+/* Queue event `type` ("sweep.completed") with `data` for every registered
+ * endpoint subscribed to it, in one transaction. Jobs' events are queued
+ * by the store itself, with their terminal transitions. */
+int ft_store_webhook_emit(ft_store *s, const char *type, const json_t *data, ft_error *err);
+
+/* A delivery claimed for one attempt. */
+typedef struct {
+    char id[64];        /* msg_...: the webhook-id header, the same on every attempt */
+    char endpoint[64];  /* the endpoint's id */
+    char lease[33];     /* this claim's token: only it may record the attempt */
+    char *url;          /* the endpoint's url (owned) */
+    char *secret;       /* the endpoint's whsec_... secret (owned) */
+    char *payload;      /* the JSON body (owned) */
+    int attempts;       /* attempts made before this one */
+    int64_t created_ms; /* when the event was queued: retries stop a bounded time after it */
+} ft_delivery;
+
+/* Claim the most overdue pending delivery for lease_ms: 1 with *d filled,
+ * 0 if none is due, -1 on error. Free with ft_delivery_free after 1. */
+int ft_store_delivery_claim(ft_store *s, int lease_ms, ft_delivery *d, ft_error *err);
+void ft_delivery_free(ft_delivery *d);
+
+/* One attempt's outcome and what follows it. */
+typedef struct {
+    int64_t started_ms, duration_ms; /* when it started (unix ms), how long it took */
+    int http_status;                 /* the response's status, 0 if none came */
+    const char *error;               /* why it failed without a status (or NULL) */
+    const char *response;            /* at most 256 bytes of the response body (or NULL) */
+    bool delivered;                  /* a 2xx: the delivery is done */
+    int64_t next_attempt_ms;         /* not delivered: when to try again, 0 = give up (failed) */
+} ft_delivery_attempt;
+
+/* Record an attempt under d's lease: 1 if recorded, 0 if the delivery is
+ * gone (its endpoint deleted) or another dispatcher took it over, -1 on
+ * error. */
+int ft_store_delivery_record(ft_store *s, const ft_delivery *d, const ft_delivery_attempt *a, ft_error *err);
+/* When the next pending delivery is due (unix ms): 1 with *due_ms, 0 if
+ * none is pending, -1 on error. */
+int ft_store_delivery_next_due(ft_store *s, int64_t *due_ms, ft_error *err);
+
 /* Figures for /metrics: {"jobs": {status: count, ...}, "datasets": {"count",
  * "bytes"}, "models": {"count", "bytes"}}. */
 json_t *ft_store_stats(ft_store *s, ft_error *err);

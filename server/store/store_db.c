@@ -3,11 +3,30 @@
  * Everything here is backend-neutral; the drivers do the rest. */
 #include "server/store/store_db.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+
+/* 128 random bits as 32 hex digits. */
+int ft_db_token(char out[33], ft_error *err)
+{
+    unsigned char r[16];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t k = getrandom(r + got, sizeof r - got, 0);
+        if (k < 0 && errno != EINTR)
+            return ft_fail(err, FT_EIO, NULL, "getrandom: %s", strerror(errno));
+        if (k > 0)
+            got += (size_t)k;
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    return 0;
+}
 
 int64_t ft_db_now(void)
 {
@@ -213,9 +232,11 @@ int ft_db_transact(ft_store *s, ft_db_tx_body body, void *ctx, ft_error *err)
     }
 }
 
-/* One statement, its arguments and what to announce, for write_body. */
+/* One statement, its arguments, what to announce and what follows it, for
+ * write_body. */
 typedef struct {
     const char *topic, *payload, *sql, *types;
+    int (*then)(ft_db_conn *c, const char *payload, ft_error *err);
     va_list ap;
 } one_write;
 
@@ -228,13 +249,16 @@ static int write_body(ft_db_conn *c, void *ctx, ft_error *err)
     va_end(ap);
     if (n == 1 && w->topic && ft_db_notify(c, w->topic, w->payload, err) != 0)
         n = -1;
+    if (n == 1 && w->then && w->then(c, w->payload, err) != 0)
+        n = -1;
     return n;
 }
 
-int ft_db_vwrite_tx(ft_store *s, const char *topic, const char *payload, const char *sql, ft_error *err,
+int ft_db_vwrite_tx(ft_store *s, const char *topic, const char *payload,
+                    int (*then)(ft_db_conn *c, const char *payload, ft_error *err), const char *sql, ft_error *err,
                     const char *types, va_list ap)
 {
-    one_write w = {.topic = topic, .payload = payload, .sql = sql, .types = types};
+    one_write w = {.topic = topic, .payload = payload, .then = then, .sql = sql, .types = types};
     va_copy(w.ap, ap);
     int n = ft_db_transact(s, write_body, &w, err);
     va_end(w.ap);
@@ -245,7 +269,7 @@ int ft_db_write_tx(ft_store *s, const char *sql, ft_error *err, const char *type
 {
     va_list ap;
     va_start(ap, types);
-    int n = ft_db_vwrite_tx(s, NULL, NULL, sql, err, types, ap);
+    int n = ft_db_vwrite_tx(s, NULL, NULL, NULL, sql, err, types, ap);
     va_end(ap);
     return n;
 }

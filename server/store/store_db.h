@@ -10,6 +10,7 @@
  *   store_records.c  datasets, models, paged lists, /metrics figures
  *   store_jobs.c     jobs as records: insert, cancel, events, metrics
  *   store_queue.c    the queue: claim, lease heartbeat, fenced transitions
+ *   store_webhooks.c webhook endpoints, the outbox of deliveries, attempts
  *   sqlite/          the SQLite driver (one connection per thread)
  *   postgres/        the PostgreSQL driver (libpq, a connection pool,
  *                    LISTEN/NOTIFY)
@@ -74,6 +75,7 @@ typedef struct {
     const char *claim;             /* take the oldest runnable job */
     const char *record_users;      /* the first active job whose spec names record ?1 in fields ?2 */
     const char *notify;            /* announce topic ?1 with payload ?2 at commit */
+    const char *skip_locked;       /* appended to a claim's inner SELECT: lock the row, pass over locked ones */
 } ft_db_dialect;
 
 /* A backend. Every function may be called from any thread. Errors fill
@@ -147,10 +149,12 @@ int ft_db_write(ft_db_conn *c, const char *sql, ft_error *err, const char *types
 int ft_db_vwrite(ft_db_conn *c, const char *sql, ft_error *err, const char *types, va_list ap);
 /* ft_db_write in its own write transaction: for writes of one statement. */
 int ft_db_write_tx(ft_store *s, const char *sql, ft_error *err, const char *types, ...);
-/* ft_db_write_tx with the arguments in a va_list, announcing topic with
- * payload at the commit when the statement changed exactly one row (topic
- * NULL: nothing to announce). */
-int ft_db_vwrite_tx(ft_store *s, const char *topic, const char *payload, const char *sql, ft_error *err,
+/* ft_db_write_tx with the arguments in a va_list. When the statement
+ * changed exactly one row, announce topic with payload at the commit (topic
+ * NULL: nothing to announce) and run then(c, payload) in the same
+ * transaction (NULL: nothing more). */
+int ft_db_vwrite_tx(ft_store *s, const char *topic, const char *payload,
+                    int (*then)(ft_db_conn *c, const char *payload, ft_error *err), const char *sql, ft_error *err,
                     const char *types, va_list ap);
 /* The first column of the first row of sql as an integer: 1 with *out set,
  * 0 if there is no row, -1 on error. */
@@ -210,6 +214,9 @@ static inline const ft_db_dialect *ft_db_sql(const ft_db_conn *c)
     return c->drv->sql;
 }
 
+/* 128 random bits as 32 hex digits (lease tokens, delivery ids). */
+int ft_db_token(char out[33], ft_error *err);
+
 /* Wall clock: unix seconds and milliseconds. */
 int64_t ft_db_now(void);
 int64_t ft_db_now_ms(void);
@@ -225,7 +232,7 @@ typedef struct {
     bool has_status;        /* lists may filter by status (jobs) */
 } ft_db_kind;
 
-extern const ft_db_kind ft_db_datasets, ft_db_models, ft_db_jobs;
+extern const ft_db_kind ft_db_datasets, ft_db_models, ft_db_jobs, ft_db_webhooks;
 
 /* The API object of id, or NULL (FT_ENOTFOUND with param "id"). */
 json_t *ft_db_get(ft_db_conn *c, const ft_db_kind *k, const char *id, ft_error *err);
@@ -243,5 +250,17 @@ int ft_db_insert_record(ft_db_conn *c, const ft_db_kind *k, const json_t *obj, f
  * -1 on error. */
 int ft_db_event_add(ft_db_conn *c, const char *id, const char *lease, const char *level, const char *message,
                     const json_t *data, ft_error *err);
+
+/* ---- webhooks (store_webhooks.c) ---- */
+
+/* Insert an endpoint (inside a transaction); obj as for
+ * ft_store_webhook_insert. */
+int ft_db_webhook_insert(ft_db_conn *c, const json_t *obj, ft_error *err);
+/* Queue event `type` with `data` for every endpoint subscribed to it: the
+ * registered ones and, with job_id, that job's own (inside a transaction). */
+int ft_db_webhook_enqueue(ft_db_conn *c, const char *type, const json_t *data, const char *job_id, ft_error *err);
+/* After a transition of job_id inside the same transaction: if the job is
+ * now succeeded, failed or cancelled, queue its job.<status> event. */
+int ft_db_webhook_job_ended(ft_db_conn *c, const char *job_id, ft_error *err);
 
 #endif

@@ -137,6 +137,9 @@ static int insert_on(ft_db_conn *c, const json_t *obj, const char *idempotency_k
                          idempotency_key ? request_hash : NULL, ft_db_now());
         if (rc == 0)
             rc = ft_fail(err, FT_EINVAL, "id", "job %s already exists", id);
+        json_t *hook = json_object_get(obj, "webhook");
+        if (rc == 1 && hook && ft_db_webhook_insert(c, hook, err) != 0)
+            rc = -1;
         if (rc == 1 && ft_db_notify(c, FT_TOPIC_QUEUE, "", err) != 0)
             rc = -1;
     }
@@ -172,10 +175,13 @@ static int cancel_on(ft_db_conn *c, const char *id, json_t **obj, ft_error *err)
     ft_db_done(r);
     if (rc == 0)
         rc = ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
-    else if (rc == 1 && strcmp(status, "queued") == 0)
+    else if (rc == 1 && strcmp(status, "queued") == 0) {
         rc = ft_db_write(c, "UPDATE jobs SET status = 'cancelled', finished_at = ?2 WHERE id = ?1", err, "tI", id,
                          ft_db_now());
-    else if (rc == 1 && strcmp(status, "running") == 0) {
+        /* The outbox rows commit with the status or not at all. */
+        if (rc == 1 && ft_db_webhook_job_ended(c, id, err) != 0)
+            rc = -1;
+    } else if (rc == 1 && strcmp(status, "running") == 0) {
         /* The worker sees the flag within a batch and ends the job with
          * ft_store_job_cancelled; only it knows when training has stopped. */
         rc = ft_db_write(c, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", err, "t", id);

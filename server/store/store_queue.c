@@ -11,31 +11,12 @@
  */
 #include "server/store/store_db.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 /* The condition of every fenced statement; ?1 is the job id, ?2 the lease. */
 #define FENCE " WHERE id = ?1 AND lease_token = ?2 AND status = 'running'"
-
-/* 128 random bits as 32 hex digits. */
-static int new_lease_token(char out[33], ft_error *err)
-{
-    unsigned char r[16];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t k = getrandom(r + got, sizeof r - got, 0);
-        if (k < 0 && errno != EINTR)
-            return ft_fail(err, FT_EIO, NULL, "getrandom: %s", strerror(errno));
-        if (k > 0)
-            got += (size_t)k;
-    }
-    for (size_t i = 0; i < sizeof r; i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
-    return 0;
-}
 
 /* Settle running jobs whose lease expired and that must not run again: the
  * ones that used up max_attempts fail, the ones whose cancel was requested
@@ -60,6 +41,8 @@ static int settle_dead_jobs(ft_db_conn *c, int64_t now_ms, json_t **ids, ft_erro
         bool failed = strcmp(json_string_value(json_array_get(job, 1)), "failed") == 0;
         rc = ft_db_event_add(c, json_string_value(json_array_get(job, 0)), NULL, failed ? "error" : "info",
                              json_string_value(json_array_get(job, 2)), NULL, err) < 0 ? -1 : 0;
+        if (rc == 0)
+            rc = ft_db_webhook_job_ended(c, json_string_value(json_array_get(job, 0)), err);
         if (rc == 0 && !*ids && !(*ids = json_array()))
             rc = ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         if (rc == 0)
@@ -111,7 +94,7 @@ int ft_store_job_claim(ft_store *s, const char *worker, int lease_seconds, ft_cl
     if (lease_seconds < 1)
         return ft_fail(err, FT_EINVAL, "lease_seconds", "a lease must last at least one second");
     char token[33];
-    ft_db_conn *c = new_lease_token(token, err) == 0 ? ft_db_acquire(s, err) : NULL;
+    ft_db_conn *c = ft_db_token(token, err) == 0 ? ft_db_acquire(s, err) : NULL;
     int rc = c ? claim_on(c, token, worker, lease_seconds, claim, err) : -1;
     ft_db_release(c);
     if (rc != 1) {
@@ -133,13 +116,15 @@ void ft_claim_free(ft_claim *c)
 }
 
 /* One fenced write in its own transaction, announcing topic (with the job
- * id) if it applied: 1 if applied, 0 if the lease is lost, -1 on error. */
-static int fenced_write(ft_store *s, const char *id, const char *sql, const char *topic, ft_error *err,
+ * id) if it applied: 1 if applied, 0 if the lease is lost, -1 on error. A
+ * write that `ends` the job queues its webhook events in the same
+ * transaction: they commit with the terminal status or not at all. */
+static int fenced_write(ft_store *s, const char *id, bool ends, const char *sql, const char *topic, ft_error *err,
                         const char *types, ...)
 {
     va_list ap;
     va_start(ap, types);
-    int rc = ft_db_vwrite_tx(s, topic, id, sql, err, types, ap);
+    int rc = ft_db_vwrite_tx(s, topic, id, ends ? ft_db_webhook_job_ended : NULL, sql, err, types, ap);
     va_end(ap);
     return rc;
 }
@@ -180,7 +165,7 @@ int ft_store_job_fenced(ft_store *s, const char *id, const char *lease, int (*ac
 int ft_store_job_progress(ft_store *s, const char *id, const char *lease, const json_t *progress,
                           const json_t *metrics, ft_error *err)
 {
-    return fenced_write(s, id, "UPDATE jobs SET progress = COALESCE(?3, progress), metrics = COALESCE(?4, metrics)"
+    return fenced_write(s, id, false, "UPDATE jobs SET progress = COALESCE(?3, progress), metrics = COALESCE(?4, metrics)"
                         FENCE, FT_TOPIC_EVENTS, err, "ttjj", id, lease, progress, metrics);
 }
 
@@ -203,6 +188,8 @@ static int succeed_body(ft_db_conn *c, void *ctx, ft_error *err)
         rc = -1;
     if (rc == 1 && ft_db_notify(c, FT_TOPIC_EVENTS, o->id, err) != 0)
         rc = -1;
+    if (rc == 1 && ft_db_webhook_job_ended(c, o->id, err) != 0)
+        rc = -1;
     return rc;
 }
 
@@ -220,7 +207,7 @@ int ft_store_job_succeed(ft_store *s, const char *id, const char *lease, const j
 
 int ft_store_job_fail(ft_store *s, const char *id, const char *lease, const json_t *error, ft_error *err)
 {
-    return fenced_write(s, id,
+    return fenced_write(s, id, true,
                         "UPDATE jobs SET status = 'failed', error = ?3, finished_at = ?4, lease_token = NULL, "
                         "lease_expires_ms = NULL" FENCE,
                         FT_TOPIC_EVENTS, err, "ttjI", id, lease, error, ft_db_now());
@@ -228,7 +215,7 @@ int ft_store_job_fail(ft_store *s, const char *id, const char *lease, const json
 
 int ft_store_job_cancelled(ft_store *s, const char *id, const char *lease, ft_error *err)
 {
-    return fenced_write(s, id,
+    return fenced_write(s, id, true,
                         "UPDATE jobs SET status = 'cancelled', finished_at = ?3, lease_token = NULL, "
                         "lease_expires_ms = NULL" FENCE,
                         FT_TOPIC_EVENTS, err, "ttI", id, lease, ft_db_now());
@@ -239,7 +226,7 @@ int ft_store_job_requeue(ft_store *s, const char *id, const char *lease, ft_erro
     /* A shutdown is not the job's fault, so the attempt is given back. A
      * job whose cancel was requested meanwhile ends here instead of running
      * again only to be cancelled. */
-    return fenced_write(s, id,
+    return fenced_write(s, id, true,
                         "UPDATE jobs SET status = CASE WHEN cancel_requested <> 0 THEN 'cancelled' ELSE 'queued' END, "
                         "finished_at = CASE WHEN cancel_requested <> 0 THEN ?3 END, attempts = attempts - 1, "
                         "lease_token = NULL, lease_expires_ms = NULL" FENCE,

@@ -20,7 +20,8 @@ from harness import ROOT, Server, check, main
 SPEC_PATH = os.path.join(ROOT, "docs", "openapi.yaml")
 REDOCLY = os.path.join(ROOT, "tools", "ci", "node_modules", ".bin", "redocly")
 METHODS = ("get", "post", "put", "patch", "delete")
-FAKE_IDS = {"datasets": "ds_" + "0" * 24, "models": "mdl_" + "0" * 24, "jobs": "job_" + "0" * 24}
+FAKE_IDS = {"datasets": "ds_" + "0" * 24, "models": "mdl_" + "0" * 24, "jobs": "job_" + "0" * 24,
+            "webhooks": "wh_" + "0" * 24}
 
 with open(SPEC_PATH) as f:
     SPEC = yaml.safe_load(f)
@@ -200,6 +201,15 @@ def test_live_answers_match_schemas():
         conforms("GET", "/v1/jobs/{id}", s.get("/v1/jobs/" + ft["id"]))
         conforms("DELETE", "/v1/models/{id}", s.delete("/v1/models/" + ft["result_model"]))
         conforms("DELETE", "/v1/datasets/{id}", s.delete("/v1/datasets/" + FAKE_IDS["datasets"]))
+        # Webhooks (for an event no job sends: nothing leaves the machine).
+        hook = conforms("POST", "/v1/webhooks", s.post("/v1/webhooks", {"url": "https://example.com/h",
+                                                                          "events": ["sweep.completed"]}))
+        conforms("POST", "/v1/webhooks", s.post("/v1/webhooks", {"url": "http://169.254.169.254/"}))
+        conforms("GET", "/v1/webhooks", s.get("/v1/webhooks"))
+        conforms("GET", "/v1/webhooks/{id}", s.get("/v1/webhooks/" + hook["id"]))
+        conforms("GET", "/v1/webhooks/{id}/deliveries", s.get("/v1/webhooks/%s/deliveries" % hook["id"]))
+        conforms("DELETE", "/v1/webhooks/{id}", s.delete("/v1/webhooks/" + hook["id"]))
+        conforms("GET", "/v1/webhooks/{id}", s.get("/v1/webhooks/" + hook["id"]))
     with Server("--api-key", "k") as s:
         conforms("GET", "/v1/jobs", s.get("/v1/jobs"))
 

@@ -473,6 +473,7 @@ static const ft_db_dialect pg_sql = {
     .schema_bump = "INSERT INTO schema_migrations (version) VALUES (%d)",
     .migrations_subdir = "postgres",
     .row_lock = " FOR UPDATE",
+    .skip_locked = " FOR UPDATE SKIP LOCKED",
     .lock_job = "SELECT 1 FROM jobs WHERE id = ?1 FOR UPDATE",
     .lock_key = "SELECT pg_advisory_xact_lock(hashtext(?1))",
     /* SKIP LOCKED here and in the claim: concurrent claimers each take

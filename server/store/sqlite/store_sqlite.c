@@ -396,6 +396,8 @@ static const ft_db_dialect sq_sql = {
     .claim_precheck = true,
     .migrations_subdir = "",
     .row_lock = "",
+    /* A claim runs alone on the database (BEGIN IMMEDIATE): nothing to skip. */
+    .skip_locked = "",
     .settle_dead =
         "UPDATE jobs SET status = CASE WHEN cancel_requested <> 0 THEN 'cancelled' ELSE 'failed' END, "
         "error = CASE WHEN cancel_requested <> 0 THEN NULL ELSE json_object("
