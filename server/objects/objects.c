@@ -12,6 +12,7 @@ const ft_resource ft_resources[] = {
     [FT_RESOURCE_MODEL] = {"model", "mdl", ft_store_model_get, ft_store_model_list, ft_store_model_insert,
                            ft_store_model_delete, ft_app_model_path, false},
     [FT_RESOURCE_JOB] = {"job", "job", ft_store_job_get, ft_store_job_list, NULL, NULL, NULL, true},
+    [FT_RESOURCE_SWEEP] = {"sweep", "swp", ft_store_sweep_get, ft_store_sweep_list, NULL, NULL, NULL, false},
 };
 
 ft_dataset *ft_stored_dataset_load(ft_app *app, const char *id, const char *param, ft_error *err)
