@@ -337,7 +337,12 @@ static int draw_panel(ft_canvas *c, const ft_plot_panel *p, int px0, int px1, in
     range xr = {0}, yr = {0};
     int x_integral = 1;
     for (size_t i = 0; i < p->nseries; i++)
-        for (size_t j = 0; j < p->series[i].n; j++)
+        for (size_t j = 0; j < p->series[i].n; j++) {
+            /* categories: half a slot either side, a value or not */
+            if (p->series[i].lo && p->series[i].hi && isfinite(p->series[i].x[j])) {
+                range_add(&xr, p->series[i].x[j] - 0.5);
+                range_add(&xr, p->series[i].x[j] + 0.5);
+            }
             if (point_ok(&p->series[i], j)) {
                 range_add(&xr, p->series[i].x[j]);
                 range_add(&yr, p->series[i].y[j]);
@@ -347,6 +352,7 @@ static int draw_panel(ft_canvas *c, const ft_plot_panel *p, int px0, int px1, in
                 }
                 x_integral &= p->series[i].x[j] == floor(p->series[i].x[j]);
             }
+        }
     x_integral &= xr.any;
     range_pad(&xr);
     range_pad(&yr);

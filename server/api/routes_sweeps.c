@@ -171,7 +171,7 @@ static void csv_cell(FILE *f, const json_t *v, bool first)
     }
     if (json_is_null(v) || !v)
         return;
-    char *dump = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *dump = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
     const char *text = json_is_string(v) ? json_string_value(v) : dump ? dump : "";
     fputc('"', f);
     for (const char *c = text; *c; c++)

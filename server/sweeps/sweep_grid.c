@@ -102,7 +102,7 @@ static void variant_label(const json_t *values, char *out, size_t n)
     json_t *v;
     out[0] = '\0';
     json_object_foreach((json_t *)values, key, v) {
-        char *text = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *text = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
         const char *shown = json_is_string(v) ? json_string_value(v) : text ? text : "?";
         if (len < n)
             len += (size_t)snprintf(out + len, n - len, "%s%s=%s", len ? " " : "", key, shown);

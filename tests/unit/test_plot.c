@@ -172,6 +172,43 @@ static void test_lines_degenerate(void)
     free(img.rgb);
 }
 
+/* Error bars (a sweep's chart): each point a dot with a bar from lo to hi
+ * and caps, the range covering the bars, and no line between the points. */
+static void test_error_bars(void)
+{
+    double x[] = {1, 2, 3}, y[] = {0.8, 0.6, NAN}, lo[] = {0.7, 0.5, NAN}, hi[] = {0.9, 0.65, NAN};
+    ft_plot_series s[] = {{"variants", x, y, 3, 0x1F77B4u, lo, hi}};
+    ft_plot_panel panel = {"test.accuracy", "variant", s, 1, NULL, 0};
+    ft_plot_area a;
+    unsigned char *png = NULL;
+    size_t len = 0;
+    ft_error err = {0};
+    int rc = ft_plot_lines_png("bars", &panel, 1, 900, 500, &png, &len, &a, &err);
+    CHECKF(rc == 0, "%s", err.msg);
+    if (rc != 0)
+        return;
+    save("/tmp/ft_plot_error_bars.png", png, len);
+    image img;
+    CHECK(decode(png, len, &img) == 0);
+    free(png);
+    if (!img.rgb)
+        return;
+    CHECK(a.ymin < 0.5 && a.ymax > 0.9); /* the bars, not only the means, fit */
+    CHECK(a.xmin <= 0.5 && a.xmax >= 3.5); /* every category has its slot, with a value or not */
+    for (int i = 0; i < 2; i++) {
+        double px_x = to_px_x(&a, x[i]);
+        CHECK(colour_near(&img, px_x, to_px_y(&a, y[i]), 0x1F77B4u, 1));
+        /* along the bar, at both ends, and at the caps' tips */
+        CHECK(colour_near(&img, px_x, to_px_y(&a, (lo[i] + y[i]) / 2), 0x1F77B4u, 0));
+        CHECK(colour_near(&img, px_x, to_px_y(&a, hi[i]), 0x1F77B4u, 0));
+        CHECK(colour_near(&img, px_x - 6, to_px_y(&a, lo[i]), 0x1F77B4u, 0));
+        CHECK(colour_near(&img, px_x + 6, to_px_y(&a, hi[i]), 0x1F77B4u, 0));
+    }
+    /* halfway between the points, on the line a line chart would draw */
+    CHECK(!colour_near(&img, to_px_x(&a, 1.5), to_px_y(&a, 0.7), 0x1F77B4u, 2));
+    free(img.rgb);
+}
+
 /* Tiny and huge magnitudes get compact labels and still map exactly. */
 static void test_lines_extreme_values(void)
 {
@@ -454,6 +491,7 @@ int main(void)
 {
     RUN(test_lines_two_panels);
     RUN(test_lines_degenerate);
+    RUN(test_error_bars);
     RUN(test_lines_extreme_values);
     RUN(test_lines_sizes);
     RUN(test_confusion);
