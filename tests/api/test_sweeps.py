@@ -8,6 +8,7 @@ import io
 import statistics
 
 from harness import Server, check, main, upload_fashion, wait_for
+from test_openapi import conforms
 
 ARCH = {"input": [1, 28, 28], "layers": [
     {"type": "conv2d", "filters": 8, "kernel": 3, "padding": 1, "activation": "relu"},
@@ -45,13 +46,15 @@ def test_grid_over_seeds_runs_each_backbone_once_and_ranks_the_variants():
                 "grid": {"drop_layers": [1, 2], "init": ["he_normal", "zeros"], "freeze": ["base"]}}
         resp = s.post("/v1/sweeps", body)
         check(resp.status == 201, resp)
-        sweep = resp.json()
+        sweep = conforms("POST", "/v1/sweeps", resp)
         check(sweep["id"].startswith("swp_") and sweep["progress"]["total"] == 8, sweep)
         jobs = s.get("/v1/jobs?sweep=%s&limit=100" % sweep["id"]).json()["data"]
         check(len(jobs) == 8 and all(j["sweep_id"] == sweep["id"] for j in jobs), jobs)
         check(s.get("/v1/jobs?sweep=swp_000000000000000000000000").json()["data"] == [], "filter leaks")
 
         done = wait_sweep(s, sweep["id"])
+        conforms("GET", "/v1/sweeps/{id}", s.get("/v1/sweeps/" + sweep["id"]))
+        conforms("GET", "/v1/jobs", s.get("/v1/jobs?sweep=" + sweep["id"]))
         check(done["status"] == "completed" and done["progress"] == {"total": 8, "done": 8}, done)
         check(isinstance(done["completed_at"], int), done)
         jobs = {j["id"]: s.get("/v1/jobs/" + j["id"]).json() for j in jobs}
@@ -100,7 +103,8 @@ def test_grid_over_seeds_runs_each_backbone_once_and_ranks_the_variants():
         image.load()
         check(image.size == (900, 500), image.size)
 
-        listed = s.get("/v1/sweeps").json()["data"]
+        conforms("GET", "/v1/sweeps/{id}/results.csv", s.get("/v1/sweeps/%s/results.csv" % sweep["id"]))
+        listed = conforms("GET", "/v1/sweeps", s.get("/v1/sweeps"))["data"]
         check([w["id"] for w in listed] == [sweep["id"]] and "leaderboard" not in listed[0], listed)
 
 
@@ -112,7 +116,7 @@ def test_refusals_queue_nothing():
         def refused(body, param, *words):
             resp = s.post("/v1/sweeps", body)
             check(resp.status == 422, resp)
-            error = resp.json()["error"]
+            error = conforms("POST", "/v1/sweeps", resp)["error"]
             check(error["param"] == param and all(w in error["message"] for w in words), error)
 
         refused({"spec": spec, "grid": {}}, "grid", "at least one")
@@ -142,7 +146,8 @@ def test_refusals_queue_nothing():
         done = wait_sweep(s, sweep["id"])
         losses = [r["mean"] for r in done["leaderboard"]]
         check(losses == sorted(losses), "a loss ranks lowest first: %r" % losses)
-        check(s.get("/v1/sweeps/swp_000000000000000000000000").status == 404, "unknown sweep")
+        unknown = s.get("/v1/sweeps/swp_000000000000000000000000")
+        check(unknown.status == 404 and conforms("GET", "/v1/sweeps/{id}", unknown), unknown)
 
 
 def test_cancel_stops_queued_and_running_jobs():
@@ -156,7 +161,7 @@ def test_cancel_stops_queued_and_running_jobs():
         wait_for(lambda: any(s.get("/v1/jobs/" + i).json()["status"] == "running" for i in ids), timeout=60,
                  what="a job of the sweep running")
         resp = s.post("/v1/sweeps/%s/cancel" % sweep["id"])
-        check(resp.status == 200 and resp.json()["cancelled_at"] is not None, resp)
+        check(resp.status == 200 and conforms("POST", "/v1/sweeps/{id}/cancel", resp)["cancelled_at"], resp)
         check(all(s.wait_job(i, timeout=60)["status"] == "cancelled" for i in ids), "a job was not cancelled")
         done = wait_sweep(s, sweep["id"])
         check(done["status"] == "cancelled" and done["completed_at"] is not None, done)
