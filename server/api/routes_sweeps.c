@@ -180,8 +180,9 @@ static void csv_cell(FILE *f, const json_t *v, bool first)
     free(dump);
 }
 
-/* One row per variant, best first: rank, the grid's keys, n, the
- * statistics, the seconds and the job ids (space-separated). */
+/* One row per variant, best first: rank, the fields the grid sets (a tied
+ * key's fields each in a column), n, the statistics, the seconds and the
+ * job ids (space-separated). */
 void ft_route_sweep_csv(ft_app *app, ft_req *r)
 {
     const char *id = ft_route_id(r, "swp", "sweep");
@@ -192,11 +193,12 @@ void ft_route_sweep_csv(ft_app *app, ft_req *r)
     char *out = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);
+    const json_t *fields = json_object_get(json_array_get(json_object_get(sweep, "variants"), 0), "values");
     if (f) {
         const char *key;
         json_t *v, *row;
         fputs("rank", f);
-        json_object_foreach(json_object_get(sweep, "grid"), key, v) {
+        json_object_foreach((json_t *)fields, key, v) {
             json_t *name = json_string(key);
             csv_cell(f, name, false);
             json_decref(name);
@@ -207,7 +209,7 @@ void ft_route_sweep_csv(ft_app *app, ft_req *r)
         size_t i, j;
         json_array_foreach(board, i, row) {
             fprintf(f, "%lld", (long long)json_integer_value(json_object_get(row, "rank")));
-            json_object_foreach(json_object_get(sweep, "grid"), key, v)
+            json_object_foreach((json_t *)fields, key, v)
                 csv_cell(f, json_object_get(json_object_get(row, "values"), key), false);
             for (const char *const *s = stats; *s; s++)
                 csv_cell(f, json_object_get(row, *s), false);

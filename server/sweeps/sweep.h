@@ -26,6 +26,9 @@ typedef struct {
  * lists, the first key varying slowest. A grid key is a job-spec field, or
  * a dotted path into one ("optimizer.lr", "head.hidden"): each variant is
  * the spec with those fields set (missing objects on the path created).
+ * Fields that only make sense together are one key, comma-separated, with
+ * one array per value: {"drop_layers,head.hidden": [[1, []], [2, [128]]]}.
+ * A variant's "values" name each field on its own.
  * Every variant's spec gets the sweep's name and variant label as its name
  * and no seed (each job sets one). Refused (FT_EINVAL naming the field): an
  * empty grid or value list, the key "seed" (use seeds), an unknown metric,

@@ -43,7 +43,7 @@ static int check_metric(const char *metric, const json_t *spec, ft_error *err)
 static int set_path(json_t *spec, const char *key, json_t *value, ft_error *err)
 {
     char param[128];
-    snprintf(param, sizeof param, "grid.%s", key);
+    snprintf(param, sizeof param, "grid.%.100s", key);
     json_t *at = spec;
     const char *seg = key;
     for (const char *dot; (dot = strchr(seg, '.')); seg = dot + 1) {
@@ -61,8 +61,27 @@ static int set_path(json_t *spec, const char *key, json_t *value, ft_error *err)
         at = next;
     }
     if (!*seg)
-        return ft_fail(err, FT_EINVAL, param, "grid key '%s' ends with a dot", key);
+        return ft_fail(err, FT_EINVAL, param, "grid key '%s' has an empty part", key);
     return json_object_set(at, seg, value) == 0 ? 0 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+}
+
+/* How many fields a grid key sets: "a,b" varies a and b together. */
+static size_t tied_fields(const char *key)
+{
+    size_t n = 1;
+    for (const char *c = key; *c; c++)
+        n += *c == ',';
+    return n;
+}
+
+/* Whether one of the key's fields is `field` itself (which the sweep sets). */
+static bool sets_own_field(const char *key, const char *field)
+{
+    size_t len = strlen(field);
+    for (const char *f = key; f; f = strchr(f, ',') ? strchr(f, ',') + 1 : NULL)
+        if (strncmp(f, field, len) == 0 && (f[len] == ',' || f[len] == '\0'))
+            return true;
+    return false;
 }
 
 /* The grid's keys and value lists, checked; *variants gets their product,
@@ -78,14 +97,23 @@ static int check_grid(const json_t *grid, size_t max_variants, size_t *variants,
     *variants = 1;
     json_object_foreach((json_t *)grid, key, values) {
         char param[128];
-        snprintf(param, sizeof param, "grid.%s", key);
+        snprintf(param, sizeof param, "grid.%.100s", key);
         if (!*key || strlen(key) > 100)
             return ft_fail(err, FT_EINVAL, "grid", "grid keys must be 1 to 100 characters");
-        if (strcmp(key, "seed") == 0 || strcmp(key, "name") == 0)
-            return ft_fail(err, FT_EINVAL, param, "%s is set by the sweep itself: %s", key,
-                           key[0] == 's' ? "give the seeds as \"seeds\"" : "give the sweep a \"name\"");
+        if (sets_own_field(key, "seed"))
+            return ft_fail(err, FT_EINVAL, param, "seed is set by the sweep itself: give the seeds as \"seeds\"");
+        if (sets_own_field(key, "name"))
+            return ft_fail(err, FT_EINVAL, param, "name is set by the sweep itself: give the sweep a \"name\"");
         if (!json_is_array(values) || json_array_size(values) == 0)
             return ft_fail(err, FT_EINVAL, param, "grid.%s must be a non-empty array of values", key);
+        size_t fields = tied_fields(key);
+        size_t i;
+        json_t *v;
+        json_array_foreach(values, i, v)
+            if (fields > 1 && (!json_is_array(v) || json_array_size(v) != fields))
+                return ft_fail(err, FT_EINVAL, param,
+                               "grid.%s varies %zu fields together: each value must be an array of %zu values", key,
+                               fields, fields);
         if (json_array_size(values) > max_variants / *variants)
             return ft_fail(err, FT_EINVAL, "grid", "the grid has more than %zu variants", max_variants);
         *variants *= json_array_size(values);
@@ -124,10 +152,18 @@ static json_t *variant(const json_t *spec, const json_t *grid, size_t i, const c
     json_object_foreach((json_t *)grid, key, list) {
         below /= json_array_size(list);
         json_t *v = json_array_get(list, i / below % json_array_size(list));
-        if (rc == 0)
-            rc = set_path(vspec, key, v, err);
-        if (rc == 0 && json_object_set(values, key, v) != 0)
-            rc = ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        size_t fields = tied_fields(key);
+        const char *field = key;
+        for (size_t f = 0; rc == 0 && f < fields; f++) {
+            char name[128];
+            size_t len = strcspn(field, ",");
+            snprintf(name, sizeof name, "%.*s", (int)len, field);
+            json_t *fv = fields > 1 ? json_array_get(v, f) : v;
+            rc = set_path(vspec, name, fv, err);
+            if (rc == 0 && json_object_set(values, name, fv) != 0)
+                rc = ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+            field += len + 1;
+        }
     }
     char label[MAX_LABEL], full[MAX_LABEL + 160];
     json_t *out = NULL;

@@ -5,9 +5,14 @@ workers), ranked on a leaderboard whose numbers are the jobs' own, as CSV
 and as a chart; cancel; the refusals."""
 import csv
 import io
+import json
+import os
+import re
 import statistics
+import subprocess
+import tempfile
 
-from harness import Server, check, main, upload_fashion, wait_for
+from harness import ROOT, Server, check, main, png_size, upload_fashion, wait_for
 from test_openapi import conforms
 
 ARCH = {"input": [1, 28, 28], "layers": [
@@ -167,6 +172,28 @@ def test_cancel_stops_queued_and_running_jobs():
         check(done["status"] == "cancelled" and done["completed_at"] is not None, done)
         check(all(r["n"] == 0 and r["mean"] is None for r in done["leaderboard"]), done["leaderboard"])
         check(s.get("/v1/sweeps/%s/chart.png" % sweep["id"]).status == 200, "chart of an empty board")
+
+
+def test_readme_sweeps_section_runs_as_written():
+    """README's Sweeps blocks, in one bash with -euo pipefail, with the
+    datasets and base model it says come from the tour."""
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    start, end = readme.index("<!-- sweeps:start -->"), readme.index("<!-- sweeps:end -->")
+    script = "\n".join(re.findall(r"```sh\n(.*?)```", readme[start:end], re.S))
+    with Server() as s:
+        ds = upload_fashion(s, 200)["id"]
+        test = upload_fashion(s, 100, split="test")["id"]
+        base = base_model(s, ds)
+        work = tempfile.mkdtemp(prefix="ft-sweeps-readme-", dir=s.tmp)
+        p = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, capture_output=True, text=True,
+                           env=dict(os.environ, FT=s.url, DS=ds, TEST=test, BASE=base), timeout=300)
+        check(p.returncode == 0, "the Sweeps blocks failed (exit %d):\n%s\n%s" % (p.returncode, p.stdout, p.stderr))
+        lines = p.stdout.splitlines()
+        rows = [json.loads(line) for line in lines if line.startswith("{")]
+        check([r["rank"] for r in rows] == [1, 2, 3, 4] and all(r["n"] == 2 for r in rows), p.stdout)
+        check(any(line.startswith("rank,") for line in lines) and len(lines) == 4 + 1 + 4, p.stdout)
+        with open(os.path.join(work, "sweep.png"), "rb") as f:
+            check(png_size(f.read()) == (900, 500), "sweep.png")
 
 
 if __name__ == "__main__":

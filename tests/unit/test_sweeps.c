@@ -65,6 +65,25 @@ static void test_defaults_and_missing_objects_on_a_path(void)
     json_decref(body);
 }
 
+/* A tied key sets its fields together; each is a value of its own. */
+static void test_tied_keys_vary_fields_together(void)
+{
+    json_t *body = parse("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"drop_layers,head.hidden\": [[1, []], [2, "
+                         "[128]]], \"init\": [\"he_normal\", \"zeros\"]}}");
+    ft_sweep_plan p;
+    ft_error err = {0};
+    CHECKF(ft_sweep_expand(body, 64, &p, &err) == 0, "%s", err.msg);
+    CHECK(json_array_size(p.variants) == 4);
+    json_t *v = json_array_get(p.variants, 3), *spec = json_object_get(v, "spec");
+    CHECK(json_integer_value(json_object_get(spec, "drop_layers")) == 2);
+    CHECK(json_integer_value(json_array_get(json_object_get(json_object_get(spec, "head"), "hidden"), 0)) == 128);
+    CHECK(json_object_size(json_object_get(v, "values")) == 3);
+    CHECKF(strcmp(json_string_value(json_object_get(v, "label")), "drop_layers=2 head.hidden=[128] init=zeros") == 0,
+           "%s", json_string_value(json_object_get(v, "label")));
+    ft_sweep_plan_free(&p);
+    json_decref(body);
+}
+
 /* The refusal of body: param and a word of the message. */
 static void refused(const char *text, size_t max_jobs, const char *param, const char *word)
 {
@@ -84,7 +103,12 @@ static void test_refusals(void)
     refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": 3}}", 64, "grid.epochs", "non-empty array");
     refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"seed\": [1]}}", 64, "grid.seed", "seeds");
     refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"name\": [\"a\"]}}", 64, "grid.name", "name");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a.\": [1]}}", 64, "grid.a.", "ends with a dot");
+    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a.\": [1]}}", 64, "grid.a.", "empty part");
+    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs,seed\": [[1, 2]]}}", 64, "grid.epochs,seed",
+            "seeds");
+    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a,b\": [[1, 2], [3]]}}", 64, "grid.a,b",
+            "array of 2 values");
+    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a,b\": [5]}}", 64, "grid.a,b", "array of 2 values");
     refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\".a\": [1]}}", 64, "grid..a", "empty");
     refused("{\"spec\": {\"test\": \"ds\", \"head\": 3}, \"grid\": {\"head.units\": [1]}}", 64, "grid.head.units",
             "not an object");
@@ -174,6 +198,7 @@ int main(void)
 {
     RUN(test_grid_expands_first_key_slowest);
     RUN(test_defaults_and_missing_objects_on_a_path);
+    RUN(test_tied_keys_vary_fields_together);
     RUN(test_refusals);
     RUN(test_stats_use_the_sample_std);
     RUN(test_leaderboard_ranks_best_mean_first);
