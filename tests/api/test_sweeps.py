@@ -12,7 +12,7 @@ import statistics
 import subprocess
 import tempfile
 
-from harness import ROOT, Server, check, main, png_size, upload_fashion, wait_for
+from harness import ROOT, Server, check, main, png_size, postgres_only, upload_fashion, wait_for
 from test_openapi import conforms
 
 ARCH = {"input": [1, 28, 28], "layers": [
@@ -111,6 +111,29 @@ def test_grid_over_seeds_runs_each_backbone_once_and_ranks_the_variants():
         conforms("GET", "/v1/sweeps/{id}/results.csv", s.get("/v1/sweeps/%s/results.csv" % sweep["id"]))
         listed = conforms("GET", "/v1/sweeps", s.get("/v1/sweeps"))["data"]
         check([w["id"] for w in listed] == [sweep["id"]] and "leaderboard" not in listed[0], listed)
+
+
+@postgres_only
+def test_worker_processes_on_one_data_dir_run_a_frozen_part_once():
+    """An API process and two worker processes sharing the data dir and the
+    database: the sweep's jobs, all on one frozen part, are claimed by both
+    at once, and the backbone still runs once."""
+    api = Server("--role", "api", store="postgres")
+    workers = [Server("--role", "worker", data_dir=api.data_dir, store="postgres") for _ in range(2)]
+    try:
+        ds = upload_fashion(api, 300)["id"]
+        base = base_model(api, ds)
+        resp = api.post("/v1/sweeps", {"spec": {"dataset": ds, "test": ds, "base_model": base, "epochs": 1},
+                                       "grid": {"init": ["he_normal", "zeros", "xavier_uniform"]}, "seeds": [0, 1]})
+        check(resp.status == 201, resp)
+        done = wait_sweep(api, resp.json()["id"])
+        check(done["status"] == "completed" and all(r["n"] == 2 for r in done["leaderboard"]), done)
+        misses = [j["id"] for r in done["leaderboard"] for j in r["jobs"] if not cache_events(api, j["id"])[0]["hit"]]
+        check(len(misses) == 1, "the backbone ran %d times for one frozen part" % len(misses))
+    finally:
+        for w in workers:
+            w.close()
+        api.close()
 
 
 def test_refusals_queue_nothing():
