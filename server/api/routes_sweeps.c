@@ -22,7 +22,7 @@ static bool variant_jobs(ft_app *app, ft_req *r, const json_t *variant, size_t v
     json_t *seed;
     json_array_foreach(seeds, i, seed) {
         json_t *spec = json_deep_copy(json_object_get(variant, "spec")), *warnings = NULL;
-        ft_job_spec js;
+        ft_job_spec js = {0};
         ft_error err = {0};
         const char *code = NULL;
         int rc = spec && json_object_set(spec, "seed", seed) == 0
@@ -95,10 +95,14 @@ void ft_route_sweep_create(ft_app *app, ft_req *r)
     size_t nv = json_array_size(plan.variants), i;
     json_t *v;
     json_array_foreach(plan.variants, i, v) {
+        if (!jobs || !variants ||
+            json_array_append_new(variants, json_pack("{s:O, s:O}", "values", json_object_get(v, "values"), "label",
+                                                      json_object_get(v, "label"))) != 0) {
+            ft_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
+            goto done;
+        }
         if (!variant_jobs(app, r, v, i, nv, plan.seeds, jobs))
             goto done;
-        json_array_append_new(variants, json_pack("{s:O, s:O}", "values", json_object_get(v, "values"), "label",
-                                                  json_object_get(v, "label")));
     }
     char id[64];
     ft_app_new_id("swp", id, sizeof id);
