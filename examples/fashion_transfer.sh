@@ -122,13 +122,12 @@ while :; do
     sleep 1
 done
 
-printf '\n%-40s %22s %14s %9s\n' "variant (best first)" "test accuracy mean+-std" "min..max" "seconds"
+printf '\n%-36s %26s %14s %9s\n' "variant (best first)" "test accuracy, mean +- std" "min..max" "seconds"
 jq -r '.leaderboard[] | [(.values | "drop \(.drop_layers), \(.init), \(if .freeze == "base" then "frozen base" else "full fine-tune" end)"),
-       (if .mean == null then "-" else "\(.mean * 1000 | round / 1000) +- \((.std // 0) * 1000 | round / 1000)" end),
-       (if .min == null then "-" else "\(.min * 1000 | round / 1000)..\(.max * 1000 | round / 1000)" end),
-       (if .seconds_mean == null then "-" else "\(.seconds_mean * 100 | round / 100)" end)] | @tsv' <<<"$sweep" |
-    while IFS=$'\t' read -r label acc range secs; do
-        printf '%-40s %22s %14s %9s\n' "$label" "$acc" "$range" "$secs"
+       .mean, .std, .min, .max, .seconds_mean] | map(. // -1) | @tsv' <<<"$sweep" |
+    while IFS=$'\t' read -r label mean std lo hi secs; do
+        # -1: no value (every job of the variant failed or was cancelled)
+        printf '%-36s %13.3f +- %-9.3f %6.3f..%.3f %9.2f\n' "$label" "$mean" "$std" "$lo" "$hi" "$secs"
     done
 
 api "$URL/v1/sweeps/$id/chart.png" -o "$OUT/sweep.png"

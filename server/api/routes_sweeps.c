@@ -248,6 +248,7 @@ void ft_route_sweep_chart(ft_app *app, ft_req *r)
     size_t n = json_array_size(board), nseries = n <= CHART_SERIES ? n : 1;
     double *vals = calloc(4 * (n ? n : 1), sizeof *vals);
     ft_plot_series series[CHART_SERIES];
+    char labels[CHART_SERIES][200]; /* "rank. label": the legend names each x */
     ft_error err = {0};
     int rc = vals ? 0 : ft_fail(&err, FT_ENOMEM, NULL, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -257,9 +258,11 @@ void ft_route_sweep_chart(ft_app *app, ft_req *r)
         y[i] = json_is_null(json_object_get(row, "mean")) ? NAN : json_number_value(json_object_get(row, "mean"));
         lo[i] = json_is_null(json_object_get(row, "min")) ? NAN : json_number_value(json_object_get(row, "min"));
         hi[i] = json_is_null(json_object_get(row, "max")) ? NAN : json_number_value(json_object_get(row, "max"));
-        if (i < nseries)
-            series[i] = (ft_plot_series){nseries == 1 && n > 1 ? "variants" : json_string_value(json_object_get(row, "label")),
-                                         x + i, y + i, nseries == 1 ? n : 1, palette[i % 8], lo + i, hi + i};
+        if (i < nseries) {
+            snprintf(labels[i], sizeof labels[i], "%zu. %s", i + 1, json_string_value(json_object_get(row, "label")));
+            series[i] = (ft_plot_series){nseries == 1 && n > 1 ? "variants" : labels[i], x + i, y + i,
+                                         nseries == 1 ? n : 1, palette[i % 8], lo + i, hi + i};
+        }
     }
     char title[256], ylabel[96];
     const char *name = json_string_value(json_object_get(sweep, "name"));

@@ -26,7 +26,8 @@ void ft_sweep_stats_of(const double *v, size_t n, ft_sweep_stats *out)
     double ss = 0;
     for (size_t i = 0; i < n; i++)
         ss += (v[i] - out->mean) * (v[i] - out->mean);
-    out->std = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
+    /* Equal values have no spread, whatever the rounding of their mean. */
+    out->std = n > 1 && out->min < out->max ? sqrt(ss / (double)(n - 1)) : 0;
 }
 
 /* The metric's value in a job, or NAN if it has none (not succeeded). */

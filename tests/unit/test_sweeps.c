@@ -139,6 +139,9 @@ static void test_stats_use_the_sample_std(void)
     double close[] = {1e9 + 0.1, 1e9 + 0.2, 1e9 + 0.3};
     ft_sweep_stats_of(close, 3, &st);
     CHECK_CLOSE(st.std, 0.1, 1e-6, 1e-12);
+    double same[] = {0.2, 0.2, 0.2}; /* their mean is not exactly 0.2 */
+    ft_sweep_stats_of(same, 3, &st);
+    CHECK(st.std == 0 && st.min == 0.2 && st.max == 0.2);
     ft_sweep_stats_of(v, 1, &st);
     CHECK(st.n == 1 && st.mean == 0.8 && st.std == 0 && st.min == 0.8 && st.max == 0.8);
     ft_sweep_stats_of(v, 0, &st);
