@@ -14,6 +14,16 @@ static json_t *parse(const char *text)
     return v;
 }
 
+/* The body of text, expanded into *p (up to 64 jobs); the caller frees
+ * both (the plan borrows the body's metric). */
+static json_t *expand(const char *text, ft_sweep_plan *p)
+{
+    json_t *body = parse(text);
+    ft_error err = {0};
+    CHECKF(ft_sweep_expand(body, 64, p, &err) == 0, "%s", err.msg);
+    return body;
+}
+
 static const char *spec_str(const ft_sweep_plan *p, size_t i, const char *key)
 {
     return json_string_value(json_object_get(json_object_get(json_array_get(p->variants, i), "spec"), key));
@@ -21,12 +31,10 @@ static const char *spec_str(const ft_sweep_plan *p, size_t i, const char *key)
 
 static void test_grid_expands_first_key_slowest(void)
 {
-    json_t *body = parse("{\"name\": \"t\", \"seeds\": [0, 1, 2], \"spec\": {\"dataset\": \"ds_x\", \"test\": "
-                         "\"ds_x\", \"seed\": 7, \"optimizer\": {\"type\": \"sgd\"}}, \"grid\": {\"drop_layers\": [1, "
-                         "2], \"init\": [\"he_normal\", \"zeros\"], \"optimizer.lr\": [0.1]}}");
     ft_sweep_plan p;
-    ft_error err = {0};
-    CHECKF(ft_sweep_expand(body, 64, &p, &err) == 0, "%s", err.msg);
+    json_t *body = expand("{\"name\": \"t\", \"seeds\": [0, 1, 2], \"spec\": {\"dataset\": \"ds_x\", \"test\": "
+                         "\"ds_x\", \"seed\": 7, \"optimizer\": {\"type\": \"sgd\"}}, \"grid\": {\"drop_layers\": [1, "
+                         "2], \"init\": [\"he_normal\", \"zeros\"], \"optimizer.lr\": [0.1]}}", &p);
     CHECK(json_array_size(p.variants) == 4 && json_array_size(p.seeds) == 3);
     CHECK(strcmp(p.metric, "test.accuracy") == 0 && p.higher_better);
     const char *labels[] = {"drop_layers=1 init=he_normal optimizer.lr=0.1", "drop_layers=1 init=zeros optimizer.lr=0.1",
@@ -51,11 +59,9 @@ static void test_grid_expands_first_key_slowest(void)
 
 static void test_defaults_and_missing_objects_on_a_path(void)
 {
-    json_t *body = parse("{\"spec\": {\"dataset\": \"ds_x\", \"validation\": {\"split\": 0.2}, \"seed\": 5}, "
-                         "\"grid\": {\"head.hidden\": [[], [64]]}, \"metric\": \"validation.loss\"}");
     ft_sweep_plan p;
-    ft_error err = {0};
-    CHECKF(ft_sweep_expand(body, 64, &p, &err) == 0, "%s", err.msg);
+    json_t *body = expand("{\"spec\": {\"dataset\": \"ds_x\", \"validation\": {\"split\": 0.2}, \"seed\": 5}, "
+                         "\"grid\": {\"head.hidden\": [[], [64]]}, \"metric\": \"validation.loss\"}", &p);
     CHECK(!p.higher_better && json_array_size(p.seeds) == 1 &&
           json_integer_value(json_array_get(p.seeds, 0)) == 5); /* the spec's seed */
     json_t *head = json_object_get(json_object_get(json_array_get(p.variants, 1), "spec"), "head");
@@ -68,11 +74,9 @@ static void test_defaults_and_missing_objects_on_a_path(void)
 /* A tied key sets its fields together; each is a value of its own. */
 static void test_tied_keys_vary_fields_together(void)
 {
-    json_t *body = parse("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"drop_layers,head.hidden\": [[1, []], [2, "
-                         "[128]]], \"init\": [\"he_normal\", \"zeros\"]}}");
     ft_sweep_plan p;
-    ft_error err = {0};
-    CHECKF(ft_sweep_expand(body, 64, &p, &err) == 0, "%s", err.msg);
+    json_t *body = expand("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"drop_layers,head.hidden\": [[1, []], [2, "
+                         "[128]]], \"init\": [\"he_normal\", \"zeros\"]}}", &p);
     CHECK(json_array_size(p.variants) == 4);
     json_t *v = json_array_get(p.variants, 3), *spec = json_object_get(v, "spec");
     CHECK(json_integer_value(json_object_get(spec, "drop_layers")) == 2);
@@ -84,46 +88,46 @@ static void test_tied_keys_vary_fields_together(void)
     json_decref(body);
 }
 
-/* The refusal of body: param and a word of the message. */
-static void refused(const char *text, size_t max_jobs, const char *param, const char *word)
-{
-    json_t *body = parse(text);
-    ft_sweep_plan p;
-    ft_error err = {0};
-    CHECKF(ft_sweep_expand(body, max_jobs, &p, &err) == -1, "accepted %s", text);
-    CHECKF(err.code == FT_EINVAL && strcmp(err.param, param) == 0 && strstr(err.msg, word), "%s: %s: %s", text,
-           err.param, err.msg);
-    CHECK(p.variants == NULL && p.seeds == NULL);
-    json_decref(body);
-}
+/* A body the expansion refuses: its job limit, the param and a word of the
+ * message. */
+static const struct {
+    const char *body;
+    size_t max_jobs;
+    const char *param, *word;
+} refusals[] = {
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {}}", 64, "grid", "at least one"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": 3}}", 64, "grid.epochs", "non-empty array"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"seed\": [1]}}", 64, "grid.seed", "seeds"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"name\": [\"a\"]}}", 64, "grid.name", "name"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a.\": [1]}}", 64, "grid.a.", "empty part"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs,seed\": [[1, 2]]}}", 64, "grid.epochs,seed", "seeds"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a,b\": [[1, 2], [3]]}}", 64, "grid.a,b", "array of 2 values"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a,b\": [5]}}", 64, "grid.a,b", "array of 2 values"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\".a\": [1]}}", 64, "grid..a", "empty"},
+    {"{\"spec\": {\"test\": \"ds\", \"head\": 3}, \"grid\": {\"head.units\": [1]}}", 64, "grid.head.units", "not an object"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1, 2, 3]}, \"seeds\": [1, 2]}", 5, "grid", "--max-sweep-jobs"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a\": [1, 2, 3], \"b\": [1, 2, 3]}}", 8, "grid", "more than 8"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1]}, \"seeds\": []}", 64, "seeds", "non-empty"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1]}, \"seeds\": [1, 1]}", 64, "seeds", "twice"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1]}, \"seeds\": [-1]}", 64, "seeds", "0 to"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1]}, \"metric\": \"test.speed\"}", 64, "metric", "accuracy"},
+    {"{\"spec\": {}, \"grid\": {\"epochs\": [1]}}", 64, "metric", "needs a test set"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1]}, \"extra\": 1}", 64, "extra", ""},
+    {"{\"grid\": {\"epochs\": [1]}}", 64, "spec", "job spec"},
+};
 
 static void test_refusals(void)
 {
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {}}", 64, "grid", "at least one");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": 3}}", 64, "grid.epochs", "non-empty array");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"seed\": [1]}}", 64, "grid.seed", "seeds");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"name\": [\"a\"]}}", 64, "grid.name", "name");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a.\": [1]}}", 64, "grid.a.", "empty part");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs,seed\": [[1, 2]]}}", 64, "grid.epochs,seed",
-            "seeds");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a,b\": [[1, 2], [3]]}}", 64, "grid.a,b",
-            "array of 2 values");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a,b\": [5]}}", 64, "grid.a,b", "array of 2 values");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\".a\": [1]}}", 64, "grid..a", "empty");
-    refused("{\"spec\": {\"test\": \"ds\", \"head\": 3}, \"grid\": {\"head.units\": [1]}}", 64, "grid.head.units",
-            "not an object");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1, 2, 3]}, \"seeds\": [1, 2]}", 5, "grid",
-            "--max-sweep-jobs");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a\": [1, 2, 3], \"b\": [1, 2, 3]}}", 8, "grid",
-            "more than 8");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1]}, \"seeds\": []}", 64, "seeds", "non-empty");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1]}, \"seeds\": [1, 1]}", 64, "seeds", "twice");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1]}, \"seeds\": [-1]}", 64, "seeds", "0 to");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1]}, \"metric\": \"test.speed\"}", 64, "metric",
-            "accuracy");
-    refused("{\"spec\": {}, \"grid\": {\"epochs\": [1]}}", 64, "metric", "needs a test set");
-    refused("{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": [1]}, \"extra\": 1}", 64, "extra", "");
-    refused("{\"grid\": {\"epochs\": [1]}}", 64, "spec", "job spec");
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        json_t *body = parse(refusals[i].body);
+        ft_sweep_plan p;
+        ft_error err = {0};
+        CHECKF(ft_sweep_expand(body, refusals[i].max_jobs, &p, &err) == -1, "accepted %s", refusals[i].body);
+        CHECKF(err.code == FT_EINVAL && strcmp(err.param, refusals[i].param) == 0 && strstr(err.msg, refusals[i].word),
+               "%s: %s: %s", refusals[i].body, err.param, err.msg);
+        CHECK(p.variants == NULL && p.seeds == NULL);
+        json_decref(body);
+    }
 }
 
 static void test_stats_use_the_sample_std(void)
