@@ -3,17 +3,20 @@
 # against a running `finetuned serve`:
 #   1. upload Fashion-MNIST (train and test IDX pairs),
 #   2. pretrain the CNN base on classes 0-4,
-#   3. fine-tune the eight variants on 100 images per class of classes 5-9
-#      (the last in two phases: 20 epochs on the frozen base, then 10 with
-#      conv2 and above unfrozen at a learning rate 100x smaller),
-#   4. print the table (variant, target test accuracy, fine-tune seconds) and
-#      save every job's metrics.png (and results.json) into $OUT.
+#   3. one sweep: fine-tune 8 variants (drop 1 or 2 layers x he_normal or zeros
+#      init x frozen base or full fine-tune) on 100 images per class of classes
+#      5-9, each over 3 seeds (24 jobs; drop 2 gets a new 128-unit hidden layer
+#      in place of the dropped one),
+#   4. print the leaderboard (variant, test accuracy mean +- sample std and
+#      min..max over the seeds, fine-tune seconds) and save the sweep's chart,
+#      its results.csv and results.json into $OUT.
 #
 # Usage: examples/fashion_transfer.sh [BASE_URL]      (default http://127.0.0.1:8080)
 # Environment:
 #   FT_API_KEY          bearer token, if the service requires one
 #   OUT                 output directory (default ./fashion-transfer)
 #   PRETRAIN_PER_CLASS  pretraining images per class (default: all 6000)
+#   SEEDS               the sweep's seeds, comma-separated (default 0,1,2)
 #   FASHION_DIR         IDX files (default /usr/share/datasets/fashion-mnist)
 set -euo pipefail
 
@@ -21,6 +24,7 @@ URL=${1:-http://127.0.0.1:8080}
 OUT=${OUT:-fashion-transfer}
 FASHION_DIR=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 PRETRAIN_PER_CLASS=${PRETRAIN_PER_CLASS:-}
+SEEDS=${SEEDS:-0,1,2}
 mkdir -p "$OUT"
 
 auth=()
@@ -95,39 +99,47 @@ api "$URL/v1/jobs/$base_job/metrics.png" -o "$OUT/base.png"
 
 target="{\"id\": \"$train\", \"classes\": [5, 6, 7, 8, 9], \"per_class\": 100, \"seed\": 0}"
 target_test="{\"id\": \"$test\", \"classes\": [5, 6, 7, 8, 9]}"
-common="\"dataset\": $target, \"test\": $target_test, \"optimizer\": $sgd, \"batch_size\": 64, \"epochs\": 30, \"seed\": 42"
-variants=(
-    "from scratch on the 500 images|scratch|{$common, \"architecture\": $(cnn 5), \"init\": \"torch_default\"}"
-    "drop 1 (output), frozen base, he|drop1-he|{$common, \"base_model\": \"$base\", \"drop_layers\": 1, \"freeze\": \"base\", \"init\": \"he_normal\"}"
-    "drop 1, frozen, zeros|drop1-zeros|{$common, \"base_model\": \"$base\", \"drop_layers\": 1, \"freeze\": \"base\", \"init\": \"zeros\"}"
-    "drop 2 (output + last hidden), frozen, he|drop2-he|{$common, \"base_model\": \"$base\", \"drop_layers\": 2, \"freeze\": \"base\", \"head\": {\"hidden\": [128]}, \"init\": \"he_normal\"}"
-    "drop 2, frozen, xavier|drop2-xavier|{$common, \"base_model\": \"$base\", \"drop_layers\": 2, \"freeze\": \"base\", \"head\": {\"hidden\": [128]}, \"init\": \"xavier_uniform\"}"
-    "drop 2, frozen, zeros|drop2-zeros|{$common, \"base_model\": \"$base\", \"drop_layers\": 2, \"freeze\": \"base\", \"head\": {\"hidden\": [128]}, \"init\": \"zeros\"}"
-    "drop 2, full fine-tune, he|drop2-full-he|{$common, \"base_model\": \"$base\", \"drop_layers\": 2, \"freeze\": \"none\", \"head\": {\"hidden\": [128]}, \"init\": \"he_normal\"}"
-    "drop 2, two phases: frozen, then conv2 up|drop2-phases|$(jq -c 'del(.epochs) + {phases: [{freeze: "base", epochs: 20}, {freeze: {trainable_from: "conv2"}, epochs: 10, optimizer: {type: "sgd", lr: 0.0001, momentum: 0.9}}]}' <<<"{$common, \"base_model\": \"$base\", \"drop_layers\": 2, \"head\": {\"hidden\": [128]}, \"init\": \"he_normal\"}")"
-)
+# Dropping 2 layers replaces the last hidden layer with a new one: the two
+# fields vary together (one grid key, comma-separated).
+sweep_body="{\"name\": \"fashion transfer\", \"metric\": \"test.accuracy\", \"seeds\": [$SEEDS],
+  \"spec\": {\"dataset\": $target, \"test\": $target_test, \"base_model\": \"$base\", \"optimizer\": $sgd,
+           \"batch_size\": 64, \"epochs\": 30},
+  \"grid\": {\"drop_layers,head.hidden\": [[1, []], [2, [128]]], \"init\": [\"he_normal\", \"zeros\"],
+           \"freeze\": [\"base\", \"none\"]}}"
 
-echo "fine-tuning ${#variants[@]} variants on 500 images of classes 5-9 ..."
-jobs=()
-for v in "${variants[@]}"; do
-    IFS='|' read -r label key spec <<<"$v"
-    spec=$(jq -c --arg name "$label" '. + {name: $name}' <<<"$spec")
-    jobs+=("$(submit "$spec")")
+sweep=$(api -X POST -H 'Content-Type: application/json' -d "$sweep_body" "$URL/v1/sweeps")
+id=$(jq -r .id <<<"$sweep")
+echo "fine-tuning $(jq '.variants | length' <<<"$sweep") variants x $(jq '.seeds | length' <<<"$sweep") seeds on 500 images of classes 5-9 (sweep $id) ..."
+while :; do
+    sweep=$(api "$URL/v1/sweeps/$id")
+    case $(jq -r .status <<<"$sweep") in
+    completed) break ;;
+    cancelled)
+        echo "sweep $id was cancelled" >&2
+        exit 1
+        ;;
+    esac
+    sleep 1
 done
 
-printf '\n%-44s %14s %18s\n' "variant" "test accuracy" "fine-tune seconds"
+printf '\n%-36s %26s %14s %9s\n' "variant (best first)" "test accuracy, mean +- std" "min..max" "seconds"
+jq -r '.leaderboard[] | [(.values | "drop \(.drop_layers), \(.init), \(if .freeze == "base" then "frozen base" else "full fine-tune" end)"),
+       .mean, .std, .min, .max, .seconds_mean] | map(. // -1) | @tsv' <<<"$sweep" |
+    while IFS=$'\t' read -r label mean std lo hi secs; do
+        # -1: no value (every job of the variant failed or was cancelled)
+        printf '%-36s %13.3f +- %-9.3f %6.3f..%.3f %9.2f\n' "$label" "$mean" "$std" "$lo" "$hi" "$secs"
+    done
+
+api "$URL/v1/sweeps/$id/chart.png" -o "$OUT/sweep.png"
+api "$URL/v1/sweeps/$id/results.csv" >"$OUT/results.csv"
+# results.json: the leaderboard's rows with a short key and the warnings of
+# each variant's first job (the same for all its seeds).
 results="[]"
-for i in "${!variants[@]}"; do
-    IFS='|' read -r label key _ <<<"${variants[$i]}"
-    wait_job "${jobs[$i]}"
-    job=$(api "$URL/v1/jobs/${jobs[$i]}")
-    acc=$(jq -r .test_metrics.accuracy <<<"$job")
-    secs=$(jq -r .train_seconds <<<"$job")
-    printf '%-44s %14.3f %18.2f\n' "$label" "$acc" "$secs"
-    api "$URL/v1/jobs/${jobs[$i]}/metrics.png" -o "$OUT/$key.png"
-    results=$(jq -c --arg v "$label" --arg k "$key" --arg j "${jobs[$i]}" --argjson a "$acc" --argjson s "$secs" \
-        --argjson w "$(jq -c .warnings <<<"$job")" '. + [{variant: $v, key: $k, job: $j, accuracy: $a, seconds: $s, warnings: $w}]' <<<"$results")
-done
+while read -r row; do
+    warnings=$(api "$URL/v1/jobs/$(jq -r '.jobs[0].id' <<<"$row")" | jq -c .warnings)
+    results=$(jq -c --argjson r "$row" --argjson w "$warnings" '. + [$r + {
+        key: "drop\($r.values.drop_layers)-\($r.values.init)-\($r.values.freeze)", warnings: $w}]' <<<"$results")
+done < <(jq -c '.leaderboard[]' <<<"$sweep")
 jq . <<<"$results" >"$OUT/results.json"
 echo
-echo "charts and results.json are in $OUT/"
+echo "the chart (sweep.png), results.csv and results.json are in $OUT/"

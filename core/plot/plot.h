@@ -20,6 +20,11 @@ typedef struct {
     const double *y;      /* y values */
     size_t n;             /* number of points; 0 draws nothing but keeps the legend */
     uint32_t rgb;         /* colour as 0xRRGGBB */
+    /* Error bars: point i's bar runs from lo[i] to hi[i] (both finite),
+     * with caps. A series with bars draws each point as a dot, not joined
+     * by lines (its x values are categories, e.g. a sweep's variants).
+     * NULL: no bars. */
+    const double *lo, *hi;
 } ft_plot_series;
 
 /* One panel (axes box) of a chart, with its own y range. */
@@ -52,7 +57,7 @@ typedef struct {
  * the image (2x at 900x500). Each axis range is the data's plus 5% padding
  * (a flat or empty range gets a made-up width); x ticks stay whole numbers when
  * every x is. A point with no finite neighbour (n == 1, or between gaps) is
- * drawn as a dot. */
+ * drawn as a dot. Error bars count in the y range. */
 int ft_plot_lines_png(const char *title, const ft_plot_panel *panels, size_t npanels,
                       int width, int height, unsigned char **png, size_t *png_len,
                       ft_plot_area *areas, ft_error *err);

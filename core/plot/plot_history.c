@@ -73,13 +73,13 @@ int ft_plot_history_png(const char *title, const json_t *rows, int width, int he
         ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         goto done;
     }
-    ft_plot_series loss_s[2] = {{"train loss", epoch, loss[TRAIN], n, colours[TRAIN]},
-                                {"val loss", epoch, loss[VAL], n, colours[VAL]}};
-    ft_plot_series met_s[2] = {{train_label, epoch, met[TRAIN], n, colours[TRAIN]},
-                               {val_label, epoch, met[VAL], n, colours[VAL]}};
+    ft_plot_series loss_s[2] = {{"train loss", epoch, loss[TRAIN], n, colours[TRAIN], NULL, NULL},
+                                {"val loss", epoch, loss[VAL], n, colours[VAL], NULL, NULL}};
+    ft_plot_series met_s[2] = {{train_label, epoch, met[TRAIN], n, colours[TRAIN], NULL, NULL},
+                               {val_label, epoch, met[VAL], n, colours[VAL], NULL, NULL}};
     /* Without a validation set there is no val curve, so no legend entry for one. */
     size_t nseries = has_values(loss[VAL], n) || has_values(met[VAL], n) ? 2 : 1;
-    ft_plot_series lr_s = {NULL, epoch, lr, n, lr_colour};
+    ft_plot_series lr_s = {NULL, epoch, lr, n, lr_colour, NULL, NULL};
     size_t nmarks = phase_marks(epoch, phase, n, marks);
     ft_plot_panel panels[3] = {{"loss", "epoch", loss_s, nseries, marks, nmarks},
                                {metric, "epoch", met_s, nseries, marks, nmarks},

@@ -229,14 +229,30 @@ static int point_ok(const ft_plot_series *s, size_t i)
     return isfinite(s->x[i]) && isfinite(s->y[i]);
 }
 
+/* Whether point i has an error bar. */
+static int bar_ok(const ft_plot_series *s, size_t i)
+{
+    return s->lo && s->hi && isfinite(s->lo[i]) && isfinite(s->hi[i]);
+}
+
 static void draw_series(ft_canvas *c, ink_layer *l, const ft_plot_area *a, const ft_plot_series *s,
                         int scale)
 {
-    double hw = line_half_width(scale);
+    double hw = line_half_width(scale), cap = 4.0 * scale;
     for (size_t i = 0; i < s->n; i++) {
         if (!point_ok(s, i))
             continue;
         double px = map_x(a, s->x[i]), py = map_y(a, s->y[i]);
+        if (s->lo && s->hi) { /* categories: a dot and its bar, never a line */
+            draw_segment(l, px, py, px, py, 2.5 * scale);
+            if (!bar_ok(s, i))
+                continue;
+            double lo = map_y(a, s->lo[i]), hi = map_y(a, s->hi[i]);
+            draw_segment(l, px, lo, px, hi, hw);
+            draw_segment(l, px - cap, lo, px + cap, lo, hw);
+            draw_segment(l, px - cap, hi, px + cap, hi, hw);
+            continue;
+        }
         int prev = i > 0 && point_ok(s, i - 1), next = i + 1 < s->n && point_ok(s, i + 1);
         if (prev)
             draw_segment(l, map_x(a, s->x[i - 1]), map_y(a, s->y[i - 1]), px, py, hw);
@@ -321,12 +337,22 @@ static int draw_panel(ft_canvas *c, const ft_plot_panel *p, int px0, int px1, in
     range xr = {0}, yr = {0};
     int x_integral = 1;
     for (size_t i = 0; i < p->nseries; i++)
-        for (size_t j = 0; j < p->series[i].n; j++)
+        for (size_t j = 0; j < p->series[i].n; j++) {
+            /* categories: half a slot either side, a value or not */
+            if (p->series[i].lo && p->series[i].hi && isfinite(p->series[i].x[j])) {
+                range_add(&xr, p->series[i].x[j] - 0.5);
+                range_add(&xr, p->series[i].x[j] + 0.5);
+            }
             if (point_ok(&p->series[i], j)) {
                 range_add(&xr, p->series[i].x[j]);
                 range_add(&yr, p->series[i].y[j]);
+                if (bar_ok(&p->series[i], j)) {
+                    range_add(&yr, p->series[i].lo[j]);
+                    range_add(&yr, p->series[i].hi[j]);
+                }
                 x_integral &= p->series[i].x[j] == floor(p->series[i].x[j]);
             }
+        }
     x_integral &= xr.any;
     range_pad(&xr);
     range_pad(&yr);

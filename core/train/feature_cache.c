@@ -247,8 +247,16 @@ int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error
     }
     double t0 = ft_now(), saved = 0;
     tr->run_from = lo; /* the store's key and the prefix run read it */
+    /* One build per frozen part: a job with the same key (a sweep's other
+     * variants, on another worker or process) waits here, then hits. */
+    char *lock_key = tr->store ? set_key(tr, "build") : NULL;
+    int lock = lock_key ? ft_feature_store_lock(tr->store, lock_key) : -1;
     bool hit = load_from_store(tr, &saved), kept = false;
-    if (!hit && compute_all(tr, &kept, err) != 0) {
+    int built = hit ? 0 : compute_all(tr, &kept, err);
+    if (lock_key)
+        ft_feature_store_unlock(tr->store, lock_key, lock);
+    free(lock_key);
+    if (built != 0) {
         tr->run_from = 0;
         return -1;
     }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 
 #define MAGIC "FTFEAT01"
 #define SUFFIX ".feat"
+#define LOCK_SUFFIX ".lock"
 #define MAX_KEY 65536
 
 struct ft_feature_store {
@@ -57,8 +59,8 @@ ft_feature_store *ft_feature_store_open(const char *dir, size_t budget_bytes, ft
 
 void ft_feature_store_free(ft_feature_store *fs) { free(fs); }
 
-/* <dir>/<sha256 of key>.feat */
-static void key_path(const ft_feature_store *fs, const char *key, char out[PATH_MAX])
+/* <dir>/<sha256 of key><suffix> */
+static void key_file(const ft_feature_store *fs, const char *key, const char *suffix, char out[PATH_MAX])
 {
     uint8_t digest[FT_SHA256_SIZE];
     struct sha256_ctx c;
@@ -67,7 +69,41 @@ static void key_path(const ft_feature_store *fs, const char *key, char out[PATH_
     sha256_digest(&c, sizeof digest, digest);
     char hex[2 * FT_SHA256_SIZE + 1];
     ft_sha256_hex(digest, hex);
-    snprintf(out, PATH_MAX, "%s/%s" SUFFIX, fs->dir, hex);
+    snprintf(out, PATH_MAX, "%s/%s%s", fs->dir, hex, suffix);
+}
+
+/* <dir>/<sha256 of key>.feat */
+static void key_path(const ft_feature_store *fs, const char *key, char out[PATH_MAX])
+{
+    key_file(fs, key, SUFFIX, out);
+}
+
+int ft_feature_store_lock(ft_feature_store *fs, const char *key)
+{
+    char path[PATH_MAX];
+    key_file(fs, key, LOCK_SUFFIX, path);
+    /* The holder unlinks the file when done: a waiter then holds a lock
+     * on a name that is gone, and a newcomer takes a new file. Both look in
+     * the store after locking, so both find the features the holder put. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int rc = 0;
+    while (fd >= 0 && (rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+        ;
+    if (fd >= 0 && rc != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+void ft_feature_store_unlock(ft_feature_store *fs, const char *key, int lock)
+{
+    if (lock < 0)
+        return;
+    char path[PATH_MAX];
+    key_file(fs, key, LOCK_SUFFIX, path);
+    unlink(path);
+    close(lock); /* releases the flock */
 }
 
 /* What a file holds for a key. */

@@ -6,6 +6,7 @@
 #define MODELS (&ft_resources[FT_RESOURCE_MODEL])
 #define JOBS (&ft_resources[FT_RESOURCE_JOB])
 #define WEBHOOKS (&ft_resources[FT_RESOURCE_WEBHOOK])
+#define SWEEPS (&ft_resources[FT_RESOURCE_SWEEP])
 
 const ft_route ft_routes[] = {
     {"GET", "/healthz", FT_BODY_NONE, ft_route_healthz, FT_ROUTE_OPEN, NULL},
@@ -44,6 +45,12 @@ const ft_route ft_routes[] = {
     {"GET", "/v1/webhooks/{id}", FT_BODY_NONE, ft_route_get, 0, WEBHOOKS},
     {"DELETE", "/v1/webhooks/{id}", FT_BODY_NONE, ft_route_delete, 0, WEBHOOKS},
     {"GET", "/v1/webhooks/{id}/deliveries", FT_BODY_NONE, ft_route_webhook_deliveries, 0, NULL},
+    {"POST", "/v1/sweeps", FT_BODY_JSON, ft_route_sweep_create, FT_ROUTE_HEAVY, NULL},
+    {"GET", "/v1/sweeps", FT_BODY_NONE, ft_route_list, 0, SWEEPS},
+    {"GET", "/v1/sweeps/{id}", FT_BODY_NONE, ft_route_sweep_get, 0, NULL},
+    {"POST", "/v1/sweeps/{id}/cancel", FT_BODY_NONE, ft_route_sweep_cancel, 0, NULL},
+    {"GET", "/v1/sweeps/{id}/results.csv", FT_BODY_NONE, ft_route_sweep_csv, 0, NULL},
+    {"GET", "/v1/sweeps/{id}/chart.png", FT_BODY_NONE, ft_route_sweep_chart, FT_ROUTE_HEAVY, NULL},
 };
 
 const size_t ft_nroutes = sizeof ft_routes / sizeof ft_routes[0];

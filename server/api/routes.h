@@ -45,6 +45,12 @@ void ft_route_webhook_deliveries(ft_app *app, ft_req *r);
  * replying 422. */
 json_t *ft_route_webhook_row(ft_app *app, ft_req *r, const json_t *fields, const char *param, const char *job_id);
 
+void ft_route_sweep_create(ft_app *app, ft_req *r);
+void ft_route_sweep_get(ft_app *app, ft_req *r);
+void ft_route_sweep_cancel(ft_app *app, ft_req *r);
+void ft_route_sweep_csv(ft_app *app, ft_req *r);
+void ft_route_sweep_chart(ft_app *app, ft_req *r);
+
 /* Shared by handlers (routes_resources.c): the {id} path parameter if it is a valid id with this
  * prefix, else reply 404 and return NULL. `what` names the resource. */
 const char *ft_route_id(ft_req *r, const char *prefix, const char *what);
@@ -59,6 +65,11 @@ json_t *ft_route_job(ft_app *app, ft_req *r);
 bool ft_route_create(ft_app *app, ft_req *r, const ft_resource *res, json_t *obj, const char *path);
 /* An upload option: the query argument, or else the plain multipart field. */
 const char *ft_route_option(ft_req *r, const char *key);
+/* Reply to a refused job spec (ft_job_check_stored's err and code): 422. */
+void ft_reply_check_error(ft_req *r, const ft_error *err, const char *code);
+/* Cancel job id as POST /v1/jobs/{id}/cancel does (a queued job at once, a
+ * running one through its worker); *job receives the updated job. */
+int ft_route_cancel_job(ft_app *app, const char *id, json_t **job, ft_error *err);
 /* Reply with a list envelope {"object": "list", "data": [...], "has_more"}. */
 void ft_reply_list(ft_req *r, json_t *data, bool has_more);
 

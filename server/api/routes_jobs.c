@@ -7,67 +7,9 @@
 
 #include "core/job/spec.h"
 #include "server/api/routes.h"
-#include "server/objects/job_plan.h"
+#include "server/objects/job_check.h"
+#include "server/sweeps/sweep.h"
 #include "server/worker/worker.h"
-
-/* A spec's dataset references must name stored datasets: paths are only for
- * `finetuned train` (the service never opens a path a client chose). */
-static bool ref_is_id(ft_req *r, const ft_dataset_ref *ref, const char *param)
-{
-    if (ref->id)
-        return true;
-    ft_reply_error(r, 422, "invalid_value", param,
-                   "%s must be a dataset id (ds_...) or an object with \"id\"; local paths only work with `finetuned train`",
-                   param);
-    return false;
-}
-
-/* Look up a referenced dataset (422, not 404: the id is in the body). */
-static json_t *referenced_dataset(ft_app *app, ft_req *r, const ft_dataset_ref *ref, const char *param)
-{
-    ft_error err = {0};
-    json_t *ds = ft_app_valid_id("ds", ref->id) ? ft_store_dataset_get(app->store, ref->id, &err) : NULL;
-    if (!ds) {
-        if (err.code && err.code != FT_ENOTFOUND)
-            ft_reply_ft_error(r, &err, 422);
-        else
-            ft_reply_error(r, 422, "unknown_dataset", param, "no dataset with id '%s'", ref->id);
-    }
-    return ds;
-}
-
-/* The validation or test set must select what the training set selects. */
-static bool compatible(ft_req *r, const ft_dataset_ref *ref, const json_t *ds, const ft_data_info *train_info,
-                       int train_classes, const char *param)
-{
-    ft_data_info info;
-    ft_error err = {0};
-    size_t rows;
-    int classes, nnames;
-    const char *names[1];
-    if (ft_data_info_from_summary(ds, &info, &err) != 0) {
-        ft_reply_ft_error(r, &err, 422);
-        return false;
-    }
-    int rc = ft_dataset_ref_check(ref, &info, param, &rows, &classes, names, 1, &nnames, &err);
-    /* Images of other sizes are for the plan to judge: a base model with
-     * image preprocessing resizes every set to its input. */
-    bool images = info.xtype == FT_X_U8 && train_info->xtype == FT_X_U8 && info.shape.rank == 3 &&
-                  train_info->shape.rank == 3;
-    bool same_shape = (images || ft_shape_equal(info.shape, train_info->shape)) && info.kind == train_info->kind;
-    ft_data_info_free(&info);
-    if (rc != 0) {
-        ft_reply_ft_error(r, &err, 422);
-        return false;
-    }
-    if (!same_shape || classes != train_classes) {
-        ft_reply_error(r, 422, "incompatible_dataset", param,
-                       "the %s set must have the training set's row shape and %d %s (it has %d)", param,
-                       train_classes, train_info->kind == FT_TARGET_CLASSES ? "classes" : "targets", classes);
-        return false;
-    }
-    return true;
-}
 
 static void request_hash(const json_t *body, char *out, size_t n)
 {
@@ -79,14 +21,10 @@ static void request_hash(const json_t *body, char *out, size_t n)
     snprintf(out, n, "%016llx", (unsigned long long)h);
 }
 
-/* The plan's refusals: an over-budget job and unknown base model are named
- * as such; the rest are invalid values of the field. */
-static void reply_plan_error(ft_req *r, const ft_error *err)
+void ft_reply_check_error(ft_req *r, const ft_error *err, const char *code)
 {
-    if (err->code == FT_ETOOBIG)
-        ft_reply_error(r, 422, "job_too_large", err->param, "%s", err->msg);
-    else if (err->code == FT_ENOTFOUND && strcmp(err->param, "base_model") == 0)
-        ft_reply_error(r, 422, "unknown_model", "base_model", "%s", err->msg);
+    if (code)
+        ft_reply_error(r, 422, code, err->param, "%s", err->msg);
     else
         ft_reply_ft_error(r, err, 422);
 }
@@ -95,35 +33,10 @@ void ft_route_job_create(ft_app *app, ft_req *r)
 {
     ft_job_spec spec;
     ft_error err = {0};
-    ft_data_info info = {0};
-    json_t *train_ds = NULL, *val_ds = NULL, *test_ds = NULL, *warnings = NULL, *existing = NULL, *hook = NULL;
-    if (ft_job_spec_parse(ft_req_json(r), &spec, &err) != 0) {
-        ft_reply_ft_error(r, &err, 422);
-        return;
-    }
-    /* Cheap checks first (references, selectors, set compatibility); the
-     * plan builds only a layout and estimates memory from shapes. */
-    if (!ref_is_id(r, &spec.dataset, "dataset") ||
-        (spec.val_kind == FT_VAL_SET && !ref_is_id(r, &spec.val, "validation")) ||
-        (spec.has_test && !ref_is_id(r, &spec.test, "test")))
-        goto done;
-    if (!(train_ds = referenced_dataset(app, r, &spec.dataset, "dataset")) ||
-        (spec.val_kind == FT_VAL_SET && !(val_ds = referenced_dataset(app, r, &spec.val, "validation"))) ||
-        (spec.has_test && !(test_ds = referenced_dataset(app, r, &spec.test, "test"))))
-        goto done;
-    size_t rows;
-    int classes, nnames;
-    const char *names[1];
-    if (ft_data_info_from_summary(train_ds, &info, &err) != 0 ||
-        ft_dataset_ref_check(&spec.dataset, &info, "dataset", &rows, &classes, names, 1, &nnames, &err) != 0) {
-        ft_reply_ft_error(r, &err, 422);
-        goto done;
-    }
-    if ((val_ds && !compatible(r, &spec.val, val_ds, &info, classes, "validation")) ||
-        (test_ds && !compatible(r, &spec.test, test_ds, &info, classes, "test")))
-        goto done;
-    if (ft_job_plan_stored(app, &spec, &warnings, &err) != 0) {
-        reply_plan_error(r, &err);
+    json_t *warnings = NULL, *existing = NULL, *hook = NULL;
+    const char *code;
+    if (ft_job_check_stored(app, ft_req_json(r), &spec, &warnings, &err, &code) != 0) {
+        ft_reply_check_error(r, &err, code);
         goto done;
     }
 
@@ -169,14 +82,27 @@ void ft_route_job_create(ft_app *app, ft_req *r)
     ft_workers_wake(app->workers);
     ft_reply_json(r, 201, job);
 done:
-    ft_data_info_free(&info);
-    json_decref(train_ds);
-    json_decref(val_ds);
-    json_decref(test_ds);
     json_decref(warnings);
     json_decref(existing);
     json_decref(hook);
     ft_job_spec_free(&spec);
+}
+
+int ft_route_cancel_job(ft_app *app, const char *id, json_t **job, ft_error *err)
+{
+    if (ft_store_job_cancel(app->store, id, job, err) != 0)
+        return -1;
+    ft_app_cancel(app, id);
+    ft_app_notify(app);
+    if (strcmp(json_string_value(json_object_get(*job, "status")), "cancelled") == 0) {
+        /* A queued job (requeued at shutdown) may have a checkpoint: it never
+         * resumes now. It has ended, so its sweep may be complete. */
+        char ckpt[PATH_MAX];
+        ft_app_checkpoint_path(app, id, ckpt, sizeof ckpt);
+        unlink(ckpt);
+        ft_sweep_job_ended(app, id);
+    }
+    return 0;
 }
 
 void ft_route_job_cancel(ft_app *app, ft_req *r)
@@ -186,18 +112,9 @@ void ft_route_job_cancel(ft_app *app, ft_req *r)
         return;
     ft_error err = {0};
     json_t *job = NULL;
-    if (ft_store_job_cancel(app->store, id, &job, &err) != 0) {
+    if (ft_route_cancel_job(app, id, &job, &err) != 0) {
         ft_reply_ft_error(r, &err, 409);
         return;
-    }
-    ft_app_cancel(app, id);
-    ft_app_notify(app);
-    if (strcmp(json_string_value(json_object_get(job, "status")), "cancelled") == 0) {
-        /* A queued job (requeued at shutdown) may have a checkpoint: it never
-         * resumes now. */
-        char ckpt[PATH_MAX];
-        ft_app_checkpoint_path(app, id, ckpt, sizeof ckpt);
-        unlink(ckpt);
     }
     ft_reply_json(r, 200, job);
 }

@@ -65,7 +65,8 @@ void ft_route_list(ft_app *app, ft_req *r)
 {
     const ft_resource *res = ft_req_route_data(r);
     ft_list_query q = {.after = ft_req_query(r, "after"),
-                       .status = res->list_by_status ? ft_req_query(r, "status") : NULL};
+                       .status = res->list_by_status ? ft_req_query(r, "status") : NULL,
+                       .sweep = res->list_by_status ? ft_req_query(r, "sweep") : NULL};
     if (!ft_req_limit(r, &q.limit))
         return;
     ft_error err = {0};

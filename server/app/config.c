@@ -52,6 +52,7 @@ static const option options[] = {
     {"min-free-disk", SIZE(min_free_bytes), 0, LONG_MAX, "free space /readyz requires in the data dir (default 100M)"},
     {"feature-cache-limit", SIZE(cache_limit_bytes), 0, LONG_MAX, "memory for the frozen-prefix cache per job (default 1G)"},
     {"feature-store-limit", SIZE(feature_store_bytes), 0, LONG_MAX, "disk for frozen-prefix features kept between jobs in DATA_DIR/features, least recently used first out (default 4G, 0 turns it off)"},
+    {"max-sweep-jobs", INT(max_sweep_jobs), 1, 10000, "jobs one sweep may queue (variants x seeds); more get 422 (default 64)"},
     {"max-job-memory", SIZE(max_job_memory), 1, LONG_MAX, "a job's estimated peak memory; larger jobs get 422 at submit (default: 3/4 of RAM / workers)"},
     {"max-connections", INT(max_connections), 1, 100000, "concurrent connections (default 256)"},
     {"max-connections-per-ip", INT(max_per_ip), 1, 100000, "concurrent connections per client IP (default 64)"},
@@ -84,6 +85,7 @@ static void defaults(ft_config *c)
     c->checkpoint_seconds = 30;
     c->lease_seconds = 30;
     c->max_attempts = 3;
+    c->max_sweep_jobs = 64;
     c->min_free_bytes = (size_t)100 << 20;
     c->cache_limit_bytes = (size_t)1 << 30;
     c->feature_store_bytes = (size_t)4 << 30;

@@ -39,6 +39,7 @@ typedef struct {
     int checkpoint_seconds;      /* --checkpoint-interval (default 30) */
     int lease_seconds;           /* --lease-seconds (default 30) */
     int max_attempts;            /* --max-attempts per job (default 3) */
+    int max_sweep_jobs;          /* --max-sweep-jobs: variants x seeds of one sweep (default 64) */
     size_t min_free_bytes;       /* --min-free-disk: /readyz headroom (default 100 MiB) */
     size_t cache_limit_bytes;    /* --feature-cache-limit (default 1 GiB) */
     size_t feature_store_bytes;  /* --feature-store-limit: frozen-prefix features kept on disk (default 4 GiB, 0 off) */

@@ -14,6 +14,7 @@ const ft_resource ft_resources[] = {
     [FT_RESOURCE_JOB] = {"job", "job", ft_store_job_get, ft_store_job_list, NULL, NULL, NULL, true},
     [FT_RESOURCE_WEBHOOK] = {"webhook", "wh", ft_store_webhook_get, ft_store_webhook_list, ft_store_webhook_insert,
                              ft_store_webhook_delete, NULL, false},
+    [FT_RESOURCE_SWEEP] = {"sweep", "swp", ft_store_sweep_get, ft_store_sweep_list, NULL, NULL, NULL, false},
 };
 
 ft_dataset *ft_stored_dataset_load(ft_app *app, const char *id, const char *param, ft_error *err)

@@ -56,11 +56,17 @@ typedef struct {
     int (*remove)(ft_store *s, const char *id, ft_error *err);
     /* The file deleted with the row, or NULL if the kind has none. */
     void (*file_path)(const ft_app *app, const char *id, char *out, size_t n);
-    bool list_by_status;   /* the list takes ?status= */
+    bool list_by_status;   /* the list takes ?status= and ?sweep= (jobs) */
 } ft_resource;
 
 /* The resources, one row each. */
-typedef enum { FT_RESOURCE_DATASET, FT_RESOURCE_MODEL, FT_RESOURCE_JOB, FT_RESOURCE_WEBHOOK } ft_resource_kind;
+typedef enum {
+    FT_RESOURCE_DATASET,
+    FT_RESOURCE_MODEL,
+    FT_RESOURCE_JOB,
+    FT_RESOURCE_WEBHOOK,
+    FT_RESOURCE_SWEEP
+} ft_resource_kind;
 extern const ft_resource ft_resources[];
 
 #endif

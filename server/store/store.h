@@ -80,6 +80,7 @@ typedef struct {
     int limit;            /* 1..100 */
     const char *after;    /* cursor id, or NULL */
     const char *status;   /* jobs only: filter by status, or NULL */
+    const char *sweep;    /* jobs only: only the jobs of this sweep, or NULL */
 } ft_list_query;
 
 /* ---- datasets ---- */
@@ -245,6 +246,29 @@ int ft_store_delivery_record(ft_store *s, const ft_delivery *d, const ft_deliver
 /* When the next pending delivery is due (unix ms): 1 with *due_ms, 0 if
  * none is pending, -1 on error. */
 int ft_store_delivery_next_due(ft_store *s, int64_t *due_ms, ft_error *err);
+/* ---- sweeps (store_sweeps.c) ---- */
+
+/* Insert a sweep and all of its jobs in one transaction, so a sweep is
+ * never half-queued. `sweep` holds id, name, spec, grid, seeds, metric and
+ * variants; `jobs` is an array of job rows as for ft_store_job_insert, each
+ * of which gets the sweep's id as sweep_id. */
+int ft_store_sweep_insert(ft_store *s, const json_t *sweep, const json_t *jobs, ft_error *err);
+/* The sweep object: the stored fields plus status ("running" while a job is
+ * queued or running, then "completed", or "cancelled" after a cancel),
+ * progress {"total", "done"}, completed_at and cancelled_at. */
+json_t *ft_store_sweep_get(ft_store *s, const char *id, ft_error *err);
+json_t *ft_store_sweep_list(ft_store *s, const ft_list_query *q, bool *has_more, ft_error *err);
+/* Every job of the sweep, oldest first (the order of its variants and
+ * seeds). */
+json_t *ft_store_sweep_jobs(ft_store *s, const char *id, ft_error *err);
+/* Record that cancel was asked for the sweep (its jobs are cancelled one by
+ * one with ft_store_job_cancel). FT_ENOTFOUND for an unknown id. */
+int ft_store_sweep_cancel(ft_store *s, const char *id, ft_error *err);
+/* Call after a job ended: if it belongs to a sweep whose jobs have now all
+ * ended, mark the sweep complete. Returns 1 (and the sweep's id in
+ * sweep_id) for the one call that completes it, 0 otherwise, -1 on error.
+ * This is the one place where a sweep becomes complete. */
+int ft_store_sweep_settle(ft_store *s, const char *job_id, char sweep_id[64], ft_error *err);
 
 /* Figures for /metrics: {"jobs": {status: count, ...}, "datasets": {"count",
  * "bytes"}, "models": {"count", "bytes"}}. */

@@ -11,6 +11,8 @@
  *   store_jobs.c     jobs as records: insert, cancel, events, metrics
  *   store_queue.c    the queue: claim, lease heartbeat, fenced transitions
  *   store_webhooks.c webhook endpoints, the outbox of deliveries, attempts
+ *   store_sweeps.c   sweeps: one transaction for a sweep and its jobs,
+ *                    status read from the jobs, completion
  *   sqlite/          the SQLite driver (one connection per thread)
  *   postgres/        the PostgreSQL driver (libpq, a connection pool,
  *                    LISTEN/NOTIFY)
@@ -232,7 +234,7 @@ typedef struct {
     bool has_status;        /* lists may filter by status (jobs) */
 } ft_db_kind;
 
-extern const ft_db_kind ft_db_datasets, ft_db_models, ft_db_jobs, ft_db_webhooks;
+extern const ft_db_kind ft_db_datasets, ft_db_models, ft_db_jobs, ft_db_webhooks, ft_db_sweeps;
 
 /* The API object of id, or NULL (FT_ENOTFOUND with param "id"). */
 json_t *ft_db_get(ft_db_conn *c, const ft_db_kind *k, const char *id, ft_error *err);
@@ -245,6 +247,11 @@ int ft_db_insert_record(ft_db_conn *c, const ft_db_kind *k, const json_t *obj, f
 
 /* ---- jobs (store_jobs.c) ---- */
 
+/* Insert a queued job (inside a transaction): see ft_store_job_insert.
+ * A "sweep_id" in obj names the sweep it belongs to. 1 if inserted, 0 if
+ * existing got an earlier job with the same idempotency key, -1 on error. */
+int ft_db_job_insert(ft_db_conn *c, const json_t *obj, const char *idempotency_key, const char *request_hash,
+                     json_t **existing, ft_error *err);
 /* Append an event to a job's log (inside a transaction), fenced by lease
  * unless it is NULL: 1 if added, 0 if the lease no longer holds the job,
  * -1 on error. */

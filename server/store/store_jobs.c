@@ -22,11 +22,12 @@ static const struct {
     {"status", 't'},      {"name", 't'},       {"spec", 'j'},         {"progress", 'j'},
     {"metrics", 'j'},     {"warnings", 'j'},   {"error", 'j'},        {"attempts", 'i'},
     {"max_attempts", 'i'}, {"result_model", 't'}, {"cancel_requested", 'b'}, {"metadata", 'j'},
+    {"sweep_id", 't'},
 };
 #define FT_NJOB_KEYS (int)(sizeof job_keys / sizeof job_keys[0])
 #define JOB_COLUMNS                                                                                   \
     "id, created_at, started_at, finished_at, status, name, spec, progress, metrics, warnings, error, " \
-    "attempts, max_attempts, result_model, cancel_requested, metadata, result"
+    "attempts, max_attempts, result_model, cancel_requested, metadata, sweep_id, result"
 
 static json_t *job_value(ft_db_rows *r, int i, ft_error *err)
 {
@@ -119,22 +120,25 @@ static int replay(ft_db_conn *c, const char *key, const char *hash, json_t **exi
     return rc;
 }
 
-static int insert_on(ft_db_conn *c, const json_t *obj, const char *idempotency_key, const char *request_hash,
+int ft_db_job_insert(ft_db_conn *c, const json_t *obj, const char *idempotency_key, const char *request_hash,
                      json_t **existing, ft_error *err)
 {
+    if (check_new_job(obj, err) != 0)
+        return -1;
     int rc = idempotency_key ? replay(c, idempotency_key, request_hash, existing, err) : 0;
     if (rc == 0) {
         const char *id = json_string_value(json_object_get(obj, "id"));
         json_t *max_attempts = json_object_get(obj, "max_attempts");
         rc = ft_db_write(c,
                          "INSERT INTO jobs (id, name, spec, metadata, warnings, max_attempts, idempotency_key, "
-                         "request_hash, created_at) VALUES (?1, ?2, ?3, COALESCE(?4, '{}'), COALESCE(?5, '[]'), ?6, "
-                         "?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
-                         err, "ttjjjittI", id, json_string_value(json_object_get(obj, "name")),
+                         "request_hash, created_at, sweep_id) VALUES (?1, ?2, ?3, COALESCE(?4, '{}'), "
+                         "COALESCE(?5, '[]'), ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
+                         err, "ttjjjittIt", id, json_string_value(json_object_get(obj, "name")),
                          json_object_get(obj, "spec"), json_object_get(obj, "metadata"),
                          json_object_get(obj, "warnings"),
                          max_attempts ? (int)json_integer_value(max_attempts) : 3, idempotency_key,
-                         idempotency_key ? request_hash : NULL, ft_db_now());
+                         idempotency_key ? request_hash : NULL, ft_db_now(),
+                         json_string_value(json_object_get(obj, "sweep_id")));
         if (rc == 0)
             rc = ft_fail(err, FT_EINVAL, "id", "job %s already exists", id);
         json_t *hook = json_object_get(obj, "webhook");
@@ -151,12 +155,10 @@ int ft_store_job_insert(ft_store *s, const json_t *obj, const char *idempotency_
 {
     if (existing)
         *existing = NULL;
-    if (check_new_job(obj, err) != 0)
-        return -1;
     ft_db_conn *c = ft_db_acquire(s, err);
     int rc = c ? ft_db_begin(c, err) : -1;
     if (rc == 0)
-        rc = ft_db_end(c, insert_on(c, obj, idempotency_key, request_hash, existing, err), err);
+        rc = ft_db_end(c, ft_db_job_insert(c, obj, idempotency_key, request_hash, existing, err), err);
     ft_db_release(c);
     return rc < 0 ? -1 : 0;
 }

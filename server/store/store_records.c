@@ -79,10 +79,11 @@ static int check_query(const ft_db_kind *k, const ft_list_query *q, ft_error *er
 {
     if (q->limit < 1 || q->limit > FT_LIST_MAX)
         return ft_fail(err, FT_EINVAL, "limit", "limit must be between 1 and %d, not %d", FT_LIST_MAX, q->limit);
+    const char *filter = q->status ? "status" : q->sweep ? "sweep" : NULL;
+    if (filter && !k->has_status)
+        return ft_fail(err, FT_EINVAL, filter, "%ss cannot be filtered by %s", k->noun, filter);
     if (!q->status)
         return 0;
-    if (!k->has_status)
-        return ft_fail(err, FT_EINVAL, "status", "%ss cannot be filtered by status", k->noun);
     for (size_t i = 0; i < FT_NSTATUS; i++)
         if (strcmp(q->status, job_statuses[i]) == 0)
             return 0;
@@ -113,9 +114,13 @@ static json_t *list_on(ft_db_conn *c, const ft_db_kind *k, const ft_list_query *
         return NULL;
     /* One row more than asked tells whether another page follows. */
     char sql[1024];
-    snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE seq < ?1%s ORDER BY seq DESC LIMIT ?2", k->columns,
-             k->table, q->status ? " AND status = ?3" : "");
-    ft_db_rows *r = ft_db_query(c, sql, err, q->status ? "Iit" : "Ii", before, q->limit + 1, q->status);
+    /* The filters take ?3 and ?4 in this order, each only if given. */
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE seq < ?1%s%s ORDER BY seq DESC LIMIT ?2", k->columns,
+             k->table, q->status ? " AND status = ?3" : "",
+             q->sweep ? (q->status ? " AND sweep_id = ?4" : " AND sweep_id = ?3") : "");
+    const char *types = q->status && q->sweep ? "Iitt" : q->status || q->sweep ? "Iit" : "Ii";
+    ft_db_rows *r = ft_db_query(c, sql, err, types, before, q->limit + 1, q->status ? q->status : q->sweep,
+                                q->sweep);
     json_t *list = r ? json_array() : NULL;
     int rc = list ? 0 : -1;
     if (r && !list)

@@ -18,6 +18,7 @@
 #include "server/app/prom.h"
 #include "server/objects/job_plan.h"
 #include "server/objects/objects.h"
+#include "server/sweeps/sweep.h"
 
 typedef enum { STOP_NONE, STOP_CANCEL, STOP_SHUTDOWN, STOP_LEASE_LOST, STOP_CHECKPOINT_FAILED } stop_reason;
 
@@ -394,8 +395,10 @@ out:
     /* The checkpoint goes only with a recorded end: the fenced terminal
      * write proved the lease, and an ended job is never claimed again. */
     bool ended = strcmp(final, "succeeded") == 0 || strcmp(final, "failed") == 0 || strcmp(final, "cancelled") == 0;
-    if (ended)
+    if (ended) {
         unlink(j->ckpt);
+        ft_sweep_job_ended(app, j->claim->id);
+    }
     ft_prom_worker_rate(app->prom, j->index, 0);
     if (ended)
         ft_prom_job_finished(app->prom, final, now_s() - started);

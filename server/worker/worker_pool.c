@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/sweeps/sweep.h"
 #include "server/worker/worker_job.h"
 
 struct ft_workers {
@@ -95,6 +96,7 @@ static void *worker_main(void *p)
             char ckpt[PATH_MAX];
             ft_app_checkpoint_path(app, json_string_value(dead), ckpt, sizeof ckpt);
             unlink(ckpt);
+            ft_sweep_job_ended(app, json_string_value(dead));
         }
         if (got == 1) {
             ft_app_log(app, "job_started", "job", claim.id, "worker", name, NULL);

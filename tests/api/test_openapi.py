@@ -21,7 +21,7 @@ SPEC_PATH = os.path.join(ROOT, "docs", "openapi.yaml")
 REDOCLY = os.path.join(ROOT, "tools", "ci", "node_modules", ".bin", "redocly")
 METHODS = ("get", "post", "put", "patch", "delete")
 FAKE_IDS = {"datasets": "ds_" + "0" * 24, "models": "mdl_" + "0" * 24, "jobs": "job_" + "0" * 24,
-            "webhooks": "wh_" + "0" * 24}
+            "webhooks": "wh_" + "0" * 24, "sweeps": "swp_" + "0" * 24}
 
 with open(SPEC_PATH) as f:
     SPEC = yaml.safe_load(f)

@@ -1,9 +1,11 @@
 /* The on-disk feature store: round trip, misses, damaged files, eviction of
- * the least recently used files under the budget. */
+ * the least recently used files under the budget, the build lock between
+ * processes. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,6 +131,48 @@ static void test_larger_than_the_budget_is_not_stored(void)
     ft_feature_store_free(fs);
 }
 
+/* Two processes on one key: the child locks, tells the parent, and stores
+ * the features only after a pause; the parent's lock waits for the child's
+ * unlock, so its look into the store after locking hits (without the lock
+ * it would miss and build them again). The lock file is gone afterwards. */
+static void test_build_lock_makes_a_second_process_wait_for_the_features(void)
+{
+    empty_dir();
+    ft_error err = {0};
+    ft_feature_store *fs = ft_feature_store_open(dir, 1 << 20, &err);
+    float in[FLOATS], out[FLOATS];
+    fill(in, 3.0f);
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        int lock = ft_feature_store_lock(fs, "k");
+        char one = 1;
+        if (write(ready[1], &one, 1) != 1)
+            _exit(2);
+        usleep(200 * 1000); /* the window in which an unlocked reader would miss */
+        int rc = ft_feature_store_put(fs, "k", in, FLOATS, 1.5, &err);
+        ft_feature_store_unlock(fs, "k", lock);
+        ft_feature_store_free(fs);
+        _exit(lock >= 0 && rc == 0 ? 0 : 1);
+    }
+    char got = 0;
+    CHECK(child > 0 && read(ready[0], &got, 1) == 1 && got == 1);
+    int lock = ft_feature_store_lock(fs, "k");
+    CHECK(lock >= 0);
+    double secs = 0;
+    CHECK(ft_feature_store_get(fs, "k", out, FLOATS, &secs) == 1);
+    CHECK(memcmp(in, out, sizeof in) == 0 && secs == 1.5);
+    ft_feature_store_unlock(fs, "k", lock);
+    int status = -1;
+    CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(count_files() == 1); /* the features; no lock file left */
+    ft_feature_store_unlock(fs, "k", -1); /* no lock: nothing to do */
+    close(ready[0]);
+    close(ready[1]);
+    ft_feature_store_free(fs);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -139,6 +183,7 @@ int main(void)
     RUN(test_damaged_file_is_a_miss_and_removed);
     RUN(test_least_recently_used_is_evicted);
     RUN(test_larger_than_the_budget_is_not_stored);
+    RUN(test_build_lock_makes_a_second_process_wait_for_the_features);
     empty_dir();
     rmdir(dir);
     return TEST_SUMMARY();

@@ -74,10 +74,10 @@ static void test_lines_two_panels(void)
         va[i] = 0.91 - 0.55 * exp(-i / 6.0);
     }
     vl[12] = NAN; /* a missing validation epoch is a gap */
-    ft_plot_series loss[] = {{"train loss", ep, tl, EPOCHS, TRAIN_RGB},
-                             {"val loss", ep, vl, EPOCHS, VAL_RGB}};
-    ft_plot_series acc[] = {{"train accuracy", ep, ta, EPOCHS, TRAIN_RGB},
-                            {"val accuracy", ep, va, EPOCHS, VAL_RGB}};
+    ft_plot_series loss[] = {{"train loss", ep, tl, EPOCHS, TRAIN_RGB, NULL, NULL},
+                             {"val loss", ep, vl, EPOCHS, VAL_RGB, NULL, NULL}};
+    ft_plot_series acc[] = {{"train accuracy", ep, ta, EPOCHS, TRAIN_RGB, NULL, NULL},
+                            {"val accuracy", ep, va, EPOCHS, VAL_RGB, NULL, NULL}};
     ft_plot_panel panels[] = {{"loss", "epoch", loss, 2, NULL, 0}, {"accuracy", "epoch", acc, 2, NULL, 0}};
     ft_plot_area areas[2];
     unsigned char *png = NULL;
@@ -138,9 +138,9 @@ static void test_lines_degenerate(void)
     double x1[] = {3}, y1[] = {0.5};
     double xf[] = {1, 2, 3, 4}, yf[] = {0.7, 0.7, 0.7, 0.7};
     double xe[] = {1, 2}, ye[] = {NAN, INFINITY};
-    ft_plot_series one[] = {{"single", x1, y1, 1, 0xD62728u}};
-    ft_plot_series flat[] = {{"flat", xf, yf, 4, 0x2CA02Cu}, {"empty", NULL, NULL, 0, 0x9467BDu},
-                             {"all NaN", xe, ye, 2, 0x8C564Bu}};
+    ft_plot_series one[] = {{"single", x1, y1, 1, 0xD62728u, NULL, NULL}};
+    ft_plot_series flat[] = {{"flat", xf, yf, 4, 0x2CA02Cu, NULL, NULL}, {"empty", NULL, NULL, 0, 0x9467BDu, NULL, NULL},
+                             {"all NaN", xe, ye, 2, 0x8C564Bu, NULL, NULL}};
     ft_plot_panel panels[] = {{"value", "epoch", one, 1, NULL, 0}, {"value", "epoch", flat, 3, NULL, 0},
                               {NULL, NULL, NULL, 0, NULL, 0}};
     ft_plot_area a[3];
@@ -172,13 +172,50 @@ static void test_lines_degenerate(void)
     free(img.rgb);
 }
 
+/* Error bars (a sweep's chart): each point a dot with a bar from lo to hi
+ * and caps, the range covering the bars, and no line between the points. */
+static void test_error_bars(void)
+{
+    double x[] = {1, 2, 3}, y[] = {0.8, 0.6, NAN}, lo[] = {0.7, 0.5, NAN}, hi[] = {0.9, 0.65, NAN};
+    ft_plot_series s[] = {{"variants", x, y, 3, 0x1F77B4u, lo, hi}};
+    ft_plot_panel panel = {"test.accuracy", "variant", s, 1, NULL, 0};
+    ft_plot_area a;
+    unsigned char *png = NULL;
+    size_t len = 0;
+    ft_error err = {0};
+    int rc = ft_plot_lines_png("bars", &panel, 1, 900, 500, &png, &len, &a, &err);
+    CHECKF(rc == 0, "%s", err.msg);
+    if (rc != 0)
+        return;
+    save("/tmp/ft_plot_error_bars.png", png, len);
+    image img;
+    CHECK(decode(png, len, &img) == 0);
+    free(png);
+    if (!img.rgb)
+        return;
+    CHECK(a.ymin < 0.5 && a.ymax > 0.9); /* the bars, not only the means, fit */
+    CHECK(a.xmin <= 0.5 && a.xmax >= 3.5); /* every category has its slot, with a value or not */
+    for (int i = 0; i < 2; i++) {
+        double px_x = to_px_x(&a, x[i]);
+        CHECK(colour_near(&img, px_x, to_px_y(&a, y[i]), 0x1F77B4u, 1));
+        /* along the bar, at both ends, and at the caps' tips */
+        CHECK(colour_near(&img, px_x, to_px_y(&a, (lo[i] + y[i]) / 2), 0x1F77B4u, 0));
+        CHECK(colour_near(&img, px_x, to_px_y(&a, hi[i]), 0x1F77B4u, 0));
+        CHECK(colour_near(&img, px_x - 6, to_px_y(&a, lo[i]), 0x1F77B4u, 0));
+        CHECK(colour_near(&img, px_x + 6, to_px_y(&a, hi[i]), 0x1F77B4u, 0));
+    }
+    /* halfway between the points, on the line a line chart would draw */
+    CHECK(!colour_near(&img, to_px_x(&a, 1.5), to_px_y(&a, 0.7), 0x1F77B4u, 2));
+    free(img.rgb);
+}
+
 /* Tiny and huge magnitudes get compact labels and still map exactly. */
 static void test_lines_extreme_values(void)
 {
     double x[] = {0, 1, 2, 3, 4, 5}, y[] = {1e-3, 8e-4, 6e-4, 5e-4, 4.5e-4, 4.2e-4};
     double big[] = {1e12, 3e12, 2e12, 5e12, 4e12, 6e12};
-    ft_plot_series s1[] = {{"lr", x, y, 6, 0x1F77B4u}};
-    ft_plot_series s2[] = {{"samples", x, big, 6, 0xFF7F0Eu}};
+    ft_plot_series s1[] = {{"lr", x, y, 6, 0x1F77B4u, NULL, NULL}};
+    ft_plot_series s2[] = {{"samples", x, big, 6, 0xFF7F0Eu, NULL, NULL}};
     ft_plot_panel panels[] = {{"learning rate", "step", s1, 1, NULL, 0}, {"count", "step", s2, 1, NULL, 0}};
     ft_plot_area a[2];
     unsigned char *png = NULL;
@@ -298,7 +335,7 @@ static void test_lines_sizes(void)
     static const struct { int w, h, npanels; } size[] = {{200, 200, 1}, {1200, 1000, 8},
                                                         {3000, 1500, 2}};
     double x[] = {1, 2, 3, 4, 5}, y[] = {-2e-5, -1e-5, 3e-5, 2.5e-5, 1e-5};
-    ft_plot_series s[] = {{"a rather long legend label for a small chart", x, y, 5, 0x2CA02Cu}};
+    ft_plot_series s[] = {{"a rather long legend label for a small chart", x, y, 5, 0x2CA02Cu, NULL, NULL}};
     ft_plot_panel p = {"a long y caption that will not fit", "x caption", s, 1, NULL, 0};
     ft_plot_panel panels[8] = {p, p, p, p, p, p, p, p};
     for (size_t i = 0; i < sizeof size / sizeof size[0]; i++) {
@@ -339,8 +376,8 @@ static void expect_einval(int rc, const ft_error *err, const char *what)
 static void test_errors(void)
 {
     double x[] = {1, 2}, y[] = {1, 2};
-    ft_plot_series s[] = {{"a", x, y, 2, 0}};
-    ft_plot_series bad[] = {{"a", NULL, y, 2, 0}};
+    ft_plot_series s[] = {{"a", x, y, 2, 0, NULL, NULL}};
+    ft_plot_series bad[] = {{"a", NULL, y, 2, 0, NULL, NULL}};
     ft_plot_panel ok[] = {{"y", "x", s, 1, NULL, 0}};
     ft_plot_panel badp[] = {{"y", "x", bad, 1, NULL, 0}};
     ft_plot_panel nullseries[] = {{"y", "x", NULL, 1, NULL, 0}};
@@ -454,6 +491,7 @@ int main(void)
 {
     RUN(test_lines_two_panels);
     RUN(test_lines_degenerate);
+    RUN(test_error_bars);
     RUN(test_lines_extreme_values);
     RUN(test_lines_sizes);
     RUN(test_confusion);

@@ -139,7 +139,7 @@ static void test_history_phase_marks(void)
         }
         free(img.rgb);
     }
-    ft_plot_series s = {"s", (const double[]){1, 2}, (const double[]){1, 2}, 2, 0};
+    ft_plot_series s = {"s", (const double[]){1, 2}, (const double[]){1, 2}, 2, 0, NULL, NULL};
     ft_plot_panel bad = {"y", "x", &s, 1, NULL, 1};
     unsigned char *png = NULL;
     size_t len = 0;
