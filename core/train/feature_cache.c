@@ -249,7 +249,7 @@ int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error
     tr->run_from = lo; /* the store's key and the prefix run read it */
     /* One build per frozen part: a job with the same key (a sweep's other
      * variants, on another worker or process) waits here, then hits. */
-    char *lock_key = tr->store ? set_key(tr, "build") : NULL;
+    char *lock_key = tr->store ? set_key(tr, tr->train, "build") : NULL;
     int lock = lock_key ? ft_feature_store_lock(tr->store, lock_key) : -1;
     bool hit = load_from_store(tr, &saved), kept = false;
     int built = hit ? 0 : compute_all(tr, &kept, err);

@@ -133,6 +133,40 @@ typedef struct {
     char *sweep_id;
 } settle;
 
+/* The sweep.completed event's data: the sweep's id, name and metric,
+ * whether it was cancelled, and how many of its jobs ended each way (the
+ * leaderboard itself is one GET away). */
+static json_t *completed_event(ft_db_conn *c, const char *id, ft_error *err)
+{
+    ft_db_rows *r = ft_db_query(c, "SELECT obj, cancelled_at IS NOT NULL FROM sweeps WHERE id = ?1", err, "t", id);
+    int rc = r ? ft_db_next(r, err) : -1;
+    json_t *obj = rc == 1 ? ft_db_col_json(r, 0, err) : NULL;
+    json_t *data = obj ? json_pack("{s:s, s:O, s:O, s:b, s:{s:i, s:i, s:i}}", "id", id, "name",
+                                   json_object_get(obj, "name"), "metric", json_object_get(obj, "metric"),
+                                   "cancelled", ft_db_int(r, 1) != 0, "jobs", "succeeded", 0, "failed", 0,
+                                   "cancelled", 0)
+                       : NULL;
+    ft_db_done(r);
+    json_decref(obj);
+    if (!data) {
+        if (rc == 0)
+            ft_fail(err, FT_EIO, NULL, "sweep %s vanished while completing", id);
+        else if (obj)
+            ft_fail(err, FT_EIO, NULL, "cannot build the sweep.completed event of %s", id);
+        return NULL;
+    }
+    r = ft_db_query(c, "SELECT status, COUNT(*) FROM jobs WHERE sweep_id = ?1 GROUP BY status", err, "t", id);
+    json_t *jobs = json_object_get(data, "jobs");
+    while (r && (rc = ft_db_next(r, err)) == 1)
+        json_object_set_new(jobs, ft_db_text(r, 0), json_integer(ft_db_int(r, 1)));
+    ft_db_done(r);
+    if (!r || rc < 0) {
+        json_decref(data);
+        return NULL;
+    }
+    return data;
+}
+
 static int settle_body(ft_db_conn *c, void *ctx, ft_error *err)
 {
     settle *o = ctx;
@@ -151,9 +185,14 @@ static int settle_body(ft_db_conn *c, void *ctx, ft_error *err)
                      "UPDATE sweeps SET completed_at = ?2 WHERE id = ?1 AND completed_at IS NULL AND NOT EXISTS "
                      "(SELECT 1 FROM jobs WHERE sweep_id = ?1 AND status IN ('queued', 'running'))",
                      err, "tI", o->sweep_id, ft_db_now());
-    /* rc == 1: the sweep is complete from this transaction on. The
-     * sweep.completed webhook belongs here, in the same transaction. */
-    return rc;
+    if (rc != 1)
+        return rc;
+    /* Complete from this transaction on: its sweep.completed event commits
+     * with it, so a crash can neither lose nor double it. */
+    json_t *data = completed_event(c, o->sweep_id, err);
+    rc = data ? ft_db_webhook_enqueue(c, "sweep.completed", data, NULL, err) : -1;
+    json_decref(data);
+    return rc == 0 ? 1 : -1;
 }
 
 int ft_store_sweep_settle(ft_store *s, const char *job_id, char sweep_id[64], ft_error *err)

@@ -74,12 +74,13 @@ static size_t tied_fields(const char *key)
     return n;
 }
 
-/* Whether one of the key's fields is `field` itself (which the sweep sets). */
+/* Whether one of the key's fields is `field` or a path into it (the
+ * sweep sets those itself). */
 static bool sets_own_field(const char *key, const char *field)
 {
     size_t len = strlen(field);
     for (const char *f = key; f; f = strchr(f, ',') ? strchr(f, ',') + 1 : NULL)
-        if (strncmp(f, field, len) == 0 && (f[len] == ',' || f[len] == '\0'))
+        if (strncmp(f, field, len) == 0 && (f[len] == ',' || f[len] == '.' || f[len] == '\0'))
             return true;
     return false;
 }
@@ -102,6 +103,8 @@ static int check_grid(const json_t *grid, size_t max_variants, size_t *variants,
             return ft_fail(err, FT_EINVAL, "grid", "grid keys must be 1 to 100 characters");
         if (sets_own_field(key, "seed"))
             return ft_fail(err, FT_EINVAL, param, "seed is set by the sweep itself: give the seeds as \"seeds\"");
+        if (sets_own_field(key, "webhook"))
+            return ft_fail(err, FT_EINVAL, param, "webhook cannot vary in a sweep: register an endpoint (POST /v1/webhooks)");
         if (sets_own_field(key, "name"))
             return ft_fail(err, FT_EINVAL, param, "name is set by the sweep itself: give the sweep a \"name\"");
         if (!json_is_array(values) || json_array_size(values) == 0)
@@ -208,6 +211,12 @@ int ft_sweep_expand(const json_t *body, size_t max_jobs, ft_sweep_plan *plan, ft
     const json_t *name = json_object_get(body, "name"), *metric = json_object_get(body, "metric");
     if (!json_is_object(spec))
         return ft_fail(err, FT_EINVAL, "spec", "spec must be a job spec (an object)");
+    /* A job's own endpoint is created with the job; a sweep's jobs have
+     * none, so a registered endpoint is the way to hear them. */
+    if (json_object_get(spec, "webhook"))
+        return ft_fail(err, FT_EINVAL, "spec.webhook",
+                       "a sweep's jobs cannot carry their own webhook: register an endpoint (POST /v1/webhooks) "
+                       "for sweep.completed or the job events");
     if (name && !json_is_string(name))
         return ft_fail(err, FT_EINVAL, "name", "name must be a string");
     if (metric && !json_is_string(metric))

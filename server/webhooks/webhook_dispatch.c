@@ -240,11 +240,3 @@ void ft_webhooks_stop(ft_webhooks *w)
     free(w);
     curl_global_cleanup();
 }
-
-int ft_webhooks_emit(ft_app *app, const char *type, const json_t *data, ft_error *err)
-{
-    if (ft_store_webhook_emit(app->store, type, data, err) != 0)
-        return -1;
-    ft_app_notify(app);
-    return 0;
-}

@@ -85,9 +85,5 @@ ft_webhooks *ft_webhooks_start(ft_app *app, ft_error *err);
 /* Stop and join it (NULL is fine); an attempt in flight is cut short and
  * stays pending, to be sent again. */
 void ft_webhooks_stop(ft_webhooks *w);
-/* Queue event `type` (such as "sweep.completed") with `data` for every
- * registered endpoint subscribed to it, and wake this process's
- * dispatcher. */
-int ft_webhooks_emit(ft_app *app, const char *type, const json_t *data, ft_error *err);
 
 #endif

@@ -151,6 +151,9 @@ def test_refusals_queue_nothing():
         refused({"spec": spec}, "grid", "at least one")
         refused({"spec": spec, "grid": {"epochs": []}}, "grid.epochs", "non-empty")
         refused({"spec": spec, "grid": {"seed": [1, 2]}}, "grid.seed", "seeds")
+        refused({"spec": dict(spec, webhook={"url": "https://example.com/h"}), "grid": {"epochs": [1]}},
+                "spec.webhook", "POST /v1/webhooks")
+        refused({"spec": spec, "grid": {"webhook.url": ["https://example.com/h"]}}, "grid.webhook.url", "webhook")
         refused({"spec": spec, "grid": {"epochs": [1, 2, 3]}, "seeds": [0, 1]}, "grid", "--max-sweep-jobs")
         refused({"spec": spec, "grid": {"epochs": [1]}, "metric": "test.speed"}, "metric", "accuracy")
         refused({"spec": dict(spec, test=None), "grid": {"epochs": [1]}}, "metric", "needs a test set")

@@ -218,6 +218,34 @@ def test_signed_events_exactly_once_per_ended_job():
         own.close()
 
 
+def test_sweep_completed_is_sent_once_with_the_counts():
+    """The last job of a sweep to end queues sweep.completed with the
+    sweep's completion, once, however often the sweep is read after."""
+    rx = Receiver()
+    hook = register(server, rx.url, events=["sweep.completed"])
+    try:
+        spec = {"dataset": dataset["id"], "test": dataset["id"], "epochs": 1,
+                "architecture": mlp_architecture([1, 28, 28], 10, (8,))}
+        resp = server.post("/v1/sweeps", {"spec": spec, "grid": {"optimizer.lr": [0.1, 0.01]}, "seeds": [1],
+                                          "name": "hooked"})
+        check(resp.status == 201, "sweep: %r" % resp)
+        sweep = resp.json()
+        wait_for(lambda: server.get("/v1/sweeps/" + sweep["id"]).json()["status"] == "completed",
+                 timeout=120, what="the sweep to complete")
+        body = verify(hook["secret"], *rx.wait(1)[0])
+        check(body["type"] == "sweep.completed" and body["data"] == {
+            "id": sweep["id"], "name": "hooked", "metric": "test.accuracy", "cancelled": False,
+            "jobs": {"succeeded": 2, "failed": 0, "cancelled": 0}}, body)
+        for _ in range(3):  # reads that find the sweep complete queue nothing more
+            server.get("/v1/sweeps/" + sweep["id"])
+        done = wait_for(lambda: (lambda ds: ds if ds and all(d["status"] == "delivered" for d in ds) else None)(
+            deliveries(server, hook["id"])), what="the delivery recorded")
+        check(len(done) == 1 and len(rx.calls) == 1, "sent once: %r" % done)
+    finally:
+        server.delete("/v1/webhooks/" + hook["id"])
+        rx.close()
+
+
 def test_fails_three_times_then_delivered_on_the_fourth():
     rx = Receiver(statuses=[500, 500, 503])
     hook = register(server, rx.url, events=["job.succeeded"])
