@@ -7,11 +7,13 @@
  * is re-established with backoff at the next BEGIN or at the next read
  * outside a transaction, which are the points where nothing of the work
  * can have been lost. A transaction cut off before its COMMIT was sent was
- * rolled back whole by the server: the driver says so (pg_tx_lost) and
+ * rolled back whole by the server: the driver says so (pg_tx_loss) and
  * ft_db_transact runs it again on a fresh connection. A cut during the
- * COMMIT is not retried, since the commit may have happened: its caller
- * gets an error, and the queue's leases make the work happen again (a
- * worker's heartbeat, a claim) rather than vanish.
+ * COMMIT leaves its outcome unknown: the store's logic then looks on a
+ * fresh connection whether the writes are there (a claim's lease token, a
+ * new row's id) or runs an idempotent write again; where it cannot tell,
+ * its caller gets an error, and the queue's leases make the work happen
+ * again rather than vanish.
  *
  * Concurrency: transactions run at READ COMMITTED, and every read that a
  * write depends on locks its rows (the dialect's FOR UPDATE), so the
@@ -52,7 +54,7 @@ struct pg_conn {
     bool in_tx;          /* between BEGIN and COMMIT/ROLLBACK */
     bool begin_pending;  /* in_tx, but BEGIN not sent yet: it goes with the first statement */
     bool committing;     /* COMMIT is on its way: a loss now leaves the outcome unknown */
-    bool lost_in_tx;     /* the transaction lost its connection before COMMIT: all rolled back */
+    ft_db_loss loss;     /* where the current transaction lost its connection, if it did */
     int nstmt;           /* prepared statements of this session */
     char *stmt[PG_STMT_CACHE]; /* their SQL ($N form), statement i named "ft<i>" */
 };
@@ -186,7 +188,7 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const
     for (int attempt = 0;; attempt++) {
         bool retryable = !c->in_tx || c->begin_pending;
         if (!c->pg && !retryable) { /* lost by an earlier statement: COMMIT cannot have been sent */
-            c->lost_in_tx = true;
+            c->loss = FT_DB_LOST_BEFORE_COMMIT;
             ft_fail(err, FT_EIO, NULL, "PostgreSQL: the connection was lost in the middle of a transaction");
             return NULL;
         }
@@ -218,7 +220,7 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const
             pg_fail(c, res, err);
             PQclear(res);
             if (lost) { /* reconnect at the next use */
-                c->lost_in_tx = c->in_tx && !c->committing;
+                c->loss = !c->in_tx ? FT_DB_NOT_LOST : c->committing ? FT_DB_LOST_IN_COMMIT : FT_DB_LOST_BEFORE_COMMIT;
                 drop_session(c);
             }
             return NULL;
@@ -423,7 +425,7 @@ static int pg_begin(ft_db_conn *base, ft_error *err)
     (void)err;
     pg_conn *c = (pg_conn *)base;
     c->in_tx = c->begin_pending = true;
-    c->lost_in_tx = false;
+    c->loss = FT_DB_NOT_LOST;
     return 0;
 }
 
@@ -445,9 +447,9 @@ static void pg_rollback(ft_db_conn *base)
     c->in_tx = c->begin_pending = false;
 }
 
-static bool pg_tx_lost(ft_db_conn *base)
+static ft_db_loss pg_tx_loss(ft_db_conn *base)
 {
-    return ((pg_conn *)base)->lost_in_tx;
+    return ((pg_conn *)base)->loss;
 }
 
 /* ---- PostgreSQL's SQL ---- */
@@ -511,7 +513,7 @@ const ft_db_driver ft_pg_driver = {
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
-    .tx_lost = pg_tx_lost,
+    .tx_loss = pg_tx_loss,
     .query = pg_query,
     .next = pg_next,
     .changes = pg_changes,
