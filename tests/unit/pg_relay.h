@@ -21,7 +21,7 @@
 
 typedef struct {
     int fd;                 /* the listening socket */
-    char upstream[256];     /* the server's socket */
+    char upstream[300];     /* the server's socket (a directory of up to 255 bytes) */
     atomic_bool stop;       /* set to end the thread */
     atomic_bool armed;      /* cut the session that sends the next COMMIT */
     atomic_int cuts;        /* sessions cut so far */
@@ -117,8 +117,8 @@ static inline void *relay_main(void *p)
 }
 
 /* Start a relay from dir/.s.PGSQL.port to the server's socket in
- * server_dir: 0, or -1. */
-static inline int relay_start(pg_relay *r, const char *dir, const char *server_dir, int port)
+ * server_dir (each up to 255 bytes): 0, or -1. */
+static inline int relay_start(pg_relay *r, const char dir[256], const char server_dir[256], int port)
 {
     char path[300];
     snprintf(path, sizeof path, "%s/.s.PGSQL.%d", dir, port);
