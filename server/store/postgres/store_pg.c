@@ -55,6 +55,8 @@ struct pg_conn {
     bool begin_pending;  /* in_tx, but BEGIN not sent yet: it goes with the first statement */
     bool committing;     /* COMMIT is on its way: a loss now leaves the outcome unknown */
     ft_db_loss loss;     /* where the current transaction lost its connection, if it did */
+    int pid;             /* the session's server process, and when it started (epoch text): */
+    char started[40];    /* who to end once the session is lost in a transaction */
     int nstmt;           /* prepared statements of this session */
     char *stmt[PG_STMT_CACHE]; /* their SQL ($N form), statement i named "ft<i>" */
 };
@@ -101,14 +103,50 @@ static void drop_session(pg_conn *c)
     c->nstmt = 0;
 }
 
+/* Connect c (retrying for up to patience_ms) and note who its server
+ * process is: a pid alone could name another process by the time it is
+ * used, or one of another server after a failover. */
+static int connect_session(pg_conn *c, int patience_ms, ft_error *err)
+{
+    if (!(c->pg = ft_pg_connect(c->b->conninfo, patience_ms, err)))
+        return -1;
+    c->pid = PQbackendPID(c->pg);
+    PGresult *res = PQexec(c->pg, "SELECT extract(epoch FROM backend_start)::text FROM pg_stat_activity "
+                                  "WHERE pid = pg_backend_pid()");
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    snprintf(c->started, sizeof c->started, "%s", ok ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    return 0;
+}
+
 /* Make sure c has a live connection; reconnect with backoff if it was lost. */
 static int ensure(pg_conn *c, ft_error *err)
 {
     if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
         return 0;
     drop_session(c);
-    c->pg = ft_pg_connect(c->b->conninfo, PG_RECONNECT_PATIENCE_MS, err);
-    return c->pg ? 0 : -1;
+    return connect_session(c, PG_RECONNECT_PATIENCE_MS, err);
+}
+
+/* c lost its session: drop it, connect anew, and end the old session's
+ * server process if it still runs (a network cut leaves it running until
+ * it notices) and wait for it. Its locks are then free for a retry, and a
+ * COMMIT it was sent has happened or never will, so a look at the outcome
+ * is final. Best effort: without a new session nothing can be done. */
+static void lose_session(pg_conn *c)
+{
+    char pid[16], started[sizeof c->started];
+    snprintf(pid, sizeof pid, "%d", c->pid);
+    memcpy(started, c->started, sizeof started);
+    drop_session(c);
+    ft_error ignored;
+    if (!started[0] || ensure(c, &ignored) != 0)
+        return;
+    const char *values[2] = {pid, started};
+    PQclear(PQexecParams(c->pg,
+                         "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                         "WHERE pid = $1::int AND extract(epoch FROM backend_start)::text = $2",
+                         2, NULL, values, NULL, NULL, 0));
 }
 
 /* The name of sql's prepared statement in this session, preparing it on
@@ -187,7 +225,7 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const
 {
     for (int attempt = 0;; attempt++) {
         bool retryable = !c->in_tx || c->begin_pending;
-        if (!c->pg && !retryable) { /* lost by an earlier statement: COMMIT cannot have been sent */
+        if (!retryable && c->loss != FT_DB_NOT_LOST) { /* lost by an earlier statement: COMMIT cannot have been sent */
             c->loss = FT_DB_LOST_BEFORE_COMMIT;
             ft_fail(err, FT_EIO, NULL, "PostgreSQL: the connection was lost in the middle of a transaction");
             return NULL;
@@ -219,14 +257,14 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const
         if (!lost || !retryable || attempt > 0) {
             pg_fail(c, res, err);
             PQclear(res);
-            if (lost) { /* reconnect at the next use */
+            if (lost) {
                 c->loss = !c->in_tx ? FT_DB_NOT_LOST : c->committing ? FT_DB_LOST_IN_COMMIT : FT_DB_LOST_BEFORE_COMMIT;
-                drop_session(c);
+                lose_session(c);
             }
             return NULL;
         }
         PQclear(res);
-        drop_session(c);
+        lose_session(c);
     }
 }
 
@@ -259,7 +297,7 @@ static ft_db_conn *pg_acquire(ft_db_backend *b, ft_error *err)
     if (c) {
         c->base.drv = &ft_pg_driver;
         c->b = b;
-        c->pg = ft_pg_connect(b->conninfo, 0, err);
+        connect_session(c, 0, err);
     } else {
         ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     }
@@ -442,7 +480,8 @@ static int pg_commit(ft_db_conn *base, ft_error *err)
 static void pg_rollback(ft_db_conn *base)
 {
     pg_conn *c = (pg_conn *)base;
-    if (!c->begin_pending && c->pg && PQstatus(c->pg) == CONNECTION_OK)
+    /* After a loss the session is a new one, with nothing to roll back. */
+    if (!c->begin_pending && c->loss == FT_DB_NOT_LOST && c->pg && PQstatus(c->pg) == CONNECTION_OK)
         PQclear(PQexec(c->pg, "ROLLBACK"));
     c->in_tx = c->begin_pending = false;
 }
