@@ -493,10 +493,6 @@ static ft_db_loss pg_tx_loss(ft_db_conn *base)
 
 /* ---- PostgreSQL's SQL ---- */
 
-/* The rows a claim or a settle may take: queued, or running on an expired
- * lease (?2 is now in milliseconds). */
-#define RUNNABLE "status IN ('queued', 'running') AND (status = 'queued' OR lease_expires_ms <= ?2)"
-
 static const ft_db_dialect pg_sql = {
     /* The advisory lock keeps processes that start at once from racing on
      * CREATE TABLE IF NOT EXISTS (which is not atomic). A script is one
@@ -529,9 +525,20 @@ static const ft_db_dialect pg_sql = {
         "AND (cancel_requested <> 0 OR attempts >= max_attempts) FOR UPDATE SKIP LOCKED) "
         "RETURNING id, status, COALESCE(error::json ->> 'message', "
         "'cancelled: its worker died after the cancel was requested')",
-    .claim = "UPDATE jobs SET status = 'running', lease_token = ?1, lease_expires_ms = ?2 + ?3 * 1000, "
+    /* The oldest runnable job (queued, or running on a lease that expired
+     * by ?2, now in milliseconds) that no other claim holds: the oldest of
+     * each status, each found by walking jobs_status_seq in order. One
+     * walk over both statuses would go by seq through every finished job
+     * as well (an index cannot give the order of an IN list), a cost that
+     * grows with the jobs ever run. The candidate not taken stays locked
+     * until the commit, which only makes a concurrent claim skip it. */
+    .claim = "WITH queued AS (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1 "
+             "FOR UPDATE SKIP LOCKED), "
+             "expired AS (SELECT seq FROM jobs WHERE status = 'running' AND lease_expires_ms <= ?2 "
+             "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
+             "UPDATE jobs SET status = 'running', lease_token = ?1, lease_expires_ms = ?2 + ?3 * 1000, "
              "worker = ?4, attempts = attempts + 1, started_at = COALESCE(started_at, ?5) "
-             "WHERE seq = (SELECT seq FROM jobs WHERE " RUNNABLE " ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
+             "WHERE seq = (SELECT MIN(seq) FROM (SELECT seq FROM queued UNION ALL SELECT seq FROM expired) AS c) "
              "RETURNING id, spec, attempts",
     .record_users =
         "SELECT j.id, j.status, f.value FROM jobs j, json_array_elements_text(?2::json) AS f(value) "
