@@ -303,8 +303,7 @@ int ft_db_end(ft_db_conn *c, int rc, ft_error *err)
 
 int ft_db_notify(ft_db_conn *c, const char *topic, const char *payload, ft_error *err)
 {
-    const char *sql = ft_db_sql(c)->notify;
-    return !sql || ft_db_write(c, sql, err, "tt", topic, payload ? payload : "") >= 0 ? 0 : -1;
+    return c->drv->notify ? c->drv->notify(c, topic, payload, err) : 0;
 }
 
 /* ---- column readers ---- */

@@ -73,7 +73,6 @@ typedef struct {
     const char *settle_dead;       /* fail or cancel expired jobs that must not run again */
     const char *claim;             /* take the oldest runnable job */
     const char *record_users;      /* the first active job whose spec names record ?1 in fields ?2 */
-    const char *notify;            /* announce topic ?1 with payload ?2 at commit */
 } ft_db_dialect;
 
 /* Where a failed transaction lost its connection. */
@@ -117,6 +116,9 @@ struct ft_db_driver {
     bool (*is_null)(ft_db_rows *r, int i);              /* column i of the current row is NULL */
     const char *(*text)(ft_db_rows *r, int i);          /* NULL for SQL NULL */
     int64_t (*integer)(ft_db_rows *r, int i);           /* 0 for SQL NULL */
+    /* Announce topic with payload when the transaction commits (NULL: the
+     * backend has a single process, nothing to announce to). */
+    int (*notify)(ft_db_conn *c, const char *topic, const char *payload, ft_error *err);
     /* Deliver other processes' announcements to cb (NULL: the backend has
      * a single process, nothing to listen to). */
     int (*listen)(ft_db_backend *b, ft_store_notify_fn cb, void *ctx, ft_error *err);

@@ -1,5 +1,6 @@
 /* The PostgreSQL driver (libpq): a small connection pool, statements,
- * transactions, errors, and the SQL that only PostgreSQL speaks.
+ * transactions, errors (the SQL that only PostgreSQL speaks is in
+ * store_pg_sql.c).
  *
  * The pool opens connections as threads need them, up to PG_POOL_MAX, and
  * keeps them; a thread that finds none free waits for one. A connection
@@ -55,6 +56,8 @@ struct pg_conn {
     bool begin_pending;  /* in_tx, but BEGIN not sent yet: it goes with the first statement */
     bool committing;     /* COMMIT is on its way: a loss now leaves the outcome unknown */
     ft_db_loss loss;     /* where the current transaction lost its connection, if it did */
+    char **notes;        /* topic, payload, topic...: announcements that go with the next statement */
+    int nnote, capnote;  /* announcements queued, and room for them */
     int pid;             /* the session's server process, and when it started (epoch text): */
     char started[40];    /* who to end once the session is lost in a transaction */
     int nstmt;           /* prepared statements of this session */
@@ -188,22 +191,40 @@ static void pipeline_results(PGconn *pg, bool keep, PGresult **out)
     }
 }
 
-/* BEGIN and one statement in one round trip (libpq's pipeline mode): the
- * statement's result, or BEGIN's if that failed. */
-static PGresult *begin_and(pg_conn *c, const char *stmt, const char *sql, int n, const Oid *types,
+static void clear_notes(pg_conn *c)
+{
+    for (int i = 0; i < 2 * c->nnote; i++)
+        free(c->notes[i]);
+    c->nnote = 0;
+}
+
+/* One statement and what must reach the server before it, in one round
+ * trip (libpq's pipeline mode): BEGIN if it is still pending, and the
+ * transaction's queued announcements. The statement's result, or the
+ * first failure before it. */
+static PGresult *pipelined(pg_conn *c, const char *stmt, const char *sql, int n, const Oid *types,
                            const char *const *values)
 {
+    static const Oid note_types[2] = {PG_TEXT_OID, PG_TEXT_OID};
+    char name[16];
+    const char *note = c->nnote ? prepared(c, "SELECT pg_notify($1, $2)", 2, note_types, name) : NULL;
+    if (c->nnote && !note)
+        return NULL;
     if (!PQenterPipelineMode(c->pg))
         return NULL;
-    PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    if (c->begin_pending)
+        PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    for (int i = 0; i < c->nnote; i++)
+        PQsendQueryPrepared(c->pg, note, 2, (const char *const *)&c->notes[2 * i], NULL, NULL, 0);
     if (stmt)
         PQsendQueryPrepared(c->pg, stmt, n, values, NULL, NULL, 0);
     else
         PQsendQueryParams(c->pg, sql, n, types, values, NULL, NULL, 0);
     PQpipelineSync(c->pg);
     PGresult *out = NULL;
-    pipeline_results(c->pg, false, &out); /* BEGIN */
-    pipeline_results(c->pg, true, &out);  /* the statement (aborted if BEGIN failed) */
+    for (int i = 0; i < (int)c->begin_pending + c->nnote; i++)
+        pipeline_results(c->pg, false, &out); /* BEGIN, announcements */
+    pipeline_results(c->pg, true, &out);      /* the statement (aborted if one of those failed) */
     PGresult *r;
     while ((r = PQgetResult(c->pg))) { /* the sync point */
         bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
@@ -224,7 +245,9 @@ static PGresult *begin_and(pg_conn *c, const char *stmt, const char *sql, int n,
 static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const char *const *values, ft_error *err)
 {
     for (int attempt = 0;; attempt++) {
-        bool retryable = !c->in_tx || c->begin_pending;
+        /* A COMMIT sent with its BEGIN (a transaction of announcements
+         * only) may have happened: not sent again. */
+        bool retryable = (!c->in_tx || c->begin_pending) && !c->committing;
         if (!retryable && c->loss != FT_DB_NOT_LOST) { /* lost by an earlier statement: COMMIT cannot have been sent */
             c->loss = FT_DB_LOST_BEFORE_COMMIT;
             ft_fail(err, FT_EIO, NULL, "PostgreSQL: the connection was lost in the middle of a transaction");
@@ -242,16 +265,20 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const
             }
         }
         char name[16];
-        const char *stmt = values ? prepared(c, sql, n, types, name) : NULL;
+        /* Statements without parameters (COMMIT, the schema version) are
+         * sent as text: there is no plan worth keeping. */
+        const char *stmt = values && n > 0 ? prepared(c, sql, n, types, name) : NULL;
         if (!res)
-            res = c->begin_pending ? begin_and(c, stmt, sql, n, types, values)
+            res = values && (c->begin_pending || c->nnote) ? pipelined(c, stmt, sql, n, types, values)
                   : stmt           ? PQexecPrepared(c->pg, stmt, n, values, NULL, NULL, 0)
                   : values         ? PQexecParams(c->pg, sql, n, types, values, NULL, NULL, 0)
                                    : PQexec(c->pg, sql);
         ExecStatusType st = PQresultStatus(res);
         bool lost = (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) && connection_lost(c->pg, res);
-        if (!lost)
-            c->begin_pending = false; /* BEGIN reached the server with the statement */
+        if (!lost) { /* BEGIN and the announcements reached the server with the statement */
+            c->begin_pending = false;
+            clear_notes(c);
+        }
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
             return res;
         if (!lost || !retryable || attempt > 0) {
@@ -344,6 +371,8 @@ static void pg_close(ft_db_backend *b)
         pg_conn *c = b->idle;
         b->idle = c->next_idle;
         drop_session(c);
+        clear_notes(c);
+        free(c->notes);
         free(c);
     }
     pthread_mutex_destroy(&b->lock);
@@ -464,6 +493,7 @@ static int pg_begin(ft_db_conn *base, ft_error *err)
     pg_conn *c = (pg_conn *)base;
     c->in_tx = c->begin_pending = true;
     c->loss = FT_DB_NOT_LOST;
+    clear_notes(c);
     return 0;
 }
 
@@ -471,7 +501,12 @@ static int pg_commit(ft_db_conn *base, ft_error *err)
 {
     pg_conn *c = (pg_conn *)base;
     c->committing = true;
-    int rc = c->begin_pending ? 0 : pg_exec(base, "COMMIT", err);
+    /* Announcements still queued go with the COMMIT, in its round trip. */
+    static const char *const none[1] = {NULL};
+    bool send = !c->begin_pending || c->nnote; /* a transaction that sent nothing has nothing to commit */
+    PGresult *res = send ? run(c, "COMMIT", 0, NULL, none, err) : NULL;
+    int rc = !send || res ? 0 : -1;
+    PQclear(res);
     c->committing = c->begin_pending = false;
     c->in_tx = rc != 0; /* a failed COMMIT is followed by the rollback */
     return rc;
@@ -484,6 +519,33 @@ static void pg_rollback(ft_db_conn *base)
     if (!c->begin_pending && c->loss == FT_DB_NOT_LOST && c->pg && PQstatus(c->pg) == CONNECTION_OK)
         PQclear(PQexec(c->pg, "ROLLBACK"));
     c->in_tx = c->begin_pending = false;
+    clear_notes(c);
+}
+
+/* Queued, to be sent with the transaction's next statement or its COMMIT
+ * (a notification is delivered at the commit wherever it was sent): a
+ * round trip saved per announcing transaction. */
+static int pg_notify(ft_db_conn *base, const char *topic, const char *payload, ft_error *err)
+{
+    pg_conn *c = (pg_conn *)base;
+    if (c->nnote == c->capnote) {
+        int cap = c->capnote ? 2 * c->capnote : 4;
+        char **grown = realloc(c->notes, (size_t)cap * 2 * sizeof *grown);
+        if (!grown)
+            return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        c->notes = grown;
+        c->capnote = cap;
+    }
+    char *t = strdup(topic), *p = strdup(payload ? payload : "");
+    if (!t || !p) {
+        free(t);
+        free(p);
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    }
+    c->notes[2 * c->nnote] = t;
+    c->notes[2 * c->nnote + 1] = p;
+    c->nnote++;
+    return 0;
 }
 
 static ft_db_loss pg_tx_loss(ft_db_conn *base)
@@ -491,66 +553,9 @@ static ft_db_loss pg_tx_loss(ft_db_conn *base)
     return ((pg_conn *)base)->loss;
 }
 
-/* ---- PostgreSQL's SQL ---- */
-
-static const ft_db_dialect pg_sql = {
-    /* The advisory lock keeps processes that start at once from racing on
-     * CREATE TABLE IF NOT EXISTS (which is not atomic). A script is one
-     * implicit transaction, so the lock must be the transaction's: a
-     * session lock released at the script's end would be let go before the
-     * table commits, and the next process would not see it yet. */
-    .schema_bootstrap = "SELECT pg_advisory_xact_lock(7463001); "
-                        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                        "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-    .schema_version = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-    /* No read before each claim: a claim that finds nothing costs no more
-     * than the read here (no lock is held long, nothing is written). */
-    .claim_precheck = false,
-    .schema_lock = "LOCK TABLE schema_migrations IN EXCLUSIVE MODE",
-    .schema_bump = "INSERT INTO schema_migrations (version) VALUES (%d)",
-    .migrations_subdir = "postgres",
-    .row_lock = " FOR UPDATE",
-    .lock_job = "SELECT 1 FROM jobs WHERE id = ?1 FOR UPDATE",
-    .lock_key = "SELECT pg_advisory_xact_lock(hashtext(?1))",
-    /* SKIP LOCKED here and in the claim: concurrent claimers each take
-     * other rows instead of queueing behind one another. */
-    .settle_dead =
-        "UPDATE jobs SET status = CASE WHEN cancel_requested <> 0 THEN 'cancelled' ELSE 'failed' END, "
-        "error = CASE WHEN cancel_requested <> 0 THEN NULL ELSE json_build_object("
-        "'message', 'the job''s worker died ' || attempts || CASE attempts WHEN 1 THEN ' time' ELSE ' times' END"
-        " || '; giving up after max_attempts (' || max_attempts || ')', "
-        "'code', 'max_attempts_exceeded', 'param', NULL)::text END, "
-        "finished_at = ?1, lease_token = NULL, lease_expires_ms = NULL "
-        "WHERE seq IN (SELECT seq FROM jobs WHERE status = 'running' AND lease_expires_ms <= ?2 "
-        "AND (cancel_requested <> 0 OR attempts >= max_attempts) FOR UPDATE SKIP LOCKED) "
-        "RETURNING id, status, COALESCE(error::json ->> 'message', "
-        "'cancelled: its worker died after the cancel was requested')",
-    /* The oldest runnable job (queued, or running on a lease that expired
-     * by ?2, now in milliseconds) that no other claim holds: the oldest of
-     * each status, each found by walking jobs_status_seq in order. One
-     * walk over both statuses would go by seq through every finished job
-     * as well (an index cannot give the order of an IN list), a cost that
-     * grows with the jobs ever run. The candidate not taken stays locked
-     * until the commit, which only makes a concurrent claim skip it. */
-    .claim = "WITH queued AS (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1 "
-             "FOR UPDATE SKIP LOCKED), "
-             "expired AS (SELECT seq FROM jobs WHERE status = 'running' AND lease_expires_ms <= ?2 "
-             "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
-             "UPDATE jobs SET status = 'running', lease_token = ?1, lease_expires_ms = ?2 + ?3 * 1000, "
-             "worker = ?4, attempts = attempts + 1, started_at = COALESCE(started_at, ?5) "
-             "WHERE seq = (SELECT MIN(seq) FROM (SELECT seq FROM queued UNION ALL SELECT seq FROM expired) AS c) "
-             "RETURNING id, spec, attempts",
-    .record_users =
-        "SELECT j.id, j.status, f.value FROM jobs j, json_array_elements_text(?2::json) AS f(value) "
-        "WHERE j.status IN ('queued', 'running') "
-        "AND ?1 IN (j.spec::json ->> f.value, j.spec::json -> f.value ->> 'id') "
-        "ORDER BY j.seq LIMIT 1",
-    .notify = "SELECT pg_notify(?1, ?2)",
-};
-
 const ft_db_driver ft_pg_driver = {
     .name = "postgres",
-    .sql = &pg_sql,
+    .sql = &ft_pg_sql,
     .open = pg_open,
     .close = pg_close,
     .acquire = pg_acquire,
@@ -560,6 +565,7 @@ const ft_db_driver ft_pg_driver = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .tx_loss = pg_tx_loss,
+    .notify = pg_notify,
     .query = pg_query,
     .next = pg_next,
     .changes = pg_changes,
