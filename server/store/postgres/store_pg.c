@@ -46,6 +46,9 @@
  * each is parsed and planned once per session instead of at every call.
  * Beyond the cache, statements are sent unprepared (correct, slower). */
 #define PG_STMT_CACHE 64
+/* At most this many announcements per transaction (a claim announces one
+ * per dead job it settles). */
+#define PG_NOTES_MAX (1 << 20)
 
 struct pg_conn {
     ft_db_conn base;
@@ -191,6 +194,7 @@ static void pipeline_results(PGconn *pg, bool keep, PGresult **out)
     }
 }
 
+/* Forget the transaction's queued announcements. */
 static void clear_notes(pg_conn *c)
 {
     for (int i = 0; i < 2 * c->nnote; i++)
@@ -529,6 +533,8 @@ static int pg_notify(ft_db_conn *base, const char *topic, const char *payload, f
 {
     pg_conn *c = (pg_conn *)base;
     if (c->nnote == c->capnote) {
+        if (c->capnote > PG_NOTES_MAX / 2)
+            return ft_fail(err, FT_EINVAL, NULL, "more than %d announcements in one transaction", PG_NOTES_MAX);
         int cap = c->capnote ? 2 * c->capnote : 4;
         char **grown = realloc(c->notes, (size_t)cap * 2 * sizeof *grown);
         if (!grown)
