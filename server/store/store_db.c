@@ -216,20 +216,40 @@ int ft_db_write(ft_db_conn *c, const char *sql, ft_error *err, const char *types
  * connection before the commit. */
 #define FT_DB_TX_ATTEMPTS 3
 
-int ft_db_transact(ft_store *s, ft_db_tx_body body, void *ctx, ft_error *err)
+int ft_db_transact_checked(ft_store *s, ft_db_tx_body body, ft_db_tx_check committed, void *ctx, ft_error *err)
 {
     for (int attempt = 1;; attempt++) {
         ft_db_conn *c = ft_db_acquire(s, err);
         if (!c)
             return -1;
         int rc = ft_db_begin(c, err);
+        int body_rc = rc == 0 ? body(c, ctx, err) : -1;
         if (rc == 0)
-            rc = ft_db_end(c, body(c, ctx, err), err);
-        bool again = rc < 0 && attempt < FT_DB_TX_ATTEMPTS && c->drv->tx_lost && c->drv->tx_lost(c);
+            rc = ft_db_end(c, body_rc, err);
+        ft_db_loss loss = rc < 0 && c->drv->tx_loss ? c->drv->tx_loss(c) : FT_DB_NOT_LOST;
         ft_db_release(c);
-        if (!again)
+        if (loss == FT_DB_LOST_IN_COMMIT && committed) {
+            /* The check only reads: a cut of it can be retried whole. */
+            int there = ft_db_transact(s, committed, ctx, err);
+            if (there != 0)
+                return there == 1 ? body_rc : -1;
+        } else if (loss != FT_DB_LOST_BEFORE_COMMIT) {
+            return rc;
+        }
+        if (attempt == FT_DB_TX_ATTEMPTS)
             return rc;
     }
+}
+
+int ft_db_transact(ft_store *s, ft_db_tx_body body, void *ctx, ft_error *err)
+{
+    return ft_db_transact_checked(s, body, NULL, ctx, err);
+}
+
+int ft_db_rerun(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    (void)c, (void)ctx, (void)err;
+    return 0;
 }
 
 /* One statement, its arguments, what to announce and what follows it, for
@@ -255,12 +275,12 @@ static int write_body(ft_db_conn *c, void *ctx, ft_error *err)
 }
 
 int ft_db_vwrite_tx(ft_store *s, const char *topic, const char *payload,
-                    int (*then)(ft_db_conn *c, const char *payload, ft_error *err), const char *sql, ft_error *err,
-                    const char *types, va_list ap)
+                    int (*then)(ft_db_conn *c, const char *payload, ft_error *err), ft_db_tx_check committed,
+                    const char *sql, ft_error *err, const char *types, va_list ap)
 {
     one_write w = {.topic = topic, .payload = payload, .then = then, .sql = sql, .types = types};
     va_copy(w.ap, ap);
-    int n = ft_db_transact(s, write_body, &w, err);
+    int n = ft_db_transact_checked(s, write_body, committed, &w, err);
     va_end(w.ap);
     return n;
 }
@@ -269,7 +289,7 @@ int ft_db_write_tx(ft_store *s, const char *sql, ft_error *err, const char *type
 {
     va_list ap;
     va_start(ap, types);
-    int n = ft_db_vwrite_tx(s, NULL, NULL, NULL, sql, err, types, ap);
+    int n = ft_db_vwrite_tx(s, NULL, NULL, NULL, NULL, sql, err, types, ap);
     va_end(ap);
     return n;
 }
@@ -307,8 +327,7 @@ int ft_db_end(ft_db_conn *c, int rc, ft_error *err)
 
 int ft_db_notify(ft_db_conn *c, const char *topic, const char *payload, ft_error *err)
 {
-    const char *sql = ft_db_sql(c)->notify;
-    return !sql || ft_db_write(c, sql, err, "tt", topic, payload ? payload : "") >= 0 ? 0 : -1;
+    return c->drv->notify ? c->drv->notify(c, topic, payload, err) : 0;
 }
 
 /* ---- column readers ---- */

@@ -76,9 +76,15 @@ typedef struct {
     const char *settle_dead;       /* fail or cancel expired jobs that must not run again */
     const char *claim;             /* take the oldest runnable job */
     const char *record_users;      /* the first active job whose spec names record ?1 in fields ?2 */
-    const char *notify;            /* announce topic ?1 with payload ?2 at commit */
     const char *skip_locked;       /* appended to a claim's inner SELECT: lock the row, pass over locked ones */
 } ft_db_dialect;
+
+/* Where a failed transaction lost its connection. */
+typedef enum {
+    FT_DB_NOT_LOST,           /* it did not: a plain error */
+    FT_DB_LOST_BEFORE_COMMIT, /* before its COMMIT was sent: the server rolled all of it back */
+    FT_DB_LOST_IN_COMMIT,     /* while its COMMIT was on its way: it may or may not have happened */
+} ft_db_loss;
 
 /* A backend. Every function may be called from any thread. Errors fill
  * err (FT_EIO, FT_ENOSPC, FT_ENOMEM) and return -1 or NULL. */
@@ -103,10 +109,9 @@ struct ft_db_driver {
      * or roll back (never fails: a lost connection rolled back already). */
     int (*commit)(ft_db_conn *c, ft_error *err);
     void (*rollback)(ft_db_conn *c);
-    /* Whether the transaction that just failed lost its connection before
-     * its COMMIT was sent, so the server rolled all of it back and running
-     * it again cannot apply anything twice (NULL: never happens). */
-    bool (*tx_lost)(ft_db_conn *c);
+    /* Whether and where the transaction that just failed lost its
+     * connection (NULL: never happens). */
+    ft_db_loss (*tx_loss)(ft_db_conn *c);
     /* Run a statement; step through its rows with next, then done. */
     ft_db_rows *(*query)(ft_db_conn *c, const char *sql, int n, const ft_db_param *p, ft_error *err);
     int (*next)(ft_db_rows *r, ft_error *err);          /* 1 a row, 0 done, -1 error */
@@ -115,6 +120,9 @@ struct ft_db_driver {
     bool (*is_null)(ft_db_rows *r, int i);              /* column i of the current row is NULL */
     const char *(*text)(ft_db_rows *r, int i);          /* NULL for SQL NULL */
     int64_t (*integer)(ft_db_rows *r, int i);           /* 0 for SQL NULL */
+    /* Announce topic with payload when the transaction commits (NULL: the
+     * backend has a single process, nothing to announce to). */
+    int (*notify)(ft_db_conn *c, const char *topic, const char *payload, ft_error *err);
     /* Deliver other processes' announcements to cb (NULL: the backend has
      * a single process, nothing to listen to). */
     int (*listen)(ft_db_backend *b, ft_store_notify_fn cb, void *ctx, ft_error *err);
@@ -130,6 +138,15 @@ struct ft_store {
 };
 
 /* ---- connections, statements, transactions (store_db.c) ---- */
+
+/* The statements of one write transaction on c: >= 0 commits (and is
+ * ft_db_transact's result), -1 rolls back. It may run more than once, so
+ * it sets its outputs anew each time. */
+typedef int (*ft_db_tx_body)(ft_db_conn *c, void *ctx, ft_error *err);
+/* After a COMMIT that lost its connection: whether the transaction that
+ * body (called with the same ctx) ran is in the database, read on a fresh
+ * connection: 1 it is, 0 it is not, -1 error. */
+typedef ft_db_tx_body ft_db_tx_check;
 
 /* A store on the backend that target names, with no migration applied
  * (ft_store_open, in store_migrate.c, applies them). */
@@ -154,10 +171,11 @@ int ft_db_write_tx(ft_store *s, const char *sql, ft_error *err, const char *type
 /* ft_db_write_tx with the arguments in a va_list. When the statement
  * changed exactly one row, announce topic with payload at the commit (topic
  * NULL: nothing to announce) and run then(c, payload) in the same
- * transaction (NULL: nothing more). */
+ * transaction (NULL: nothing more); a lost COMMIT is settled by committed
+ * as in ft_db_transact_checked. */
 int ft_db_vwrite_tx(ft_store *s, const char *topic, const char *payload,
-                    int (*then)(ft_db_conn *c, const char *payload, ft_error *err), const char *sql, ft_error *err,
-                    const char *types, va_list ap);
+                    int (*then)(ft_db_conn *c, const char *payload, ft_error *err), ft_db_tx_check committed,
+                    const char *sql, ft_error *err, const char *types, va_list ap);
 /* The first column of the first row of sql as an integer: 1 with *out set,
  * 0 if there is no row, -1 on error. */
 int ft_db_scalar(ft_db_conn *c, const char *sql, int64_t *out, ft_error *err, const char *types, ...);
@@ -178,15 +196,20 @@ void ft_db_done(ft_db_rows *r);
 int ft_db_begin(ft_db_conn *c, ft_error *err);
 int ft_db_end(ft_db_conn *c, int rc, ft_error *err);
 
-/* The statements of one write transaction on c: >= 0 commits (and is
- * ft_db_transact's result), -1 rolls back. It may run more than once, so
- * it sets its outputs anew each time. */
-typedef int (*ft_db_tx_body)(ft_db_conn *c, void *ctx, ft_error *err);
 /* Run body in a write transaction on a connection of s. A transaction
  * whose connection is lost before its commit (the server rolled it all
  * back) runs again on a fresh connection, up to 3 times in all; the
- * driver reconnects with backoff. Returns body's rc, or -1. */
+ * driver reconnects with backoff. A loss during the COMMIT (which may or
+ * may not have happened) is an error. Returns body's rc, or -1. */
 int ft_db_transact(ft_store *s, ft_db_tx_body body, void *ctx, ft_error *err);
+
+/* ft_db_transact, where a loss during the COMMIT is settled by committed
+ * (NULL: it is an error): body's rc if the commit happened, and if it did
+ * not, body runs again (within the 3 tries). */
+int ft_db_transact_checked(ft_store *s, ft_db_tx_body body, ft_db_tx_check committed, void *ctx, ft_error *err);
+/* The check for a body that may apply twice with the same effect (an
+ * idempotent write): "not there", so that it runs again. */
+int ft_db_rerun(ft_db_conn *c, void *ctx, ft_error *err);
 
 /* Announce topic (an FT_TOPIC_*) with payload when the transaction
  * commits; nothing on a backend with one process. */
@@ -238,7 +261,9 @@ extern const ft_db_kind ft_db_datasets, ft_db_models, ft_db_jobs, ft_db_webhooks
 
 /* The API object of id, or NULL (FT_ENOTFOUND with param "id"). */
 json_t *ft_db_get(ft_db_conn *c, const ft_db_kind *k, const char *id, ft_error *err);
-/* The same on a connection of its own. */
+/* 1 if a row of k has id, 0 if none, -1 on error. */
+int ft_db_has(ft_db_conn *c, const ft_db_kind *k, const char *id, ft_error *err);
+/* ft_db_get on a connection of its own. */
 json_t *ft_db_fetch(ft_store *s, const ft_db_kind *k, const char *id, ft_error *err);
 /* One page of a list (see ft_list_query). */
 json_t *ft_db_list(ft_store *s, const ft_db_kind *k, const ft_list_query *q, bool *has_more, ft_error *err);

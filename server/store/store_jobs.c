@@ -150,16 +150,49 @@ int ft_db_job_insert(ft_db_conn *c, const json_t *obj, const char *idempotency_k
     return rc;
 }
 
+/* Drop an output object (out may be NULL): a transaction's body sets its
+ * outputs anew on each run, and a failure leaves none. */
+static void drop(json_t **out)
+{
+    if (out) {
+        json_decref(*out);
+        *out = NULL;
+    }
+}
+
+/* A submit, for the insert's transaction. */
+typedef struct {
+    const json_t *obj;
+    const char *id, *key, *hash;
+    json_t **existing;
+} submit;
+
+static int insert_body(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    submit *o = ctx;
+    drop(o->existing);
+    return ft_db_job_insert(c, o->obj, o->key, o->hash, o->existing, err);
+}
+
+/* After a lost COMMIT: a replay wrote nothing; otherwise a job with the new
+ * id is this submit's (ids are made fresh for each submit, and a taken one
+ * fails the insert before its commit). */
+static int inserted(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    const submit *o = ctx;
+    return o->existing && *o->existing ? 1 : ft_db_has(c, &ft_db_jobs, o->id, err);
+}
+
 int ft_store_job_insert(ft_store *s, const json_t *obj, const char *idempotency_key, const char *request_hash,
                         json_t **existing, ft_error *err)
 {
     if (existing)
         *existing = NULL;
-    ft_db_conn *c = ft_db_acquire(s, err);
-    int rc = c ? ft_db_begin(c, err) : -1;
-    if (rc == 0)
-        rc = ft_db_end(c, ft_db_job_insert(c, obj, idempotency_key, request_hash, existing, err), err);
-    ft_db_release(c);
+    submit o = {.obj = obj, .id = json_string_value(json_object_get(obj, "id")), .key = idempotency_key,
+                .hash = request_hash, .existing = existing};
+    int rc = ft_db_transact_checked(s, insert_body, inserted, &o, err);
+    if (rc < 0)
+        drop(existing);
     return rc < 0 ? -1 : 0;
 }
 
@@ -198,19 +231,29 @@ static int cancel_on(ft_db_conn *c, const char *id, json_t **obj, ft_error *err)
     return rc;
 }
 
+/* A cancel, for its transaction. */
+typedef struct {
+    const char *id;
+    json_t **obj;
+} cancel;
+
+static int cancel_body(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    cancel *o = ctx;
+    drop(o->obj);
+    return cancel_on(c, o->id, o->obj, err);
+}
+
 int ft_store_job_cancel(ft_store *s, const char *id, json_t **obj, ft_error *err)
 {
     if (obj)
         *obj = NULL;
-    ft_db_conn *c = ft_db_acquire(s, err);
-    int rc = c ? ft_db_begin(c, err) : -1;
-    if (rc == 0)
-        rc = ft_db_end(c, cancel_on(c, id, obj, err), err);
-    ft_db_release(c);
-    if (rc < 0 && obj) {
-        json_decref(*obj);
-        *obj = NULL;
-    }
+    cancel o = {.id = id, .obj = obj};
+    /* A lost COMMIT is an error: the client sees the job's state and may
+     * cancel again (a second cancel of a running job changes nothing). */
+    int rc = ft_db_transact(s, cancel_body, &o, err);
+    if (rc < 0)
+        drop(obj);
     return rc < 0 ? -1 : 0;
 }
 
@@ -232,8 +275,9 @@ bool ft_store_job_cancel_requested(ft_store *s, const char *id)
  * unfenced. */
 #define LEASE_HOLDS(n) "(" n " IS NULL OR (lease_token = " n " AND status = 'running'))"
 
-int ft_db_event_add(ft_db_conn *c, const char *id, const char *lease, const char *level, const char *message,
-                    const json_t *data, ft_error *err)
+/* ft_db_event_add, with the new event's seq in *seq (when added). */
+static int event_insert(ft_db_conn *c, const char *id, const char *lease, const char *level, const char *message,
+                        const json_t *data, int64_t *seq, ft_error *err)
 {
     if (!level || (strcmp(level, "info") != 0 && strcmp(level, "warning") != 0 && strcmp(level, "error") != 0))
         return ft_fail(err, FT_EINVAL, "level", "event level must be info, warning or error");
@@ -244,11 +288,15 @@ int ft_db_event_add(ft_db_conn *c, const char *id, const char *lease, const char
      * lock_job), so seqs never repeat or go back. */
     if (ft_db_run_opt(c, ft_db_sql(c)->lock_job, id, err) != 0)
         return -1;
-    int n = ft_db_write(c,
-                        "INSERT INTO job_events (job_id, seq, created_at, level, message, data) "
-                        "SELECT id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?1), "
-                        "?2, ?3, ?4, ?5 FROM jobs WHERE id = ?1 AND " LEASE_HOLDS("?6"),
-                        err, "tIttjt", id, ft_db_now(), level, message, data, lease);
+    ft_db_rows *r = ft_db_query(c,
+                                "INSERT INTO job_events (job_id, seq, created_at, level, message, data) "
+                                "SELECT id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?1), "
+                                "?2, ?3, ?4, ?5 FROM jobs WHERE id = ?1 AND " LEASE_HOLDS("?6") " RETURNING seq",
+                                err, "tIttjt", id, ft_db_now(), level, message, data, lease);
+    int n = r ? ft_db_next(r, err) : -1;
+    if (n == 1)
+        *seq = ft_db_int(r, 0);
+    ft_db_done(r);
     if (n == 0 && !lease)
         return ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
     if (n == 1 && ft_db_notify(c, FT_TOPIC_EVENTS, id, err) != 0)
@@ -256,15 +304,43 @@ int ft_db_event_add(ft_db_conn *c, const char *id, const char *lease, const char
     return n;
 }
 
+int ft_db_event_add(ft_db_conn *c, const char *id, const char *lease, const char *level, const char *message,
+                    const json_t *data, ft_error *err)
+{
+    int64_t seq;
+    return event_insert(c, id, lease, level, message, data, &seq, err);
+}
+
+/* An event to append, for its transaction. */
+typedef struct {
+    const char *id, *lease, *level, *message;
+    const json_t *data;
+    int64_t seq; /* what the insert took (0: none) */
+} event;
+
+static int event_body(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    event *e = ctx;
+    e->seq = 0;
+    return event_insert(c, e->id, e->lease, e->level, e->message, e->data, &e->seq, err);
+}
+
+/* After a lost COMMIT: the event is there if its seq holds its message (a
+ * seq is taken under the job's lock, so had the insert not happened, the
+ * seq is free or another event's). */
+static int event_added(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    const event *e = ctx;
+    int64_t one;
+    return ft_db_scalar(c, "SELECT 1 FROM job_events WHERE job_id = ?1 AND seq = ?2 AND level = ?3 AND message = ?4",
+                        &one, err, "tItt", e->id, e->seq, e->level, e->message);
+}
+
 int ft_store_job_event(ft_store *s, const char *id, const char *lease, const char *level, const char *message,
                        const json_t *data, ft_error *err)
 {
-    ft_db_conn *c = ft_db_acquire(s, err);
-    int rc = c ? ft_db_begin(c, err) : -1;
-    if (rc == 0)
-        rc = ft_db_end(c, ft_db_event_add(c, id, lease, level, message, data, err), err);
-    ft_db_release(c);
-    return rc;
+    event e = {.id = id, .lease = lease, .level = level, .message = message, .data = data};
+    return ft_db_transact_checked(s, event_body, event_added, &e, err);
 }
 
 /* Rows of sql (bound to id and the extra integers) through `row`, for a job
@@ -272,8 +348,7 @@ int ft_store_job_event(ft_store *s, const char *id, const char *lease, const cha
 static json_t *job_rows(ft_db_conn *c, const char *id, const char *sql, int64_t a, int b,
                         json_t *(*row)(ft_db_rows *, ft_error *), ft_error *err)
 {
-    int64_t one;
-    int rc = ft_db_scalar(c, "SELECT 1 FROM jobs WHERE id = ?1", &one, err, "t", id);
+    int rc = ft_db_has(c, &ft_db_jobs, id, err);
     if (rc == 0)
         ft_fail(err, FT_ENOTFOUND, "id", "no such job: %s", id);
     if (rc != 1)

@@ -64,28 +64,45 @@ static int anything_runnable(ft_db_conn *c, int64_t now_ms, ft_error *err)
                         &one, err, "I", now_ms);
 }
 
-/* The claim on connection c (see ft_store_job_claim). */
-static int claim_on(ft_db_conn *c, const char *token, const char *worker, int lease_seconds, ft_claim *claim,
-                    ft_error *err)
+/* A claim, for its transaction. */
+typedef struct {
+    const char *token, *worker;
+    int lease_seconds;
+    ft_claim *claim;
+} claiming;
+
+/* Settle dead jobs, then take the oldest runnable one (see
+ * ft_store_job_claim). */
+static int claim_body(ft_db_conn *c, void *ctx, ft_error *err)
 {
+    claiming *q = ctx;
+    ft_claim *claim = q->claim;
+    ft_claim_free(claim);
     int64_t now_ms = ft_db_now_ms();
-    int rc = ft_db_sql(c)->claim_precheck ? anything_runnable(c, now_ms, err) : 1;
-    if (rc <= 0 || ft_db_begin(c, err) != 0)
-        return rc <= 0 ? rc : -1;
-    rc = settle_dead_jobs(c, now_ms, &claim->settled, err);
-    ft_db_rows *r = rc == 0 ? ft_db_query(c, ft_db_sql(c)->claim, err, "tIitI", token, now_ms, lease_seconds, worker,
-                                          now_ms / 1000)
+    int rc = settle_dead_jobs(c, now_ms, &claim->settled, err);
+    ft_db_rows *r = rc == 0 ? ft_db_query(c, ft_db_sql(c)->claim, err, "tIitI", q->token, now_ms, q->lease_seconds,
+                                          q->worker, now_ms / 1000)
                             : NULL;
     rc = r ? ft_db_next(r, err) : -1;
     if (rc == 1) {
         snprintf(claim->id, sizeof claim->id, "%s", ft_db_text(r, 0));
-        snprintf(claim->lease, sizeof claim->lease, "%s", token);
+        snprintf(claim->lease, sizeof claim->lease, "%s", q->token);
         claim->attempts = (int)ft_db_int(r, 2);
         if (!(claim->spec = ft_db_col_json(r, 1, err)))
             rc = -1;
     }
     ft_db_done(r);
-    return ft_db_end(c, rc, err);
+    return rc;
+}
+
+/* After a lost COMMIT: the claim happened if a job holds its token (fresh
+ * for each claim). A claim that took nothing counts as not there and runs
+ * again, which only settles what is still unsettled. */
+static int claimed(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    const claiming *q = ctx;
+    int64_t one;
+    return ft_db_scalar(c, "SELECT 1 FROM jobs WHERE lease_token = ?1", &one, err, "t", q->token);
 }
 
 int ft_store_job_claim(ft_store *s, const char *worker, int lease_seconds, ft_claim *claim, ft_error *err)
@@ -94,9 +111,17 @@ int ft_store_job_claim(ft_store *s, const char *worker, int lease_seconds, ft_cl
     if (lease_seconds < 1)
         return ft_fail(err, FT_EINVAL, "lease_seconds", "a lease must last at least one second");
     char token[33];
-    ft_db_conn *c = ft_db_token(token, err) == 0 ? ft_db_acquire(s, err) : NULL;
-    int rc = c ? claim_on(c, token, worker, lease_seconds, claim, err) : -1;
-    ft_db_release(c);
+    if (ft_db_token(token, err) != 0)
+        return -1;
+    if (s->drv->sql->claim_precheck) {
+        ft_db_conn *c = ft_db_acquire(s, err);
+        int rc = c ? anything_runnable(c, ft_db_now_ms(), err) : -1;
+        ft_db_release(c);
+        if (rc <= 0)
+            return rc;
+    }
+    claiming q = {.token = token, .worker = worker, .lease_seconds = lease_seconds, .claim = claim};
+    int rc = ft_db_transact_checked(s, claim_body, claimed, &q, err);
     if (rc != 1) {
         /* On error the settling was rolled back with the rest. */
         json_t *settled = rc == 0 ? json_incref(claim->settled) : NULL;
@@ -118,13 +143,14 @@ void ft_claim_free(ft_claim *c)
 /* One fenced write in its own transaction, announcing topic (with the job
  * id) if it applied: 1 if applied, 0 if the lease is lost, -1 on error. A
  * write that `ends` the job queues its webhook events in the same
- * transaction: they commit with the terminal status or not at all. */
-static int fenced_write(ft_store *s, const char *id, bool ends, const char *sql, const char *topic, ft_error *err,
-                        const char *types, ...)
+ * transaction: they commit with the terminal status or not at all. A lost
+ * COMMIT is settled by committed (see ft_db_transact_checked). */
+static int fenced_write(ft_store *s, const char *id, bool ends, const char *sql, const char *topic,
+                        ft_db_tx_check committed, ft_error *err, const char *types, ...)
 {
     va_list ap;
     va_start(ap, types);
-    int rc = ft_db_vwrite_tx(s, topic, id, ends ? ft_db_webhook_job_ended : NULL, sql, err, types, ap);
+    int rc = ft_db_vwrite_tx(s, topic, id, ends ? ft_db_webhook_job_ended : NULL, committed, sql, err, types, ap);
     va_end(ap);
     return rc;
 }
@@ -133,8 +159,10 @@ int ft_store_job_heartbeat(ft_store *s, const char *id, const char *lease, int l
 {
     if (lease_seconds < 1)
         return ft_fail(err, FT_EINVAL, "lease_seconds", "a lease must last at least one second");
-    return ft_db_write_tx(s, "UPDATE jobs SET lease_expires_ms = ?3" FENCE, err, "ttI", id, lease,
-                          ft_db_now_ms() + (int64_t)lease_seconds * 1000);
+    /* Setting the expiry again changes nothing: a lost COMMIT is retried,
+     * and the caller learns whether the lease holds. */
+    return fenced_write(s, id, false, "UPDATE jobs SET lease_expires_ms = ?3" FENCE, NULL, ft_db_rerun, err, "ttI", id,
+                        lease, ft_db_now_ms() + (int64_t)lease_seconds * 1000);
 }
 
 int ft_store_job_fenced(ft_store *s, const char *id, const char *lease, int (*action)(void *ctx, ft_error *err),
@@ -166,7 +194,7 @@ int ft_store_job_progress(ft_store *s, const char *id, const char *lease, const 
                           const json_t *metrics, ft_error *err)
 {
     return fenced_write(s, id, false, "UPDATE jobs SET progress = COALESCE(?3, progress), metrics = COALESCE(?4, metrics)"
-                        FENCE, FT_TOPIC_EVENTS, err, "ttjj", id, lease, progress, metrics);
+                        FENCE, FT_TOPIC_EVENTS, ft_db_rerun, err, "ttjj", id, lease, progress, metrics);
 }
 
 /* A job's success and its model row, for succeed_body. */
@@ -210,7 +238,7 @@ int ft_store_job_fail(ft_store *s, const char *id, const char *lease, const json
     return fenced_write(s, id, true,
                         "UPDATE jobs SET status = 'failed', error = ?3, finished_at = ?4, lease_token = NULL, "
                         "lease_expires_ms = NULL" FENCE,
-                        FT_TOPIC_EVENTS, err, "ttjI", id, lease, error, ft_db_now());
+                        FT_TOPIC_EVENTS, NULL, err, "ttjI", id, lease, error, ft_db_now());
 }
 
 int ft_store_job_cancelled(ft_store *s, const char *id, const char *lease, ft_error *err)
@@ -218,7 +246,7 @@ int ft_store_job_cancelled(ft_store *s, const char *id, const char *lease, ft_er
     return fenced_write(s, id, true,
                         "UPDATE jobs SET status = 'cancelled', finished_at = ?3, lease_token = NULL, "
                         "lease_expires_ms = NULL" FENCE,
-                        FT_TOPIC_EVENTS, err, "ttI", id, lease, ft_db_now());
+                        FT_TOPIC_EVENTS, NULL, err, "ttI", id, lease, ft_db_now());
 }
 
 int ft_store_job_requeue(ft_store *s, const char *id, const char *lease, ft_error *err)
@@ -230,5 +258,5 @@ int ft_store_job_requeue(ft_store *s, const char *id, const char *lease, ft_erro
                         "UPDATE jobs SET status = CASE WHEN cancel_requested <> 0 THEN 'cancelled' ELSE 'queued' END, "
                         "finished_at = CASE WHEN cancel_requested <> 0 THEN ?3 END, attempts = attempts - 1, "
                         "lease_token = NULL, lease_expires_ms = NULL" FENCE,
-                        FT_TOPIC_QUEUE, err, "ttI", id, lease, ft_db_now());
+                        FT_TOPIC_QUEUE, NULL, err, "ttI", id, lease, ft_db_now());
 }

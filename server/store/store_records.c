@@ -75,6 +75,14 @@ json_t *ft_db_get(ft_db_conn *c, const ft_db_kind *k, const char *id, ft_error *
     return obj;
 }
 
+int ft_db_has(ft_db_conn *c, const ft_db_kind *k, const char *id, ft_error *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT 1 FROM %s WHERE id = ?1", k->table);
+    int64_t one;
+    return ft_db_scalar(c, sql, &one, err, "t", id);
+}
+
 static int check_query(const ft_db_kind *k, const ft_list_query *q, ft_error *err)
 {
     if (q->limit < 1 || q->limit > FT_LIST_MAX)
@@ -169,14 +177,32 @@ int ft_db_insert_record(ft_db_conn *c, const ft_db_kind *k, const json_t *obj, f
     return n < 0 ? -1 : 0;
 }
 
+/* A dataset or model to insert or delete, for the transactions below. */
+typedef struct {
+    const ft_db_kind *k;
+    const json_t *obj;  /* insert: the API object */
+    const char *id;
+    const char *fields; /* delete: the spec fields that may name it */
+} record_op;
+
+static int insert_body(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    const record_op *o = ctx;
+    return ft_db_insert_record(c, o->k, o->obj, err);
+}
+
+/* After a lost COMMIT: a row with the new id is this insert's (a taken id
+ * fails the insert before its commit). */
+static int inserted(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    const record_op *o = ctx;
+    return ft_db_has(c, o->k, o->id, err);
+}
+
 static int insert(ft_store *s, const ft_db_kind *k, const json_t *obj, ft_error *err)
 {
-    ft_db_conn *c = ft_db_acquire(s, err);
-    int rc = c ? ft_db_begin(c, err) : -1;
-    if (rc == 0)
-        rc = ft_db_end(c, ft_db_insert_record(c, k, obj, err), err);
-    ft_db_release(c);
-    return rc;
+    record_op o = {.k = k, .obj = obj, .id = json_string_value(json_object_get(obj, "id"))};
+    return ft_db_transact_checked(s, insert_body, inserted, &o, err);
 }
 
 /* Spec fields (JSON array) that may name a record: as "ds_..." or {"id": ...}. */
@@ -201,17 +227,27 @@ static int delete_on(ft_db_conn *c, const ft_db_kind *k, const char *fields, con
     return rc;
 }
 
+static int delete_body(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    const record_op *o = ctx;
+    return delete_on(c, o->k, o->fields, o->id, err);
+}
+
+/* After a lost COMMIT: the delete happened if the row is gone. */
+static int deleted(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    const record_op *o = ctx;
+    int n = ft_db_has(c, o->k, o->id, err);
+    return n < 0 ? -1 : !n;
+}
+
 /* Delete a record unless an active job's spec names it in one of `fields`.
  * The check and the delete share one write transaction, so no job can be
  * queued against the record in between. */
 static int delete_record(ft_store *s, const ft_db_kind *k, const char *fields, const char *id, ft_error *err)
 {
-    ft_db_conn *c = ft_db_acquire(s, err);
-    int rc = c ? ft_db_begin(c, err) : -1;
-    if (rc == 0)
-        rc = ft_db_end(c, delete_on(c, k, fields, id, err), err);
-    ft_db_release(c);
-    return rc < 0 ? -1 : 0;
+    record_op o = {.k = k, .id = id, .fields = fields};
+    return ft_db_transact_checked(s, delete_body, deleted, &o, err) < 0 ? -1 : 0;
 }
 
 json_t *ft_db_fetch(ft_store *s, const ft_db_kind *k, const char *id, ft_error *err)

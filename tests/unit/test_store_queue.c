@@ -23,6 +23,29 @@ static void test_claim_order(fixture *fx)
     CHECK(ft_store_job_claim(fx->s, "w", 0, &c, &err) == -1 && err.code == FT_EINVAL);
 }
 
+/* Queued jobs and jobs on expired leases are taken together, oldest
+ * first, whichever their status. */
+static void test_claim_order_queued_and_expired(fixture *fx)
+{
+    add_jobs(fx->s, "job_%d", 1, 4);
+    ft_claim c[3], next;
+    CHECK(claim(fx->s, "w", 1, &c[0]) == 1 && strcmp(c[0].id, "job_1") == 0);
+    CHECK(claim(fx->s, "w", 60, &c[1]) == 1 && strcmp(c[1].id, "job_2") == 0);
+    CHECK(claim(fx->s, "w", 1, &c[2]) == 1 && strcmp(c[2].id, "job_3") == 0);
+    ft_error err = {0};
+    CHECK(ft_store_job_requeue(fx->s, c[1].id, c[1].lease, &err) == 1);
+    outlive_lease(); /* job_1 and job_3 expired, job_2 and job_4 queued */
+    const char *expect[] = {"job_1", "job_2", "job_3", "job_4"};
+    for (int i = 0; i < 4; i++) {
+        CHECKF(claim(fx->s, "w2", 60, &next) == 1 && strcmp(next.id, expect[i]) == 0, "claim %d took %s", i,
+               next.id);
+        ft_claim_free(&next);
+    }
+    CHECK(claim(fx->s, "w2", 60, &next) == 0);
+    for (int i = 0; i < 3; i++)
+        ft_claim_free(&c[i]);
+}
+
 enum { CLAIM_THREADS = 4, CLAIM_JOBS = 200 };
 
 typedef struct {
@@ -192,6 +215,7 @@ static void test_dead_worker_after_cancel_request(fixture *fx)
 int main(void)
 {
     RUN_STORE(test_claim_order);
+    RUN_STORE(test_claim_order_queued_and_expired);
     RUN_STORE(test_claim_concurrent_exactly_once);
     RUN_STORE(test_max_attempts);
     RUN_STORE(test_requeue);

@@ -272,99 +272,7 @@ static void test_close_with_idle_threads(fixture *fx)
     json_decref(d);
 }
 
-/* ---- PostgreSQL: connections cut by the server, notifications ---- */
-
-/* The server ends every session of the store's database (a restart, a
- * failover, an operator's pg_terminate_backend): the pooled connections
- * are re-established at their next transaction and nothing is lost. */
-static void test_reconnect_after_terminate(fixture *fx)
-{
-    ft_error err = {0};
-    add_job(fx->s, "job_1", 3);
-    ft_claim c;
-    CHECK(claim(fx->s, "w", 60, &c) == 1);
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s' "
-                              "AND pid <> pg_backend_pid()", fx->name);
-    CHECK(fx_sql(fx, sql) == 0);
-    CHECK(ft_store_job_heartbeat(fx->s, c.id, c.lease, 60, &err) == 1);
-    CHECK(fx_sql(fx, sql) == 0);
-    CHECKF(ft_store_job_succeed(fx->s, c.id, c.lease, NULL, NULL, &err) == 1, "%s", err.msg);
-    CHECK_STATUS(fx->s, "job_1", "succeeded");
-    ft_claim_free(&c);
-}
-
-/* A trigger that cuts the session inserting a job's result model, the
- * first `times` times (a sequence counts the tries: it is not rolled
- * back). The insert is the second statement of a success's transaction,
- * after the job's update: a cut there is mid-transaction (a cut of the
- * first statement is retried with its BEGIN, before anything ran). */
-static int cut_success(fixture *fx, int times)
-{
-    char sql[700];
-    snprintf(sql, sizeof sql,
-             "CREATE SEQUENCE cuts; "
-             "CREATE FUNCTION cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-             "IF nextval('cuts') <= %d THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; "
-             "RETURN NEW; END $$; "
-             "CREATE TRIGGER cut AFTER INSERT ON models FOR EACH ROW EXECUTE FUNCTION cut()",
-             times);
-    return fx_sql(fx, sql);
-}
-
-/* Fails (division by zero) unless the trigger ran `tries` times. */
-static int tried(fixture *fx, int tries)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT 1 / (last_value = %d)::int FROM cuts", tries);
-    return fx_sql(fx, sql);
-}
-
-/* A claimed job_1 succeeded with model mdl_1 while the model's insert is
- * cut the first `cuts` times: ft_store_job_succeed's result. */
-static int succeed_through_cuts(fixture *fx, int cuts, ft_claim *c, ft_error *err)
-{
-    add_job(fx->s, "job_1", 3);
-    CHECK(claim(fx->s, "w", 60, c) == 1);
-    CHECK(cut_success(fx, cuts) == 0);
-    json_t *model = json_pack("{ss}", "id", "mdl_1");
-    int rc = ft_store_job_succeed(fx->s, c->id, c->lease, model, NULL, err);
-    json_decref(model);
-    return rc;
-}
-
-/* A connection cut in the middle of a transaction, before its COMMIT: the
- * server rolled the whole transaction back, so the store runs it again on
- * a new connection, and the job succeeds once, with its model row. */
-static void test_transaction_retried_after_a_cut(fixture *fx)
-{
-    ft_error err = {0};
-    ft_claim c;
-    CHECKF(succeed_through_cuts(fx, 1, &c, &err) == 1, "%s", err.msg);
-    CHECK(tried(fx, 2) == 0);
-    CHECK_STATUS(fx->s, "job_1", "succeeded");
-    json_t *m = ft_store_model_get(fx->s, "mdl_1", &err);
-    CHECK(m != NULL);
-    json_decref(m);
-    /* Another success is fenced off: the first one happened once. */
-    CHECK(ft_store_job_succeed(fx->s, c.id, c.lease, NULL, NULL, &err) == 0);
-    ft_claim_free(&c);
-}
-
-/* A transaction cut every time is given up after 3 tries, with an error
- * and nothing applied; the job keeps its lease for a later try. */
-static void test_transaction_cut_every_time_fails(fixture *fx)
-{
-    ft_error err = {0};
-    ft_claim c;
-    CHECK(succeed_through_cuts(fx, 1000, &c, &err) == -1);
-    CHECKF(strstr(err.msg, "connection") != NULL, "%s", err.msg);
-    CHECK(tried(fx, 3) == 0);
-    CHECK_STATUS(fx->s, "job_1", "running");
-    CHECK(ft_store_model_get(fx->s, "mdl_1", &err) == NULL);
-    CHECK(ft_store_job_heartbeat(fx->s, c.id, c.lease, 60, &err) == 1);
-    ft_claim_free(&c);
-}
+/* ---- PostgreSQL: notifications ---- */
 
 typedef struct {
     pthread_mutex_t mu;
@@ -426,9 +334,6 @@ int main(void)
     RUN_STORE(test_writable_probe);
     RUN_STORE(test_close_with_idle_threads);
     if (fx_postgres()) {
-        RUN_STORE(test_reconnect_after_terminate);
-        RUN_STORE(test_transaction_retried_after_a_cut);
-        RUN_STORE(test_transaction_cut_every_time_fails);
         RUN_STORE(test_listen_notify);
     }
     return TEST_SUMMARY();

@@ -1,5 +1,6 @@
 /* The PostgreSQL driver (libpq): a small connection pool, statements,
- * transactions, errors, and the SQL that only PostgreSQL speaks.
+ * transactions, errors (the SQL that only PostgreSQL speaks is in
+ * store_pg_sql.c).
  *
  * The pool opens connections as threads need them, up to PG_POOL_MAX, and
  * keeps them; a thread that finds none free waits for one. A connection
@@ -7,11 +8,13 @@
  * is re-established with backoff at the next BEGIN or at the next read
  * outside a transaction, which are the points where nothing of the work
  * can have been lost. A transaction cut off before its COMMIT was sent was
- * rolled back whole by the server: the driver says so (pg_tx_lost) and
+ * rolled back whole by the server: the driver says so (pg_tx_loss) and
  * ft_db_transact runs it again on a fresh connection. A cut during the
- * COMMIT is not retried, since the commit may have happened: its caller
- * gets an error, and the queue's leases make the work happen again (a
- * worker's heartbeat, a claim) rather than vanish.
+ * COMMIT leaves its outcome unknown: the store's logic then looks on a
+ * fresh connection whether the writes are there (a claim's lease token, a
+ * new row's id) or runs an idempotent write again; where it cannot tell,
+ * its caller gets an error, and the queue's leases make the work happen
+ * again rather than vanish.
  *
  * Concurrency: transactions run at READ COMMITTED, and every read that a
  * write depends on locks its rows (the dialect's FOR UPDATE), so the
@@ -43,6 +46,9 @@
  * each is parsed and planned once per session instead of at every call.
  * Beyond the cache, statements are sent unprepared (correct, slower). */
 #define PG_STMT_CACHE 64
+/* At most this many announcements per transaction (a claim announces one
+ * per dead job it settles). */
+#define PG_NOTES_MAX (1 << 20)
 
 struct pg_conn {
     ft_db_conn base;
@@ -52,7 +58,11 @@ struct pg_conn {
     bool in_tx;          /* between BEGIN and COMMIT/ROLLBACK */
     bool begin_pending;  /* in_tx, but BEGIN not sent yet: it goes with the first statement */
     bool committing;     /* COMMIT is on its way: a loss now leaves the outcome unknown */
-    bool lost_in_tx;     /* the transaction lost its connection before COMMIT: all rolled back */
+    ft_db_loss loss;     /* where the current transaction lost its connection, if it did */
+    char **notes;        /* topic, payload, topic...: announcements that go with the next statement */
+    int nnote, capnote;  /* announcements queued, and room for them */
+    int pid;             /* the session's server process, and when it started (epoch text): */
+    char started[40];    /* who to end once the session is lost in a transaction */
     int nstmt;           /* prepared statements of this session */
     char *stmt[PG_STMT_CACHE]; /* their SQL ($N form), statement i named "ft<i>" */
 };
@@ -99,14 +109,50 @@ static void drop_session(pg_conn *c)
     c->nstmt = 0;
 }
 
+/* Connect c (retrying for up to patience_ms) and note who its server
+ * process is: a pid alone could name another process by the time it is
+ * used, or one of another server after a failover. */
+static int connect_session(pg_conn *c, int patience_ms, ft_error *err)
+{
+    if (!(c->pg = ft_pg_connect(c->b->conninfo, patience_ms, err)))
+        return -1;
+    c->pid = PQbackendPID(c->pg);
+    PGresult *res = PQexec(c->pg, "SELECT extract(epoch FROM backend_start)::text FROM pg_stat_activity "
+                                  "WHERE pid = pg_backend_pid()");
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    snprintf(c->started, sizeof c->started, "%s", ok ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    return 0;
+}
+
 /* Make sure c has a live connection; reconnect with backoff if it was lost. */
 static int ensure(pg_conn *c, ft_error *err)
 {
     if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
         return 0;
     drop_session(c);
-    c->pg = ft_pg_connect(c->b->conninfo, PG_RECONNECT_PATIENCE_MS, err);
-    return c->pg ? 0 : -1;
+    return connect_session(c, PG_RECONNECT_PATIENCE_MS, err);
+}
+
+/* c lost its session: drop it, connect anew, and end the old session's
+ * server process if it still runs (a network cut leaves it running until
+ * it notices) and wait for it. Its locks are then free for a retry, and a
+ * COMMIT it was sent has happened or never will, so a look at the outcome
+ * is final. Best effort: without a new session nothing can be done. */
+static void lose_session(pg_conn *c)
+{
+    char pid[16], started[sizeof c->started];
+    snprintf(pid, sizeof pid, "%d", c->pid);
+    memcpy(started, c->started, sizeof started);
+    drop_session(c);
+    ft_error ignored;
+    if (!started[0] || ensure(c, &ignored) != 0)
+        return;
+    const char *values[2] = {pid, started};
+    PQclear(PQexecParams(c->pg,
+                         "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                         "WHERE pid = $1::int AND extract(epoch FROM backend_start)::text = $2",
+                         2, NULL, values, NULL, NULL, 0));
 }
 
 /* The name of sql's prepared statement in this session, preparing it on
@@ -148,22 +194,41 @@ static void pipeline_results(PGconn *pg, bool keep, PGresult **out)
     }
 }
 
-/* BEGIN and one statement in one round trip (libpq's pipeline mode): the
- * statement's result, or BEGIN's if that failed. */
-static PGresult *begin_and(pg_conn *c, const char *stmt, const char *sql, int n, const Oid *types,
+/* Forget the transaction's queued announcements. */
+static void clear_notes(pg_conn *c)
+{
+    for (int i = 0; i < 2 * c->nnote; i++)
+        free(c->notes[i]);
+    c->nnote = 0;
+}
+
+/* One statement and what must reach the server before it, in one round
+ * trip (libpq's pipeline mode): BEGIN if it is still pending, and the
+ * transaction's queued announcements. The statement's result, or the
+ * first failure before it. */
+static PGresult *pipelined(pg_conn *c, const char *stmt, const char *sql, int n, const Oid *types,
                            const char *const *values)
 {
+    static const Oid note_types[2] = {PG_TEXT_OID, PG_TEXT_OID};
+    char name[16];
+    const char *note = c->nnote ? prepared(c, "SELECT pg_notify($1, $2)", 2, note_types, name) : NULL;
+    if (c->nnote && !note)
+        return NULL;
     if (!PQenterPipelineMode(c->pg))
         return NULL;
-    PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    if (c->begin_pending)
+        PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    for (int i = 0; i < c->nnote; i++)
+        PQsendQueryPrepared(c->pg, note, 2, (const char *const *)&c->notes[2 * i], NULL, NULL, 0);
     if (stmt)
         PQsendQueryPrepared(c->pg, stmt, n, values, NULL, NULL, 0);
     else
         PQsendQueryParams(c->pg, sql, n, types, values, NULL, NULL, 0);
     PQpipelineSync(c->pg);
     PGresult *out = NULL;
-    pipeline_results(c->pg, false, &out); /* BEGIN */
-    pipeline_results(c->pg, true, &out);  /* the statement (aborted if BEGIN failed) */
+    for (int i = 0; i < (int)c->begin_pending + c->nnote; i++)
+        pipeline_results(c->pg, false, &out); /* BEGIN, announcements */
+    pipeline_results(c->pg, true, &out);      /* the statement (aborted if one of those failed) */
     PGresult *r;
     while ((r = PQgetResult(c->pg))) { /* the sync point */
         bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
@@ -184,9 +249,11 @@ static PGresult *begin_and(pg_conn *c, const char *stmt, const char *sql, int n,
 static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const char *const *values, ft_error *err)
 {
     for (int attempt = 0;; attempt++) {
-        bool retryable = !c->in_tx || c->begin_pending;
-        if (!c->pg && !retryable) { /* lost by an earlier statement: COMMIT cannot have been sent */
-            c->lost_in_tx = true;
+        /* A COMMIT sent with its BEGIN (a transaction of announcements
+         * only) may have happened: not sent again. */
+        bool retryable = (!c->in_tx || c->begin_pending) && !c->committing;
+        if (!retryable && c->loss != FT_DB_NOT_LOST) { /* lost by an earlier statement: COMMIT cannot have been sent */
+            c->loss = FT_DB_LOST_BEFORE_COMMIT;
             ft_fail(err, FT_EIO, NULL, "PostgreSQL: the connection was lost in the middle of a transaction");
             return NULL;
         }
@@ -202,29 +269,33 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const
             }
         }
         char name[16];
-        const char *stmt = values ? prepared(c, sql, n, types, name) : NULL;
+        /* Statements without parameters (COMMIT, the schema version) are
+         * sent as text: there is no plan worth keeping. */
+        const char *stmt = values && n > 0 ? prepared(c, sql, n, types, name) : NULL;
         if (!res)
-            res = c->begin_pending ? begin_and(c, stmt, sql, n, types, values)
+            res = values && (c->begin_pending || c->nnote) ? pipelined(c, stmt, sql, n, types, values)
                   : stmt           ? PQexecPrepared(c->pg, stmt, n, values, NULL, NULL, 0)
                   : values         ? PQexecParams(c->pg, sql, n, types, values, NULL, NULL, 0)
                                    : PQexec(c->pg, sql);
         ExecStatusType st = PQresultStatus(res);
         bool lost = (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) && connection_lost(c->pg, res);
-        if (!lost)
-            c->begin_pending = false; /* BEGIN reached the server with the statement */
+        if (!lost) { /* BEGIN and the announcements reached the server with the statement */
+            c->begin_pending = false;
+            clear_notes(c);
+        }
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
             return res;
         if (!lost || !retryable || attempt > 0) {
             pg_fail(c, res, err);
             PQclear(res);
-            if (lost) { /* reconnect at the next use */
-                c->lost_in_tx = c->in_tx && !c->committing;
-                drop_session(c);
+            if (lost) {
+                c->loss = !c->in_tx ? FT_DB_NOT_LOST : c->committing ? FT_DB_LOST_IN_COMMIT : FT_DB_LOST_BEFORE_COMMIT;
+                lose_session(c);
             }
             return NULL;
         }
         PQclear(res);
-        drop_session(c);
+        lose_session(c);
     }
 }
 
@@ -257,7 +328,7 @@ static ft_db_conn *pg_acquire(ft_db_backend *b, ft_error *err)
     if (c) {
         c->base.drv = &ft_pg_driver;
         c->b = b;
-        c->pg = ft_pg_connect(b->conninfo, 0, err);
+        connect_session(c, 0, err);
     } else {
         ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     }
@@ -304,6 +375,8 @@ static void pg_close(ft_db_backend *b)
         pg_conn *c = b->idle;
         b->idle = c->next_idle;
         drop_session(c);
+        clear_notes(c);
+        free(c->notes);
         free(c);
     }
     pthread_mutex_destroy(&b->lock);
@@ -423,7 +496,8 @@ static int pg_begin(ft_db_conn *base, ft_error *err)
     (void)err;
     pg_conn *c = (pg_conn *)base;
     c->in_tx = c->begin_pending = true;
-    c->lost_in_tx = false;
+    c->loss = FT_DB_NOT_LOST;
+    clear_notes(c);
     return 0;
 }
 
@@ -431,7 +505,12 @@ static int pg_commit(ft_db_conn *base, ft_error *err)
 {
     pg_conn *c = (pg_conn *)base;
     c->committing = true;
-    int rc = c->begin_pending ? 0 : pg_exec(base, "COMMIT", err);
+    /* Announcements still queued go with the COMMIT, in its round trip. */
+    static const char *const none[1] = {NULL};
+    bool send = !c->begin_pending || c->nnote; /* a transaction that sent nothing has nothing to commit */
+    PGresult *res = send ? run(c, "COMMIT", 0, NULL, none, err) : NULL;
+    int rc = !send || res ? 0 : -1;
+    PQclear(res);
     c->committing = c->begin_pending = false;
     c->in_tx = rc != 0; /* a failed COMMIT is followed by the rollback */
     return rc;
@@ -440,70 +519,49 @@ static int pg_commit(ft_db_conn *base, ft_error *err)
 static void pg_rollback(ft_db_conn *base)
 {
     pg_conn *c = (pg_conn *)base;
-    if (!c->begin_pending && c->pg && PQstatus(c->pg) == CONNECTION_OK)
+    /* After a loss the session is a new one, with nothing to roll back. */
+    if (!c->begin_pending && c->loss == FT_DB_NOT_LOST && c->pg && PQstatus(c->pg) == CONNECTION_OK)
         PQclear(PQexec(c->pg, "ROLLBACK"));
     c->in_tx = c->begin_pending = false;
+    clear_notes(c);
 }
 
-static bool pg_tx_lost(ft_db_conn *base)
+/* Queued, to be sent with the transaction's next statement or its COMMIT
+ * (a notification is delivered at the commit wherever it was sent): a
+ * round trip saved per announcing transaction. */
+static int pg_notify(ft_db_conn *base, const char *topic, const char *payload, ft_error *err)
 {
-    return ((pg_conn *)base)->lost_in_tx;
+    pg_conn *c = (pg_conn *)base;
+    if (c->nnote == c->capnote) {
+        if (c->capnote > PG_NOTES_MAX / 2)
+            return ft_fail(err, FT_EINVAL, NULL, "more than %d announcements in one transaction", PG_NOTES_MAX);
+        int cap = c->capnote ? 2 * c->capnote : 4;
+        char **grown = realloc(c->notes, (size_t)cap * 2 * sizeof *grown);
+        if (!grown)
+            return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        c->notes = grown;
+        c->capnote = cap;
+    }
+    char *t = strdup(topic), *p = strdup(payload ? payload : "");
+    if (!t || !p) {
+        free(t);
+        free(p);
+        return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+    }
+    c->notes[2 * c->nnote] = t;
+    c->notes[2 * c->nnote + 1] = p;
+    c->nnote++;
+    return 0;
 }
 
-/* ---- PostgreSQL's SQL ---- */
-
-/* The rows a claim or a settle may take: queued, or running on an expired
- * lease (?2 is now in milliseconds). */
-#define RUNNABLE "status IN ('queued', 'running') AND (status = 'queued' OR lease_expires_ms <= ?2)"
-
-static const ft_db_dialect pg_sql = {
-    /* The advisory lock keeps processes that start at once from racing on
-     * CREATE TABLE IF NOT EXISTS (which is not atomic). A script is one
-     * implicit transaction, so the lock must be the transaction's: a
-     * session lock released at the script's end would be let go before the
-     * table commits, and the next process would not see it yet. */
-    .schema_bootstrap = "SELECT pg_advisory_xact_lock(7463001); "
-                        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                        "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-    .schema_version = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-    /* No read before each claim: a claim that finds nothing costs no more
-     * than the read here (no lock is held long, nothing is written). */
-    .claim_precheck = false,
-    .schema_lock = "LOCK TABLE schema_migrations IN EXCLUSIVE MODE",
-    .schema_bump = "INSERT INTO schema_migrations (version) VALUES (%d)",
-    .migrations_subdir = "postgres",
-    .row_lock = " FOR UPDATE",
-    .skip_locked = " FOR UPDATE SKIP LOCKED",
-    .lock_job = "SELECT 1 FROM jobs WHERE id = ?1 FOR UPDATE",
-    .lock_key = "SELECT pg_advisory_xact_lock(hashtext(?1))",
-    /* SKIP LOCKED here and in the claim: concurrent claimers each take
-     * other rows instead of queueing behind one another. */
-    .settle_dead =
-        "UPDATE jobs SET status = CASE WHEN cancel_requested <> 0 THEN 'cancelled' ELSE 'failed' END, "
-        "error = CASE WHEN cancel_requested <> 0 THEN NULL ELSE json_build_object("
-        "'message', 'the job''s worker died ' || attempts || CASE attempts WHEN 1 THEN ' time' ELSE ' times' END"
-        " || '; giving up after max_attempts (' || max_attempts || ')', "
-        "'code', 'max_attempts_exceeded', 'param', NULL)::text END, "
-        "finished_at = ?1, lease_token = NULL, lease_expires_ms = NULL "
-        "WHERE seq IN (SELECT seq FROM jobs WHERE status = 'running' AND lease_expires_ms <= ?2 "
-        "AND (cancel_requested <> 0 OR attempts >= max_attempts) FOR UPDATE SKIP LOCKED) "
-        "RETURNING id, status, COALESCE(error::json ->> 'message', "
-        "'cancelled: its worker died after the cancel was requested')",
-    .claim = "UPDATE jobs SET status = 'running', lease_token = ?1, lease_expires_ms = ?2 + ?3 * 1000, "
-             "worker = ?4, attempts = attempts + 1, started_at = COALESCE(started_at, ?5) "
-             "WHERE seq = (SELECT seq FROM jobs WHERE " RUNNABLE " ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
-             "RETURNING id, spec, attempts",
-    .record_users =
-        "SELECT j.id, j.status, f.value FROM jobs j, json_array_elements_text(?2::json) AS f(value) "
-        "WHERE j.status IN ('queued', 'running') "
-        "AND ?1 IN (j.spec::json ->> f.value, j.spec::json -> f.value ->> 'id') "
-        "ORDER BY j.seq LIMIT 1",
-    .notify = "SELECT pg_notify(?1, ?2)",
-};
+static ft_db_loss pg_tx_loss(ft_db_conn *base)
+{
+    return ((pg_conn *)base)->loss;
+}
 
 const ft_db_driver ft_pg_driver = {
     .name = "postgres",
-    .sql = &pg_sql,
+    .sql = &ft_pg_sql,
     .open = pg_open,
     .close = pg_close,
     .acquire = pg_acquire,
@@ -512,7 +570,8 @@ const ft_db_driver ft_pg_driver = {
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
-    .tx_lost = pg_tx_lost,
+    .tx_loss = pg_tx_loss,
+    .notify = pg_notify,
     .query = pg_query,
     .next = pg_next,
     .changes = pg_changes,

@@ -1,5 +1,6 @@
 /* Shared internals of the PostgreSQL driver (store_pg.c: the pool,
- * statements and transactions; store_pg_listen.c: the LISTEN thread). */
+ * statements and transactions; store_pg_sql.c: its SQL; store_pg_listen.c:
+ * the LISTEN thread). */
 #ifndef FT_STORE_PG_INTERNAL_H
 #define FT_STORE_PG_INTERNAL_H
 
@@ -31,6 +32,9 @@ struct ft_db_backend {
     int open;                /* connections open, idle or in use */
     pg_listener listener;
 };
+
+/* The SQL that only PostgreSQL speaks (store_pg_sql.c). */
+extern const ft_db_dialect ft_pg_sql;
 
 /* Connect to conninfo; on a failure, retry with backoff for up to
  * `patience_ms` (0: one attempt). NULL with err filled if it never worked. */
