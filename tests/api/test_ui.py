@@ -15,7 +15,7 @@ import subprocess
 from PIL import Image
 
 from harness import (BUILD, ROOT, STORE, Server, cancel_and_wait, check, expect_error, idx_subset,
-                     main, mlp_architecture, start_long_job, submit, upload_fashion)
+                     main, mlp_architecture, start_long_job, submit, upload_fashion, wait_for)
 
 UI_DIR = os.path.join(ROOT, "ui")
 SHOTS = os.path.join(ROOT, BUILD, "artifacts", "ui-" + STORE)
@@ -137,7 +137,7 @@ def test_browser_pages():
     done = S["jobs"][0]
     model = server.get("/v1/models/" + done["result_model"]).json()
     out = browser("pages", dataset=S["train"]["id"], model=model["id"], base=S["base"], job=done["id"],
-                  layers=len(model["layers"]), expect=[[404, "/v1/sweeps"]])
+                  layers=len(model["layers"]))
     rows = server.get("/v1/jobs/%s/metrics" % done["id"]).json()["data"]
     best = max(rows, key=lambda r: r["val_accuracy"])
     check(out["best_epoch"] == best["epoch"], "best epoch %r, expected %r" % (out["best_epoch"], best["epoch"]))
@@ -176,25 +176,22 @@ def test_browser_compare():
 
 
 def test_browser_sweep_leaderboard():
-    """The leaderboard as the sweeps API (branch i14-sweeps) shapes it; the
-    browser serves the sweep itself until that API is merged."""
-    job = lambda i, seed, v: {"id": "job_%024d" % i, "seed": seed, "status": "succeeded", "value": v,
-                              "url": "/v1/jobs/job_%024d" % i}
-    sweep = {"id": "swp_" + "1" * 24, "object": "sweep", "created_at": 1795840213, "status": "completed",
-             "progress": {"total": 4, "done": 4}, "metric": "test.accuracy",
-             "leaderboard": [
-                 {"rank": 1, "variant": 1, "label": "drop_layers=2", "values": {"drop_layers": 2}, "n": 2,
-                  "mean": 0.8, "std": 0.01, "min": 0.79, "max": 0.81, "seconds_total": 10.0, "seconds_mean": 5.0,
-                  "jobs": [job(3, 0, 0.79), job(4, 1, 0.81)]},
-                 {"rank": 2, "variant": 0, "label": "drop_layers=1", "values": {"drop_layers": 1}, "n": 1,
-                  "mean": 0.7, "std": None, "min": 0.7, "max": 0.7, "seconds_total": 4.0, "seconds_mean": 4.0,
-                  "jobs": [job(1, 0, 0.7), dict(job(2, 1, None), status="failed")]}]}
-    out = browser("sweeps", sweep=sweep)
+    """A real sweep (2 variants x 2 seeds) on the Sweeps page: the rows and
+    links are the API's leaderboard, best first."""
+    spec = {"dataset": S["train"]["id"], "base_model": S["base"], "epochs": 2, "test": S["test"]["id"]}
+    resp = server.post("/v1/sweeps", {"spec": spec, "grid": {"drop_layers": [1, 2]}, "seeds": [0, 1], "name": "ui"})
+    check(resp.status == 201, "%r" % resp)
+    sweep = resp.json()
+    wait_for(lambda: server.get("/v1/sweeps/" + sweep["id"]).json()["status"] == "completed", timeout=120,
+             what="the sweep")
+    board = server.get("/v1/sweeps/" + sweep["id"]).json()["leaderboard"]
+    out = browser("sweeps", sweep=sweep["id"])
     check(out["heads"] == ["rank", "drop_layers", "mean ± std", "min", "max", "n", "time (mean)", "jobs"], out["heads"])
-    check(out["rows"][0][:6] == ["1", "2", "0.8 ± 0.01", "0.79", "0.81", "2"], "%r" % out["rows"])
-    check(out["rows"][1][:6] == ["2", "1", "0.7 ± —", "0.7", "0.7", "1"] and "(failed)" in out["rows"][1][7],
-          "%r" % out["rows"])
-    check(out["links"] == ["#/jobs/job_%024d" % i for i in (3, 4, 1, 2)], "%r" % out["links"])
+    check([r[1] for r in out["rows"]] == [str(row["values"]["drop_layers"]) for row in board], "%r" % out["rows"])
+    for shown, row in zip(out["rows"], board):
+        near = lambda text, v: abs(float(text) - v) <= 5e-4 * max(1.0, abs(v))  # 4 significant digits
+        check(shown[5] == "2" and near(shown[3], row["min"]) and near(shown[4], row["max"]), "%r vs %r" % (shown, row))
+    check(out["links"] == ["#/jobs/" + j["id"] for row in board for j in row["jobs"]], "%r" % out["links"])
 
 
 def test_browser_screenshot():

@@ -155,20 +155,11 @@ const SCENARIOS = {
     return { rows, shots: [await shot(page, 'compare')] };
   },
 
-  // The Sweeps page renders a leaderboard of the shape the sweeps API
-  // documents (server/sweeps/sweep.h on branch i14-sweeps), served here by
-  // the browser itself (page.route) until that API is merged.
+  // The Sweeps page: the list, then one sweep's leaderboard.
   async sweeps(page) {
-    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==', 'base64');
-    await page.route(/\/v1\/sweeps/, (route) => {
-      const url = new URL(route.request().url());
-      if (url.pathname.endsWith('/chart.png')) return route.fulfill({ status: 200, contentType: 'image/png', body: png });
-      const body = url.pathname === '/v1/sweeps' ? { object: 'list', data: [cfg.sweep], has_more: false } : cfg.sweep;
-      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
-    });
     await page.goto(cfg.url + '/#/sweeps');
     await loaded(page);
-    await page.click(`a[href="#/sweeps/${cfg.sweep.id}"]`);
+    await page.click(`a[href="#/sweeps/${cfg.sweep}"]`);
     await loaded(page);
     await page.waitForSelector('#leaderboard tbody tr', { timeout: TIMEOUT });
     const rows = await page.$$eval('#leaderboard tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
