@@ -3,10 +3,10 @@
 # against a running `finetuned serve`:
 #   1. upload Fashion-MNIST (train and test IDX pairs),
 #   2. pretrain the CNN base on classes 0-4,
-#   3. one sweep: fine-tune 8 variants (drop 1 or 2 layers x he_normal or zeros
-#      init x frozen base or full fine-tune) on 100 images per class of classes
-#      5-9, each over 3 seeds (24 jobs; drop 2 gets a new 128-unit hidden layer
-#      in place of the dropped one),
+#   3. one sweep: fine-tune 12 variants (drop 1 or 2 layers x he_normal or
+#      zeros init x frozen base, full fine-tune or two phases) on 100 images
+#      per class of classes 5-9, each over 3 seeds (36 jobs; drop 2 gets a new
+#      128-unit hidden layer in place of the dropped one),
 #   4. print the leaderboard (variant, test accuracy mean +- sample std and
 #      min..max over the seeds, fine-tune seconds) and save the sweep's chart,
 #      its results.csv and results.json into $OUT.
@@ -100,12 +100,17 @@ api "$URL/v1/jobs/$base_job/metrics.png" -o "$OUT/base.png"
 target="{\"id\": \"$train\", \"classes\": [5, 6, 7, 8, 9], \"per_class\": 100, \"seed\": 0}"
 target_test="{\"id\": \"$test\", \"classes\": [5, 6, 7, 8, 9]}"
 # Dropping 2 layers replaces the last hidden layer with a new one: the two
-# fields vary together (one grid key, comma-separated).
+# fields vary together (one grid key, comma-separated). So do freeze and
+# epochs against phases (Keras's recipe: 20 epochs on the frozen base, then
+# 10 with conv2 up at a learning rate 100 times smaller); null leaves a
+# field out.
+two_phases='[{"freeze": "base", "epochs": 20},
+  {"freeze": {"trainable_from": "conv2"}, "epochs": 10, "optimizer": {"type": "sgd", "lr": 0.0001, "momentum": 0.9}}]'
 sweep_body="{\"name\": \"fashion transfer\", \"metric\": \"test.accuracy\", \"seeds\": [$SEEDS],
   \"spec\": {\"dataset\": $target, \"test\": $target_test, \"base_model\": \"$base\", \"optimizer\": $sgd,
-           \"batch_size\": 64, \"epochs\": 30},
+           \"batch_size\": 64},
   \"grid\": {\"drop_layers,head.hidden\": [[1, []], [2, [128]]], \"init\": [\"he_normal\", \"zeros\"],
-           \"freeze\": [\"base\", \"none\"]}}"
+           \"freeze,epochs,phases\": [[\"base\", 30, null], [\"none\", 30, null], [null, null, $two_phases]]}}"
 
 sweep=$(api -X POST -H 'Content-Type: application/json' -d "$sweep_body" "$URL/v1/sweeps")
 id=$(jq -r .id <<<"$sweep")
@@ -123,7 +128,7 @@ while :; do
 done
 
 printf '\n%-36s %26s %14s %9s\n' "variant (best first)" "test accuracy, mean +- std" "min..max" "seconds"
-jq -r '.leaderboard[] | [(.values | "drop \(.drop_layers), \(.init), \(if .freeze == "base" then "frozen base" else "full fine-tune" end)"),
+jq -r '.leaderboard[] | [(.values | "drop \(.drop_layers), \(.init), \({"base": "frozen base", "none": "full fine-tune", "phases": "two phases"}[.freeze // "phases"])"),
        .mean, .std, .min, .max, .seconds_mean] | map(. // -1) | @tsv' <<<"$sweep" |
     while IFS=$'\t' read -r label mean std lo hi secs; do
         # -1: no value (every job of the variant failed or was cancelled)
@@ -138,7 +143,7 @@ results="[]"
 while read -r row; do
     warnings=$(api "$URL/v1/jobs/$(jq -r '.jobs[0].id' <<<"$row")" | jq -c .warnings)
     results=$(jq -c --argjson r "$row" --argjson w "$warnings" '. + [$r + {
-        key: "drop\($r.values.drop_layers)-\($r.values.init)-\($r.values.freeze)", warnings: $w}]' <<<"$results")
+        key: "drop\($r.values.drop_layers)-\($r.values.init)-\($r.values.freeze // "phases")", warnings: $w}]' <<<"$results")
 done < <(jq -c '.leaderboard[]' <<<"$sweep")
 jq . <<<"$results" >"$OUT/results.json"
 echo

@@ -39,7 +39,8 @@ static int check_metric(const char *metric, const json_t *spec, ft_error *err)
     return 0;
 }
 
-/* Set the dotted path key of spec to value, creating missing objects. */
+/* Set the dotted path key of spec to value (null: remove it), creating
+ * missing objects. */
 static int set_path(json_t *spec, const char *key, json_t *value, ft_error *err)
 {
     char param[128];
@@ -62,6 +63,12 @@ static int set_path(json_t *spec, const char *key, json_t *value, ft_error *err)
     }
     if (!*seg)
         return ft_fail(err, FT_EINVAL, param, "grid key '%s' has an empty part", key);
+    /* null leaves the field out (its default applies), so a tied key can
+     * swap fields that exclude each other, such as freeze and phases. */
+    if (json_is_null(value)) {
+        json_object_del(at, seg);
+        return 0;
+    }
     return json_object_set(at, seg, value) == 0 ? 0 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
 }
 

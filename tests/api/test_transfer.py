@@ -30,7 +30,7 @@ def test_demo_ordering():
     check(run.returncode == 0, "demo failed:\n%s\n%s" % (run.stdout, run.stderr))
     print(run.stdout)
     results = {r["key"]: r for r in json.load(open(os.path.join(out, "results.json")))}
-    check(len(results) == 8, sorted(results))
+    check(len(results) == 12, sorted(results))
     for key, r in results.items():
         check(r["n"] == 2 and r["min"] <= r["mean"] <= r["max"] and r["std"] is not None, (key, r))
     acc = {k: r["mean"] for k, r in results.items()}
@@ -40,10 +40,12 @@ def test_demo_ordering():
     check(acc["drop1-zeros-base"] <= best - 0.03, "drop 1 zeros is not 3 points below drop 2: %r" % acc)
     check(acc["drop2-zeros-base"] <= 0.25, "zeros init on a new hidden layer learned: %.3f" % acc["drop2-zeros-base"])
     check(abs(acc["drop2-he_normal-none"] - best) <= 0.03, "full fine-tune far from frozen: %r" % acc)
+    # Two phases (frozen, then conv2 up at lr 1e-4) stay near the frozen base.
+    check(abs(acc["drop2-he_normal-phases"] - best) <= 0.03, "two phases far from frozen: %r" % acc)
     with open(os.path.join(out, "sweep.png"), "rb") as f:
         check(f.read(8) == b"\x89PNG\r\n\x1a\n", "the sweep's chart is not a PNG")
     with open(os.path.join(out, "results.csv")) as f:
-        check(len(f.read().splitlines()) == 9, "results.csv: a header and 8 variants")
+        check(len(f.read().splitlines()) == 13, "results.csv: a header and 12 variants")
     check("+-" in run.stdout and "drop 2, he_normal, frozen base" in run.stdout, run.stdout)
     # The zeros variant carries the warning that explains why it fails, and
     # the drop-1 variants the advice to drop the last hidden layer too.

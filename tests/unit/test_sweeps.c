@@ -86,6 +86,16 @@ static void test_tied_keys_vary_fields_together(void)
            "%s", json_string_value(json_object_get(v, "label")));
     ft_sweep_plan_free(&p);
     json_decref(body);
+    /* null leaves a field out: freeze and epochs swap with phases. */
+    body = expand("{\"spec\": {\"test\": \"ds\", \"epochs\": 5}, \"grid\": {\"freeze,epochs,phases\": "
+                  "[[\"base\", 30, null], [null, null, [{\"epochs\": 2}]]]}}", &p);
+    json_t *one = json_object_get(json_array_get(p.variants, 0), "spec");
+    json_t *two = json_object_get(json_array_get(p.variants, 1), "spec");
+    CHECK(json_integer_value(json_object_get(one, "epochs")) == 30 && !json_object_get(one, "phases"));
+    CHECK(!json_object_get(two, "freeze") && !json_object_get(two, "epochs") &&
+          json_array_size(json_object_get(two, "phases")) == 1);
+    ft_sweep_plan_free(&p);
+    json_decref(body);
 }
 
 /* A body the expansion refuses: its job limit, the param and a word of the
@@ -99,6 +109,8 @@ static const struct {
     {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs\": 3}}", 64, "grid.epochs", "non-empty array"},
     {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"seed\": [1]}}", 64, "grid.seed", "seeds"},
     {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"name\": [\"a\"]}}", 64, "grid.name", "name"},
+    {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"webhook.url\": [\"u\"]}}", 64, "grid.webhook.url", "webhook"},
+    {"{\"spec\": {\"test\": \"ds\", \"webhook\": {}}, \"grid\": {\"epochs\": [1]}}", 64, "spec.webhook", "endpoint"},
     {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a.\": [1]}}", 64, "grid.a.", "empty part"},
     {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"epochs,seed\": [[1, 2]]}}", 64, "grid.epochs,seed", "seeds"},
     {"{\"spec\": {\"test\": \"ds\"}, \"grid\": {\"a,b\": [[1, 2], [3]]}}", 64, "grid.a,b", "array of 2 values"},
