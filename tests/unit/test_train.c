@@ -40,7 +40,7 @@ static void test_learns(void)
     CHECKF(h[4].val_accuracy > 0.9, "val accuracy %g", h[4].val_accuracy);
     CHECK(h[4].samples_per_second > 0 && isnan(h[4].val_mae));
     ft_eval_result r;
-    CHECK(ft_evaluate(m, test, &pp, FT_LOSS_CROSS_ENTROPY, 1, 32, &r, &err) == 0);
+    CHECK(ft_evaluate(m, test, &pp, FT_LOSS_CROSS_ENTROPY, 1, 32, 1, &r, &err) == 0);
     CHECK_CLOSE(r.accuracy, h[4].val_accuracy, 1e-9, 1e-9);
     uint64_t total = 0, diag = 0;
     for (int i = 0; i < 9; i++)
