@@ -20,6 +20,7 @@ typedef struct {
     int batch;
     bool training;     /* dropout active */
     bool logits;       /* skip the activation (fused loss on the last layer) */
+    bool forward_only; /* no backward follows (a forward-only workspace): keep nothing for it */
     ft_rng *rng;       /* dropout masks */
     float *scratch;    /* this layer's scratch, sized by kind->scratch_floats */
     const float *w;    /* weights, or NULL */

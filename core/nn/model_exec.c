@@ -221,7 +221,7 @@ const float *ft_model_forward(ft_model *m, ft_workspace *ws, const float *x, int
         ft_fwd_args a = {
             .in = l->ninputs ? ins[0] : NULL, .ins = ins, .in_shapes = shapes, .out = ws->act[i],
             .batch = batch, .training = (flags & FT_FWD_TRAIN) != 0,
-            .logits = (flags & FT_FWD_LOGITS) && i == m->nlayers - 1,
+            .logits = (flags & FT_FWD_LOGITS) && i == m->nlayers - 1, .forward_only = !ws->training,
             .rng = rng, .scratch = ws->scratch[i],
             .w = l->nweights ? w : NULL, .b = l->nbias ? w + l->nweights : NULL,
         };

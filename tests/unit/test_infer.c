@@ -170,6 +170,45 @@ static void test_predict_threads(void)
     ft_model_free(m);
 }
 
+/* Max pooling without the argmax (forward-only workspaces) against the
+ * general path a training workspace runs, bit for bit: padding on every
+ * side, ceil_mode, strides and dilations, and NaNs (one first in a window,
+ * which wins there, and ones elsewhere, which do not). */
+static void test_maxpool_forward_only(void)
+{
+    const char *pools[] = {
+        "{\"size\": 3, \"stride\": 2, \"padding\": 1, \"ceil_mode\": true}",
+        "{\"size\": [2, 3], \"stride\": [1, 2], \"padding\": [1, 1, 0, 1], \"dilation\": [2, 1]}",
+        "{\"size\": 2}",
+        "{\"size\": [3, 1], \"stride\": 1, \"dilation\": [1, 3]}",
+    };
+    for (size_t k = 0; k < sizeof pools / sizeof *pools; k++) {
+        char text[512];
+        snprintf(text, sizeof text, "{\"input\": [2, 9, 11], \"layers\": [%.*s, \"type\": \"maxpool2d\"}]}",
+                 (int)strlen(pools[k]) - 1, pools[k]);
+        ft_error err = {0};
+        json_t *arch = json_loads(text, 0, NULL);
+        ft_model *m = arch ? ft_model_from_json(arch, "", &err) : NULL;
+        json_decref(arch);
+        CHECKF(m != NULL, "%s: %s", text, err.msg);
+        float *x = m ? random_input(m, 3, 7) : NULL;
+        ft_workspace *train = m ? ft_workspace_new(m, 0, 3, &err) : NULL;
+        ft_workspace *fwd = m ? ft_workspace_new_range(m, 0, 1, 3, &err) : NULL;
+        if (x && train && fwd) {
+            x[0] = x[5] = x[2 * 99 + 40] = NAN;
+            size_t n = 3 * ft_shape_size(ft_model_output_shape(m));
+            const float *a = ft_model_forward(m, train, x, 3, 0, NULL), *b = ft_model_forward(m, fwd, x, 3, 0, NULL);
+            CHECKF(memcmp(a, b, sizeof(float) * n) == 0, "%s", pools[k]);
+            CHECKF(isnan(a[0]) == (k != 1), "%s: the first window starts with the NaN (not when padded)", pools[k]);
+        } else {
+            CHECK(!"setup");
+        }
+        ft_workspace_free(train), ft_workspace_free(fwd);
+        free(x);
+        ft_model_free(m);
+    }
+}
+
 static void test_invalid_requests(void)
 {
     ft_model *m = random_model(json_loads(GRAPH, 0, NULL), 4);
@@ -194,6 +233,7 @@ int main(void)
     RUN(test_graph_split);
     RUN(test_resnet18_split);
     RUN(test_predict_threads);
+    RUN(test_maxpool_forward_only);
     RUN(test_invalid_requests);
     return TEST_SUMMARY();
 }
