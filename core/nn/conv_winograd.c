@@ -25,17 +25,30 @@
 #define TILE 4   /* output tile side (m) */
 #define ALPHA 6  /* input tile side (m + r - 1) */
 #define NXI (ALPHA * ALPHA)
-#define RUN_FLOATS ((size_t)1 << 20) /* V and M of one run of tile rows: 4 MiB */
+#define RUN_FLOATS ((size_t)1 << 20) /* V and M of one run of tile rows: 4 MiB, or U's size if larger */
 
-/* Tiles along each side, and tile rows per run (at least one). */
+/* Tiles along each side. */
 static int tiles_h(const ft_layer *l) { return (l->out.dim[1] + TILE - 1) / TILE; }
 static int tiles_w(const ft_layer *l) { return (l->out.dim[2] + TILE - 1) / TILE; }
 
-static int run_rows(const ft_layer *l, int batch)
+/* The most tile rows a run of a batch of `batch` takes (at least one). Every
+ * run streams the whole transformed kernel U through the sgemms, so a run
+ * may hold as much V and M as U is large: resnet18's layer4 (U: 36 MiB) then
+ * takes a batch of 32 in one run instead of five. */
+static int max_run_rows(const ft_layer *l, int batch)
 {
     size_t per_row = (size_t)NXI * (size_t)(l->in.dim[0] + l->filters) * (size_t)tiles_w(l);
-    size_t rows = RUN_FLOATS / per_row, all = (size_t)batch * (size_t)tiles_h(l);
+    size_t u = (size_t)NXI * (size_t)l->filters * (size_t)l->in.dim[0];
+    size_t rows = (u > RUN_FLOATS ? u : RUN_FLOATS) / per_row, all = (size_t)batch * (size_t)tiles_h(l);
     return rows < 1 ? 1 : rows > all ? (int)all : (int)rows;
+}
+
+/* Tile rows per run: the fewest runs of at most max_run_rows, of equal
+ * size, so that no short last run streams U for a few tiles. */
+static int run_rows(const ft_layer *l, int batch)
+{
+    int all = batch * tiles_h(l), most = max_run_rows(l, batch), runs = (all + most - 1) / most;
+    return (all + runs - 1) / runs;
 }
 
 /* Floats of the buffer the transforms work in: for a run of nt tiles
@@ -50,7 +63,7 @@ static size_t line_floats(const ft_layer *l, size_t nt)
 
 size_t ft_conv_winograd_floats(const ft_layer *l, int batch)
 {
-    size_t run = (size_t)run_rows(l, batch) * (size_t)tiles_w(l);
+    size_t run = (size_t)max_run_rows(l, batch) * (size_t)tiles_w(l); /* run_rows(l, b) <= this for b <= batch */
     return (size_t)NXI * (size_t)l->filters * (size_t)l->in.dim[0] +
            (size_t)NXI * (size_t)(l->in.dim[0] + l->filters) * run + line_floats(l, run);
 }
