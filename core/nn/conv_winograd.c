@@ -18,6 +18,7 @@
  * direct convolution by about 1e-6 of the output's scale (tests/unit/
  * test_conv_winograd.c checks it against the direct sum). */
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/nn/conv.h"
@@ -224,13 +225,31 @@ static void activate_rows(const ft_layer *l, ft_activation act, int r0, int r1, 
     }
 }
 
-void ft_conv_winograd(const ft_layer *l, ft_activation act, const float *x, const float *w, const float *bias,
-                      int batch, float *scratch, float *out, float *keep)
+size_t ft_conv_winograd_kernel_floats(const ft_layer *l)
+{
+    return (size_t)NXI * (size_t)l->filters * (size_t)l->in.dim[0];
+}
+
+int ft_conv_winograd_prepare(const ft_layer *l, const float *w, float *u)
+{
+    float *buf = malloc(sizeof(float) * line_floats(l, 1));
+    if (!buf)
+        return -1;
+    transform_kernel(l, w, u, buf);
+    free(buf);
+    return 0;
+}
+
+void ft_conv_winograd(const ft_layer *l, ft_activation act, const float *x, const float *w, const float *u,
+                      const float *bias, int batch, float *scratch, float *out, float *keep)
 {
     int C = l->in.dim[0], K = l->filters, tw = tiles_w(l), all = batch * tiles_h(l), per = run_rows(l, batch);
-    float *u = scratch, *buf = u + (size_t)NXI * (size_t)K * (size_t)C;
+    float *buf = scratch + ft_conv_winograd_kernel_floats(l); /* the scratch keeps room for U either way */
     float *v = buf + line_floats(l, (size_t)per * (size_t)tw);
-    transform_kernel(l, w, u, buf);
+    if (!u) {
+        transform_kernel(l, w, scratch, buf);
+        u = scratch;
+    }
     for (int r0 = 0; r0 < all; r0 += per) {
         int r1 = all - r0 < per ? all : r0 + per, nt = (r1 - r0) * tw;
         float *m = v + (size_t)NXI * (size_t)C * (size_t)nt;

@@ -7,7 +7,9 @@
  * transforms, pools and im2col between them ran on one core.
  *
  * The caller keeps BLAS single-threaded (openblas_set_num_threads(1)) when
- * it asks for more than one thread here, so that the two never multiply. */
+ * it asks for more than one thread here, so that the two never multiply.
+ * The model's weights must not change while a runner lives: it transforms
+ * the convolutions' kernels once, when it is made. */
 #ifndef FT_INFER_H
 #define FT_INFER_H
 
@@ -17,7 +19,8 @@ typedef struct ft_infer ft_infer;
 
 /* A runner of layers [from, to) of m (see ft_workspace_new_range) on up to
  * max_batch rows over `threads` threads (1 to 256; one forward-only
- * workspace of ceil(max_batch / threads) rows each). */
+ * workspace of ceil(max_batch / threads) rows each, and the layers'
+ * prepared weights, shared). */
 ft_infer *ft_infer_new(const ft_model *m, int from, int to, int max_batch, int threads, ft_error *err);
 void ft_infer_free(ft_infer *r);
 
@@ -25,7 +28,8 @@ void ft_infer_free(ft_infer *r);
  * them): job memory estimates. */
 size_t ft_infer_floats(const ft_model *m, int from, int to, int max_batch, int threads);
 
-/* Run the layers on batch (<= max_batch) rows of x, each thread taking a
+/* Run the layers of m (the runner's, weights unchanged) on batch
+ * (<= max_batch) rows of x, each thread taking a
  * contiguous slice; flags as ft_model_forward's, without FT_FWD_TRAIN.
  * Returns the output of layer to - 1, the batch's rows in order, valid
  * until the next run. The same values as one thread's, up to the last
