@@ -11,7 +11,9 @@
  *   onnx_forward --corename
  *       OpenBLAS's kernel family
  *
- * Each mode prints one JSON line. Threads come from OPENBLAS_NUM_THREADS.
+ * Each mode prints one JSON line. Threads come from OPENBLAS_NUM_THREADS, as
+ * for the other engines: the batch is split over that many threads
+ * (core/nn/infer.h), each calling a single-threaded OpenBLAS.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "core/nn/infer.h"
 #include "core/onnx/onnx_import.h"
 #include "core/util/fsutil.h"
 
@@ -57,7 +60,7 @@ static ft_model *import_file(const char *path, ft_error *err)
 /* Runs layers [0, to) of m on `batches` batches of `batch` rows, or (with
  * best set) `batches` timed runs after a warm-up run on one batch. Returns
  * images per second (of the best run, or over all batches), -1 on error. */
-static double run(ft_model *m, int to, int batch, int batches, int best, ft_error *err)
+static double run(ft_model *m, int to, int batch, int batches, int best, int threads, ft_error *err)
 {
     size_t per = ft_shape_size(ft_model_input_shape(m)), n;
     if (ft_mul_size(per, (size_t)batch, &n) != 0) {
@@ -65,24 +68,24 @@ static double run(ft_model *m, int to, int batch, int batches, int best, ft_erro
         return -1;
     }
     float *x = malloc(n * sizeof *x);
-    ft_workspace *ws = x ? ft_workspace_new_range(m, 0, to, batch, err) : NULL;
+    ft_infer *inf = x ? ft_infer_new(m, 0, to, batch, threads, err) : NULL;
     double rate = -1;
     if (!x)
         ft_fail(err, FT_ENOMEM, "", "out of memory for the input batch");
-    if (ws) {
+    if (inf) {
         fill(x, n);
         double fastest = 1e300, t0 = now();
         if (best)
-            ft_model_forward(m, ws, x, batch, 0, NULL);
+            ft_infer_run(inf, m, x, batch, 0);
         for (int r = 0; r < batches; r++) {
             double t = now();
-            ft_model_forward(m, ws, x, batch, 0, NULL);
+            ft_infer_run(inf, m, x, batch, 0);
             t = now() - t;
             fastest = t < fastest ? t : fastest;
         }
         rate = best ? batch / fastest : (double)batch * batches / (now() - t0);
     }
-    ft_workspace_free(ws);
+    ft_infer_free(inf);
     free(x);
     return rate;
 }
@@ -107,10 +110,12 @@ int main(int argc, char **argv)
     int batch = atoi(argv[2 + features]), count = atoi(argv[3 + features]);
     if (batch < 1 || batch > 4096 || count < 1 || count > 100000)
         return usage();
+    int threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     ft_error err = {0};
     ft_model *m = import_file(argv[1 + features], &err);
     int layers = m ? ft_model_num_layers(m) : 0;
-    double rate = m ? run(m, layers - features, batch, count, !features, &err) : -1;
+    double rate = m ? run(m, layers - features, batch, count, !features, threads, &err) : -1;
     if (rate < 0) {
         fprintf(stderr, "onnx_forward: %s\n", err.msg);
         ft_model_free(m);
@@ -126,7 +131,7 @@ int main(int argc, char **argv)
                batch, batch * count, ft_shape_size(top.output), rate, (double)ru.ru_maxrss / 1024.0);
     } else {
         printf("{\"engine\": \"finetuned\", \"batch\": %d, \"threads\": %d, \"images_per_s\": %.3f}\n", batch,
-               openblas_get_num_threads(), rate);
+               threads, rate);
     }
     ft_model_free(m);
     return 0;

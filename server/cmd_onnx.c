@@ -8,11 +8,13 @@
  * model on raw little-endian float32 samples (the input shape, one after the
  * other) and writes the last layer's outputs the same way: what the
  * whole-network tests compare with PyTorch and ONNX Runtime. */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/data/image_preproc.h"
+#include "core/nn/infer.h"
 #include "core/onnx/onnx_export.h"
 #include "core/onnx/onnx_import.h"
 #include "core/util/fsutil.h"
@@ -80,19 +82,23 @@ static size_t shape_count(ft_shape s)
     return n;
 }
 
-/* Run every sample of in (n of them) through m, batch at a time, into out. */
+/* Run every sample of in (n of them) through m, batch at a time, into out,
+ * each batch split over OPENBLAS_NUM_THREADS threads (core/nn/infer.h),
+ * each with a single-threaded OpenBLAS. */
 static int forward_all(ft_model *m, const float *in, size_t n, int batch, float *out, ft_error *err)
 {
     size_t per_in = shape_count(ft_model_input_shape(m)), per_out = shape_count(ft_model_output_shape(m));
-    ft_workspace *ws = ft_workspace_new_range(m, 0, ft_model_num_layers(m), batch, err);
-    if (!ws)
+    int threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    ft_infer *inf = ft_infer_new(m, 0, ft_model_num_layers(m), batch, threads, err);
+    if (!inf)
         return -1;
     for (size_t at = 0; at < n; at += (size_t)batch) {
         int b = n - at < (size_t)batch ? (int)(n - at) : batch;
-        const float *y = ft_model_forward(m, ws, in + at * per_in, b, 0, NULL);
+        const float *y = ft_infer_run(inf, m, in + at * per_in, b, 0);
         memcpy(out + at * per_out, y, (size_t)b * per_out * sizeof *out);
     }
-    ft_workspace_free(ws);
+    ft_infer_free(inf);
     return 0;
 }
 

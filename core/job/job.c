@@ -423,7 +423,8 @@ int ft_job_run(ft_job_spec *s, const ft_job_env *env, ft_job_result *out, ft_err
         ft_eval_result r;
         if (!sets[i])
             continue;
-        if (ft_evaluate(m, sets[i], &pp, s->train.loss, s->train.huber_delta, FT_EVAL_BATCH, &r, err) != 0)
+        if (ft_evaluate(m, sets[i], &pp, s->train.loss, s->train.huber_delta, FT_EVAL_BATCH,
+                        s->train.threads > 1 ? s->train.threads : 1, &r, err) != 0)
             goto done;
         *dest[i] = ft_eval_result_json(&r, sets[i]);
         ft_eval_result_free(&r);

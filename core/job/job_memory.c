@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/job/spec.h"
+#include "core/nn/infer.h"
 #include "core/train/batch.h"
 
 /* Saturating arithmetic: an estimate past SIZE_MAX is simply "too much". */
@@ -80,9 +81,9 @@ void ft_job_memory_estimate(const ft_job_shape *j, ft_job_memory *out)
         out->activations = add(out->activations, mul(add(ft_workspace_infer_floats(m, 0, from, shard_rows),
                                                          mul((size_t)shard_rows, in)), mul(f, shards)));
     /* The final evaluation runs while the trainer still holds its buffers,
-     * in a forward-only workspace. */
+     * in a forward-only workspace per shard. */
     if (j->evaluates)
-        out->activations = add(out->activations, add(mul(ft_workspace_infer_floats(m, 0, layers, FT_EVAL_BATCH), f),
+        out->activations = add(out->activations, add(mul(ft_infer_floats(m, 0, layers, FT_EVAL_BATCH, (int)shards), f),
                                                      ft_batch_buffers_bytes(FT_EVAL_BATCH, in, units)));
     out->data = j->data_bytes;
     size_t parts[] = {out->weights, out->gradients, out->optimizer, out->activations, out->cache, out->data};

@@ -17,11 +17,16 @@ void ft_conv_col2im(const ft_layer *l, float *col, int batch, float *dx);
 void ft_conv_depthwise(const ft_layer *l, const float *x, const float *w, const float *bias, float *out);
 /* Scratch floats ft_conv_winograd needs for a batch of `batch`. */
 size_t ft_conv_winograd_floats(const ft_layer *l, int batch);
+/* Floats of Winograd's transformed kernel U. */
+size_t ft_conv_winograd_kernel_floats(const ft_layer *l);
+/* U from the weights w (-1 when out of memory for a temporary). */
+int ft_conv_winograd_prepare(const ft_layer *l, const float *w, float *u);
 /* Forward of a 3x3, stride-1, undilated, ungrouped convolution by Winograd
  * F(4x4, 3x3): out = act(w * x + bias) for `batch` samples (bias may be
  * NULL), the pre-activation copied to keep (same layout as out) when the
- * activation needs it. scratch holds ft_conv_winograd_floats floats. */
-void ft_conv_winograd(const ft_layer *l, ft_activation act, const float *x, const float *w, const float *bias,
-                      int batch, float *scratch, float *out, float *keep);
+ * activation needs it. u: w's transformed kernel if prepared, else NULL
+ * (made in scratch). scratch holds ft_conv_winograd_floats floats. */
+void ft_conv_winograd(const ft_layer *l, ft_activation act, const float *x, const float *w, const float *u,
+                      const float *bias, int batch, float *scratch, float *out, float *keep);
 
 #endif

@@ -18,6 +18,7 @@
  * direct convolution by about 1e-6 of the output's scale (tests/unit/
  * test_conv_winograd.c checks it against the direct sum). */
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/nn/conv.h"
@@ -25,17 +26,30 @@
 #define TILE 4   /* output tile side (m) */
 #define ALPHA 6  /* input tile side (m + r - 1) */
 #define NXI (ALPHA * ALPHA)
-#define RUN_FLOATS ((size_t)1 << 20) /* V and M of one run of tile rows: 4 MiB */
+#define RUN_FLOATS ((size_t)1 << 20) /* V and M of one run of tile rows: 4 MiB, or U's size if larger */
 
-/* Tiles along each side, and tile rows per run (at least one). */
+/* Tiles along each side. */
 static int tiles_h(const ft_layer *l) { return (l->out.dim[1] + TILE - 1) / TILE; }
 static int tiles_w(const ft_layer *l) { return (l->out.dim[2] + TILE - 1) / TILE; }
 
-static int run_rows(const ft_layer *l, int batch)
+/* The most tile rows a run of a batch of `batch` takes (at least one). Every
+ * run streams the whole transformed kernel U through the sgemms, so a run
+ * may hold as much V and M as U is large: resnet18's layer4 (U: 36 MiB) then
+ * takes a batch of 32 in one run instead of five. */
+static int max_run_rows(const ft_layer *l, int batch)
 {
     size_t per_row = (size_t)NXI * (size_t)(l->in.dim[0] + l->filters) * (size_t)tiles_w(l);
-    size_t rows = RUN_FLOATS / per_row, all = (size_t)batch * (size_t)tiles_h(l);
+    size_t u = (size_t)NXI * (size_t)l->filters * (size_t)l->in.dim[0];
+    size_t rows = (u > RUN_FLOATS ? u : RUN_FLOATS) / per_row, all = (size_t)batch * (size_t)tiles_h(l);
     return rows < 1 ? 1 : rows > all ? (int)all : (int)rows;
+}
+
+/* Tile rows per run: the fewest runs of at most max_run_rows, of equal
+ * size, so that no short last run streams U for a few tiles. */
+static int run_rows(const ft_layer *l, int batch)
+{
+    int all = batch * tiles_h(l), most = max_run_rows(l, batch), runs = (all + most - 1) / most;
+    return (all + runs - 1) / runs;
 }
 
 /* Floats of the buffer the transforms work in: for a run of nt tiles
@@ -50,7 +64,7 @@ static size_t line_floats(const ft_layer *l, size_t nt)
 
 size_t ft_conv_winograd_floats(const ft_layer *l, int batch)
 {
-    size_t run = (size_t)run_rows(l, batch) * (size_t)tiles_w(l);
+    size_t run = (size_t)max_run_rows(l, batch) * (size_t)tiles_w(l); /* run_rows(l, b) <= this for b <= batch */
     return (size_t)NXI * (size_t)l->filters * (size_t)l->in.dim[0] +
            (size_t)NXI * (size_t)(l->in.dim[0] + l->filters) * run + line_floats(l, run);
 }
@@ -211,13 +225,31 @@ static void activate_rows(const ft_layer *l, ft_activation act, int r0, int r1, 
     }
 }
 
-void ft_conv_winograd(const ft_layer *l, ft_activation act, const float *x, const float *w, const float *bias,
-                      int batch, float *scratch, float *out, float *keep)
+size_t ft_conv_winograd_kernel_floats(const ft_layer *l)
+{
+    return (size_t)NXI * (size_t)l->filters * (size_t)l->in.dim[0];
+}
+
+int ft_conv_winograd_prepare(const ft_layer *l, const float *w, float *u)
+{
+    float *buf = malloc(sizeof(float) * line_floats(l, 1));
+    if (!buf)
+        return -1;
+    transform_kernel(l, w, u, buf);
+    free(buf);
+    return 0;
+}
+
+void ft_conv_winograd(const ft_layer *l, ft_activation act, const float *x, const float *w, const float *u,
+                      const float *bias, int batch, float *scratch, float *out, float *keep)
 {
     int C = l->in.dim[0], K = l->filters, tw = tiles_w(l), all = batch * tiles_h(l), per = run_rows(l, batch);
-    float *u = scratch, *buf = u + (size_t)NXI * (size_t)K * (size_t)C;
+    float *buf = scratch + ft_conv_winograd_kernel_floats(l); /* the scratch keeps room for U either way */
     float *v = buf + line_floats(l, (size_t)per * (size_t)tw);
-    transform_kernel(l, w, u, buf);
+    if (!u) {
+        transform_kernel(l, w, scratch, buf);
+        u = scratch;
+    }
     for (int r0 = 0; r0 < all; r0 += per) {
         int r1 = all - r0 < per ? all : r0 + per, nt = (r1 - r0) * tw;
         float *m = v + (size_t)NXI * (size_t)C * (size_t)nt;

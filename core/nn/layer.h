@@ -20,6 +20,8 @@ typedef struct {
     int batch;
     bool training;     /* dropout active */
     bool logits;       /* skip the activation (fused loss on the last layer) */
+    bool forward_only; /* no backward follows (a forward-only workspace): keep nothing for it */
+    const float *prepared; /* the weights as kind->prepare made them (a runner's), or NULL */
     ft_rng *rng;       /* dropout masks */
     float *scratch;    /* this layer's scratch, sized by kind->scratch_floats */
     const float *w;    /* weights, or NULL */
@@ -74,6 +76,12 @@ typedef struct {
     const char *weight_hint;
     /* Optional: scratch floats needed for a batch of `batch` rows (none if NULL). */
     size_t (*scratch_floats)(const ft_layer *l, int batch);
+    /* Optional, for runners whose weights stay fixed (core/nn/infer.c): the
+     * floats of the weights in the form forward wants them (Winograd's
+     * transformed kernels; 0: none), and making them from w (-1 when out
+     * of memory), so that forward need not on every run and thread. */
+    size_t (*prepared_floats)(const ft_layer *l);
+    int (*prepare)(const ft_layer *l, const float *w, float *prepared);
     /* Optional: true if training draws random numbers (dropout with rate > 0). */
     bool (*random)(const ft_layer *l);
     /* One batch forward, and backward (see ft_fwd_args, ft_bwd_args);

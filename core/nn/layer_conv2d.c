@@ -232,7 +232,7 @@ static void conv_forward(const ft_layer *l, const ft_fwd_args *a)
     float *keep = kept_input(a->scratch), *col = work_area(l, a->scratch, a->batch);
     float *tmp = col + col_floats(l, a->batch);
     if (winograd(l)) {
-        ft_conv_winograd(l, act, a->in, a->w, a->b, a->batch, col, a->out, keep);
+        ft_conv_winograd(l, act, a->in, a->w, a->prepared, a->b, a->batch, col, a->out, keep);
         return;
     }
     bool depthwise = l->groups == l->in.dim[0] && l->groups > 1;
@@ -305,10 +305,14 @@ static void conv_backward(const ft_layer *l, const ft_bwd_args *a)
 
 static const char *const conv_keys[] = {"filters", "kernel", "stride", "padding", "dilation", "groups", NULL};
 
+/* A runner with fixed weights transforms Winograd's kernels once. */
+static size_t conv_prepared_floats(const ft_layer *l) { return winograd(l) ? ft_conv_winograd_kernel_floats(l) : 0; }
+static int conv_prepare(const ft_layer *l, const float *w, float *u) { return ft_conv_winograd_prepare(l, w, u); }
+
 const ft_layer_kind ft_layer_conv2d = {
     .keys = conv_keys, .activation = true, .parse = conv_parse, .emit = conv_emit, .setup = conv_setup,
     .weight_shape = conv_weight_shape, .scratch_floats = conv_scratch, .forward = conv_forward,
-    .backward = conv_backward,
+    .backward = conv_backward, .prepared_floats = conv_prepared_floats, .prepare = conv_prepare,
     .weight_hint = "conv2d weights must be [out, in, kh, kw] (PyTorch's layout, in = input channels / groups; transpose "
                    "TensorFlow's [kh, kw, in, out] with permute(3, 2, 0, 1))",
 };

@@ -64,10 +64,50 @@ static int pool_setup(ft_layer *l, const ft_shape *ins, const char *param, ft_er
     return 0;
 }
 
-/* Max pooling keeps the argmax of each output (as a float-sized int) for backward. */
+/* Max pooling keeps the argmax of each output (as a float-sized int) for
+ * backward; a forward-only run uses one input row's worth instead. */
 static size_t maxpool_scratch(const ft_layer *l, int batch)
 {
-    return (size_t)batch * ft_shape_size(l->out);
+    return (size_t)batch * ft_shape_size(l->out) + (size_t)l->in.dim[2];
+}
+
+/* Forward only, no argmax: per output row, the maximum down the window's
+ * rows for every column (a loop over the row that vectorises), then along
+ * each window's columns. The comparisons keep the first of equal values
+ * in the order the general path visits them, so a NaN comes out exactly
+ * when the window's first element is one, as there. */
+static void maxpool_separable(const ft_layer *l, const ft_fwd_args *a)
+{
+    int H = l->in.dim[1], W = l->in.dim[2], OH = l->out.dim[1], OW = l->out.dim[2];
+    size_t planes = (size_t)a->batch * (size_t)l->in.dim[0];
+    float *col = a->scratch; /* col[x]: the maximum down the current window's rows */
+    for (size_t p = 0; p < planes; p++) {
+        const float *x = a->in + p * (size_t)H * (size_t)W;
+        float *y = a->out + p * (size_t)OH * (size_t)OW;
+        for (int oy = 0; oy < OH; oy++) {
+            int rows = 0;
+            for (int i = 0; i < l->kh; i++) {
+                int iy = oy * l->sh - l->ph + i * l->dh;
+                if (iy < 0 || iy >= H)
+                    continue;
+                const float *r = x + (size_t)iy * (size_t)W;
+                if (rows++ == 0)
+                    memcpy(col, r, sizeof(float) * (size_t)W);
+                else
+                    for (int c = 0; c < W; c++)
+                        col[c] = r[c] > col[c] ? r[c] : col[c];
+            }
+            for (int ox = 0; ox < OW; ox++) {
+                int first = ox * l->sw - l->pw, j = 0;
+                while (first + j * l->dw < 0) /* padding: the window starts inside */
+                    j++;
+                float best = col[first + j * l->dw];
+                for (j++; j < l->kw && first + j * l->dw < W; j++)
+                    best = col[first + j * l->dw] > best ? col[first + j * l->dw] : best;
+                y[(size_t)oy * (size_t)OW + (size_t)ox] = best;
+            }
+        }
+    }
 }
 
 /* The common 2x2, stride 2, unpadded case without bounds checks. Ties keep
@@ -106,6 +146,10 @@ static void maxpool_forward(const ft_layer *l, const ft_fwd_args *a)
     int H = l->in.dim[1], W = l->in.dim[2], OH = l->out.dim[1], OW = l->out.dim[2];
     size_t planes = (size_t)a->batch * (size_t)l->in.dim[0];
     int32_t *arg = (int32_t *)a->scratch;
+    if (a->forward_only) {
+        maxpool_separable(l, a);
+        return;
+    }
     if (l->kh == 2 && l->kw == 2 && l->sh == 2 && l->sw == 2 && l->ph == 0 && l->pw == 0 && l->dh == 1 &&
         l->dw == 1 && 2 * OH <= H && 2 * OW <= W) {
         maxpool_2x2(l, a);

@@ -25,6 +25,7 @@ struct ft_workspace {
     bool *visit;       /* per layer: runs backward (this backward pass) */
     bool *written;     /* per layer: its gradient holds a consumer's contribution */
     float *grads;      /* gradient destination, or NULL for the model's */
+    const float *const *prepared; /* prepared[i]: layer i's prepared weights (ft_workspace_set_prepared), or NULL */
     const float *x;    /* input of the last forward */
     int batch;         /* rows of the last forward */
     int flags;         /* flags of the last forward */
@@ -197,6 +198,8 @@ void ft_workspace_free(ft_workspace *ws)
 
 void ft_workspace_set_grads(ft_workspace *ws, float *grads) { ws->grads = grads; }
 
+void ft_workspace_set_prepared(ft_workspace *ws, const float *const *prepared) { ws->prepared = prepared; }
+
 const float *ft_workspace_output(const ft_workspace *ws, int i)
 {
     return ws->training && i >= ws->from && i < ws->to ? ws->act[i] : NULL;
@@ -221,7 +224,8 @@ const float *ft_model_forward(ft_model *m, ft_workspace *ws, const float *x, int
         ft_fwd_args a = {
             .in = l->ninputs ? ins[0] : NULL, .ins = ins, .in_shapes = shapes, .out = ws->act[i],
             .batch = batch, .training = (flags & FT_FWD_TRAIN) != 0,
-            .logits = (flags & FT_FWD_LOGITS) && i == m->nlayers - 1,
+            .logits = (flags & FT_FWD_LOGITS) && i == m->nlayers - 1, .forward_only = !ws->training,
+            .prepared = ws->prepared ? ws->prepared[i] : NULL,
             .rng = rng, .scratch = ws->scratch[i],
             .w = l->nweights ? w : NULL, .b = l->nbias ? w + l->nweights : NULL,
         };

@@ -38,6 +38,11 @@ int ft_model_set_aliases(ft_model *m, json_t *aliases, const char *param, ft_err
 /* Allocate a layout's zeroed params and grads. */
 int ft_model_alloc_params(ft_model *m, ft_error *err);
 
+/* Give forward the prepared weights of each layer (prepared[i], NULL for
+ * none; indexed by layer, borrowed): a runner whose weights stay fixed
+ * (core/nn/infer.c). */
+void ft_workspace_set_prepared(ft_workspace *ws, const float *const *prepared);
+
 /* floats rounded up to a multiple of 16 (64-byte alignment of each buffer). */
 size_t ft_aligned16(size_t floats);
 /* Floats of scratch layer l needs for max_batch rows. */

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/nn/infer.h"
 #include "core/train/batch.h"
 
 double ft_now(void)
@@ -164,9 +165,17 @@ void ft_metric_finish(const ft_metric_acc *acc, ft_target_mode mode, double *los
     }
 }
 
-int ft_eval_range(ft_model *m, ft_workspace *ws, const ft_batch_source *src, ft_target_mode mode,
-                  ft_loss_type loss, double huber_delta, const ft_batch_buffers *buf, size_t begin, size_t end,
-                  ft_metric_acc *acc, uint64_t *confusion, int k)
+/* The forward ft_eval_range and ft_evaluate run: a workspace on the
+ * caller's thread, or a runner splitting each batch over threads. */
+typedef struct {
+    ft_workspace *ws;
+    ft_infer *inf;
+} eval_forward;
+
+/* Evaluate rows [begin, end) of src in order through fwd (see ft_eval_range). */
+static int eval_rows(ft_model *m, const eval_forward *fwd, const ft_batch_source *src, ft_target_mode mode,
+                     ft_loss_type loss, double huber_delta, const ft_batch_buffers *buf, size_t begin, size_t end,
+                     ft_metric_acc *acc, uint64_t *confusion, int k)
 {
     int units = units_of(m);
     int flags = ft_loss_fused(loss) ? FT_FWD_LOGITS : 0;
@@ -175,13 +184,22 @@ int ft_eval_range(ft_model *m, ft_workspace *ws, const ft_batch_source *src, ft_
         for (int i = 0; i < n; i++)
             buf->idx[i] = (uint32_t)(start + (size_t)i);
         ft_load_batch(src, mode, units, buf->idx, n, buf->x, buf->labels, buf->targets);
-        const float *out = ft_model_forward(m, ws, buf->x, n, flags, NULL);
+        const float *out = fwd->inf ? ft_infer_run(fwd->inf, m, buf->x, n, flags)
+                                    : ft_model_forward(m, fwd->ws, buf->x, n, flags, NULL);
         double l = ft_loss_compute(loss, huber_delta, out, buf->labels, buf->targets, n, units, NULL);
         if (!isfinite(l))
             return -1;
         ft_metric_add(acc, mode, units, out, buf->labels, buf->targets, n, l, confusion, k);
     }
     return 0;
+}
+
+int ft_eval_range(ft_model *m, ft_workspace *ws, const ft_batch_source *src, ft_target_mode mode,
+                  ft_loss_type loss, double huber_delta, const ft_batch_buffers *buf, size_t begin, size_t end,
+                  ft_metric_acc *acc, uint64_t *confusion, int k)
+{
+    eval_forward fwd = {.ws = ws};
+    return eval_rows(m, &fwd, src, mode, loss, huber_delta, buf, begin, end, acc, confusion, k);
 }
 
 int ft_batch_buffers_alloc(ft_batch_buffers *b, int rows, size_t in_size, int units)
@@ -216,7 +234,7 @@ void ft_batch_buffers_free(ft_batch_buffers *b)
 }
 
 int ft_evaluate(ft_model *m, const ft_dataset *ds, const ft_preproc *pp, ft_loss_type loss,
-                double huber_delta, int batch, ft_eval_result *out, ft_error *err)
+                double huber_delta, int batch, int threads, ft_eval_result *out, ft_error *err)
 {
     memset(out, 0, sizeof *out);
     ft_target_mode mode;
@@ -226,8 +244,8 @@ int ft_evaluate(ft_model *m, const ft_dataset *ds, const ft_preproc *pp, ft_loss
         return -1;
     int k = mode == TARGET_VALUES ? 0 : ft_dataset_target_dim(ds);
     ft_batch_buffers buf = {0};
-    ft_workspace *ws = ft_workspace_new_range(m, 0, ft_model_num_layers(m), batch, err);
-    if (!ws)
+    eval_forward fwd = {.inf = ft_infer_new(m, 0, ft_model_num_layers(m), batch, threads, err)};
+    if (!fwd.inf)
         return -1;
     out->confusion = k ? calloc((size_t)k * (size_t)k, sizeof(uint64_t)) : NULL;
     int rc = -1;
@@ -238,8 +256,8 @@ int ft_evaluate(ft_model *m, const ft_dataset *ds, const ft_preproc *pp, ft_loss
     }
     ft_batch_source src = {.ds = ds, .pp = pp};
     ft_metric_acc acc = {0};
-    if (ft_eval_range(m, ws, &src, mode, loss, huber_delta, &buf, 0, ft_dataset_rows(ds), &acc, out->confusion,
-                      k) != 0) {
+    if (eval_rows(m, &fwd, &src, mode, loss, huber_delta, &buf, 0, ft_dataset_rows(ds), &acc, out->confusion, k) !=
+        0) {
         ft_fail(err, FT_EINVAL, NULL, "the model produces non-finite outputs on this dataset");
         goto done;
     }
@@ -250,7 +268,7 @@ int ft_evaluate(ft_model *m, const ft_dataset *ds, const ft_preproc *pp, ft_loss
 done:
     if (rc != 0)
         ft_eval_result_free(out);
-    ft_workspace_free(ws);
+    ft_infer_free(fwd.inf);
     ft_batch_buffers_free(&buf);
     return rc;
 }
@@ -422,19 +440,19 @@ int ft_eval_confusion_csv(const ft_eval_result *r, const ft_dataset *ds, char **
     return 0;
 }
 
-int ft_predict(ft_model *m, const float *x, int n, float *out, ft_error *err)
+int ft_predict(ft_model *m, const float *x, int n, float *out, int threads, ft_error *err)
 {
     const int chunk = FT_PREDICT_CHUNK;
     size_t in = ft_shape_size(ft_model_input_shape(m));
     size_t units = ft_shape_size(ft_model_output_shape(m));
-    ft_workspace *ws = ft_workspace_new_range(m, 0, ft_model_num_layers(m), n < chunk ? (n > 0 ? n : 1) : chunk, err);
-    if (!ws)
+    ft_infer *inf = ft_infer_new(m, 0, ft_model_num_layers(m), n < chunk ? (n > 0 ? n : 1) : chunk, threads, err);
+    if (!inf)
         return -1;
     for (int start = 0; start < n; start += chunk) {
         int b = n - start < chunk ? n - start : chunk;
-        const float *y = ft_model_forward(m, ws, x + (size_t)start * in, b, 0, NULL);
+        const float *y = ft_infer_run(inf, m, x + (size_t)start * in, b, 0);
         memcpy(out + (size_t)start * units, y, sizeof(float) * units * (size_t)b);
     }
-    ft_workspace_free(ws);
+    ft_infer_free(inf);
     return 0;
 }

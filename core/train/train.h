@@ -133,9 +133,11 @@ typedef struct {
 #define FT_CONFUSION_MAX_CLASSES 100
 #define FT_CONFUSION_TOP 20
 
-/* Evaluate a model on a dataset (loss and metrics, confusion for classes). */
+/* Evaluate a model on a dataset (loss and metrics, confusion for classes),
+ * `batch` rows at a time, each batch split over `threads` threads
+ * (core/nn/infer.h: BLAS single-threaded when threads > 1). */
 int ft_evaluate(ft_model *m, const ft_dataset *ds, const ft_preproc *pp, ft_loss_type loss,
-                double huber_delta, int batch, ft_eval_result *out, ft_error *err);
+                double huber_delta, int batch, int threads, ft_eval_result *out, ft_error *err);
 void ft_eval_result_free(ft_eval_result *r);
 json_t *ft_eval_result_json(const ft_eval_result *r, const ft_dataset *ds);
 /* The whole confusion matrix as CSV, whatever the number of classes: a
@@ -147,7 +149,8 @@ int ft_eval_confusion_csv(const ft_eval_result *r, const ft_dataset *ds, char **
 #define FT_PREDICT_CHUNK 256
 
 /* Run the model on n preprocessed rows x, writing n * units outputs
- * (probabilities for softmax / sigmoid heads). */
-int ft_predict(ft_model *m, const float *x, int n, float *out, ft_error *err);
+ * (probabilities for softmax / sigmoid heads), each chunk split over
+ * `threads` threads as ft_evaluate's batches. */
+int ft_predict(ft_model *m, const float *x, int n, float *out, int threads, ft_error *err);
 
 #endif

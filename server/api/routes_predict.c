@@ -235,7 +235,7 @@ void ft_route_model_predict(ft_app *app, ft_req *r)
         }
     ft_preproc_free(&pp);
     y = malloc(sizeof *y * units * (size_t)n);
-    if (!y || ft_predict(m, x, n, y, &err) != 0) {
+    if (!y || ft_predict(m, x, n, y, app->cfg.blas_threads, &err) != 0) {
         ft_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
         goto done;
     }
@@ -329,7 +329,8 @@ static void evaluate_and_reply(ft_app *app, ft_req *r, ft_model *m, const char *
         goto done;
     }
     ft_eval_result res;
-    if (model_preproc(m, &pp, &err) != 0 || ft_evaluate(m, ds, &pp, loss, 1.0, 256, &res, &err) != 0) {
+    if (model_preproc(m, &pp, &err) != 0 ||
+        ft_evaluate(m, ds, &pp, loss, 1.0, 256, app->cfg.blas_threads, &res, &err) != 0) {
         /* A model/data mismatch comes back as a training-spec field
          * ("head.units"); this request has only dataset and loss. */
         if (err.code == FT_EINVAL && strcmp(err.param, "loss") != 0)

@@ -34,7 +34,7 @@ static const option options[] = {
     {"store", OPT_STORE, offsetof(ft_config, store), sizeof(((ft_config *)0)->store), 0, 0, "PostgreSQL for the queue and records: a postgres:// or postgresql:// URI or a libpq keyword string, shared by many API and worker processes (default: SQLite in DATA_DIR/finetuned.db, one process)"},
     {"role", OPT_ROLE, offsetof(ft_config, role), 0, 0, 0, "api (serve the API, never train), worker (train; serve only /healthz, /readyz, /metrics) or all (default all)"},
     {"workers", INT(workers), 1, 64, "training worker threads (default 1)"},
-    {"blas-threads", INT(blas_threads), 1, 256, "OpenBLAS threads per worker (default: cores / workers)"},
+    {"blas-threads", INT(blas_threads), 1, 256, "threads per job, predict or evaluate (default: cores / workers)"},
     {"http-threads", INT(http_threads), 1, 256, "HTTP request threads (default 4)"},
     {"heavy-threads", INT(heavy_threads), 1, 64, "threads for upload parsing, predict, evaluate, job submits (default 2)"},
     {"heavy-queue", INT(heavy_queue), 0, 10000, "such requests waiting for a thread; past it 503 (default 64)"},

@@ -25,7 +25,7 @@ typedef struct {
     char store[1024];            /* --store: a PostgreSQL URI or keyword string; empty = SQLite in data_dir */
     ft_role role;                /* --role api|worker|all (default all) */
     int workers;                 /* --workers: training threads (default 1) */
-    int blas_threads;            /* --blas-threads per worker (default cores / workers) */
+    int blas_threads;            /* --blas-threads: threads per job, predict or evaluate (default cores / workers) */
     int http_threads;            /* --http-threads: request thread pool (default 4) */
     int heavy_threads;           /* --heavy-threads: threads for uploads, predict, evaluate, submits (default 2) */
     int heavy_queue;             /* --heavy-queue: such requests waiting for one, past it 503 (default 64) */

@@ -56,8 +56,10 @@ static float *random_floats(ft_rng *rng, size_t n)
 
 /* One case: every output within 1e-5 of the output's largest magnitude
  * (Winograd's rounding grows with it), the activation applied, and the
- * kept pre-activation equal to the direct sum. Each buffer is allocated to
- * its exact size so that the sanitizers and valgrind see any overrun. */
+ * kept pre-activation equal to the direct sum; with the kernel transformed
+ * beforehand (a runner's prepared weights), the same output bit for bit.
+ * Each buffer is allocated to its exact size so that the sanitizers and
+ * valgrind see any overrun. */
 static void check_case(const shape_case *s, ft_rng *rng)
 {
     ft_layer l = layer_for(s);
@@ -66,11 +68,15 @@ static void check_case(const shape_case *s, ft_rng *rng)
     float *x = random_floats(rng, in), *w = random_floats(rng, nw), *bias = random_floats(rng, (size_t)s->k);
     float *y = malloc(sizeof(float) * out), *keep = malloc(sizeof(float) * out);
     float *scratch = malloc(sizeof(float) * ft_conv_winograd_floats(&l, s->batch));
+    float *u = malloc(sizeof(float) * ft_conv_winograd_kernel_floats(&l)), *y2 = malloc(sizeof(float) * out);
     double *want = malloc(sizeof(double) * out);
-    CHECK(x && w && bias && y && keep && scratch && want);
-    if (!(x && w && bias && y && keep && scratch && want))
+    CHECK(x && w && bias && y && keep && scratch && u && y2 && want);
+    if (!(x && w && bias && y && keep && scratch && u && y2 && want))
         goto done;
-    ft_conv_winograd(&l, s->act, x, w, bias, s->batch, scratch, y, keep);
+    ft_conv_winograd(&l, s->act, x, w, NULL, bias, s->batch, scratch, y, keep);
+    CHECK(ft_conv_winograd_prepare(&l, w, u) == 0);
+    ft_conv_winograd(&l, s->act, x, w, u, bias, s->batch, scratch, y2, keep);
+    CHECK(memcmp(y, y2, sizeof(float) * out) == 0);
     double scale = 0;
     size_t i = 0;
     for (int b = 0; b < s->batch; b++)
@@ -91,7 +97,7 @@ static void check_case(const shape_case *s, ft_rng *rng)
     CHECKF(bad == 0, "C %d K %d %dx%d pad %d,%d,%d,%d batch %d %s: %d of %zu outputs off", s->c, s->k, s->h, s->w,
            s->pt, s->pl, s->pb, s->pr, s->batch, ft_activation_name(s->act), bad, out);
 done:
-    free(x), free(w), free(bias), free(y), free(keep), free(scratch), free(want);
+    free(x), free(w), free(bias), free(y), free(keep), free(scratch), free(u), free(y2), free(want);
 }
 
 static void test_shapes(void)

@@ -40,7 +40,7 @@ static void test_learns(void)
     CHECKF(h[4].val_accuracy > 0.9, "val accuracy %g", h[4].val_accuracy);
     CHECK(h[4].samples_per_second > 0 && isnan(h[4].val_mae));
     ft_eval_result r;
-    CHECK(ft_evaluate(m, test, &pp, FT_LOSS_CROSS_ENTROPY, 1, 32, &r, &err) == 0);
+    CHECK(ft_evaluate(m, test, &pp, FT_LOSS_CROSS_ENTROPY, 1, 32, 1, &r, &err) == 0);
     CHECK_CLOSE(r.accuracy, h[4].val_accuracy, 1e-9, 1e-9);
     uint64_t total = 0, diag = 0;
     for (int i = 0; i < 9; i++)
@@ -48,6 +48,12 @@ static void test_learns(void)
     for (int i = 0; i < 3; i++)
         diag += r.confusion[i * 4];
     CHECK(total == 90 && (double)diag / 90 == r.accuracy);
+    /* each batch split over 3 threads (30 rows each): the same metrics and matrix */
+    ft_eval_result r3;
+    CHECK(ft_evaluate(m, test, &pp, FT_LOSS_CROSS_ENTROPY, 1, 90, 3, &r3, &err) == 0);
+    CHECK_CLOSE(r3.loss, r.loss, 1e-5, 1e-9);
+    CHECK(r3.accuracy == r.accuracy && memcmp(r3.confusion, r.confusion, 9 * sizeof *r.confusion) == 0);
+    ft_eval_result_free(&r3);
     ft_eval_result_free(&r);
     ft_trainer_free(tr);
     ft_model_free(m);
