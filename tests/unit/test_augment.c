@@ -213,7 +213,7 @@ static void test_bypass_is_deterministic_and_said(void)
     ft_preproc_init(&pp, train_set);
     ft_eval_result r;
     ft_error err = {0};
-    CHECK(ft_evaluate(m, val_set, &pp, FT_LOSS_CROSS_ENTROPY, 1, 16, &r, &err) == 0);
+    CHECK(ft_evaluate(m, val_set, &pp, FT_LOSS_CROSS_ENTROPY, 1, 16, 1, &r, &err) == 0);
     CHECK_CLOSE(r.loss, ft_trainer_history(tr)[3].val_loss, 1e-6, 1e-9);
     ft_eval_result_free(&r);
     ft_trainer_free(tr);
