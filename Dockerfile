@@ -28,7 +28,6 @@ RUN apt-get update \
         libsqlite3-dev \
         libpq-dev \
         libcurl4-openssl-dev \
-        libssl-dev \
         nettle-dev \
         zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -50,7 +49,7 @@ RUN make -j"$(nproc)" build/finetuned && strip build/finetuned
 FROM debian:bookworm-slim
 # wget, not curl, for the HEALTHCHECK: it is one small package whose
 # libraries (gnutls, idn2) the service already pulls in. libcurl4 (OpenSSL
-# flavour) and libssl3 are the webhooks' HTTP client and HMAC.
+# flavour, which brings libssl3) is the webhooks' HTTP client.
 # dpkg leaves out the packages' documentation, manuals and translations
 # (the licences stay), and apt-get clean drops the downloaded .debs and
 # apt's caches, which would otherwise stay in the layer (about 100 MB).
@@ -70,7 +69,6 @@ RUN printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*
         libsqlite3-0 \
         libpq5 \
         libcurl4 \
-        libssl3 \
         zlib1g \
         wget \
     && apt-get clean \

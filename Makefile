@@ -11,7 +11,7 @@
 
 BUILD   ?= build
 CC      ?= gcc
-PKGS     = jansson libpng libjpeg libarchive zlib openblas sqlite3 libpq libmicrohttpd nettle libprotobuf-c libcurl libcrypto
+PKGS     = jansson libpng libjpeg libarchive zlib openblas sqlite3 libpq libmicrohttpd nettle libprotobuf-c libcurl
 # OPT may be overridden (make sanitize uses -O1); the rest always applies.
 OPT     ?= -O3 -g
 override CFLAGS += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS)) $(EXTRA_CFLAGS)

@@ -14,7 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # installs.
 build=(build-essential pkg-config
        libmicrohttpd-dev libjansson-dev libopenblas-dev libsqlite3-dev libpq-dev libpng-dev zlib1g-dev nettle-dev
-       libjpeg62-turbo-dev libarchive-dev libcurl4-openssl-dev libssl-dev
+       libjpeg62-turbo-dev libarchive-dev libcurl4-openssl-dev
        protobuf-c-compiler libprotobuf-c-dev libonnx-dev)
 # Packaging tests: prometheus (promtool checks /metrics), python3-yaml and
 # python3-jsonschema (the deploy/ YAML, live answers against openapi.yaml),

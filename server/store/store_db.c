@@ -3,29 +3,18 @@
  * Everything here is backend-neutral; the drivers do the rest. */
 #include "server/store/store_db.h"
 
+#include "core/util/entropy.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
-/* 128 random bits as 32 hex digits. */
 int ft_db_token(char out[33], ft_error *err)
 {
-    unsigned char r[16];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t k = getrandom(r + got, sizeof r - got, 0);
-        if (k < 0 && errno != EINTR)
-            return ft_fail(err, FT_EIO, NULL, "getrandom: %s", strerror(errno));
-        if (k > 0)
-            got += (size_t)k;
-    }
-    for (size_t i = 0; i < sizeof r; i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
-    return 0;
+    return ft_random_hex(out, 16, err);
 }
 
 int64_t ft_db_now(void)

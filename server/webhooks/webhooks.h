@@ -2,7 +2,7 @@
  * addresses, and the dispatcher that delivers the store's outbox.
  *
  * Files:
- *   webhook_sign.c      secrets, HMAC-SHA256 signatures (OpenSSL libcrypto)
+ *   webhook_sign.c      secrets, HMAC-SHA256 signatures (nettle)
  *   webhook_target.c    URL checks and the address guard (private, loopback,
  *                       link-local... refused unless --webhook-allow-private)
  *   webhook_dispatch.c  the dispatcher thread: claim, POST (libcurl), record,
@@ -31,8 +31,7 @@
 /* Room for a webhook-signature value: "v1," + base64 of 32 bytes + NUL. */
 #define FT_WEBHOOK_SIGNATURE_MAX 64
 
-/* A new secret: "whsec_" and the base64 of 32 random bytes (OpenSSL's
- * RAND_bytes). */
+/* A new secret: "whsec_" and the base64 of 32 random bytes (getrandom). */
 int ft_webhook_secret_new(char out[FT_WEBHOOK_SECRET_MAX], ft_error *err);
 /* The webhook-signature header value "v1,<base64 HMAC-SHA256(key,
  * "{msg_id}.{timestamp}.{body}")>", where key is the base64-decoded part of
