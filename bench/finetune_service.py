@@ -4,7 +4,7 @@ product path): a server with one worker and THREADS training threads
 (--blas-threads: data-parallel shards), resnet18 uploaded as ONNX with the
 imagenet preprocessing, the images uploaded as a dataset, then a job that
 fine-tunes layer4 and a new 10-class head (freeze trainable_from layer4's
-first convolution, drop the fc, two epochs, SGD lr 0.01 momentum 0.9, batch
+first convolution, drop the fc, two epochs, SGD lr 0.001 momentum 0.9, batch
 32, the feature store on). Prints one JSON line:
   first_epoch:  the job's training seconds minus its second epoch: computing
                 the frozen prefix's features (the cache) plus epoch 1;
@@ -52,7 +52,7 @@ def main():
         ds = upload(server, data, "/v1/datasets", "images.safetensors")
         spec = {"dataset": ds, "base_model": base, "drop_layers": 1, "freeze": {"trainable_from": LAYER4},
                 "head": {"output": "softmax"}, "loss": "cross_entropy",
-                "optimizer": {"type": "sgd", "lr": 0.01, "momentum": 0.9}, "epochs": 2, "batch_size": 32,
+                "optimizer": {"type": "sgd", "lr": 0.001, "momentum": 0.9}, "epochs": 2, "batch_size": 32,
                 "seed": 1}
         job, seconds = run_job(server, spec)
         check(job["feature_cache"] and len(seconds) == 2, "no feature cache or not 2 epochs: %r" % job)

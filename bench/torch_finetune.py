@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch's side of bench/finetune_bench.sh: fine-tune the last block of
 torchvision's resnet18 (layer4 and a new 10-class head; weights of
-bench/torch_infer.py, seed 0) on N 224x224 images, two epochs, SGD lr 0.01
+bench/torch_infer.py, seed 0) on N 224x224 images, two epochs, SGD lr 0.001
 momentum 0.9, batch 32, BatchNorm in inference form (eval mode) as on our side.
   torch_finetune.py data PATH N       writes the images (uint8 NCHW, seeded) and
                                       their labels as a safetensors dataset
@@ -74,7 +74,7 @@ def model():
 
 def train(x, y, forward, params):
     """Seconds of each epoch of SGD on (x, y) through forward."""
-    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    opt = torch.optim.SGD(params, lr=0.001, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     g = torch.Generator().manual_seed(0)
     seconds = []
