@@ -162,6 +162,20 @@ void ft_metric_finish(const ft_metric_acc *acc, ft_target_mode mode, double *los
     }
 }
 
+double ft_macro_recall(const uint64_t *confusion, int k)
+{
+    double sum = 0;
+    int present = 0;
+    for (int c = 0; c < k; c++) {
+        uint64_t support = 0;
+        for (int o = 0; o < k; o++)
+            support += confusion[(size_t)c * (size_t)k + (size_t)o];
+        if (support)
+            sum += (double)confusion[(size_t)c * (size_t)k + (size_t)c] / (double)support, present++;
+    }
+    return present ? sum / present : NAN;
+}
+
 int ft_eval_range(ft_model *m, ft_workspace *ws, const ft_batch_source *src, ft_target_mode mode,
                   ft_loss_type loss, double huber_delta, const ft_batch_buffers *buf, size_t begin, size_t end,
                   ft_metric_acc *acc, uint64_t *confusion, int k)
