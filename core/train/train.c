@@ -360,7 +360,7 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         return -1;
     size_t rows = ft_dataset_rows(tr->train), B = (size_t)tr->cfg.batch_size;
     long steps = (long)((rows + B - 1) / B);
-    int offset = tr->cfg.epoch_offset, total = tr->cfg.epochs_total ? tr->cfg.epochs_total : offset + tr->cfg.epochs;
+    int offset = tr->cfg.epoch_offset, total = ft_trainer_epochs_total(tr);
     while (tr->epochs_done < tr->cfg.epochs && !tr->stopped_early) {
         int epoch = tr->epochs_done + 1; /* within this run; offset + epoch in metrics */
         if (tr->step == 0) {
@@ -434,6 +434,10 @@ out:
 }
 
 int ft_trainer_epochs_done(const ft_trainer *tr) { return tr->epochs_done; }
+int ft_trainer_epochs_total(const ft_trainer *tr)
+{
+    return tr->cfg.epochs_total ? tr->cfg.epochs_total : tr->cfg.epoch_offset + tr->cfg.epochs;
+}
 const ft_epoch_metrics *ft_trainer_history(const ft_trainer *tr) { return tr->history; }
 bool ft_trainer_stopped_early(const ft_trainer *tr) { return tr->stopped_early; }
 int ft_trainer_best_epoch(const ft_trainer *tr) { return tr->best_epoch; }
