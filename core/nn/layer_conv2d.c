@@ -261,19 +261,20 @@ static void conv_forward(const ft_layer *l, const ft_fwd_args *a)
 
 /* Channel group gi's products for n output columns: dZ[F/G, n] (leading
  * dimension ldz) against the patches col[K, n] (leading dimension ldc):
- * dW_g (+)= dZ . col^T, then col = W_g^T . dZ (the patch gradients, over
- * the patches just read: nothing else reads that block). */
+ * dW_g (+)= dZ . col^T, then dcol = W_g^T . dZ, the patch gradients, with
+ * the same leading dimension (written over the patches just read, which
+ * nothing else reads, or straight into dx for a pointwise convolution). */
 static void group_backward(const ft_layer *l, const ft_bwd_args *a, int gi, const float *dz, size_t ldz, size_t n,
-                           float *col, size_t ldc, bool accumulate)
+                           const float *col, float *dcol, size_t ldc, bool accumulate)
 {
     int Fg = l->filters / l->groups;
     size_t k = patch_size(l);
     if (a->dw)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Fg, (int)k, (int)n, 1.0f, dz, (int)ldz, col, (int)ldc,
                     accumulate ? 1.0f : 0.0f, a->dw + (size_t)gi * (size_t)Fg * k, (int)k);
-    if (a->din)
+    if (dcol)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, Fg, 1.0f,
-                    a->w + (size_t)gi * (size_t)Fg * k, (int)k, dz, (int)ldz, 0.0f, col, (int)ldc);
+                    a->w + (size_t)gi * (size_t)Fg * k, (int)k, dz, (int)ldz, 0.0f, dcol, (int)ldc);
 }
 
 /* Channel group gi's rows of g samples' dout (NCHW) side by side in
@@ -293,7 +294,9 @@ static void gather_group(const ft_layer *l, const float *dout, int g, int gi, fl
  * small planes (as forward batches them: an sgemm whose inner dimension is
  * 49 pixels runs at a fraction of its speed, and each sample's would
  * re-read all of dW), else per sample in place in dout and col (column
- * block b of col, leading dimension S*OH*OW); last col2im into dx. */
+ * block b of col, leading dimension S*OH*OW); last col2im into dx. A
+ * pointwise convolution's input is its col and its dcol is dx: neither
+ * im2col nor col2im. */
 static void conv_backward(const ft_layer *l, const ft_bwd_args *a)
 {
     int F = l->filters, G = l->groups, Fg = F / G, group = group_size(l, a->batch);
@@ -313,20 +316,26 @@ static void conv_backward(const ft_layer *l, const ft_bwd_args *a)
             for (int b = 0; b < g; b++)
                 for (int f = 0; f < F; f++)
                     a->db[f] += ft_vec_sum(dout + (size_t)b * out_size + (size_t)f * ohw, ohw);
-        if (a->dw)
+        bool direct = pointwise(l);
+        if (a->dw && !direct)
             ft_conv_im2col(l, a->in + (size_t)b0 * in_size, g, col);
         for (int gi = 0; gi < G; gi++) {
             float *col_g = col + (size_t)gi * k * ncols;
             if (batched(l)) {
                 gather_group(l, dout, g, gi, tmp);
-                group_backward(l, a, gi, tmp, ncols, ncols, col_g, ncols, b0 > 0);
+                group_backward(l, a, gi, tmp, ncols, ncols, col_g, a->din ? col_g : NULL, ncols, b0 > 0);
                 continue;
             }
-            for (int b = 0; b < g; b++)
-                group_backward(l, a, gi, dout + (size_t)b * out_size + (size_t)gi * (size_t)Fg * ohw, ohw, ohw,
-                               col_g + (size_t)b * ohw, ncols, b0 > 0 || b > 0);
+            for (int b = 0; b < g; b++) {
+                const float *dz = dout + (size_t)b * out_size + (size_t)gi * (size_t)Fg * ohw;
+                float *cb = col_g + (size_t)b * ohw, *dx = a->din ? a->din + (size_t)(b0 + b) * in_size : NULL;
+                if (direct)
+                    group_backward(l, a, gi, dz, ohw, ohw, a->in + (size_t)(b0 + b) * in_size, dx, ohw, b0 || b);
+                else
+                    group_backward(l, a, gi, dz, ohw, ohw, cb, a->din ? cb : NULL, ncols, b0 || b);
+            }
         }
-        if (a->din)
+        if (a->din && !direct)
             ft_conv_col2im(l, col, g, a->din + (size_t)b0 * in_size);
     }
 }

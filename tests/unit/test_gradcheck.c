@@ -191,6 +191,8 @@ static void test_conv2d(void)
     /* Small planes (under 2048 pixels: one product per channel group over a
      * sample group) with over 1M col floats per sample: each of the 3
      * samples is its own sample group, so dW accumulates across groups. */
+    /* 1x1 over a plane of 2048 pixels or more: the input is col, dcol is dx. */
+    check_model("conv pointwise", "{\"input\": [3, 46, 46], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 1, \"activation\": \"tanh\"}]}", 2);
     check_model("conv small planes, sample groups", "{\"input\": [12, 44, 44], \"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 7, \"padding\": 3, \"groups\": 2}]}", 3);
 }
 
