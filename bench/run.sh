@@ -13,6 +13,9 @@ bench/transfer_bench.sh
 echo
 echo "== ONNX inference (bench/onnx_bench.sh)"
 bench/onnx_bench.sh
+echo
+echo "== fine-tuning resnet18's last block (bench/finetune_bench.sh)"
+bench/finetune_bench.sh
 for b in bench/http_bench.sh bench/ingest/run.sh; do
     if [ -x "$b" ]; then
         echo

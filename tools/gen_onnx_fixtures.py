@@ -125,7 +125,7 @@ def bad_files():
     conv = helper.make_node("Conv", ["x", "W"], ["c"], name="/conv1/Conv", kernel_shape=[3, 3])
     huge = TensorProto(name="huge", data_type=TensorProto.FLOAT, dims=[1 << 20, 1 << 20])  # 4 TiB, no data
     files = {
-        "unsupported_op": conv_model([conv, helper.make_node("Erf", ["c"], ["y"], name="/act/Erf")], ["x"], []),
+        "unsupported_op": conv_model([conv, helper.make_node("Sin", ["c"], ["y"], name="/act/Sin")], ["x"], []),
         "unsupported_attr": conv_model([helper.make_node("MaxPool", ["x"], ["y"], name="/pool/MaxPool",
                                                          kernel_shape=[2, 2], storage_order=1)], ["x"], []),
         "two_inputs": conv_model([conv, helper.make_node("Add", ["c", "x2"], ["y"], name="/add/Add")],

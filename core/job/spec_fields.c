@@ -79,7 +79,7 @@ int ft_spec_metric(const json_t *obj, const char *path, char *out, size_t n, ft_
     char p[160];
     ft_spec_path(p, sizeof p, path, "metric");
     if (!json_is_string(v) || !ft_train_metric_known(json_string_value(v)))
-        return ft_fail(err, FT_EINVAL, p, "%s must be train_ or val_ followed by loss, accuracy, mae or rmse", p);
+        return ft_fail(err, FT_EINVAL, p, "%s must be train_ or val_ followed by loss, accuracy, mae or rmse, or val_macro_recall", p);
     snprintf(out, n, "%s", json_string_value(v));
     return 0;
 }

@@ -211,10 +211,11 @@ static int check_training_options(const ft_job_spec *s, const ft_data_info *d, c
         return ft_fail(err, FT_EINVAL, "label_smoothing", "label_smoothing applies to cross_entropy, not %s",
                        ft_loss_name(s->train.loss));
     const char *metric = s->train.schedule.metric;
-    bool accuracy = strstr(metric, "accuracy") != NULL, errors = strstr(metric, "mae") || strstr(metric, "rmse");
+    bool accuracy = strstr(metric, "accuracy") || strstr(metric, "recall");
+    bool errors = strstr(metric, "mae") || strstr(metric, "rmse");
     if (s->train.schedule.type == FT_SCHED_PLATEAU && (classes ? errors : accuracy))
         return ft_fail(err, FT_EINVAL, "lr_schedule.metric", "%s does not apply to a dataset with %s", metric,
-                       classes ? "class labels (use loss or accuracy)" : "numeric targets (use loss, mae or rmse)");
+                       classes ? "class labels (use loss, accuracy or val_macro_recall)" : "numeric targets (use loss, mae or rmse)");
     if (!s->class_weight)
         return 0;
     if (!classes)

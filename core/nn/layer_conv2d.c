@@ -6,7 +6,8 @@
  * sgemm, out_bg[F/G, OH*OW] = W_g[F/G, C/G*kh*kw] . col_bg, where col_bg is
  * group g's rows of col and sample b's block of its columns (leading
  * dimension S*OH*OW): it lands in NCHW directly, and backward reads dout and
- * writes dcol in place the same way, with no scatter or gather copies. The
+ * writes dcol in place the same way, with no scatter or gather copies
+ * (except for small planes, below, whose dout it gathers per group). The
  * sample group S is the whole batch unless col would outgrow the last-level
  * cache (about 8 MiB): measured on the Fashion-MNIST CNN, one 29 MiB col at
  * batch 256 ran 25% slower than 64-sample groups. Backward rebuilds each
@@ -258,48 +259,84 @@ static void conv_forward(const ft_layer *l, const ft_fwd_args *a)
     }
 }
 
+/* Channel group gi's products for n output columns: dZ[F/G, n] (leading
+ * dimension ldz) against the patches col[K, n] (leading dimension ldc):
+ * dW_g (+)= dZ . col^T, then dcol = W_g^T . dZ, the patch gradients, with
+ * the same leading dimension (written over the patches just read, which
+ * nothing else reads, or straight into dx for a pointwise convolution). */
+static void group_backward(const ft_layer *l, const ft_bwd_args *a, int gi, const float *dz, size_t ldz, size_t n,
+                           const float *col, float *dcol, size_t ldc, bool accumulate)
+{
+    int Fg = l->filters / l->groups;
+    size_t k = patch_size(l);
+    if (a->dw)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Fg, (int)k, (int)n, 1.0f, dz, (int)ldz, col, (int)ldc,
+                    accumulate ? 1.0f : 0.0f, a->dw + (size_t)gi * (size_t)Fg * k, (int)k);
+    if (dcol)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, Fg, 1.0f,
+                    a->w + (size_t)gi * (size_t)Fg * k, (int)k, dz, (int)ldz, 0.0f, dcol, (int)ldc);
+}
+
+/* Channel group gi's rows of g samples' dout (NCHW) side by side in
+ * tmp[F/G, g*OH*OW]: the layout of batched_gemm's product, read back. */
+static void gather_group(const ft_layer *l, const float *dout, int g, int gi, float *tmp)
+{
+    int Fg = l->filters / l->groups;
+    size_t ohw = (size_t)l->out.dim[1] * (size_t)l->out.dim[2], out_size = ft_shape_size(l->out);
+    for (int f = 0; f < Fg; f++)
+        for (int b = 0; b < g; b++)
+            memcpy(tmp + (size_t)f * (size_t)g * ohw + (size_t)b * ohw,
+                   dout + (size_t)b * out_size + (size_t)(gi * Fg + f) * ohw, sizeof(float) * ohw);
+}
+
+/* Per sample group: the activation's backward, the bias gradient, col (for
+ * dW), then per channel group one product over the group's samples for
+ * small planes (as forward batches them: an sgemm whose inner dimension is
+ * 49 pixels runs at a fraction of its speed, and each sample's would
+ * re-read all of dW), else per sample in place in dout and col (column
+ * block b of col, leading dimension S*OH*OW); last col2im into dx. A
+ * pointwise convolution's input is its col and its dcol is dx: neither
+ * im2col nor col2im. */
 static void conv_backward(const ft_layer *l, const ft_bwd_args *a)
 {
     int F = l->filters, G = l->groups, Fg = F / G, group = group_size(l, a->batch);
     size_t ohw = (size_t)l->out.dim[1] * (size_t)l->out.dim[2], k = patch_size(l);
     size_t in_size = ft_shape_size(l->in), out_size = (size_t)F * ohw;
     ft_activation act = a->logits ? FT_ACT_LINEAR : l->act;
+    float *col = work_area(l, a->scratch, a->batch), *tmp = col + col_floats(l, a->batch);
     if (a->db)
         memset(a->db, 0, sizeof(float) * (size_t)F);
     for (int b0 = 0; b0 < a->batch; b0 += group) {
         int g = a->batch - b0 < group ? a->batch - b0 : group;
         size_t ncols = (size_t)g * ohw;
-        float *col = work_area(l, a->scratch, a->batch), *dout = a->dout + (size_t)b0 * out_size;
+        float *dout = a->dout + (size_t)b0 * out_size;
         ft_act_backward(act, l->act_param, kept_input(a->scratch) + (size_t)b0 * out_size,
                         a->out + (size_t)b0 * out_size, dout, (size_t)g, out_size);
         if (a->db)
             for (int b = 0; b < g; b++)
                 for (int f = 0; f < F; f++)
                     a->db[f] += ft_vec_sum(dout + (size_t)b * out_size + (size_t)f * ohw, ohw);
-        /* Each sample's dZ_bg[F/G, OHW] is its slice of dout (NCHW), and its
-         * patches are col's rows of group gi, columns [b*OHW, (b+1)*OHW)
-         * (leading dimension ncols): the products below read and write them
-         * in place. */
-        if (a->dw) {
+        bool direct = pointwise(l);
+        if (a->dw && !direct)
             ft_conv_im2col(l, a->in + (size_t)b0 * in_size, g, col);
-            /* dW_g[F/G, K] (+)= dZ_bg . col_bg^T, accumulated over samples and sample groups */
-            for (int b = 0; b < g; b++)
-                for (int gi = 0; gi < G; gi++)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Fg, (int)k, (int)ohw, 1.0f,
-                                dout + (size_t)b * out_size + (size_t)gi * (size_t)Fg * ohw, (int)ohw,
-                                col + (size_t)gi * k * ncols + (size_t)b * ohw, (int)ncols,
-                                b0 || b ? 1.0f : 0.0f, a->dw + (size_t)gi * (size_t)Fg * k, (int)k);
+        for (int gi = 0; gi < G; gi++) {
+            float *col_g = col + (size_t)gi * k * ncols;
+            if (batched(l)) {
+                gather_group(l, dout, g, gi, tmp);
+                group_backward(l, a, gi, tmp, ncols, ncols, col_g, a->din ? col_g : NULL, ncols, b0 > 0);
+                continue;
+            }
+            for (int b = 0; b < g; b++) {
+                const float *dz = dout + (size_t)b * out_size + (size_t)gi * (size_t)Fg * ohw;
+                float *cb = col_g + (size_t)b * ohw, *dx = a->din ? a->din + (size_t)(b0 + b) * in_size : NULL;
+                if (direct)
+                    group_backward(l, a, gi, dz, ohw, ohw, a->in + (size_t)(b0 + b) * in_size, dx, ohw, b0 || b);
+                else
+                    group_backward(l, a, gi, dz, ohw, ohw, cb, a->din ? cb : NULL, ncols, b0 || b);
+            }
         }
-        if (a->din) {
-            /* dcol_bg[K, OHW] = W_g[F/G, K]^T . dZ_bg, then scattered back into dx. */
-            for (int b = 0; b < g; b++)
-                for (int gi = 0; gi < G; gi++)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)ohw, Fg, 1.0f,
-                                a->w + (size_t)gi * (size_t)Fg * k, (int)k,
-                                dout + (size_t)b * out_size + (size_t)gi * (size_t)Fg * ohw, (int)ohw, 0.0f,
-                                col + (size_t)gi * k * ncols + (size_t)b * ohw, (int)ncols);
+        if (a->din && !direct)
             ft_conv_col2im(l, col, g, a->din + (size_t)b0 * in_size);
-        }
     }
 }
 

@@ -43,7 +43,8 @@
     X(GELU, gelu)                                                                                  \
     X(CLIP, clip)                                                                                  \
     X(HARD_SIGMOID, hard_sigmoid)                                                                  \
-    X(HARD_SWISH, hard_swish)
+    X(HARD_SWISH, hard_swish)                                                                      \
+    X(ERF, erf)
 
 #define FT_OPTIMIZERS(X)                                                                           \
     X(SGD, sgd)                                                                                    \

@@ -287,6 +287,7 @@ static const struct {
     [FT_ACT_HARD_SWISH] = {"HardSwish", {NULL}, {NULL}},
     [FT_ACT_LEAKY_RELU] = {"LeakyRelu", {"alpha"}, {"negative_slope"}},
     [FT_ACT_HARD_SIGMOID] = {"HardSigmoid", {"alpha", "beta"}, {"alpha", "beta"}},
+    [FT_ACT_ERF] = {"Erf", {NULL}, {NULL}},
 };
 
 /* gelu x * 0.5 * (1 + erf(x / sqrt 2)), in the order act_gelu.c computes it. */

@@ -43,6 +43,7 @@ static int emit_relu(imp *im, const ft_onnx_node *n) { return emit_activation(im
 static int emit_sigmoid(imp *im, const ft_onnx_node *n) { return emit_activation(im, n, "sigmoid", json_object()); }
 static int emit_tanh(imp *im, const ft_onnx_node *n) { return emit_activation(im, n, "tanh", json_object()); }
 static int emit_hard_swish(imp *im, const ft_onnx_node *n) { return emit_activation(im, n, "hard_swish", json_object()); }
+static int emit_erf(imp *im, const ft_onnx_node *n) { return emit_activation(im, n, "erf", json_object()); }
 
 static int emit_leaky_relu(imp *im, const ft_onnx_node *n)
 {
@@ -404,7 +405,7 @@ static const char *const DROPOUT[] = {"ratio", "seed", NULL};
     X("AveragePool", imp_emit_pool, AVGPOOL) X("GlobalAveragePool", imp_emit_global_avgpool, NONE)            \
     X("Flatten", emit_flatten, AXIS) X("Reshape", emit_reshape, RESHAPE) X("Gemm", imp_emit_gemm, GEMM)       \
     X("MatMul", imp_emit_matmul, NONE) X("Pad", emit_pad, PAD) X("Constant", emit_constant, CONSTANT)         \
-    X("Dropout", emit_dropout, DROPOUT) X("Identity", emit_identity, NONE)
+    X("Dropout", emit_dropout, DROPOUT) X("Identity", emit_identity, NONE) X("Erf", emit_erf, NONE)
 
 #define IMP_OP_ROW(name, fn, attrs) {name, fn, attrs},
 #define IMP_OP_NAME(name, fn, attrs) name,

@@ -165,6 +165,20 @@ void ft_metric_finish(const ft_metric_acc *acc, ft_target_mode mode, double *los
     }
 }
 
+double ft_macro_recall(const uint64_t *confusion, int k)
+{
+    double sum = 0;
+    int present = 0;
+    for (int c = 0; c < k; c++) {
+        uint64_t support = 0;
+        for (int o = 0; o < k; o++)
+            support += confusion[(size_t)c * (size_t)k + (size_t)o];
+        if (support)
+            sum += (double)confusion[(size_t)c * (size_t)k + (size_t)c] / (double)support, present++;
+    }
+    return present ? sum / present : NAN;
+}
+
 /* The forward ft_eval_range and ft_evaluate run: a workspace on the
  * caller's thread, or a runner splitting each batch over threads. */
 typedef struct {

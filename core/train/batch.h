@@ -55,6 +55,10 @@ void ft_metric_add(ft_metric_acc *acc, ft_target_mode mode, int units, const flo
 void ft_metric_finish(const ft_metric_acc *acc, ft_target_mode mode, double *loss, double *accuracy,
                       double *mae, double *rmse);
 
+/* The mean recall over the classes present (k*k counts [true,
+ * predicted]); NAN when none is. */
+double ft_macro_recall(const uint64_t *confusion, int k);
+
 /* Per-batch buffers, allocated once per pass or per trainer. */
 typedef struct {
     int rows;         /* capacity in rows */

@@ -16,6 +16,7 @@ const ft_metric_field ft_epoch_metric_fields[FT_EPOCH_METRIC_COUNT] = {
     FIELD(val_accuracy, true, true),
     FIELD(val_mae, true, false),
     FIELD(val_rmse, true, false),
+    FIELD(val_macro_recall, true, true),
     FIELD(seconds, false, false),
     FIELD(samples_per_second, false, false),
     {"lr", offsetof(ft_epoch_metrics, lr), "%.9g", false, false},

@@ -15,6 +15,7 @@ typedef struct {
     int phase;                  /* the job's phase (1-based), or 0 for a job without phases */
     double train_loss, train_accuracy, train_mae, train_rmse;
     double val_loss, val_accuracy, val_mae, val_rmse;
+    double val_macro_recall;    /* mean recall over the validation set's classes present (classifiers) */
     double seconds;             /* wall time of the epoch, validation included */
     double samples_per_second;  /* training rows / training time of the epoch */
     double lr;                  /* the learning rate the epoch trained at */
@@ -30,7 +31,7 @@ typedef struct {
 } ft_metric_field;
 
 /* Rows of ft_epoch_metric_fields. */
-#define FT_EPOCH_METRIC_COUNT 11
+#define FT_EPOCH_METRIC_COUNT 12
 
 /* Every double field, in the order of the JSON, the CSV and checkpoints. */
 extern const ft_metric_field ft_epoch_metric_fields[FT_EPOCH_METRIC_COUNT];

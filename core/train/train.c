@@ -10,6 +10,8 @@
 #include "core/train/trainer.h"
 
 static int units_of(const ft_model *m) { return (int)ft_shape_size(ft_model_output_shape(m)); }
+/* Classes of the validation set's labels: its confusion counts are k*k. */
+static size_t val_classes(const ft_trainer *tr) { return (size_t)ft_dataset_target_dim(tr->val); }
 
 bool ft_train_metric_known(const char *name)
 {
@@ -26,7 +28,7 @@ static int check_config(const ft_train_config *cfg, const ft_dataset *val, ft_er
     if (cfg->early_stopping) {
         if (!ft_train_metric_known(cfg->es_metric))
             return ft_fail(err, FT_EINVAL, "early_stopping.metric",
-                           "unknown metric '%s' (train_/val_ + loss, accuracy, mae, rmse)", cfg->es_metric);
+                           "unknown metric '%s' (train_/val_ + loss, accuracy, mae, rmse; val_macro_recall)", cfg->es_metric);
         if (strncmp(cfg->es_metric, "val_", 4) == 0 && !val)
             return ft_fail(err, FT_EINVAL, "early_stopping.metric",
                            "%s needs a validation set (add \"validation\")", cfg->es_metric);
@@ -77,6 +79,7 @@ void ft_trainer_free(ft_trainer *tr)
         ft_batch_buffers_free(&tr->shards[s].buf);
         if (s > 0)
             free(tr->shards[s].grads);
+        free(tr->shards[s].val_confusion);
     }
     free(tr->shards);
     ft_pool_free(tr->pool);
@@ -137,6 +140,9 @@ ft_trainer *ft_trainer_new(ft_model *m, const ft_dataset *train, const ft_datase
         goto oom;
     if (!(tr->pool = ft_pool_new(tr->nshards, err)))
         goto fail;
+    for (int sh = 0; val && tr->mode != TARGET_VALUES && sh < tr->nshards; sh++)
+        if (!(tr->shards[sh].val_confusion = malloc(sizeof(uint64_t) * val_classes(tr) * val_classes(tr))))
+            goto oom;
     if (cfg->early_stopping && cfg->es_restore_best &&
         !(tr->best_params = malloc(sizeof(float) * (tr->tcount ? tr->tcount : 1))))
         goto oom;
@@ -299,14 +305,17 @@ static void eval_shard(void *ctx, int s)
     size_t rows = ft_dataset_rows(j->src->ds);
     size_t begin = rows * (size_t)s / (size_t)tr->nshards, end = rows * (size_t)(s + 1) / (size_t)tr->nshards;
     memset(&sh->acc, 0, sizeof sh->acc);
+    size_t k = sh->val_confusion ? val_classes(tr) : 0;
+    if (k)
+        memset(sh->val_confusion, 0, sizeof(uint64_t) * k * k);
     if (ft_eval_range(tr->m, sh->ws, j->src, tr->mode, tr->cfg.loss, tr->cfg.huber_delta, &sh->buf, begin, end,
-                      &sh->acc, NULL, 0) != 0)
+                      &sh->acc, sh->val_confusion, (int)k) != 0)
         j->failed = 1;
 }
 
 static int validate_epoch(ft_trainer *tr, ft_epoch_metrics *e, ft_error *err)
 {
-    e->val_loss = e->val_accuracy = e->val_mae = e->val_rmse = NAN;
+    e->val_loss = e->val_accuracy = e->val_mae = e->val_rmse = e->val_macro_recall = NAN;
     if (!tr->val)
         return 0;
     ft_batch_source src = source_for(tr, tr->val, tr->val_feat);
@@ -320,6 +329,13 @@ static int validate_epoch(ft_trainer *tr, ft_epoch_metrics *e, ft_error *err)
                        "validation loss is not finite at epoch %d: training diverged; try a lower learning rate",
                        e->epoch);
     ft_metric_finish(&acc, tr->mode, &e->val_loss, &e->val_accuracy, &e->val_mae, &e->val_rmse);
+    uint64_t *sum = tr->shards[0].val_confusion;
+    size_t k = sum ? val_classes(tr) : 0;
+    for (int s = 1; k && s < tr->nshards; s++)
+        for (size_t i = 0; i < k * k; i++)
+            sum[i] += tr->shards[s].val_confusion[i];
+    if (k)
+        e->val_macro_recall = ft_macro_recall(sum, (int)k);
     return 0;
 }
 
@@ -372,7 +388,7 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err)
         return -1;
     size_t rows = ft_dataset_rows(tr->train), B = (size_t)tr->cfg.batch_size;
     long steps = (long)((rows + B - 1) / B);
-    int offset = tr->cfg.epoch_offset, total = tr->cfg.epochs_total ? tr->cfg.epochs_total : offset + tr->cfg.epochs;
+    int offset = tr->cfg.epoch_offset, total = ft_trainer_epochs_total(tr);
     while (tr->epochs_done < tr->cfg.epochs && !tr->stopped_early) {
         int epoch = tr->epochs_done + 1; /* within this run; offset + epoch in metrics */
         if (tr->step == 0) {
@@ -446,6 +462,10 @@ out:
 }
 
 int ft_trainer_epochs_done(const ft_trainer *tr) { return tr->epochs_done; }
+int ft_trainer_epochs_total(const ft_trainer *tr)
+{
+    return tr->cfg.epochs_total ? tr->cfg.epochs_total : tr->cfg.epoch_offset + tr->cfg.epochs;
+}
 const ft_epoch_metrics *ft_trainer_history(const ft_trainer *tr) { return tr->history; }
 bool ft_trainer_stopped_early(const ft_trainer *tr) { return tr->stopped_early; }
 int ft_trainer_best_epoch(const ft_trainer *tr) { return tr->best_epoch; }

@@ -86,6 +86,11 @@ int ft_trainer_run(ft_trainer *tr, const ft_train_hooks *hooks, ft_error *err);
 /* Epochs completed so far, and their metrics. */
 int ft_trainer_epochs_done(const ft_trainer *tr);
 const ft_epoch_metrics *ft_trainer_history(const ft_trainer *tr);
+/* The job's epoch count progress is measured against: epochs_total, which
+ * a job with phases gives as the epochs done before this phase plus those
+ * planned from it on (an early-stopped phase's unrun epochs do not count),
+ * else epoch_offset + epochs. */
+int ft_trainer_epochs_total(const ft_trainer *tr);
 /* Whether early stopping ended the run, and the best epoch (1-based, or 0). */
 bool ft_trainer_stopped_early(const ft_trainer *tr);
 int ft_trainer_best_epoch(const ft_trainer *tr);

@@ -22,6 +22,7 @@ typedef struct {
     int n;                /* rows this shard runs in this step */
     double loss;          /* this step's loss over the shard's rows, divided by the batch's norm */
     ft_metric_acc acc;    /* this step's (or eval pass's) sums */
+    uint64_t *val_confusion; /* this shard's validation counts [true, predicted] (k*k), or NULL */
 } ft_shard;
 
 /* The trainer behind train.h's opaque ft_trainer. */

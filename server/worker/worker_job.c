@@ -29,7 +29,6 @@ typedef struct {
     atomic_bool *cancel;        /* set by a cancel request */
     atomic_bool *lost;          /* set by the heartbeat when the lease is lost */
     char ckpt[PATH_MAX], ckpt_next[PATH_MAX]; /* the checkpoint, and this attempt's next one */
-    int epochs;                 /* the spec's epoch count, for progress */
     long steps_per_epoch;       /* from the last progress report */
     double last_ckpt, last_report;
     stop_reason stop;
@@ -188,8 +187,11 @@ static int on_epoch(void *ctx, ft_trainer *tr, const ft_epoch_metrics *m)
     ft_error err = {0};
     json_t *row = ft_epoch_metrics_json(m);
     bool held = ft_store_job_metric_put(j->app->store, j->claim->id, j->claim->lease, m->epoch, row, &err) != 0;
-    double eta = (j->epochs - m->epoch) * m->seconds;
-    json_t *progress = json_pack("{s:i, s:i, s:I, s:I, s:f, s:f}", "epoch", m->epoch, "epochs", j->epochs, "step",
+    /* The trainer's total, not the spec's: after a phase that stopped early
+     * the job has fewer epochs left than it planned. */
+    int total = ft_trainer_epochs_total(tr);
+    double eta = (total - m->epoch) * m->seconds;
+    json_t *progress = json_pack("{s:i, s:i, s:I, s:I, s:f, s:f}", "epoch", m->epoch, "epochs", total, "step",
                                  (json_int_t)j->steps_per_epoch, "steps_per_epoch", (json_int_t)j->steps_per_epoch,
                                  "samples_per_second", m->samples_per_second, "eta_seconds", eta > 0 ? eta : 0.0);
     char msg[256];
@@ -342,7 +344,6 @@ void ft_worker_run_job(ft_app *app, int index, const ft_claim *claim, atomic_boo
         final = fail(j, &err);
         goto out;
     }
-    j->epochs = spec.train.epochs;
     bool resuming = access(j->ckpt, F_OK) == 0;
     char msg[256];
     snprintf(msg, sizeof msg, "attempt %d started%s", j->claim->attempts,

@@ -113,6 +113,30 @@ def test_metrics_chart_marks_phase_boundary():
     check(grey["one"] == 0 and grey["two"] > 3 * 100, "grey pixels %r" % grey)
 
 
+def test_progress_total_after_an_early_stopped_phase():
+    # Phase 1 stops after its second of 5 epochs (nothing counts as an
+    # improvement); the job then has 2 + 2 epochs, not the 7 it planned: its
+    # last progress is 4 of 4, never past it, and 100% only at the end.
+    stop = {"metric": "train_loss", "patience": 1, "min_delta": 1e9}
+    phases = [dict(PHASE1, epochs=5, early_stopping=stop), dict(PHASE1, epochs=2)]
+    jid = submit(spec(phases=phases, seed=3))
+    seen = []
+
+    def finished():
+        job = server.get("/v1/jobs/" + jid).json()
+        p = job.get("progress") or {}
+        if p:
+            seen.append((p["epoch"], p["epochs"]))
+        return job["status"] in ("succeeded", "failed", "cancelled")
+    wait_for(finished, timeout=120, interval=0.02, what="the job")
+    job = server.get("/v1/jobs/" + jid).json()
+    check(job["status"] == "succeeded", job)
+    rows = server.get("/v1/jobs/%s/metrics" % jid).json()["data"]
+    check([(r["epoch"], r["phase"]) for r in rows] == [(1, 1), (2, 1), (3, 2), (4, 2)], "rows %r" % rows)
+    check((job["progress"]["epoch"], job["progress"]["epochs"]) == (4, 4), "progress %r" % job["progress"])
+    check(all(e <= n and (e < n or e == 4) for e, n in seen), "progress seen %r" % seen)
+
+
 # Both phases train convolutions (a cached head would finish a phase in
 # milliseconds, too fast to kill it in): about half a second per epoch.
 DURABLE = [{"freeze": BLOCK, "epochs": 3, "optimizer": {"type": "adam", "lr": 1e-3}},

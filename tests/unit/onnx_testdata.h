@@ -16,7 +16,7 @@ static const char *const PREFIXES[] = {
     "test_sigmoid", "test_hardsigmoid", "test_hardswish", "test_tanh", "test_softmax_", "test_add",
     "test_mul", "test_concat", "test_maxpool", "test_averagepool", "test_globalaveragepool",
     "test_flatten", "test_reshape", "test_gemm", "test_matmul_", "test_constant", "test_edge_pad",
-    "test_reflect_pad", "test_dropout", "test_identity"};
+    "test_reflect_pad", "test_dropout", "test_identity", "test_erf"};
 static const char *const EXCLUDE[] = {"constantofshape", "_expanded", "matmulinteger", "convinteger"};
 
 static ft_onnx_model *read_path(const char *path, const ft_onnx_limits *lim, ft_error *err)

@@ -188,6 +188,12 @@ static void test_conv2d(void)
     check_model("conv groups 2", "{\"input\": [4, 5, 5], \"layers\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, \"padding\": 1, \"groups\": 2, \"activation\": \"tanh\"}]}", 2);
     check_model("conv depthwise dilated", "{\"input\": [3, 7, 7], \"layers\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, \"stride\": 2, \"dilation\": 2, \"padding\": [2, 1, 1, 2], \"groups\": 3, \"activation\": \"tanh\"}]}", 2);
     check_model("conv dilation same width", "{\"input\": [2, 6, 6], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3, \"dilation\": [2, 1], \"padding\": [2, 1], \"activation\": \"sigmoid\"}]}", 2);
+    /* Small planes (under 2048 pixels: one product per channel group over a
+     * sample group) with over 1M col floats per sample: each of the 3
+     * samples is its own sample group, so dW accumulates across groups. */
+    /* 1x1 over a plane of 2048 pixels or more: the input is col, dcol is dx. */
+    check_model("conv pointwise", "{\"input\": [3, 46, 46], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 1, \"activation\": \"tanh\"}]}", 2);
+    check_model("conv small planes, sample groups", "{\"input\": [12, 44, 44], \"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 7, \"padding\": 3, \"groups\": 2}]}", 3);
 }
 
 /* The layer types with a backward beside the classics: a standalone

@@ -15,11 +15,12 @@
 
 #define FIXTURES "tests/fixtures/onnx/"
 
-/* The operators of issue 12, also the supported list passed to the reader. */
+/* The operators of issue 12 and Erf (issue 13: exported gelu), also the
+ * supported list passed to the reader. */
 static const char *const OPS[] = {
     "Conv", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
     "Tanh", "Softmax", "Add", "Mul", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool",
-    "Flatten", "Reshape", "Gemm", "MatMul", "Pad", "Constant", "Dropout", "Identity"};
+    "Flatten", "Reshape", "Gemm", "MatMul", "Pad", "Constant", "Dropout", "Identity", "Erf"};
 #define N_OPS (sizeof OPS / sizeof *OPS)
 
 static ft_onnx_limits issue12_limits(void)

@@ -410,9 +410,9 @@ static const struct {
     {SCRATCH(", 'lr_schedule': {'type': 'reduce_on_plateau', 'metric': 'train_mae'}"), CLASSES, 0,
      "lr_schedule.metric", "train_mae does not apply to a dataset with class labels", FT_EINVAL},
     {"{'dataset': 'ds_x', 'architecture': " ARCH_LINEAR(1) ", 'lr_schedule': {'type': 'reduce_on_plateau', "
-     "'metric': 'train_accuracy'}}",
-     REGRESSION, 0, "lr_schedule.metric", "train_accuracy does not apply to a dataset with numeric targets",
-     FT_EINVAL},
+     "'metric': 'train_accuracy'}}", REGRESSION, 0, "lr_schedule.metric", "train_accuracy does not apply", FT_EINVAL},
+    {"{'dataset': 'ds_x', 'architecture': " ARCH_LINEAR(1) ", 'validation': {'split': 0.2}, 'lr_schedule': {'type': "
+     "'reduce_on_plateau', 'metric': 'val_macro_recall'}}", REGRESSION, 0, "lr_schedule.metric", "recall does not apply", FT_EINVAL},
     {SCRATCH(", 'lr_schedule': {'type': 'reduce_on_plateau', 'metric': 'train_loss', 'factor': 1}"), CLASSES, 0,
      "lr_schedule.factor", "must be a number between", FT_EINVAL},
     {SCRATCH(", 'lr_schedule': {'type': 'reduce_on_plateau', 'metric': 'train_loss', 'patience': -1}"), CLASSES, 0,

@@ -1,9 +1,11 @@
 /* The training loop: learning, determinism, checkpoint/resume bit-identity,
  * the frozen-prefix cache, early stopping, divergence, regression metrics. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/train/batch.h"
 #include "core/train/train.h"
 #include "tests/unit/fixtures_util.h"
 #include "tests/unit/test.h"
@@ -420,6 +422,37 @@ static void test_early_stopping_restores_best(void)
     ft_dataset_free(ds);
 }
 
+/* val_macro_recall is each epoch's mean recall over the validation classes
+ * (summed over 2 shards: the model's own evaluation gives the same value),
+ * and early stopping watches it as a rise: with no rise counting, it stops
+ * after patience epochs past the first. */
+static void test_early_stopping_on_macro_recall(void)
+{
+    ft_dataset *ds = blobs_dataset(60, 3, 1), *val = blobs_dataset(31, 3, 3);
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_error err = {0};
+    ft_model *m = init_model(CNN, 77);
+    ft_train_config c = config(FT_OPT_SGD, 20);
+    c.threads = 2;
+    c.early_stopping = true;
+    snprintf(c.es_metric, sizeof c.es_metric, "val_macro_recall");
+    c.es_patience = 2;
+    c.es_min_delta = 2; /* a recall never rises by 2 */
+    ft_trainer *t = ft_trainer_new(m, ds, val, &pp, &c, &err);
+    CHECKF(t && ft_trainer_run(t, NULL, &err) == 0, "%s", err.msg);
+    CHECK(ft_trainer_stopped_early(t) && ft_trainer_epochs_done(t) == 3 && ft_trainer_best_epoch(t) == 1);
+    ft_eval_result r;
+    CHECKF(ft_evaluate(m, val, &pp, c.loss, c.huber_delta, 7, 1, &r, &err) == 0, "%s", err.msg);
+    double want = ft_macro_recall(r.confusion, r.classes), got = ft_trainer_history(t)[2].val_macro_recall;
+    CHECKF(fabs(got - want) < 1e-12 && want >= 0 && want <= 1, "val_macro_recall %g, evaluation %g", got, want);
+    ft_eval_result_free(&r);
+    ft_trainer_free(t);
+    ft_model_free(m);
+    ft_dataset_free(ds);
+    ft_dataset_free(val);
+}
+
 /* A regression with a learning rate far too high blows up: the job fails
  * with a message that names the learning rate, instead of saving NaNs. */
 static void test_divergence_is_an_error(void)
@@ -534,6 +567,7 @@ int main(void)
     RUN(test_phase_numbering_and_note);
     RUN(test_feature_cache_equivalent);
     RUN(test_early_stopping_restores_best);
+    RUN(test_early_stopping_on_macro_recall);
     RUN(test_divergence_is_an_error);
     RUN(test_regression);
     return TEST_SUMMARY();
