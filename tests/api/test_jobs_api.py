@@ -333,7 +333,8 @@ def test_metrics_json_and_csv():
     check(page["object"] == "list" and page["has_more"] is False, "%r" % page)
     rows = page["data"]
     check([row["epoch"] for row in rows] == [1, 2, 3], "one row per epoch: %r" % rows)
-    keys = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_second", "lr"]
+    keys = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_recall", "seconds",
+            "samples_per_second", "lr"]
     check(all(set(keys) <= set(row) for row in rows), "keys %r" % rows[0])
     check(job["metrics"]["epoch"] == 3 and abs(job["metrics"]["val_loss"] - rows[-1]["val_loss"]) < 1e-9,
           "latest metrics on the job")
