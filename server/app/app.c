@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "core/data/parse_helpers.h"
 #include "core/nn/model.h"
+#include "core/util/entropy.h"
 
 void ft_app_dataset_path(const ft_app *app, const char *id, char *out, size_t n)
 {
@@ -26,16 +26,12 @@ void ft_app_checkpoint_path(const ft_app *app, const char *id, char *out, size_t
 
 void ft_app_new_id(const char *prefix, char *out, size_t n)
 {
-    unsigned char r[12];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t k = getrandom(r + got, sizeof r - got, 0);
-        if (k > 0)
-            got += (size_t)k;
-    }
     char hex[25];
-    for (int i = 0; i < 12; i++)
-        snprintf(hex + 2 * i, 3, "%02x", r[i]);
+    ft_error err = {0};
+    /* getrandom only fails if the kernel has no entropy source at all:
+     * keep asking, as an id cannot be made up. */
+    while (ft_random_hex(hex, 12, &err) != 0)
+        ;
     snprintf(out, n, "%s_%s", prefix, hex);
 }
 
