@@ -65,6 +65,15 @@ static int insert_body(ft_db_conn *c, void *ctx, ft_error *err)
     return rc;
 }
 
+/* After a lost COMMIT: a sweep with the new id is this insert's, with all
+ * of its jobs (sweep ids are made fresh for each request, and a taken one
+ * fails the insert before its commit). */
+static int inserted(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    const new_sweep *n = ctx;
+    return ft_db_has(c, &ft_db_sweeps, json_string_value(json_object_get(n->sweep, "id")), err);
+}
+
 int ft_store_sweep_insert(ft_store *s, const json_t *sweep, const json_t *jobs, ft_error *err)
 {
     if (!json_is_string(json_object_get(sweep, "id")))
@@ -72,7 +81,7 @@ int ft_store_sweep_insert(ft_store *s, const json_t *sweep, const json_t *jobs, 
     if (!json_is_array(jobs) || json_array_size(jobs) == 0)
         return ft_fail(err, FT_EINVAL, "jobs", "a sweep needs at least one job");
     new_sweep n = {sweep, jobs};
-    return ft_db_transact(s, insert_body, &n, err) < 0 ? -1 : 0;
+    return ft_db_transact_checked(s, insert_body, inserted, &n, err) < 0 ? -1 : 0;
 }
 
 json_t *ft_store_sweep_get(ft_store *s, const char *id, ft_error *err)

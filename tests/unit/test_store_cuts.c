@@ -2,7 +2,7 @@
  * transaction: by the server (pg_terminate_backend), from a trigger in the
  * middle of a transaction or at its COMMIT, and by a relay that passes the
  * COMMIT on and cuts the session before the answer comes back. Claims,
- * submits, events, heartbeats and successes must each happen once, and
+ * submits, sweeps, events, heartbeats and successes must each happen once, and
  * their callers must not see a cut that the store could settle. SQLite
  * loses no connection: there is nothing to test on it. */
 #include "server/store/store_db.h"
@@ -217,6 +217,40 @@ static void test_heartbeat_through_cuts(fixture *fx)
     both_cuts(fx, heartbeat_through_a_cut);
 }
 
+/* A sweep of two jobs (ft_store_sweep_insert's arguments). */
+static json_t *two_job_sweep(json_t **jobs)
+{
+    *jobs = json_pack("[{ss s{ss}} {ss s{ss}}]", "id", "job_1", "spec", "dataset", "ds_a", "id", "job_2", "spec",
+                      "dataset", "ds_a");
+    return json_pack("{ss}", "id", "swp_1");
+}
+
+/* The sweep's row and the two jobs on it, and nothing else, exist. */
+static int sweep_once(fixture *fx)
+{
+    return holds(fx, "(SELECT count(*) FROM sweeps) = 1 AND (SELECT count(*) FROM jobs) = 2 AND "
+                     "(SELECT count(*) FROM jobs WHERE sweep_id = 'swp_1') = 2");
+}
+
+/* A sweep's jobs are inserted after its row: a cut of the second job's
+ * insert is mid-transaction. The sweep and its jobs are queued once. */
+static void sweep_through_a_cut(fixture *fx, bool at_commit)
+{
+    CHECK(cut_on(fx, "AFTER INSERT ON jobs", "WHEN (NEW.id = 'job_2')", at_commit, 1) == 0);
+    json_t *jobs, *sweep = two_job_sweep(&jobs);
+    ft_error err = {0};
+    CHECKF(ft_store_sweep_insert(fx->s, sweep, jobs, &err) == 0, "%s", err.msg);
+    CHECK(tried(fx, 2) == 0);
+    CHECK(sweep_once(fx) == 0);
+    json_decref(jobs);
+    json_decref(sweep);
+}
+
+static void test_sweep_through_cuts(fixture *fx)
+{
+    both_cuts(fx, sweep_through_a_cut);
+}
+
 /* ---- a COMMIT that happened, its answer lost ---- */
 
 /* A store of fx's database reached through relay r (started here). */
@@ -247,7 +281,8 @@ static void arm(pg_relay *r)
 /* Each operation commits, its answer is lost, and the store finds out
  * that it happened: a submit is not queued twice (nor refused because its
  * id exists), a claim keeps its job (no second attempt, the job held),
- * an event is not doubled, a heartbeat reports the lease held. */
+ * an event is not doubled, a heartbeat reports the lease held, a sweep is
+ * queued once with its jobs. */
 static void test_commit_answer_lost(fixture *fx)
 {
     pg_relay r;
@@ -276,6 +311,15 @@ static void test_commit_answer_lost(fixture *fx)
     arm(&r);
     CHECKF(ft_store_job_heartbeat(s, c.id, c.lease, 60, &err) == 1, "%s", err.msg);
     CHECK(atomic_load(&r.cuts) == 4);
+
+    CHECK(fx_sql(fx, "DELETE FROM jobs") == 0);
+    json_t *jobs, *sweep = two_job_sweep(&jobs);
+    arm(&r);
+    CHECKF(ft_store_sweep_insert(s, sweep, jobs, &err) == 0, "%s", err.msg);
+    CHECK(atomic_load(&r.cuts) == 5);
+    CHECK(sweep_once(fx) == 0);
+    json_decref(jobs);
+    json_decref(sweep);
 
     ft_claim_free(&again);
     ft_claim_free(&c);
@@ -316,6 +360,7 @@ int main(void)
     RUN_STORE(test_submit_through_cuts);
     RUN_STORE(test_event_through_cuts);
     RUN_STORE(test_heartbeat_through_cuts);
+    RUN_STORE(test_sweep_through_cuts);
     RUN_STORE(test_commit_answer_lost);
     RUN_STORE(test_cancel_answer_lost_is_reported);
     return TEST_SUMMARY();
