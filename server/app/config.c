@@ -65,6 +65,7 @@ static const option options[] = {
     {"webhook-max-age", INT(webhook_max_age), 1, 2592000, "seconds after its event past which a webhook delivery is given up as failed (default 86400)"},
     {"webhook-connect-timeout", INT(webhook_connect_timeout), 1, 300, "webhook connect timeout, seconds (default 5)"},
     {"webhook-timeout", INT(webhook_timeout), 1, 600, "webhook attempt timeout, whole request, seconds (default 10)"},
+    {"webhook-senders", INT(webhook_senders), 1, 64, "webhook deliveries this process sends at once, so that a slow endpoint holds up only one of them (default 4)"},
     {"port-file", STR(port_file), 0, 0, "write the bound port to this file once listening"},
 };
 #define NOPTIONS (sizeof options / sizeof *options)
@@ -99,6 +100,7 @@ static void defaults(ft_config *c)
     c->webhook_max_age = 86400;
     c->webhook_connect_timeout = 5;
     c->webhook_timeout = 10;
+    c->webhook_senders = 4;
 }
 
 int ft_config_parse_size(const char *s, size_t *out)

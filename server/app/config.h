@@ -55,6 +55,7 @@ typedef struct {
     int webhook_max_age;         /* --webhook-max-age: seconds after the event past which a delivery fails (default 86400) */
     int webhook_connect_timeout; /* --webhook-connect-timeout seconds (default 5) */
     int webhook_timeout;         /* --webhook-timeout: a whole attempt, seconds (default 10) */
+    int webhook_senders;         /* --webhook-senders: deliveries in flight at once per process (default 4) */
     char port_file[4096];        /* --port-file: write the bound port here (tests) */
 } ft_config;
 

@@ -1,6 +1,8 @@
-/* The dispatcher: one thread per process (every role) that takes due
- * deliveries from the store's outbox, POSTs them signed, and records each
- * attempt. A failed attempt is retried after --webhook-retry-base ms,
+/* The dispatcher: --webhook-senders threads per process (every role) that
+ * take due deliveries from the store's outbox, POST them signed, and record
+ * each attempt. Each sender holds one delivery at a time under its lease,
+ * so an endpoint that is slow to answer holds up one sender, not the
+ * others' deliveries. A failed attempt is retried after --webhook-retry-base ms,
  * doubling each time up to --webhook-retry-cap, until --webhook-max-age
  * after the event, when the delivery is marked failed. */
 #include "server/webhooks/webhooks.h"
@@ -28,8 +30,9 @@
 
 struct ft_webhooks {
     ft_app *app;
-    pthread_t thread;
+    int senders;        /* threads started */
     atomic_bool stop;
+    pthread_t thread[]; /* the senders */
 };
 
 static int64_t now_ms(void)
@@ -216,15 +219,19 @@ ft_webhooks *ft_webhooks_start(ft_app *app, ft_error *err)
         ft_fail(err, FT_EIO, NULL, "cannot initialise libcurl");
         return NULL;
     }
-    ft_webhooks *w = calloc(1, sizeof *w);
+    int want = app->cfg.webhook_senders;
+    ft_webhooks *w = calloc(1, sizeof *w + (size_t)want * sizeof w->thread[0]);
     if (!w) {
+        curl_global_cleanup();
         ft_fail(err, FT_ENOMEM, NULL, "out of memory starting the webhook dispatcher");
         return NULL;
     }
     w->app = app;
-    if (pthread_create(&w->thread, NULL, run, w) != 0) {
-        free(w);
-        ft_fail(err, FT_EIO, NULL, "cannot start the webhook dispatcher thread");
+    while (w->senders < want && pthread_create(&w->thread[w->senders], NULL, run, w) == 0)
+        w->senders++;
+    if (w->senders < want) {
+        ft_fail(err, FT_EIO, NULL, "cannot start webhook sender thread %d of %d", w->senders + 1, want);
+        ft_webhooks_stop(w);
         return NULL;
     }
     return w;
@@ -236,7 +243,8 @@ void ft_webhooks_stop(ft_webhooks *w)
         return;
     atomic_store(&w->stop, true);
     ft_app_notify(w->app);
-    pthread_join(w->thread, NULL);
+    for (int i = 0; i < w->senders; i++)
+        pthread_join(w->thread[i], NULL);
     free(w);
     curl_global_cleanup();
 }

@@ -76,10 +76,11 @@ int ft_webhook_fields(const json_t *body, const char *param, bool allow_private,
 
 typedef struct ft_webhooks ft_webhooks;
 
-/* Start the dispatcher thread for app (any role): it delivers due rows of
- * the outbox, wakes on the app's change signal (a job ended here, or in
- * another process through the store's announcements) and polls at least
- * every few seconds for retries that fall due. */
+/* Start the dispatcher for app (any role): --webhook-senders threads that
+ * each deliver due rows of the outbox one at a time, wake on the app's
+ * change signal (a job ended here, or in another process through the
+ * store's announcements) and poll at least every few seconds for retries
+ * that fall due. */
 ft_webhooks *ft_webhooks_start(ft_app *app, ft_error *err);
 /* Stop and join it (NULL is fine); an attempt in flight is cut short and
  * stays pending, to be sent again. */

@@ -28,10 +28,11 @@ dataset = None
 
 class Receiver:
     """An endpoint on 127.0.0.1 that records each POST (headers, body) and
-    answers the next of `statuses`, then 200."""
+    answers the next of `statuses`, then 200; with `hold`, it answers only
+    once that threading.Event is set."""
 
-    def __init__(self, statuses=(), port=0):
-        self.calls, self.statuses = [], list(statuses)
+    def __init__(self, statuses=(), port=0, hold=None):
+        self.calls, self.statuses, self.answered = [], list(statuses), 0
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -39,11 +40,14 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.calls.append((dict((k.lower(), v) for k, v in self.headers.items()), body))
                 status = outer.statuses.pop(0) if outer.statuses else 200
+                if hold:
+                    hold.wait(120)
                 reply = b"nope" if status >= 300 else b"thanks"
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
+                outer.answered += 1
 
             def log_message(self, *args):
                 pass
@@ -268,6 +272,30 @@ def test_fails_three_times_then_delivered_on_the_fourth():
     finally:
         server.delete("/v1/webhooks/" + hook["id"])
         rx.close()
+
+
+def test_slow_endpoint_holds_up_only_its_own_delivery():
+    """One endpoint takes its time to answer (within --webhook-timeout);
+    another endpoint's event is delivered meanwhile, by another sender."""
+    srv = Server("--webhook-allow-private", "--webhook-timeout", "100", "--webhook-senders", "2")
+    release = threading.Event()
+    slow, fast = Receiver(hold=release), Receiver()
+    try:
+        ds = upload_fashion(srv, 64)
+        register(srv, slow.url, events=["job.succeeded"])
+        register(srv, fast.url, events=["job.failed"])
+        srv.wait_job(tiny_job(srv, ds)["id"], timeout=120)
+        slow.wait(1)
+        srv.wait_job(failing_job(srv)["id"], timeout=120)
+        fast.wait(1, timeout=30)
+        check(slow.answered == 0, "the slow endpoint is still being waited for")
+        release.set()
+        wait_for(lambda: slow.answered == 1, what="the slow endpoint's answer")
+    finally:
+        release.set()
+        srv.close()
+        slow.close()
+        fast.close()
 
 
 def test_pending_delivery_survives_kill9():
