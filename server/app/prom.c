@@ -49,6 +49,8 @@ struct ft_prom {
     } jobs_done[8];
     int njobs_done;
     histogram job_seconds;
+    uint64_t webhook_attempts[FT_WEBHOOK_OUTCOMES];
+    histogram webhook_seconds;
     double worker_rate[FT_MAX_WORKERS];
 };
 
@@ -127,6 +129,16 @@ void ft_prom_job_finished(ft_prom *p, const char *status, double seconds)
     if (i < p->njobs_done)
         p->jobs_done[i].n++;
     observe(&p->job_seconds, job_buckets, seconds);
+    pthread_mutex_unlock(&p->lock);
+}
+
+const char *const ft_webhook_outcomes[FT_WEBHOOK_OUTCOMES] = {"delivered", "retry", "failed"};
+
+void ft_prom_webhook_attempt(ft_prom *p, ft_webhook_outcome outcome, double seconds)
+{
+    pthread_mutex_lock(&p->lock);
+    p->webhook_attempts[outcome]++;
+    observe(&p->webhook_seconds, req_buckets, seconds);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -215,6 +227,13 @@ static void put_store_figures(text *t, ft_app *app)
     for (size_t i = 0; i < 5; i++)
         put(t, "finetuned_jobs{status=\"%s\"} %lld\n", statuses[i],
             (long long)json_integer_value(json_object_get(jobs, statuses[i])));
+    static const char *const delivery_statuses[] = {"pending", "delivered", "failed"};
+    json_t *deliveries = json_object_get(s, "webhook_deliveries");
+    put(t, "# HELP finetuned_webhook_deliveries Webhook deliveries in the outbox by status (pending: not yet "
+           "delivered, retries included).\n# TYPE finetuned_webhook_deliveries gauge\n");
+    for (size_t i = 0; i < 3; i++)
+        put(t, "finetuned_webhook_deliveries{status=\"%s\"} %lld\n", delivery_statuses[i],
+            (long long)json_integer_value(json_object_get(deliveries, delivery_statuses[i])));
     put(t, "# HELP finetuned_queue_depth Jobs waiting for a worker.\n# TYPE finetuned_queue_depth gauge\n");
     put(t, "finetuned_queue_depth %lld\n", (long long)json_integer_value(json_object_get(jobs, "queued")));
     const char *kinds[] = {"datasets", "models"};
@@ -327,6 +346,14 @@ char *ft_prom_render(ft_prom *p, ft_app *app, size_t *len)
     put(&t, "# HELP finetuned_job_duration_seconds Wall time of jobs this process ran to the end.\n"
             "# TYPE finetuned_job_duration_seconds histogram\n");
     put_histogram(&t, "finetuned_job_duration_seconds", "", &p->job_seconds, job_buckets);
+    put(&t, "# HELP finetuned_webhook_attempts_total Webhook delivery attempts this process made, by outcome "
+            "(retry: failed, to be tried again; failed: given up).\n# TYPE finetuned_webhook_attempts_total counter\n");
+    for (int i = 0; i < FT_WEBHOOK_OUTCOMES; i++)
+        put(&t, "finetuned_webhook_attempts_total{outcome=\"%s\"} %llu\n", ft_webhook_outcomes[i],
+            (unsigned long long)p->webhook_attempts[i]);
+    put(&t, "# HELP finetuned_webhook_attempt_duration_seconds Time of this process's webhook delivery attempts.\n"
+            "# TYPE finetuned_webhook_attempt_duration_seconds histogram\n");
+    put_histogram(&t, "finetuned_webhook_attempt_duration_seconds", "", &p->webhook_seconds, req_buckets);
     pthread_mutex_unlock(&p->lock);
     /* Running = jobs holding a worker here, whatever phase they are in
      * (loading data, building the feature cache, testing): a throughput of

@@ -270,8 +270,9 @@ int ft_store_sweep_cancel(ft_store *s, const char *id, ft_error *err);
  * This is the one place where a sweep becomes complete. */
 int ft_store_sweep_settle(ft_store *s, const char *job_id, char sweep_id[64], ft_error *err);
 
-/* Figures for /metrics: {"jobs": {status: count, ...}, "datasets": {"count",
- * "bytes"}, "models": {"count", "bytes"}}. */
+/* Figures for /metrics: {"jobs": {status: count, ...}, "webhook_deliveries":
+ * {status: count, ...}, "datasets": {"count", "bytes"}, "models": {"count",
+ * "bytes"}}. */
 json_t *ft_store_stats(ft_store *s, ft_error *err);
 
 /* Ids of every dataset and model row, for the start-up orphan sweep. */

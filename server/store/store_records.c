@@ -347,43 +347,52 @@ static json_t *collect_ids(ft_db_rows *r, ft_error *err)
     return ids;
 }
 
-static json_t *job_counts(ft_store *s, ft_error *err)
+static const char *const delivery_statuses[] = {"pending", "delivered", "failed"};
+
+/* The rows of table by status: {status: count} with each of the n
+ * statuses present (0 when none). */
+static json_t *status_counts(ft_store *s, const char *table, const char *const *statuses, size_t n, ft_error *err)
 {
-    json_t *jobs = json_object();
-    int rc = jobs ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < FT_NSTATUS; i++)
-        rc = json_object_set_new(jobs, job_statuses[i], json_integer(0));
+    json_t *counts = json_object();
+    int rc = counts ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = json_object_set_new(counts, statuses[i], json_integer(0));
     if (rc != 0) {
-        json_decref(jobs);
+        json_decref(counts);
         ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         return NULL;
     }
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT status, COUNT(*) FROM %s GROUP BY status", table);
     ft_db_conn *c = ft_db_acquire(s, err);
-    ft_db_rows *r = c ? ft_db_query(c, "SELECT status, COUNT(*) FROM jobs GROUP BY status", err, "") : NULL;
+    ft_db_rows *r = c ? ft_db_query(c, sql, err, "") : NULL;
     rc = r ? 0 : -1;
     while (rc == 0 && (rc = ft_db_next(r, err)) == 1)
-        rc = json_object_set_new(jobs, ft_db_text(r, 0), json_integer(ft_db_int(r, 1))) == 0
+        rc = json_object_set_new(counts, ft_db_text(r, 0), json_integer(ft_db_int(r, 1))) == 0
                  ? 0 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     ft_db_done(r);
     ft_db_release(c);
     if (rc != 0) {
-        json_decref(jobs);
+        json_decref(counts);
         return NULL;
     }
-    return jobs;
+    return counts;
 }
 
 json_t *ft_store_stats(ft_store *s, ft_error *err)
 {
-    json_t *jobs = job_counts(s, err);
-    if (!jobs)
-        return NULL;
-    json_t *out = json_object();
-    if (out && json_object_set_new(out, "jobs", jobs) != 0) {
+    json_t *jobs = status_counts(s, "jobs", job_statuses, FT_NSTATUS, err);
+    json_t *deliveries = jobs ? status_counts(s, "webhook_deliveries", delivery_statuses, 3, err) : NULL;
+    json_t *out = NULL;
+    if (deliveries && (!(out = json_object()) || json_object_set(out, "jobs", jobs) != 0 ||
+                       json_object_set(out, "webhook_deliveries", deliveries) != 0)) {
         json_decref(out);
         out = NULL;
+        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     }
-    return per_file_kind(s, "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM %s", collect_counts, out, err);
+    json_decref(jobs);
+    json_decref(deliveries);
+    return out ? per_file_kind(s, "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM %s", collect_counts, out, err) : NULL;
 }
 
 json_t *ft_store_all_file_ids(ft_store *s, ft_error *err)

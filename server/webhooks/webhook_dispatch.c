@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "server/app/prom.h"
 #include "server/app/version.h"
 
 /* The longest sleep between looks at the outbox: wake-ups come with every
@@ -163,10 +164,12 @@ static void attempt(ft_webhooks *w, const ft_delivery *d)
     ft_error err = {0};
     if (ft_store_delivery_record(w->app->store, d, &a, &err) < 0)
         ft_app_log(w->app, "webhook_error", "delivery", d->id, "error", err.msg, NULL);
+    ft_webhook_outcome outcome = a.delivered ? FT_WEBHOOK_DELIVERED : a.next_attempt_ms ? FT_WEBHOOK_RETRY : FT_WEBHOOK_FAILED;
+    ft_prom_webhook_attempt(w->app->prom, outcome, (double)a.duration_ms / 1000.0);
     char status[16];
     snprintf(status, sizeof status, "%d", a.http_status);
     ft_app_log(w->app, "webhook_attempt", "delivery", d->id, "endpoint", d->endpoint, "status", status, "outcome",
-               a.delivered ? "delivered" : a.next_attempt_ms ? "retry" : "failed", NULL);
+               ft_webhook_outcomes[outcome], NULL);
 }
 
 /* Send what is due, then return how long to sleep (at most

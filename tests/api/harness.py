@@ -11,6 +11,7 @@ import gzip
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -514,6 +515,42 @@ def cancel_and_wait(server, job_id, timeout=60):
     """Cancel a job (if it is still active) and wait for its terminal status."""
     server.post("/v1/jobs/%s/cancel" % job_id)
     return server.wait_job(job_id, timeout=timeout)
+
+
+def parse_metrics(text):
+    """{family: {"type": t, "samples": [(name, {labels}, value)]}} of an exposition."""
+    families, types = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            types[name] = kind
+            families.setdefault(name, {"type": kind, "samples": []})
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        check(m, "unparsable sample line: %r" % line)
+        name, labels = m.group(1), dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        family = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and types.get(name[:-len(suffix)]) == "histogram":
+                family = name[:-len(suffix)]
+        families.setdefault(family, {"type": types.get(family), "samples": []})
+        families[family]["samples"].append((name, labels, float(m.group(4))))
+    return families
+
+
+def value(families, name, **labels):
+    """The sample name{labels} of parse_metrics's families."""
+    family = families.get(name)
+    for suffix in ("_bucket", "_sum", "_count"):
+        if family is None and name.endswith(suffix):
+            family = families.get(name[:-len(suffix)])
+    check(family is not None, "metric family %s missing" % name)
+    for sample, lab, v in family["samples"]:
+        if sample == name and all(lab.get(k) == w for k, w in labels.items()):
+            return v
+    raise AssertionError("no sample %s%r in %r" % (name, labels, family["samples"][:10]))
 
 
 def check(cond, message="check failed"):

@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 
-from harness import Server, check, main, wait_for
+from harness import Server, check, main, parse_metrics, value, wait_for
 
 server = None
 S = {}
@@ -19,41 +19,6 @@ CSV = "x1,x2,label\n" + "".join("%.3f,%.3f,%s\n" % (i / 40, (i * 7 % 40) / 40, "
                                   for i in range(40))
 MLP = {"input": [2], "layers": [{"type": "dense", "units": 8, "activation": "relu"},
                                 {"type": "dense", "units": 2, "activation": "softmax"}]}
-
-
-def parse_metrics(text):
-    """{family: {"type": t, "samples": [(name, {labels}, value)]}} of an exposition."""
-    families, types = {}, {}
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ", 3)
-            types[name] = kind
-            families.setdefault(name, {"type": kind, "samples": []})
-            continue
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
-        check(m, "unparsable sample line: %r" % line)
-        name, labels = m.group(1), dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        family = name
-        for suffix in ("_bucket", "_sum", "_count"):
-            if name.endswith(suffix) and types.get(name[:-len(suffix)]) == "histogram":
-                family = name[:-len(suffix)]
-        families.setdefault(family, {"type": types.get(family), "samples": []})
-        families[family]["samples"].append((name, labels, float(m.group(4))))
-    return families
-
-
-def value(families, name, **labels):
-    family = families.get(name)
-    for suffix in ("_bucket", "_sum", "_count"):
-        if family is None and name.endswith(suffix):
-            family = families.get(name[:-len(suffix)])
-    check(family is not None, "metric family %s missing" % name)
-    for sample, lab, v in family["samples"]:
-        if sample == name and all(lab.get(k) == w for k, w in labels.items()):
-            return v
-    raise AssertionError("no sample %s%r in %r" % (name, labels, family["samples"][:10]))
 
 
 def setup():

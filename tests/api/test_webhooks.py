@@ -15,8 +15,8 @@ import socket
 import subprocess
 import threading
 
-from harness import (ROOT, Server, cancel_and_wait, check, expect_error, main, mlp_architecture, postgres_only,
-                     start_long_job, submit, upload_fashion, wait_for)
+from harness import (ROOT, Server, cancel_and_wait, check, expect_error, main, mlp_architecture, parse_metrics,
+                     postgres_only, start_long_job, submit, upload_fashion, value, wait_for)
 
 FAST = ["--webhook-retry-base", "50", "--webhook-retry-cap", "1", "--webhook-connect-timeout", "1",
         "--webhook-timeout", "2"]
@@ -130,6 +130,15 @@ def deliveries(srv, hook_id):
     resp = srv.get("/v1/webhooks/%s/deliveries" % hook_id)
     check(resp.status == 200, "deliveries: %r" % resp)
     return resp.json()["data"]
+
+
+def webhook_metrics(srv):
+    """This process's attempts by outcome, its attempt-time count, and the
+    outbox by status, from /metrics."""
+    f = parse_metrics(srv.get("/metrics").body.decode())
+    return ({o: value(f, "finetuned_webhook_attempts_total", outcome=o) for o in ("delivered", "retry", "failed")},
+            value(f, "finetuned_webhook_attempt_duration_seconds_count"),
+            {s: value(f, "finetuned_webhook_deliveries", status=s) for s in ("pending", "delivered", "failed")})
 
 
 def setup():
@@ -253,6 +262,7 @@ def test_sweep_completed_is_sent_once_with_the_counts():
 def test_fails_three_times_then_delivered_on_the_fourth():
     rx = Receiver(statuses=[500, 500, 503])
     hook = register(server, rx.url, events=["job.succeeded"])
+    attempts_before, _, _ = webhook_metrics(server)
     try:
         job = tiny_job(server)
         server.wait_job(job["id"], timeout=120)
@@ -269,6 +279,10 @@ def test_fails_three_times_then_delivered_on_the_fourth():
         starts = [a["started_at_ms"] for a in d["attempts"]]
         gaps = [b - a for a, b in zip(starts, starts[1:])]
         check(gaps[0] >= 50 and gaps[1] >= 100 and gaps[2] >= 200, "backoff 50, 100, 200 ms: gaps %r" % gaps)
+        attempts, _, _ = webhook_metrics(server)
+        check(attempts["retry"] - attempts_before["retry"] >= 3 and
+              attempts["delivered"] - attempts_before["delivered"] >= 1,
+              "attempts in /metrics: %r, before %r" % (attempts, attempts_before))
     finally:
         server.delete("/v1/webhooks/" + hook["id"])
         rx.close()
@@ -291,6 +305,12 @@ def test_slow_endpoint_holds_up_only_its_own_delivery():
         check(slow.answered == 0, "the slow endpoint is still being waited for")
         release.set()
         wait_for(lambda: slow.answered == 1, what="the slow endpoint's answer")
+        # Both are recorded: in this process's counters and in the outbox.
+        attempts, timed, outbox = wait_for(lambda: (lambda m: m if m[2]["delivered"] == 2 else None)(
+            webhook_metrics(srv)), what="both deliveries recorded in /metrics")
+        check(attempts == {"delivered": 2, "retry": 0, "failed": 0} and timed == 2, (attempts, timed))
+        check(outbox == {"pending": 0, "delivered": 2, "failed": 0}, outbox)
+        check(len(fast.calls) == 1 and len(slow.calls) == 1, "one call each: %d, %d" % (len(fast.calls), len(slow.calls)))
     finally:
         release.set()
         srv.close()
