@@ -65,6 +65,12 @@ json_t *ft_route_job(ft_app *app, ft_req *r);
 bool ft_route_create(ft_app *app, ft_req *r, const ft_resource *res, json_t *obj, const char *path);
 /* An upload option: the query argument, or else the plain multipart field. */
 const char *ft_route_option(ft_req *r, const char *key);
+/* Room for a request's hash (16 hex digits). */
+#define FT_REQUEST_HASH 17
+/* A create's Idempotency-Key (*key, NULL without one) and the hash of its
+ * JSON body that a replay must match. False after a 400 for a key that is
+ * empty or longer than 255 bytes. */
+bool ft_route_idempotency(ft_req *r, const char **key, char hash[FT_REQUEST_HASH]);
 /* Reply to a refused job spec (ft_job_check_stored's err and code): 422. */
 void ft_reply_check_error(ft_req *r, const ft_error *err, const char *code);
 /* Cancel job id as POST /v1/jobs/{id}/cancel does (a queued job at once, a

@@ -11,14 +11,20 @@
 #include "server/sweeps/sweep.h"
 #include "server/worker/worker.h"
 
-static void request_hash(const json_t *body, char *out, size_t n)
+bool ft_route_idempotency(ft_req *r, const char **key, char hash[FT_REQUEST_HASH])
 {
-    char *s = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    char *s = json_dumps(ft_req_json(r), JSON_COMPACT | JSON_SORT_KEYS);
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (const char *c = s ? s : ""; *c; c++)
         h = (h ^ (unsigned char)*c) * 1099511628211ULL;
     free(s);
-    snprintf(out, n, "%016llx", (unsigned long long)h);
+    snprintf(hash, FT_REQUEST_HASH, "%016llx", (unsigned long long)h);
+    *key = ft_req_header(r, "Idempotency-Key");
+    if (*key && (strlen(*key) == 0 || strlen(*key) > 255)) {
+        ft_reply_error(r, 400, "invalid_idempotency_key", "Idempotency-Key", "Idempotency-Key must be 1 to 255 characters");
+        return false;
+    }
+    return true;
 }
 
 void ft_reply_check_error(ft_req *r, const ft_error *err, const char *code)
@@ -40,9 +46,11 @@ void ft_route_job_create(ft_app *app, ft_req *r)
         goto done;
     }
 
-    char id[64], hash[32];
+    char id[64], hash[FT_REQUEST_HASH];
+    const char *key;
+    if (!ft_route_idempotency(r, &key, hash))
+        goto done;
     ft_app_new_id("job", id, sizeof id);
-    request_hash(ft_req_json(r), hash, sizeof hash);
     json_t *obj = ft_job_object(&spec, id, warnings, app->cfg.max_attempts);
     /* The job's own endpoint is inserted with the job, in one transaction. */
     json_t *fields = json_object_get(spec.json, "webhook");
@@ -52,12 +60,6 @@ void ft_route_job_create(ft_app *app, ft_req *r)
     }
     if (hook)
         json_object_set(obj, "webhook", hook);
-    const char *key = ft_req_header(r, "Idempotency-Key");
-    if (key && (strlen(key) == 0 || strlen(key) > 255)) {
-        json_decref(obj);
-        ft_reply_error(r, 400, "invalid_idempotency_key", "Idempotency-Key", "Idempotency-Key must be 1 to 255 characters");
-        goto done;
-    }
     int rc = ft_store_job_insert(app->store, obj, key, hash, &existing, &err);
     json_decref(obj);
     if (rc != 0) {

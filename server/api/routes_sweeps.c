@@ -91,7 +91,11 @@ void ft_route_sweep_create(ft_app *app, ft_req *r)
         ft_reply_ft_error(r, &err, 422);
         return;
     }
-    json_t *jobs = json_array(), *variants = json_array(), *sweep = NULL;
+    json_t *jobs = json_array(), *variants = json_array(), *sweep = NULL, *existing = NULL;
+    const char *key;
+    char hash[FT_REQUEST_HASH];
+    if (!ft_route_idempotency(r, &key, hash))
+        goto done;
     size_t nv = json_array_size(plan.variants), i;
     json_t *v;
     json_array_foreach(plan.variants, i, v) {
@@ -110,16 +114,22 @@ void ft_route_sweep_create(ft_app *app, ft_req *r)
     sweep = json_pack("{s:s, s:O, s:O, s:O, s:O, s:s, s:b, s:O}", "id", id, "name", name ? name : json_null(), "spec",
                       json_object_get(body, "spec"), "grid", json_object_get(body, "grid"), "seeds", plan.seeds,
                       "metric", plan.metric, "higher_is_better", plan.higher_better, "variants", variants);
-    if (!sweep || ft_store_sweep_insert(app->store, sweep, jobs, &err) != 0) {
+    if (!sweep || ft_store_sweep_insert(app->store, sweep, jobs, key, hash, &existing, &err) != 0) {
         if (!sweep)
             ft_fail(&err, FT_ENOMEM, NULL, "out of memory");
         ft_reply_ft_error(r, &err, 409);
+        goto done;
+    }
+    if (existing) {
+        ft_reply_header(r, "Idempotent-Replayed", "true");
+        reply_sweep(app, r, json_string_value(json_object_get(existing, "id")), 200);
         goto done;
     }
     ft_app_log(app, "sweep_queued", "sweep", id, "request_id", ft_req_id(r), NULL);
     ft_workers_wake(app->workers);
     reply_sweep(app, r, id, 201);
 done:
+    json_decref(existing);
     json_decref(sweep);
     json_decref(variants);
     json_decref(jobs);

@@ -251,8 +251,12 @@ int ft_store_delivery_next_due(ft_store *s, int64_t *due_ms, ft_error *err);
 /* Insert a sweep and all of its jobs in one transaction, so a sweep is
  * never half-queued. `sweep` holds id, name, spec, grid, seeds, metric and
  * variants; `jobs` is an array of job rows as for ft_store_job_insert, each
- * of which gets the sweep's id as sweep_id. */
-int ft_store_sweep_insert(ft_store *s, const json_t *sweep, const json_t *jobs, ft_error *err);
+ * of which gets the sweep's id as sweep_id. With idempotency_key, as for
+ * ft_store_job_insert: a key used before with the same request_hash
+ * inserts nothing and gives that sweep in *existing; with another hash it
+ * is refused (FT_EINVAL naming Idempotency-Key). */
+int ft_store_sweep_insert(ft_store *s, const json_t *sweep, const json_t *jobs, const char *idempotency_key,
+                          const char *request_hash, json_t **existing, ft_error *err);
 /* The sweep object: the stored fields plus status ("running" while a job is
  * queued or running, then "completed", or "cancelled" after a cancel),
  * progress {"total", "done"}, completed_at and cancelled_at. */

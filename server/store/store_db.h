@@ -263,6 +263,14 @@ extern const ft_db_kind ft_db_datasets, ft_db_models, ft_db_jobs, ft_db_webhooks
 json_t *ft_db_get(ft_db_conn *c, const ft_db_kind *k, const char *id, ft_error *err);
 /* 1 if a row of k has id, 0 if none, -1 on error. */
 int ft_db_has(ft_db_conn *c, const ft_db_kind *k, const char *id, ft_error *err);
+/* Look an idempotency key up among k's rows (jobs, sweeps), inside the
+ * insert's transaction and after the key's lock, so two requests with one
+ * key cannot both see it unused: 1 if it was used with the same request
+ * hash (*existing, when not NULL, gets that row's object), 0 if unused,
+ * -1 if used with another request (FT_EINVAL naming Idempotency-Key) or on
+ * error. */
+int ft_db_replay(ft_db_conn *c, const ft_db_kind *k, const char *key, const char *hash, json_t **existing,
+                 ft_error *err);
 /* ft_db_get on a connection of its own. */
 json_t *ft_db_fetch(ft_store *s, const ft_db_kind *k, const char *id, ft_error *err);
 /* One page of a list (see ft_list_query). */

@@ -97,35 +97,12 @@ static int check_new_job(const json_t *obj, ft_error *err)
     return 0;
 }
 
-/* Look the idempotency key up: 1 with *existing filled if it was used with
- * the same request, 0 if unused, -1 if used with another request. Runs
- * inside the insert's write transaction, after the key's lock, so two
- * submits with one key cannot both see it unused. */
-static int replay(ft_db_conn *c, const char *key, const char *hash, json_t **existing, ft_error *err)
-{
-    if (ft_db_run_opt(c, ft_db_sql(c)->lock_key, key, err) != 0)
-        return -1;
-    ft_db_rows *r = ft_db_query(c, "SELECT id, COALESCE(request_hash, '') FROM jobs WHERE idempotency_key = ?1",
-                                err, "t", key);
-    int rc = r ? ft_db_next(r, err) : -1;
-    if (rc == 1 && strcmp(ft_db_text(r, 1), hash ? hash : "") != 0)
-        rc = ft_fail(err, FT_EINVAL, "Idempotency-Key",
-                     "Idempotency-Key '%s' was already used for job %s with a different request", key,
-                     ft_db_text(r, 0));
-    else if (rc == 1 && existing) {
-        *existing = ft_db_get(c, &ft_db_jobs, ft_db_text(r, 0), err);
-        rc = *existing ? 1 : -1;
-    }
-    ft_db_done(r);
-    return rc;
-}
-
 int ft_db_job_insert(ft_db_conn *c, const json_t *obj, const char *idempotency_key, const char *request_hash,
                      json_t **existing, ft_error *err)
 {
     if (check_new_job(obj, err) != 0)
         return -1;
-    int rc = idempotency_key ? replay(c, idempotency_key, request_hash, existing, err) : 0;
+    int rc = idempotency_key ? ft_db_replay(c, &ft_db_jobs, idempotency_key, request_hash, existing, err) : 0;
     if (rc == 0) {
         const char *id = json_string_value(json_object_get(obj, "id"));
         json_t *max_attempts = json_object_get(obj, "max_attempts");

@@ -250,6 +250,27 @@ static int delete_record(ft_store *s, const ft_db_kind *k, const char *fields, c
     return ft_db_transact_checked(s, delete_body, deleted, &o, err) < 0 ? -1 : 0;
 }
 
+int ft_db_replay(ft_db_conn *c, const ft_db_kind *k, const char *key, const char *hash, json_t **existing,
+                 ft_error *err)
+{
+    if (ft_db_run_opt(c, ft_db_sql(c)->lock_key, key, err) != 0)
+        return -1;
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT id, COALESCE(request_hash, '') FROM %s WHERE idempotency_key = ?1", k->table);
+    ft_db_rows *r = ft_db_query(c, sql, err, "t", key);
+    int rc = r ? ft_db_next(r, err) : -1;
+    if (rc == 1 && strcmp(ft_db_text(r, 1), hash ? hash : "") != 0)
+        rc = ft_fail(err, FT_EINVAL, "Idempotency-Key",
+                     "Idempotency-Key '%s' was already used for %s %s with a different request", key, k->noun,
+                     ft_db_text(r, 0));
+    else if (rc == 1 && existing) {
+        *existing = ft_db_get(c, k, ft_db_text(r, 0), err);
+        rc = *existing ? 1 : -1;
+    }
+    ft_db_done(r);
+    return rc;
+}
+
 json_t *ft_db_fetch(ft_store *s, const ft_db_kind *k, const char *id, ft_error *err)
 {
     ft_db_conn *c = ft_db_acquire(s, err);

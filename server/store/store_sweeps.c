@@ -41,14 +41,25 @@ const ft_db_kind ft_db_sweeps = {"sweeps", "sweep", SWEEP_COLUMNS, sweep_row, fa
 /* A sweep and its jobs, for insert_body. */
 typedef struct {
     const json_t *sweep, *jobs;
+    const char *key, *hash; /* the Idempotency-Key (or NULL) and the request's hash */
+    json_t **existing;      /* the sweep made earlier with key */
 } new_sweep;
 
 static int insert_body(ft_db_conn *c, void *ctx, ft_error *err)
 {
     const new_sweep *n = ctx;
+    if (n->existing) { /* set anew by each run of the transaction */
+        json_decref(*n->existing);
+        *n->existing = NULL;
+    }
+    int rc = n->key ? ft_db_replay(c, &ft_db_sweeps, n->key, n->hash, n->existing, err) : 0;
+    if (rc != 0)
+        return rc; /* replayed, with nothing written, or refused */
     const char *id = json_string_value(json_object_get(n->sweep, "id"));
-    int rc = ft_db_write(c, "INSERT INTO sweeps (id, created_at, obj) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
-                         err, "tIj", id, ft_db_now(), n->sweep);
+    rc = ft_db_write(c,
+                     "INSERT INTO sweeps (id, created_at, obj, idempotency_key, request_hash) VALUES (?1, ?2, ?3, ?4, "
+                     "?5) ON CONFLICT (id) DO NOTHING",
+                     err, "tIjtt", id, ft_db_now(), n->sweep, n->key, n->key ? n->hash : NULL);
     if (rc == 0)
         rc = ft_fail(err, FT_EINVAL, "id", "sweep %s already exists", id);
     size_t i;
@@ -65,23 +76,34 @@ static int insert_body(ft_db_conn *c, void *ctx, ft_error *err)
     return rc;
 }
 
-/* After a lost COMMIT: a sweep with the new id is this insert's, with all
- * of its jobs (sweep ids are made fresh for each request, and a taken one
- * fails the insert before its commit). */
+/* After a lost COMMIT: a replay wrote nothing; otherwise a sweep with the
+ * new id is this insert's, with all of its jobs (sweep ids are made fresh
+ * for each request, and a taken one fails the insert before its commit). */
 static int inserted(ft_db_conn *c, void *ctx, ft_error *err)
 {
     const new_sweep *n = ctx;
+    if (n->existing && *n->existing)
+        return 1;
     return ft_db_has(c, &ft_db_sweeps, json_string_value(json_object_get(n->sweep, "id")), err);
 }
 
-int ft_store_sweep_insert(ft_store *s, const json_t *sweep, const json_t *jobs, ft_error *err)
+int ft_store_sweep_insert(ft_store *s, const json_t *sweep, const json_t *jobs, const char *idempotency_key,
+                          const char *request_hash, json_t **existing, ft_error *err)
 {
+    if (existing)
+        *existing = NULL;
     if (!json_is_string(json_object_get(sweep, "id")))
         return ft_fail(err, FT_EINVAL, "id", "a sweep needs a string id");
     if (!json_is_array(jobs) || json_array_size(jobs) == 0)
         return ft_fail(err, FT_EINVAL, "jobs", "a sweep needs at least one job");
-    new_sweep n = {sweep, jobs};
-    return ft_db_transact_checked(s, insert_body, inserted, &n, err) < 0 ? -1 : 0;
+    new_sweep n = {sweep, jobs, idempotency_key, request_hash, existing};
+    if (ft_db_transact_checked(s, insert_body, inserted, &n, err) >= 0)
+        return 0;
+    if (existing) {
+        json_decref(*existing);
+        *existing = NULL;
+    }
+    return -1;
 }
 
 json_t *ft_store_sweep_get(ft_store *s, const char *id, ft_error *err)

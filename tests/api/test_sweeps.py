@@ -181,6 +181,33 @@ def test_refusals_queue_nothing():
         check(unknown.status == 404 and conforms("GET", "/v1/sweeps/{id}", unknown), unknown)
 
 
+def test_idempotency_key_replays_the_sweep():
+    """A retried create with the same Idempotency-Key and body gets the
+    sweep it made (200, Idempotent-Replayed) and queues nothing more; the
+    key with another body is a 409 that queues nothing."""
+    with Server() as s:
+        ds = upload_fashion(s, 50)["id"]
+        body = {"spec": {"dataset": ds, "test": ds, "architecture": ARCH, "epochs": 1}, "grid": {"batch_size": [16, 32]}}
+        key = {"Idempotency-Key": "nightly-2026-12-03"}
+        first = s.post("/v1/sweeps", body, headers=key)
+        check(first.status == 201 and "Idempotent-Replayed" not in first.headers, first)
+        again = s.post("/v1/sweeps", body, headers=key)
+        check(again.status == 200 and again.headers.get("Idempotent-Replayed") == "true", again)
+        check(conforms("POST", "/v1/sweeps", again)["id"] == first.json()["id"], (first.json(), again.json()))
+        other = s.post("/v1/sweeps", dict(body, seeds=[7]), headers=key)
+        check(other.status == 409, other)
+        error = conforms("POST", "/v1/sweeps", other)["error"]
+        check(error["param"] == "Idempotency-Key" and first.json()["id"] in error["message"], error)
+        bad = s.post("/v1/sweeps", body, headers={"Idempotency-Key": "k" * 256})
+        check(bad.status == 400 and bad.json()["error"]["code"] == "invalid_idempotency_key", bad)
+        check(len(s.get("/v1/sweeps").json()["data"]) == 1 and len(s.get("/v1/jobs").json()["data"]) == 2,
+              "a replay or a refusal queued something")
+        # Sweeps and jobs keep their keys apart: the same key submits a job.
+        job = s.post("/v1/jobs", body["spec"], headers=key)
+        check(job.status == 201, job)
+        wait_sweep(s, first.json()["id"])
+
+
 def test_cancel_stops_queued_and_running_jobs():
     with Server() as s:
         ds = upload_fashion(s, 50)["id"]

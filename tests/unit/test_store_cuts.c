@@ -239,7 +239,7 @@ static void sweep_through_a_cut(fixture *fx, bool at_commit)
     CHECK(cut_on(fx, "AFTER INSERT ON jobs", "WHEN (NEW.id = 'job_2')", at_commit, 1) == 0);
     json_t *jobs, *sweep = two_job_sweep(&jobs);
     ft_error err = {0};
-    CHECKF(ft_store_sweep_insert(fx->s, sweep, jobs, &err) == 0, "%s", err.msg);
+    CHECKF(ft_store_sweep_insert(fx->s, sweep, jobs, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
     CHECK(tried(fx, 2) == 0);
     CHECK(sweep_once(fx) == 0);
     json_decref(jobs);
@@ -315,7 +315,7 @@ static void test_commit_answer_lost(fixture *fx)
     CHECK(fx_sql(fx, "DELETE FROM jobs") == 0);
     json_t *jobs, *sweep = two_job_sweep(&jobs);
     arm(&r);
-    CHECKF(ft_store_sweep_insert(s, sweep, jobs, &err) == 0, "%s", err.msg);
+    CHECKF(ft_store_sweep_insert(s, sweep, jobs, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
     CHECK(atomic_load(&r.cuts) == 5);
     CHECK(sweep_once(fx) == 0);
     json_decref(jobs);
