@@ -7,6 +7,7 @@
  * 0, the cache is bypassed: the frozen layers run forward only on every
  * batch (a live prefix, train.c) and only the validation rows are cached. */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,15 @@ typedef struct {
     int copies; /* views of every row: ft_augment_cache_copies for the training set, else 1 */
     float *feat;
     int failed;
+    const ft_train_hooks *hooks; /* whose should_stop shard 0 asks between its batches */
+    atomic_bool stopped;         /* it said stop: every shard ends at its next batch */
 } features_job;
+
+/* Whether the run was told to stop (hooks->should_stop, may be NULL). */
+static bool told_to_stop(const ft_train_hooks *hooks)
+{
+    return hooks && hooks->should_stop && hooks->should_stop(hooks->ctx);
+}
 
 /* Copies of ds's rows the cache holds. */
 static int set_copies(const ft_trainer *tr, const ft_dataset *ds)
@@ -52,7 +61,10 @@ static void features_shard(void *ctx, int s)
     const ft_augment *aug = &tr->cfg.augment;
     bool views = j->ds == tr->train && ft_augment_active(aug);
     for (int v = 0; v < j->copies; v++) {
-        for (size_t start = begin; start < end; start += CHUNK) {
+        for (size_t start = begin; start < end && !atomic_load(&j->stopped); start += CHUNK) {
+            /* One shard asks, so the hook is never called from two threads at once. */
+            if (s == 0 && told_to_stop(j->hooks))
+                atomic_store(&j->stopped, true);
             int n = (int)(end - start < CHUNK ? end - start : CHUNK);
             for (int i = 0; i < n; i++)
                 idx[i] = (uint32_t)(start + (size_t)i);
@@ -77,15 +89,18 @@ static size_t set_floats(const ft_trainer *tr, const ft_dataset *ds)
 
 /* Run the frozen prefix [0, run_from) once over a dataset (each view of
  * it) into a feature array. */
-static float *compute_features(ft_trainer *tr, const ft_dataset *ds, ft_error *err)
+static float *compute_features(ft_trainer *tr, const ft_dataset *ds, const ft_train_hooks *hooks, ft_error *err)
 {
     size_t floats = set_floats(tr, ds);
-    features_job j = {tr, ds, set_copies(tr, ds), malloc(sizeof(float) * (floats ? floats : 1)), 0};
+    features_job j = {tr, ds, set_copies(tr, ds), malloc(sizeof(float) * (floats ? floats : 1)), 0, hooks, false};
     if (j.feat)
         ft_pool_run(tr->pool, features_shard, &j);
-    if (!j.feat || j.failed) {
+    if (!j.feat || j.failed || atomic_load(&j.stopped)) {
         free(j.feat);
-        ft_fail(err, FT_ENOMEM, NULL, "out of memory for the feature cache");
+        if (atomic_load(&j.stopped))
+            ft_fail(err, FT_ECANCELLED, NULL, "stopped while running the frozen layers into the feature cache");
+        else
+            ft_fail(err, FT_ENOMEM, NULL, "out of memory for the feature cache");
         return NULL;
     }
     return j.feat;
@@ -186,13 +201,13 @@ static bool load_from_store(ft_trainer *tr, double *saved)
 
 /* Compute both sets (with a live prefix, the validation set); then keep
  * them in the store if there is one (*kept). */
-static int compute_all(ft_trainer *tr, bool *kept, ft_error *err)
+static int compute_all(ft_trainer *tr, const ft_train_hooks *hooks, bool *kept, ft_error *err)
 {
     double t0 = ft_now();
-    if (!tr->live_prefix && !(tr->train_feat = compute_features(tr, tr->train, err)))
+    if (!tr->live_prefix && !(tr->train_feat = compute_features(tr, tr->train, hooks, err)))
         return -1;
     double t_train = ft_now() - t0;
-    if (tr->val && !(tr->val_feat = compute_features(tr, tr->val, err)))
+    if (tr->val && !(tr->val_feat = compute_features(tr, tr->val, hooks, err)))
         return -1;
     double t_val = ft_now() - t0 - t_train;
     *kept = tr->store &&
@@ -250,9 +265,17 @@ int ft_trainer_build_cache(ft_trainer *tr, const ft_train_hooks *hooks, ft_error
     /* One build per frozen part: a job with the same key (a sweep's other
      * variants, on another worker or process) waits here, then hits. */
     char *lock_key = tr->store ? set_key(tr, tr->train, "build") : NULL;
-    int lock = lock_key ? ft_feature_store_lock(tr->store, lock_key) : -1;
-    bool hit = load_from_store(tr, &saved), kept = false;
-    int built = hit ? 0 : compute_all(tr, &kept, err);
+    int lock = lock_key ? ft_feature_store_lock(tr->store, lock_key, hooks ? hooks->should_stop : NULL,
+                                                hooks ? hooks->ctx : NULL)
+                        : -1;
+    bool hit = false, kept = false;
+    int built;
+    if (lock == FT_FEATURE_LOCK_STOPPED)
+        built = ft_fail(err, FT_ECANCELLED, NULL, "stopped while waiting for another job's feature cache build");
+    else if ((hit = load_from_store(tr, &saved)))
+        built = 0;
+    else
+        built = compute_all(tr, hooks, &kept, err);
     if (lock_key)
         ft_feature_store_unlock(tr->store, lock_key, lock);
     free(lock_key);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nettle/sha2.h>
@@ -78,7 +79,7 @@ static void key_path(const ft_feature_store *fs, const char *key, char out[PATH_
     key_file(fs, key, SUFFIX, out);
 }
 
-int ft_feature_store_lock(ft_feature_store *fs, const char *key)
+int ft_feature_store_lock(ft_feature_store *fs, const char *key, int (*stop)(void *ctx), void *ctx)
 {
     char path[PATH_MAX];
     key_file(fs, key, LOCK_SUFFIX, path);
@@ -86,12 +87,21 @@ int ft_feature_store_lock(ft_feature_store *fs, const char *key)
      * on a name that is gone, and a newcomer takes a new file. Both look in
      * the store after locking, so both find the features the holder put. */
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    int rc = 0;
-    while (fd >= 0 && (rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
-        ;
-    if (fd >= 0 && rc != 0) {
-        close(fd);
-        fd = -1;
+    if (fd < 0)
+        return -1;
+    /* flock has no timeout: without a stop to ask, block; with one, poll. */
+    int how = stop ? LOCK_EX | LOCK_NB : LOCK_EX;
+    const struct timespec poll = {0, FT_FEATURE_LOCK_POLL_MS * 1000000L};
+    while (flock(fd, how) != 0) {
+        int e = errno;
+        if (e == EINTR)
+            continue;
+        int rc = e != EWOULDBLOCK ? -1 : stop(ctx) ? FT_FEATURE_LOCK_STOPPED : 0;
+        if (rc != 0) {
+            close(fd);
+            return rc;
+        }
+        nanosleep(&poll, NULL);
     }
     return fd;
 }

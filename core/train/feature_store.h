@@ -39,13 +39,19 @@ int ft_feature_store_get(ft_feature_store *fs, const char *key, float *dst, size
 int ft_feature_store_put(ft_feature_store *fs, const char *key, const float *src, size_t floats,
                          double build_seconds, ft_error *err);
 
+/* ft_feature_store_lock's answer when stop asked it to give up waiting. */
+#define FT_FEATURE_LOCK_STOPPED (-2)
+
 /* Hold the build lock of key (an flock on "<digest>.lock" in the
  * directory, so it holds between threads and between processes sharing the
  * directory): a second caller with the same key waits here until the first
  * unlocks, then finds the first's features with ft_feature_store_get, so
- * two jobs on the same frozen part run it once. Returns the lock (>= 0), or
- * -1 if none could be taken: the caller builds unlocked (at worst twice). */
-int ft_feature_store_lock(ft_feature_store *fs, const char *key);
+ * two jobs on the same frozen part run it once. While it waits, stop(ctx)
+ * (unless stop is NULL) is asked every FT_FEATURE_LOCK_POLL_MS whether to
+ * give up: FT_FEATURE_LOCK_STOPPED then. Returns the lock (>= 0), or -1 if
+ * none could be taken: the caller builds unlocked (at worst twice). */
+int ft_feature_store_lock(ft_feature_store *fs, const char *key, int (*stop)(void *ctx), void *ctx);
+#define FT_FEATURE_LOCK_POLL_MS 50
 /* Release a lock from ft_feature_store_lock (-1: nothing to release). */
 void ft_feature_store_unlock(ft_feature_store *fs, const char *key, int lock);
 

@@ -59,6 +59,11 @@ typedef struct {
     int (*on_step)(void *ctx, ft_trainer *tr, const ft_progress *p);
     /* After every epoch (metrics final for it); return non-zero to cancel. */
     int (*on_epoch)(void *ctx, ft_trainer *tr, const ft_epoch_metrics *m);
+    /* Asked now and then while the trainer works outside its steps for
+     * long (running the frozen layers into the feature cache, waiting for
+     * another job's build of it); non-zero stops the run as on_step's does
+     * (FT_ECANCELLED). May be NULL. Never called from two threads at once. */
+    int (*should_stop)(void *ctx);
     /* Something worth telling the user (feature cache, early stop...):
      * level "info" or "warning", a sentence, and details (borrowed). */
     void (*on_event)(void *ctx, const char *level, const char *message, const json_t *data);

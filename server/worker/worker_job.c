@@ -209,6 +209,21 @@ static int on_epoch(void *ctx, ft_trainer *tr, const ft_epoch_metrics *m)
     return atomic_load(j->cancel) ? (j->stop = STOP_CANCEL, 1) : 0;
 }
 
+/* Between steps (the feature cache's build, or the wait for another job's):
+ * the stops on_step makes, without its checkpoint (a stopped build has
+ * nothing to save; a requeued job resumes from its previous checkpoint). */
+static int should_stop(void *ctx)
+{
+    job_run *j = ctx;
+    if (lease_lost(j))
+        j->stop = STOP_LEASE_LOST;
+    else if (atomic_load(j->cancel))
+        j->stop = STOP_CANCEL;
+    else if (atomic_load(&j->app->shutting_down))
+        j->stop = STOP_SHUTDOWN;
+    return j->stop != STOP_NONE;
+}
+
 static void on_event(void *ctx, const char *level, const char *message, const json_t *data)
 {
     event(ctx, level, message, data);
@@ -362,7 +377,7 @@ void ft_worker_run_job(ft_app *app, int index, const ft_claim *claim, atomic_boo
         .ctx = j,
         .load_dataset = load_dataset,
         .load_model = load_model,
-        .hooks = {.ctx = j, .on_step = on_step, .on_epoch = on_epoch, .on_event = on_event},
+        .hooks = {.ctx = j, .on_step = on_step, .on_epoch = on_epoch, .should_stop = should_stop, .on_event = on_event},
         .resume_from = resuming ? j->ckpt : NULL,
         .feature_store = app->features,
     };

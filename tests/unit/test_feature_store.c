@@ -146,7 +146,7 @@ static void test_build_lock_makes_a_second_process_wait_for_the_features(void)
     CHECK(pipe(ready) == 0);
     pid_t child = fork();
     if (child == 0) {
-        int lock = ft_feature_store_lock(fs, "k");
+        int lock = ft_feature_store_lock(fs, "k", NULL, NULL);
         char one = 1;
         if (write(ready[1], &one, 1) != 1)
             _exit(2);
@@ -158,7 +158,7 @@ static void test_build_lock_makes_a_second_process_wait_for_the_features(void)
     }
     char got = 0;
     CHECK(child > 0 && read(ready[0], &got, 1) == 1 && got == 1);
-    int lock = ft_feature_store_lock(fs, "k");
+    int lock = ft_feature_store_lock(fs, "k", NULL, NULL);
     CHECK(lock >= 0);
     double secs = 0;
     CHECK(ft_feature_store_get(fs, "k", out, FLOATS, &secs) == 1);
@@ -173,6 +173,35 @@ static void test_build_lock_makes_a_second_process_wait_for_the_features(void)
     ft_feature_store_free(fs);
 }
 
+/* Stops asked while waiting: the first few say go on, then stop. */
+static int stop_after(void *ctx)
+{
+    int *asked = ctx;
+    return ++*asked >= 3;
+}
+
+/* A waiter that is told to stop (a cancelled job) gives up the wait while
+ * the holder still builds, and takes nothing; once the lock is free, a
+ * waiter with a stop it never uses gets it at once. */
+static void test_waiting_for_the_build_lock_can_be_stopped(void)
+{
+    empty_dir();
+    ft_error err = {0};
+    ft_feature_store *fs = ft_feature_store_open(dir, 1 << 20, &err);
+    int held = ft_feature_store_lock(fs, "k", NULL, NULL); /* another holder: flock locks are per open file */
+    CHECK(held >= 0);
+    int asked = 0;
+    CHECK(ft_feature_store_lock(fs, "k", stop_after, &asked) == FT_FEATURE_LOCK_STOPPED);
+    CHECK(asked == 3);
+    ft_feature_store_unlock(fs, "k", held);
+    asked = -1000;
+    int lock = ft_feature_store_lock(fs, "k", stop_after, &asked);
+    CHECK(lock >= 0 && asked == -1000);
+    ft_feature_store_unlock(fs, "k", lock);
+    CHECK(count_files() == 0);
+    ft_feature_store_free(fs);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -184,6 +213,7 @@ int main(void)
     RUN(test_least_recently_used_is_evicted);
     RUN(test_larger_than_the_budget_is_not_stored);
     RUN(test_build_lock_makes_a_second_process_wait_for_the_features);
+    RUN(test_waiting_for_the_build_lock_can_be_stopped);
     empty_dir();
     rmdir(dir);
     return TEST_SUMMARY();

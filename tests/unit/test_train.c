@@ -339,6 +339,49 @@ static void count_event(void *ctx, const char *level, const char *msg, const jso
         e->cache_seen = true;
 }
 
+/* should_stop that says go on `go` times, then stop; counts its calls. */
+typedef struct {
+    int asked, go;
+} stop_ctx;
+
+static int stop_when_told(void *ctx)
+{
+    stop_ctx *s = ctx;
+    return ++s->asked > s->go;
+}
+
+/* The frozen layers' pass into the cache asks should_stop between its
+ * batches (a job cancelled while its backbone runs): told to stop, the run
+ * ends with FT_ECANCELLED before any epoch and with the weights untouched;
+ * never told, it runs through. */
+static void test_feature_cache_build_can_be_stopped(void)
+{
+    ft_dataset *ds = blobs_dataset(200, 3, 1);
+    ft_preproc pp;
+    ft_preproc_init(&pp, ds);
+    ft_error err = {0};
+    ft_model *m = frozen_transfer_model();
+    float *before = malloc(ft_model_num_params(m) * sizeof *before);
+    memcpy(before, ft_model_params(m), ft_model_num_params(m) * sizeof *before);
+    ft_train_config c = config(FT_OPT_SGD, 2);
+    c.cache_limit_bytes = 1 << 20;
+    c.threads = 2;
+    stop_ctx stop = {0, 0};
+    ft_train_hooks hooks = {.ctx = &stop, .should_stop = stop_when_told};
+    ft_trainer *t = ft_trainer_new(m, ds, NULL, &pp, &c, &err);
+    CHECK(ft_trainer_run(t, &hooks, &err) == -1 && err.code == FT_ECANCELLED && strstr(err.msg, "frozen layers"));
+    CHECK(stop.asked == 1 && ft_trainer_epochs_done(t) == 0);
+    CHECK(memcmp(before, ft_model_params(m), ft_model_num_params(m) * sizeof *before) == 0);
+    ft_trainer_free(t);
+    stop = (stop_ctx){0, 1000};
+    t = ft_trainer_new(m, ds, NULL, &pp, &c, &err);
+    CHECK(ft_trainer_run(t, &hooks, &err) == 0 && ft_trainer_cached(t) && stop.asked >= 1);
+    ft_trainer_free(t);
+    free(before);
+    ft_model_free(m);
+    ft_dataset_free(ds);
+}
+
 static void test_feature_cache_equivalent(void)
 {
     ft_dataset *ds = blobs_dataset(120, 3, 1), *val = blobs_dataset(30, 3, 5);
@@ -566,6 +609,7 @@ int main(void)
     RUN(test_checkpoint_mismatch);
     RUN(test_phase_numbering_and_note);
     RUN(test_feature_cache_equivalent);
+    RUN(test_feature_cache_build_can_be_stopped);
     RUN(test_early_stopping_restores_best);
     RUN(test_early_stopping_on_macro_recall);
     RUN(test_divergence_is_an_error);
