@@ -448,6 +448,9 @@ static void test_stats_and_file_ids(fixture *fx)
     json_t *st = ft_store_stats(fx->s, &err);
     CHECK(st && jint(json_object_get(st, "jobs"), "queued") == 0 &&
           jint(json_object_get(st, "datasets"), "count") == 0);
+    json_t *outbox = json_object_get(st, "webhook_deliveries"); /* every status, counted by test_webhooks */
+    CHECK(json_object_size(outbox) == 3 && jint(outbox, "pending") == 0 && jint(outbox, "delivered") == 0 &&
+          jint(outbox, "failed") == 0);
     json_decref(st);
     add_dataset(fx->s, "ds_1", 100);
     add_dataset(fx->s, "ds_2", 250);
