@@ -209,7 +209,8 @@ def test_compose_service_settings():
                            env["FINETUNED_STORE"]), "%s: store %r" % (role, env["FINETUNED_STORE"]))
         check(env["FINETUNED_LISTEN"] == "0.0.0.0:8080", "%s: listen %r" % (role, env))
         check("finetuned-data:/var/lib/finetuned" in svc["volumes"], "%s: volume %r" % (role, svc["volumes"]))
-        check("/healthz" in " ".join(svc["healthcheck"]["test"]), "%s: healthcheck %r" % (role, svc["healthcheck"]))
+        test = svc["healthcheck"]["test"]  # a string is CMD-SHELL
+        check("/healthz" in (test if isinstance(test, str) else " ".join(test)), "%s: healthcheck %r" % (role, test))
         files = [e["path"] if isinstance(e, dict) else e for e in svc["env_file"]]
         check(files == ["./finetuned.env"], "%s: env_file %r" % (role, files))
         check(svc["depends_on"]["postgres"]["condition"] == "service_healthy", "%s: depends_on" % role)
