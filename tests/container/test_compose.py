@@ -150,6 +150,8 @@ def test_up_starts_postgres_healthy_one_api_and_two_workers():
     check(names("container") == want, "containers %r, expected %r" % (names("container"), want))
     # podman-compose 1.0.3 does not wait for depends_on's service_healthy:
     # the services start at once and finetuned retries its connection.
+    # A finetuned that finds no database yet exits, and its restart
+    # policy starts it again.
     wait_for(lambda: healthy("postgres_1"), timeout=60, interval=0.5, what="PostgreSQL to be healthy")
     for container, role in ROLES.items():
         listening = wait_for(lambda: [e for e in log_events(container) if e.get("event") == "listening"],
@@ -164,6 +166,8 @@ def test_up_starts_postgres_healthy_one_api_and_two_workers():
         mounts = inspect(container, "{{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}").split()
         check(mounts == ["%s_finetuned-data:/var/lib/finetuned" % PROJECT], "%s: mounts %r" % (container, mounts))
     wait_for(stack.healthz, timeout=30, interval=0.5, what="/healthz on the published port")
+    print("restarts before the database was up: %s"
+          % ", ".join("%s %s" % (c, inspect(c, "{{.RestartCount}}")) for c in ROLES), flush=True)
     check(stack.get("/readyz").json()["status"] == "ready", "the API is not ready")
 
 
