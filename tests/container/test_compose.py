@@ -5,8 +5,8 @@ here) with Debian 12's podman-compose 1.0.3 and checks it end to end:
 PostgreSQL becomes healthy; one API and two workers start in their roles
 with the file's hardening; through the API's published port an upload and
 a short job work, a worker (never the API) ran the job, and its model
-downloads; `down` stops and removes every container and keeps the volumes,
-`down -v` removes them. The teardown removes whatever is left (also the
+downloads; `stop` ends every service with status 0; `down` removes every
+container and keeps the volumes, `down -v` removes them. The teardown removes whatever is left (also the
 network, which podman-compose 1.0.3 never removes) and fails loudly if
 anything of the project survives it.
 
@@ -189,8 +189,16 @@ def test_a_worker_runs_the_job_and_its_model_downloads():
     print("the job ran on %s (%s)" % (ran[0], worker), flush=True)
 
 
-def test_down_removes_the_containers_and_down_v_the_volumes():
-    compose("down", "-t", "30")  # podman-compose ignores stop_grace_period (it stops with -t 10)
+def test_stop_ends_every_service_cleanly_and_down_removes_them():
+    # podman-compose ignores stop_grace_period (it stops with -t 10), and
+    # a bare `stop` goes by the file's order reversed, not by depends_on:
+    # the database would stop before the API. `down` has the right order.
+    compose("stop", "-t", "30", "api", "worker")
+    compose("stop", "-t", "30", "postgres")
+    for container in ("postgres_1",) + tuple(ROLES):
+        state = inspect(container, "{{.State.Status}} {{.State.ExitCode}}")
+        check(state == "exited 0", "%s after stop: %s" % (container, state))
+    compose("down", "-t", "30")
     check(names("container") == [], "containers after down: %r" % names("container"))
     volumes = ["%s_%s" % (PROJECT, v) for v in ("finetuned-data", "postgres-data")]
     check(names("volume") == volumes, "volumes after down: %r, expected %r" % (names("volume"), volumes))
