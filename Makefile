@@ -6,7 +6,8 @@
 #   make graph-bench  the forward pass of a resnet18-shaped graph (images/s)
 #   make bench-tools build/bench/onnx_forward (bench/onnx_bench.sh runs it)
 #   make fuzz-smoke short libFuzzer runs of every harness (clang-14)
-#   make container-test  build the Dockerfile with podman and run the image
+#   make container-test  build the Dockerfile with podman and run the image,
+#                   then deploy/docker-compose.yml with podman-compose
 #   make demo       the transfer-learning experiment against a running server
 
 BUILD   ?= build
@@ -95,9 +96,12 @@ SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 sanitize:
 	$(MAKE) BUILD=build-san OPT="-O1 -g" EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" test
 
-# The image built from this tree and run with podman (tests/container/).
+# The image built from this tree and run with podman, then the compose file
+# on that image with podman-compose (tests/container/). Both run, each
+# failure counts.
 container-test:
-	/usr/bin/python3 tests/container/test_container.py
+	/usr/bin/python3 tests/container/test_container.py; status=$$?; \
+	/usr/bin/python3 tests/container/test_compose.py && exit $$status
 
 bench: all
 	bench/run.sh

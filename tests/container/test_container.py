@@ -142,10 +142,23 @@ class Container(Server):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def cannot_run(why):
-    """The loud end when podman cannot run: a FAIL line that tests/run.sh
+def train_and_download(server):
+    """Upload 300 images, train a 1-epoch MLP on them, download its model;
+    returns (dataset, succeeded job, model bytes)."""
+    ds = upload_fashion(server, 300, name="fashion-300")
+    job = server.wait_job(submit(server, {"dataset": ds["id"], "architecture": mlp_architecture([1, 28, 28], 10),
+                                          "epochs": 1, "seed": 1})["id"], timeout=300)
+    check(job["status"] == "succeeded", job)
+    content = server.get("/v1/models/%s/content" % job["result_model"])
+    check(content.status == 200, content)
+    check(safetensors_parse(content.body)[1], "the downloaded model has no tensors")
+    return ds, job, content.body
+
+
+def cannot_run(why, tests="container_tests", tool="podman"):
+    """The loud end when tool cannot run: a FAIL line that tests/run.sh
     and CI count, never a quiet skip."""
-    print("FAIL container_tests_could_not_run: podman cannot run here: " + why, flush=True)
+    print("FAIL %s_could_not_run: %s cannot run here: %s" % (tests, tool, why), flush=True)
     print("0 passed, 1 failed")
     sys.exit(1)
 
@@ -168,17 +181,25 @@ def teardown():
 state = {}
 
 
-def test_image_builds_and_adds_at_most_120_mb_to_its_base():
+def build_image(context=ROOT, tag=IMAGE):
+    """Build context's Dockerfile on the cached base as tag; returns the
+    seconds it took (a few when podman's layer cache has every step, as
+    for test_compose.py after this module)."""
     base_image()
     started = time.time()
-    podman("build", "--pull=never", "--isolation=chroot", "--network=host", "--format", "docker", "-t", IMAGE,
-           ROOT, timeout=1200)
+    podman("build", "--pull=never", "--isolation=chroot", "--network=host", "--format", "docker", "-t", tag,
+           context, timeout=1200)
     # Each build of a changed tree leaves the previous build stage behind,
     # untagged; those of earlier days go (today's may be the cache).
     podman("image", "prune", "-f", "--filter", "until=24h")
+    return time.time() - started
+
+
+def test_image_builds_and_adds_at_most_120_mb_to_its_base():
+    took = build_image()
     added = image_size(IMAGE) - image_size(BASE)
     print("image built in %.0f s; it adds %.1f MB to its base (%.1f MB)"
-          % (time.time() - started, added / 1e6, image_size(BASE) / 1e6), flush=True)
+          % (took, added / 1e6, image_size(BASE) / 1e6), flush=True)
     check(added <= SIZE_GOAL, "the image adds %.1f MB to its base; the goal is at most %.1f MB"
           % (added / 1e6, SIZE_GOAL / 1e6))
 
@@ -191,15 +212,8 @@ def test_serves_as_non_root_and_reports_healthy():
         check(uids == ["10001"] * 4, "the service runs as uid %r, not the image's non-root 10001" % uids)
         check(podman("exec", c.name, "id", "-u").stdout.strip() == "10001", "exec runs as root")
 
-        ds = upload_fashion(c, 300, name="fashion-300")
-        job = c.wait_job(submit(c, {"dataset": ds["id"], "architecture": mlp_architecture([1, 28, 28], 10),
-                                    "epochs": 1, "seed": 1})["id"], timeout=300)
-        check(job["status"] == "succeeded", job)
-        content = c.get("/v1/models/%s/content" % job["result_model"])
-        check(content.status == 200, content)
-        meta, tensors = safetensors_parse(content.body)
-        check(tensors, "the downloaded model has no tensors")
-        state.update(dataset=ds["id"], model=job["result_model"], model_bytes=content.body)
+        ds, job, model = train_and_download(c)
+        state.update(dataset=ds["id"], model=job["result_model"], model_bytes=model)
 
         hc = podman("healthcheck", "run", c.name, check_rc=False)
         check(hc.returncode == 0, "podman healthcheck run: exit %d %s" % (hc.returncode, hc.stdout + hc.stderr))
