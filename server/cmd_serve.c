@@ -153,6 +153,7 @@ int ft_cmd_serve(int argc, char **argv)
     int sig = wait_for_signal(&sigs, signals);
     ft_app_log(&app, "shutting_down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     atomic_store(&app.shutting_down, true);
+    ft_store_stop_retrying(app.store);
     ft_http_quiesce(app.http);
     ft_app_notify(&app); /* end event streams */
     ft_store_listen(app.store, NULL, NULL, &err); /* no wake-up may reach the workers as they go */

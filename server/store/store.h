@@ -66,6 +66,11 @@ typedef void (*ft_store_notify_fn)(void *ctx, const char *topic, const char *pay
  * no callback can run any more. A no-op for SQLite, where the one process
  * signals itself. */
 int ft_store_listen(ft_store *s, ft_store_notify_fn cb, void *ctx, ft_error *err);
+/* At shutdown: a lost database connection is tried once more, not retried
+ * with backoff, so no thread keeps the process waiting on a database that
+ * is gone (an unrecorded end is settled when the job's lease expires). A
+ * no-op for SQLite. */
+void ft_store_stop_retrying(ft_store *s);
 
 /* A write probe for /readyz: true if the database accepts a write. A real
  * (synced) commit happens at most once per max_age_ms: a success younger

@@ -99,6 +99,12 @@ int ft_store_listen(ft_store *s, ft_store_notify_fn cb, void *ctx, ft_error *err
     return s->drv->listen ? s->drv->listen(s->db, cb, ctx, err) : 0;
 }
 
+void ft_store_stop_retrying(ft_store *s)
+{
+    if (s->drv->stop_retrying)
+        s->drv->stop_retrying(s->db);
+}
+
 /* ---- connections and statements ---- */
 
 ft_db_conn *ft_db_acquire(ft_store *s, ft_error *err)

@@ -126,6 +126,9 @@ struct ft_db_driver {
     /* Deliver other processes' announcements to cb (NULL: the backend has
      * a single process, nothing to listen to). */
     int (*listen)(ft_db_backend *b, ft_store_notify_fn cb, void *ctx, ft_error *err);
+    /* From now on, connect once where a lost connection was retried for a
+     * while (NULL: the backend has no connections to lose). */
+    void (*stop_retrying)(ft_db_backend *b);
 };
 
 extern const ft_db_driver ft_sqlite_driver, ft_pg_driver;

@@ -14,8 +14,8 @@ import subprocess
 import threading
 import time
 
-from harness import (BINARY, Server, check, csv_text, main, mlp_architecture, pg_database, postgres_only, psql,
-                     safetensors_parse, sse_events, wait_for)
+from harness import (BINARY, PgCluster, Server, check, csv_text, main, mlp_architecture, pg_database, postgres_only,
+                     psql, safetensors_parse, sse_events, start_long_job, upload_fashion, wait_for)
 
 JOBS = 200
 WORKERS = 3
@@ -189,6 +189,25 @@ def test_roles_share_events_metrics_and_the_data_dir():
     finally:
         worker.close()
         api.close()
+
+
+@postgres_only
+def test_shutdown_does_not_wait_for_a_database_that_is_gone():
+    """The database goes away while a job trains: SIGTERM still ends the
+    process at once, with status 0, instead of after each thread's
+    reconnect backoff (20 s for each write at shutdown: the checkpoint's,
+    the requeue's). The job stays running under its lease, which the next
+    worker settles."""
+    cluster = PgCluster()
+    psql(cluster.conninfo + " dbname=postgres", "CREATE DATABASE gone")
+    s = Server("--store", cluster.conninfo + " dbname=gone", store="postgres")
+    try:
+        start_long_job(s, upload_fashion(s, 64)["id"])
+        cluster.stop()
+        s.stop_clean(timeout=12)
+        check("stopped" in s.log_text(), s.log_text()[-2000:])
+    finally:
+        s.close()
 
 
 def all_terminal(jobs):

@@ -114,7 +114,7 @@ static void drop_session(pg_conn *c)
  * used, or one of another server after a failover. */
 static int connect_session(pg_conn *c, int patience_ms, ft_error *err)
 {
-    if (!(c->pg = ft_pg_connect(c->b->conninfo, patience_ms, err)))
+    if (!(c->pg = ft_pg_connect(c->b->conninfo, patience_ms, &c->b->stop_retrying, err)))
         return -1;
     c->pid = PQbackendPID(c->pg);
     PGresult *res = PQexec(c->pg, "SELECT extract(epoch FROM backend_start)::text FROM pg_stat_activity "
@@ -559,6 +559,11 @@ static ft_db_loss pg_tx_loss(ft_db_conn *base)
     return ((pg_conn *)base)->loss;
 }
 
+static void pg_stop_retrying(ft_db_backend *b)
+{
+    atomic_store(&b->stop_retrying, true);
+}
+
 const ft_db_driver ft_pg_driver = {
     .name = "postgres",
     .sql = &ft_pg_sql,
@@ -580,4 +585,5 @@ const ft_db_driver ft_pg_driver = {
     .text = pg_text,
     .integer = pg_integer,
     .listen = ft_pg_listen,
+    .stop_retrying = pg_stop_retrying,
 };

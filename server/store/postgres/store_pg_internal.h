@@ -30,6 +30,7 @@ struct ft_db_backend {
     pthread_cond_t freed;    /* a connection went back to the pool */
     pg_conn *idle;           /* connections not in use (a stack) */
     int open;                /* connections open, idle or in use */
+    atomic_bool stop_retrying; /* shutting down: connect once, no backoff */
     pg_listener listener;
 };
 
@@ -37,8 +38,13 @@ struct ft_db_backend {
 extern const ft_db_dialect ft_pg_sql;
 
 /* Connect to conninfo; on a failure, retry with backoff for up to
- * `patience_ms` (0: one attempt). NULL with err filled if it never worked. */
-PGconn *ft_pg_connect(const char *conninfo, int patience_ms, ft_error *err);
+ * `patience_ms` (0: one attempt), unless give_up is set (looked at before
+ * each retry). NULL with err filled if it never worked. Each attempt waits
+ * at most PG_CONNECT_TIMEOUT_S for the server, unless the conninfo or
+ * PGCONNECT_TIMEOUT says otherwise: an unreachable host would otherwise
+ * hold it for the kernel's TCP timeout (minutes). */
+PGconn *ft_pg_connect(const char *conninfo, int patience_ms, const atomic_bool *give_up, ft_error *err);
+#define PG_CONNECT_TIMEOUT_S "10"
 
 /* Start the listener thread of b (store_pg_listen.c), or with cb NULL
  * stop it; ft_pg_listen_stop stops and joins it (no-op if not running). */

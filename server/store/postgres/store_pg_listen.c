@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -44,12 +45,16 @@ static void ignore_notice(void *arg, const char *message)
     (void)arg, (void)message;
 }
 
-PGconn *ft_pg_connect(const char *conninfo, int patience_ms, ft_error *err)
+PGconn *ft_pg_connect(const char *conninfo, int patience_ms, const atomic_bool *give_up, ft_error *err)
 {
     int64_t deadline = mono_ms() + patience_ms;
     int delay = PG_BACKOFF_FIRST_MS;
+    /* The default timeout comes first: a connect_timeout in the conninfo
+     * (expanded from dbname) overrides it, and PGCONNECT_TIMEOUT replaces it. */
+    const char *keys[] = {"connect_timeout", "dbname", NULL}, *values[] = {PG_CONNECT_TIMEOUT_S, conninfo, NULL};
+    int from = getenv("PGCONNECT_TIMEOUT") ? 1 : 0;
     for (;;) {
-        PGconn *pg = PQconnectdb(conninfo);
+        PGconn *pg = PQconnectdbParams(keys + from, values + from, 1);
         if (pg && PQstatus(pg) == CONNECTION_OK) {
             PQsetNoticeProcessor(pg, ignore_notice, NULL);
             return pg;
@@ -58,7 +63,7 @@ PGconn *ft_pg_connect(const char *conninfo, int patience_ms, ft_error *err)
         snprintf(msg, sizeof msg, "%s", pg ? PQerrorMessage(pg) : "out of memory");
         msg[strcspn(msg, "\n")] = '\0';
         PQfinish(pg);
-        if (mono_ms() + delay > deadline) {
+        if (mono_ms() + delay > deadline || atomic_load(give_up)) {
             ft_fail(err, FT_EIO, NULL, "cannot connect to PostgreSQL: %s", msg);
             return NULL;
         }
@@ -72,7 +77,7 @@ PGconn *ft_pg_connect(const char *conninfo, int patience_ms, ft_error *err)
 static PGconn *listen_connect(ft_db_backend *b)
 {
     ft_error err = {0};
-    PGconn *pg = ft_pg_connect(b->conninfo, PG_LISTEN_PATIENCE_MS, &err);
+    PGconn *pg = ft_pg_connect(b->conninfo, PG_LISTEN_PATIENCE_MS, &b->listener.stop, &err);
     if (!pg)
         return NULL;
     PGresult *res = PQexec(pg, "LISTEN " FT_TOPIC_QUEUE "; LISTEN " FT_TOPIC_EVENTS "; LISTEN " FT_TOPIC_CANCEL);
