@@ -72,12 +72,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def verify(secret, headers, body):
-    """The Standard Webhooks check a receiver makes: HMAC-SHA256 with the
-    base64-decoded secret over "{id}.{timestamp}.{body}"."""
+def signature(secret, headers, body):
+    """The Standard Webhooks signature a receiver expects: HMAC-SHA256 with
+    the base64-decoded secret over "{id}.{timestamp}.{body}"."""
     key = base64.b64decode(secret[len("whsec_"):])
     signed = b"%s.%s.%s" % (headers["webhook-id"].encode(), headers["webhook-timestamp"].encode(), body)
-    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def verify(secret, headers, body):
+    """The check a receiver makes: the signature, the id's form, the type."""
+    expected = signature(secret, headers, body)
     check(headers["webhook-signature"] == expected,
           "signature %r, expected %r" % (headers["webhook-signature"], expected))
     check(re.fullmatch(r"msg_[0-9a-f]{32}", headers["webhook-id"]), headers["webhook-id"])
@@ -418,8 +423,16 @@ def test_readme_example():
         check(p.returncode == 0, "README webhook example failed:\n%s\n%s" % (p.stdout, p.stderr))
         created = json.loads(p.stdout.splitlines()[0])
         check(created["secret"].startswith("whsec_") and created["url"] == rx.url, p.stdout)
-        headers, body = rx.wait(1)[0]
-        check(verify(created["secret"], headers, body)["type"] == "job.succeeded", body)
+        # Two deliveries, in either order (the senders work side by side):
+        # the registered endpoint's and the job's own, each signed with its
+        # endpoint's secret (the script prints the job's only in part).
+        calls = rx.wait(2)
+        mine = [c for c in calls if c[0]["webhook-signature"] == signature(created["secret"], *c)]
+        check(len(mine) == 1, "one call signed with the registered endpoint's secret: %r" % [h for h, _ in calls])
+        check(verify(created["secret"], *mine[0])["type"] == "job.succeeded", mine[0][1])
+        other = next(c for c in calls if c is not mine[0])
+        check(json.loads(other[1])["type"] == "job.succeeded" and other[0]["webhook-id"] != mine[0][0]["webhook-id"],
+              other)
         server.delete("/v1/webhooks/" + created["id"])
     finally:
         rx.close()
