@@ -1,7 +1,8 @@
 /* The queue's own throughput, without training: N empty jobs queued, then
  * T threads each claim a job and complete it (ft_store_job_claim +
- * ft_store_job_succeed, the two transactions a worker makes per job), until
- * none is left. Prints one JSON line: jobs per second, how many jobs were
+ * ft_store_job_succeed, the two calls a worker makes per job; calls that
+ * threads make at once share a transaction, as in the service), until none
+ * is left. Prints one JSON line: jobs per second, how many jobs were
  * claimed more than once (must be 0) and how many calls failed and were
  * retried.
  *

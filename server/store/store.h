@@ -145,7 +145,8 @@ typedef struct {
  * recorded for operators. Returns 1 with *c filled, 0 if nothing is
  * runnable (c->spec NULL), -1 on error. With 0 or 1, c->settled lists the
  * dead jobs just failed or cancelled (their checkpoints are garbage now),
- * so call ft_claim_free after either. */
+ * so call ft_claim_free after either. Threads of one process that claim
+ * at once share one transaction, each taking its own job and token. */
 int ft_store_job_claim(ft_store *s, const char *worker, int lease_seconds, ft_claim *c, ft_error *err);
 void ft_claim_free(ft_claim *c);
 
@@ -186,7 +187,9 @@ json_t *ft_store_job_events(ft_store *s, const char *id, int64_t after_seq, int 
 /* Terminal transitions, fenced: they apply only while `lease` still holds
  * the job (returns 1), else nothing changes (returns 0). */
 /* Success: inserts the result model row and marks the job succeeded in one
- * transaction; result holds test metrics etc. merged into the job. */
+ * transaction; result holds test metrics etc. merged into the job. Threads
+ * of one process that report at once share one transaction; if it fails,
+ * each runs alone, so an error reaches only the call that caused it. */
 int ft_store_job_succeed(ft_store *s, const char *id, const char *lease, const json_t *model_obj,
                          const json_t *result, ft_error *err);
 /* Failure: error is {"message", "code", "param"}. */

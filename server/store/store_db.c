@@ -77,6 +77,8 @@ ft_store *ft_db_store_open(const char *target, ft_error *err)
         free(s);
         return NULL;
     }
+    ft_db_combiner_init(&s->claims);
+    ft_db_combiner_init(&s->successes);
     return s;
 }
 
@@ -85,6 +87,8 @@ void ft_store_close(ft_store *s)
     if (!s)
         return;
     s->drv->close(s->db);
+    ft_db_combiner_destroy(&s->claims);
+    ft_db_combiner_destroy(&s->successes);
     free(s->target);
     free(s);
 }

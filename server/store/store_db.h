@@ -13,6 +13,8 @@
  *   store_webhooks.c webhook endpoints, the outbox of deliveries, attempts
  *   store_sweeps.c   sweeps: one transaction for a sweep and its jobs,
  *                    status read from the jobs, completion
+ *   store_combine.c  calls made at once by several threads share one
+ *                    transaction (claims, successes)
  *   sqlite/          the SQLite driver (one connection per thread)
  *   postgres/        the PostgreSQL driver (libpq, a connection pool,
  *                    LISTEN/NOTIFY)
@@ -28,6 +30,7 @@
 #ifndef FT_STORE_DB_H
 #define FT_STORE_DB_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -74,7 +77,14 @@ typedef struct {
     const char *lock_job;          /* lock job ?1 before computing its next event seq */
     const char *lock_key;          /* serialize transactions on the text ?1 (an Idempotency-Key) */
     const char *settle_dead;       /* fail or cancel expired jobs that must not run again */
-    const char *claim;             /* take the oldest runnable job */
+    /* Take the oldest runnable jobs, one per claimer: ?1 the claimers (a
+     * JSON array of {token, worker, lease_ms}), ?2 now in ms, ?3 now in
+     * seconds. A printf format: %1$d is at least the number of claimers (a
+     * constant in the text, so that PostgreSQL keeps one plan per value
+     * where a LIMIT parameter would have it plan every call again).
+     * Returns id, spec, attempts and the lease token of each job taken
+     * (claimer k takes the k-th oldest). */
+    const char *claim;
     const char *record_users;      /* the first active job whose spec names record ?1 in fields ?2 */
     const char *skip_locked;       /* appended to a claim's inner SELECT: lock the row, pass over locked ones */
 } ft_db_dialect;
@@ -133,11 +143,47 @@ struct ft_db_driver {
 
 extern const ft_db_driver ft_sqlite_driver, ft_pg_driver;
 
+/* ---- combining (store_combine.c) ---- */
+
+/* At most this many calls share one transaction. */
+#define FT_DB_BATCH_MAX 32
+
+/* One thread's call, waiting for its share of a batch. */
+typedef struct ft_db_request {
+    struct ft_db_request *next;
+    void *ctx;    /* the call's arguments and outputs */
+    int rc;       /* its result, set by the batch */
+    ft_error err; /* when rc < 0 */
+    bool done;
+} ft_db_request;
+
+/* Runs n calls of one kind together and sets each one's rc (and err). */
+typedef void (*ft_db_batch)(ft_store *s, ft_db_request **calls, int n);
+
+/* The calls of one kind waiting to be combined. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    ft_db_request *head, **tail; /* waiting, oldest first */
+    bool running;                /* a leader is running a batch */
+    unsigned long batches;       /* batches run so far */
+} ft_db_combiner;
+
+void ft_db_combiner_init(ft_db_combiner *cb);
+void ft_db_combiner_destroy(ft_db_combiner *cb);
+
+/* Make the call ctx through cb: the first caller to find no batch running
+ * runs every call waiting (up to FT_DB_BATCH_MAX) with run, while the
+ * others wait for their results. The call's rc, with err set if < 0. */
+int ft_db_combine(ft_store *s, ft_db_combiner *cb, ft_db_batch run, void *ctx, ft_error *err);
+
 struct ft_store {
     const ft_db_driver *drv;      /* the backend's driver */
     ft_db_backend *db;            /* the open backend */
     char *target;                 /* file or connection string, for messages (no password) */
     _Atomic int64_t writable_ms;  /* when the write probe last succeeded */
+    ft_db_combiner claims;        /* ft_store_job_claim */
+    ft_db_combiner successes;     /* ft_store_job_succeed */
 };
 
 /* ---- connections, statements, transactions (store_db.c) ---- */
@@ -305,5 +351,10 @@ int ft_db_webhook_enqueue(ft_db_conn *c, const char *type, const json_t *data, c
 /* After a transition of job_id inside the same transaction: if the job is
  * now succeeded, failed or cancelled, queue its job.<status> event. */
 int ft_db_webhook_job_ended(ft_db_conn *c, const char *job_id, ft_error *err);
+/* The columns a job.<status> event is built from, in this order. */
+#define FT_DB_JOB_ENDED_COLUMNS "status, result_model, result, error, finished_at"
+/* The job.<status> event of job_id from r's current row (the columns
+ * above; for a transition's RETURNING), its type in type; NULL on error. */
+json_t *ft_db_job_ended_event(ft_db_rows *r, const char *job_id, char type[32], ft_error *err);
 
 #endif

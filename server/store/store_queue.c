@@ -64,45 +64,104 @@ static int anything_runnable(ft_db_conn *c, int64_t now_ms, ft_error *err)
                         &one, err, "I", now_ms);
 }
 
-/* A claim, for its transaction. */
+/* One thread's claim, waiting in the store's claims combiner. */
 typedef struct {
-    const char *token, *worker;
+    char token[33];
+    const char *worker;
     int lease_seconds;
     ft_claim *claim;
 } claiming;
 
-/* Settle dead jobs, then take the oldest runnable one (see
- * ft_store_job_claim). */
+/* The claims of one transaction, for its body and check. */
+typedef struct {
+    ft_db_request **calls;
+    int n;
+    json_t *claimers; /* [{token, worker, lease_ms}], in the calls' order */
+} claim_batch;
+
+/* Settle dead jobs, then take the oldest runnable ones, one per call (see
+ * ft_store_job_claim): the number of jobs taken. The dead jobs settled go
+ * to the first call, for its worker to clean up after. */
 static int claim_body(ft_db_conn *c, void *ctx, ft_error *err)
 {
-    claiming *q = ctx;
-    ft_claim *claim = q->claim;
-    ft_claim_free(claim);
+    claim_batch *b = ctx;
+    for (int i = 0; i < b->n; i++) {
+        claiming *q = b->calls[i]->ctx;
+        ft_claim_free(q->claim);
+    }
     int64_t now_ms = ft_db_now_ms();
-    int rc = settle_dead_jobs(c, now_ms, &claim->settled, err);
-    ft_db_rows *r = rc == 0 ? ft_db_query(c, ft_db_sql(c)->claim, err, "tIitI", q->token, now_ms, q->lease_seconds,
-                                          q->worker, now_ms / 1000)
-                            : NULL;
-    rc = r ? ft_db_next(r, err) : -1;
-    if (rc == 1) {
-        snprintf(claim->id, sizeof claim->id, "%s", ft_db_text(r, 0));
-        snprintf(claim->lease, sizeof claim->lease, "%s", q->token);
-        claim->attempts = (int)ft_db_int(r, 2);
-        if (!(claim->spec = ft_db_col_json(r, 1, err)))
-            rc = -1;
+    int rc = settle_dead_jobs(c, now_ms, &((claiming *)b->calls[0]->ctx)->claim->settled, err);
+    /* Rounded up to a power of two: a few statement texts, not one per n. */
+    int limit = 1;
+    while (limit < b->n)
+        limit *= 2;
+    char sql[2048];
+    if (rc == 0 && snprintf(sql, sizeof sql, ft_db_sql(c)->claim, limit) >= (int)sizeof sql)
+        rc = ft_fail(err, FT_EINVAL, NULL, "the claim statement is longer than %zu bytes", sizeof sql);
+    ft_db_rows *r = rc == 0 ? ft_db_query(c, sql, err, "jII", b->claimers, now_ms, now_ms / 1000) : NULL;
+    int taken = 0;
+    rc = r ? 0 : -1;
+    while (rc == 0 && (rc = ft_db_next(r, err)) == 1) {
+        const char *token = ft_db_text(r, 3);
+        claiming *q = NULL;
+        for (int i = 0; i < b->n && !q; i++)
+            if (strcmp(((claiming *)b->calls[i]->ctx)->token, token) == 0)
+                q = b->calls[i]->ctx;
+        if (!q) {
+            rc = ft_fail(err, FT_EIO, NULL, "a claim returned a lease token that no claimer holds");
+            break;
+        }
+        snprintf(q->claim->id, sizeof q->claim->id, "%s", ft_db_text(r, 0));
+        snprintf(q->claim->lease, sizeof q->claim->lease, "%s", q->token);
+        q->claim->attempts = (int)ft_db_int(r, 2);
+        rc = (q->claim->spec = ft_db_col_json(r, 1, err)) ? 0 : -1;
+        taken++;
     }
     ft_db_done(r);
-    return rc;
+    return rc < 0 ? -1 : taken;
 }
 
-/* After a lost COMMIT: the claim happened if a job holds its token (fresh
- * for each claim). A claim that took nothing counts as not there and runs
- * again, which only settles what is still unsettled. */
+/* After a lost COMMIT: the claims happened if a job holds the first
+ * call's token (fresh for each claim; the oldest job taken is the first
+ * call's). Claims that took nothing count as not there and run again,
+ * which only settles what is still unsettled. */
 static int claimed(ft_db_conn *c, void *ctx, ft_error *err)
 {
-    const claiming *q = ctx;
+    const claim_batch *b = ctx;
     int64_t one;
-    return ft_db_scalar(c, "SELECT 1 FROM jobs WHERE lease_token = ?1", &one, err, "t", q->token);
+    return ft_db_scalar(c, "SELECT 1 FROM jobs WHERE lease_token = ?1", &one, err, "t",
+                        ((claiming *)b->calls[0]->ctx)->token);
+}
+
+/* The claims that threads made at once, in one transaction. */
+static void claim_together(ft_store *s, ft_db_request **calls, int n)
+{
+    ft_error err = {0};
+    claim_batch b = {.calls = calls, .n = n, .claimers = json_array()};
+    int rc = b.claimers ? 0 : ft_fail(&err, FT_ENOMEM, NULL, "out of memory");
+    for (int i = 0; i < n && rc == 0; i++) {
+        claiming *q = calls[i]->ctx;
+        json_t *one = json_pack("{ss ss sI}", "token", q->token, "worker", q->worker, "lease_ms",
+                                (json_int_t)q->lease_seconds * 1000);
+        if (!one || json_array_append_new(b.claimers, one) != 0)
+            rc = ft_fail(&err, FT_ENOMEM, NULL, "out of memory");
+    }
+    if (rc == 0 && s->drv->sql->claim_precheck) {
+        ft_db_conn *c = ft_db_acquire(s, &err);
+        rc = c ? anything_runnable(c, ft_db_now_ms(), &err) : -1;
+        ft_db_release(c);
+        rc = rc == 1 ? 0 : rc < 0 ? -1 : 1; /* 1: nothing to claim, no transaction */
+    }
+    if (rc == 0)
+        rc = ft_db_transact_checked(s, claim_body, claimed, &b, &err) < 0 ? -1 : 0;
+    json_decref(b.claimers);
+    for (int i = 0; i < n; i++) {
+        claiming *q = calls[i]->ctx;
+        calls[i]->rc = rc < 0 ? -1 : q->claim->spec ? 1 : 0;
+        calls[i]->err = err;
+        if (rc < 0) /* the settling was rolled back with the rest */
+            ft_claim_free(q->claim);
+    }
 }
 
 int ft_store_job_claim(ft_store *s, const char *worker, int lease_seconds, ft_claim *claim, ft_error *err)
@@ -110,25 +169,10 @@ int ft_store_job_claim(ft_store *s, const char *worker, int lease_seconds, ft_cl
     memset(claim, 0, sizeof *claim);
     if (lease_seconds < 1)
         return ft_fail(err, FT_EINVAL, "lease_seconds", "a lease must last at least one second");
-    char token[33];
-    if (ft_db_token(token, err) != 0)
+    claiming q = {.worker = worker, .lease_seconds = lease_seconds, .claim = claim};
+    if (ft_db_token(q.token, err) != 0)
         return -1;
-    if (s->drv->sql->claim_precheck) {
-        ft_db_conn *c = ft_db_acquire(s, err);
-        int rc = c ? anything_runnable(c, ft_db_now_ms(), err) : -1;
-        ft_db_release(c);
-        if (rc <= 0)
-            return rc;
-    }
-    claiming q = {.token = token, .worker = worker, .lease_seconds = lease_seconds, .claim = claim};
-    int rc = ft_db_transact_checked(s, claim_body, claimed, &q, err);
-    if (rc != 1) {
-        /* On error the settling was rolled back with the rest. */
-        json_t *settled = rc == 0 ? json_incref(claim->settled) : NULL;
-        ft_claim_free(claim);
-        claim->settled = settled;
-    }
-    return rc;
+    return ft_db_combine(s, &s->claims, claim_together, &q, err);
 }
 
 void ft_claim_free(ft_claim *c)
@@ -197,28 +241,78 @@ int ft_store_job_progress(ft_store *s, const char *id, const char *lease, const 
                         FENCE, FT_TOPIC_EVENTS, ft_db_rerun, err, "ttjj", id, lease, progress, metrics);
 }
 
-/* A job's success and its model row, for succeed_body. */
+/* A job's success and its model row: one call of ft_store_job_succeed. */
 typedef struct {
     const char *id, *lease, *model_id;
     const json_t *model_obj, *result;
 } success;
 
+/* One success. The job's webhook event is built from the UPDATE's
+ * RETURNING: no second read of the row. */
 static int succeed_body(ft_db_conn *c, void *ctx, ft_error *err)
 {
     const success *o = ctx;
-    int rc = ft_db_write(c,
-                         "UPDATE jobs SET status = 'succeeded', finished_at = ?3, result = ?4, result_model = ?5, "
-                         "lease_token = NULL, lease_expires_ms = NULL" FENCE,
-                         err, "ttIjt", o->id, o->lease, ft_db_now(), o->result, o->model_id);
+    ft_db_rows *r = ft_db_query(c,
+                                "UPDATE jobs SET status = 'succeeded', finished_at = ?3, result = ?4, "
+                                "result_model = ?5, lease_token = NULL, lease_expires_ms = NULL" FENCE
+                                " RETURNING " FT_DB_JOB_ENDED_COLUMNS,
+                                err, "ttIjt", o->id, o->lease, ft_db_now(), o->result, o->model_id);
+    int rc = r ? ft_db_next(r, err) : -1;
+    char type[32];
+    json_t *event = rc == 1 ? ft_db_job_ended_event(r, o->id, type, err) : NULL;
+    ft_db_done(r);
+    if (rc == 1 && !event)
+        rc = -1;
     /* The model row exists only if the job really succeeded under this
      * lease: both commit together or neither does. */
     if (rc == 1 && o->model_obj && ft_db_insert_record(c, &ft_db_models, o->model_obj, err) != 0)
         rc = -1;
     if (rc == 1 && ft_db_notify(c, FT_TOPIC_EVENTS, o->id, err) != 0)
         rc = -1;
-    if (rc == 1 && ft_db_webhook_job_ended(c, o->id, err) != 0)
+    if (rc == 1 && ft_db_webhook_enqueue(c, type, event, o->id, err) != 0)
         rc = -1;
+    json_decref(event);
     return rc;
+}
+
+/* The successes of one transaction, for succeed_all. */
+typedef struct {
+    ft_db_request **calls;
+    int n;
+    bool call_failed; /* a call's statements failed (not the COMMIT) */
+} success_batch;
+
+/* Each call's success in turn (one statement each, by the job's id: a
+ * statement for all of them would leave the planner a join to get wrong);
+ * a call that fails aborts them all. */
+static int succeed_all(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    success_batch *b = ctx;
+    b->call_failed = false;
+    for (int i = 0; i < b->n; i++)
+        if ((b->calls[i]->rc = succeed_body(c, b->calls[i]->ctx, err)) < 0) {
+            b->call_failed = true;
+            return -1;
+        }
+    return 0;
+}
+
+/* The successes that threads reported at once, in one transaction. If one
+ * of them fails, each runs again on its own, so a failure reaches only its
+ * own caller. */
+static void succeed_together(ft_store *s, ft_db_request **calls, int n)
+{
+    ft_error err = {0};
+    success_batch b = {.calls = calls, .n = n};
+    int rc = ft_db_transact(s, succeed_all, &b, &err);
+    for (int i = 0; i < n && rc < 0; i++) {
+        if (n > 1 && b.call_failed) {
+            calls[i]->rc = ft_db_transact(s, succeed_body, calls[i]->ctx, &calls[i]->err);
+        } else { /* as for one call: a failed COMMIT may have happened or not */
+            calls[i]->rc = -1;
+            calls[i]->err = err;
+        }
+    }
 }
 
 int ft_store_job_succeed(ft_store *s, const char *id, const char *lease, const json_t *model_obj,
@@ -230,7 +324,7 @@ int ft_store_job_succeed(ft_store *s, const char *id, const char *lease, const j
         return ft_fail(err, FT_EINVAL, "id", "the result model needs a string id");
     if (result && !json_is_object(result) && !json_is_null(result))
         return ft_fail(err, FT_EINVAL, "result", "a job's result must be an object");
-    return ft_db_transact(s, succeed_body, &o, err);
+    return ft_db_combine(s, &s->successes, succeed_together, &o, err);
 }
 
 int ft_store_job_fail(ft_store *s, const char *id, const char *lease, const json_t *error, ft_error *err)

@@ -183,32 +183,34 @@ static json_t *scalar_metrics(const json_t *result, const char *key)
     return out;
 }
 
+json_t *ft_db_job_ended_event(ft_db_rows *r, const char *job_id, char type[32], ft_error *err)
+{
+    json_t *result = ft_db_col_json(r, 2, err), *error = ft_db_col_json(r, 3, err);
+    snprintf(type, 32, "job.%s", ft_db_text(r, 0));
+    json_t *data = result && error ? json_pack("{ss ss ss so so so so sI}", "id", job_id, "object", "job", "status",
+                                               ft_db_text(r, 0), "fine_tuned_model", ft_db_col_text_or_null(r, 1),
+                                               "test_metrics", scalar_metrics(result, "test_metrics"),
+                                               "validation_metrics", scalar_metrics(result, "validation_metrics"),
+                                               "error", json_incref(error), "finished_at", (json_int_t)ft_db_int(r, 4))
+                                   : NULL;
+    json_decref(result);
+    json_decref(error);
+    if (!data)
+        ft_fail(err, FT_EIO, NULL, "cannot build the %s event of job %s", type, job_id);
+    return data;
+}
+
 int ft_db_webhook_job_ended(ft_db_conn *c, const char *job_id, ft_error *err)
 {
-    ft_db_rows *r = ft_db_query(c,
-                                "SELECT status, result_model, result, error, finished_at FROM jobs WHERE id = ?1 "
+    ft_db_rows *r = ft_db_query(c, "SELECT " FT_DB_JOB_ENDED_COLUMNS " FROM jobs WHERE id = ?1 "
                                 "AND status IN ('succeeded', 'failed', 'cancelled')",
                                 err, "t", job_id);
     int rc = r ? ft_db_next(r, err) : -1;
-    json_t *data = NULL;
-    char type[32] = "";
-    if (rc == 1) {
-        json_t *result = ft_db_col_json(r, 2, err), *error = ft_db_col_json(r, 3, err);
-        snprintf(type, sizeof type, "job.%s", ft_db_text(r, 0));
-        data = result && error ? json_pack("{ss ss ss so so so so sI}", "id", job_id, "object", "job", "status",
-                                           ft_db_text(r, 0), "fine_tuned_model", ft_db_col_text_or_null(r, 1),
-                                           "test_metrics", scalar_metrics(result, "test_metrics"),
-                                           "validation_metrics", scalar_metrics(result, "validation_metrics"), "error",
-                                           json_incref(error), "finished_at", (json_int_t)ft_db_int(r, 4))
-                               : NULL;
-        json_decref(result);
-        json_decref(error);
-        if (!data)
-            rc = ft_fail(err, FT_EIO, NULL, "cannot build the %s event of job %s", type, job_id);
-    }
+    char type[32];
+    json_t *data = rc == 1 ? ft_db_job_ended_event(r, job_id, type, err) : NULL;
     ft_db_done(r);
     if (rc == 1)
-        rc = ft_db_webhook_enqueue(c, type, data, job_id, err);
+        rc = data ? ft_db_webhook_enqueue(c, type, data, job_id, err) : -1;
     json_decref(data);
     return rc < 0 ? -1 : 0;
 }

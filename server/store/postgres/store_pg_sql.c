@@ -35,21 +35,26 @@ const ft_db_dialect ft_pg_sql = {
         "AND (cancel_requested <> 0 OR attempts >= max_attempts) FOR UPDATE SKIP LOCKED) "
         "RETURNING id, status, COALESCE(error::json ->> 'message', "
         "'cancelled: its worker died after the cancel was requested')",
-    /* The oldest runnable job (queued, or running on a lease that expired
-     * by ?2, now in milliseconds) that no other claim holds: the oldest of
-     * each status, each found by walking jobs_status_seq in order. One
-     * walk over both statuses would go by seq through every finished job
-     * as well (an index cannot give the order of an IN list), a cost that
-     * grows with the jobs ever run. The candidate not taken stays locked
-     * until the commit, which only makes a concurrent claim skip it. */
-    .claim = "WITH queued AS (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1 "
+    /* The oldest runnable jobs (queued, or running on a lease that
+     * expired by ?2, now in milliseconds), one per claimer of ?1, that no
+     * other claim holds: the oldest of each status, each found by walking
+     * jobs_status_seq in order. One walk over both statuses would go by seq
+     * through every finished job as well (an index cannot give the order
+     * of an IN list), a cost that grows with the jobs ever run. Candidates
+     * not taken stay locked until the commit, which only makes a
+     * concurrent claim skip them. */
+    .claim = "WITH queued AS (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT %1$d "
              "FOR UPDATE SKIP LOCKED), "
              "expired AS (SELECT seq FROM jobs WHERE status = 'running' AND lease_expires_ms <= ?2 "
-             "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
-             "UPDATE jobs SET status = 'running', lease_token = ?1, lease_expires_ms = ?2 + ?3 * 1000, "
-             "worker = ?4, attempts = attempts + 1, started_at = COALESCE(started_at, ?5) "
-             "WHERE seq = (SELECT MIN(seq) FROM (SELECT seq FROM queued UNION ALL SELECT seq FROM expired) AS c) "
-             "RETURNING id, spec, attempts",
+             "ORDER BY seq LIMIT %1$d FOR UPDATE SKIP LOCKED), "
+             "picked AS (SELECT seq, row_number() OVER (ORDER BY seq) AS k FROM "
+             "(SELECT seq FROM queued UNION ALL SELECT seq FROM expired) AS c ORDER BY seq LIMIT %1$d), "
+             "claimers AS (SELECT c.claimer, c.k FROM json_array_elements(?1::json) WITH ORDINALITY AS c(claimer, k)) "
+             "UPDATE jobs SET status = 'running', lease_token = claimer ->> 'token', "
+             "lease_expires_ms = ?2 + (claimer ->> 'lease_ms')::bigint, worker = claimer ->> 'worker', "
+             "attempts = attempts + 1, started_at = COALESCE(started_at, ?3) "
+             "FROM picked JOIN claimers USING (k) WHERE jobs.seq = picked.seq "
+             "RETURNING jobs.id, jobs.spec, jobs.attempts, jobs.lease_token",
     .record_users =
         "SELECT j.id, j.status, f.value FROM jobs j, json_array_elements_text(?2::json) AS f(value) "
         "WHERE j.status IN ('queued', 'running') "

@@ -409,12 +409,17 @@ static const ft_db_dialect sq_sql = {
         "RETURNING id, status, COALESCE(json_extract(error, '$.message'), "
         "'cancelled: its worker died after the cancel was requested')",
     /* The subquery and the update are one statement inside a write
-     * transaction: no other connection can claim the same row in between. */
-    .claim = "UPDATE jobs SET status = 'running', lease_token = ?1, lease_expires_ms = ?2 + ?3 * 1000, "
-             "worker = ?4, attempts = attempts + 1, started_at = COALESCE(started_at, ?5) "
-             "WHERE seq = (SELECT seq FROM jobs WHERE status IN ('queued', 'running') AND "
-             "(status = 'queued' OR lease_expires_ms <= ?2) ORDER BY seq LIMIT 1) "
-             "RETURNING id, spec, attempts",
+     * transaction: no other connection can claim the same rows in between. */
+    .claim = "WITH claimers AS (SELECT value AS claimer, key + 1 AS k FROM json_each(?1)), "
+             "picked AS (SELECT seq, row_number() OVER (ORDER BY seq) AS k FROM (SELECT seq FROM jobs "
+             "WHERE status IN ('queued', 'running') AND (status = 'queued' OR lease_expires_ms <= ?2) "
+             "ORDER BY seq LIMIT %1$d)) "
+             "UPDATE jobs SET status = 'running', lease_token = json_extract(claimer, '$.token'), "
+             "lease_expires_ms = ?2 + json_extract(claimer, '$.lease_ms'), "
+             "worker = json_extract(claimer, '$.worker'), attempts = attempts + 1, "
+             "started_at = COALESCE(started_at, ?3) "
+             "FROM picked JOIN claimers USING (k) WHERE jobs.seq = picked.seq "
+             "RETURNING id, spec, attempts, lease_token",
     .record_users =
         "SELECT j.id, j.status, f.value FROM jobs j, json_each(?2) f "
         "WHERE j.status IN ('queued', 'running') "
