@@ -353,8 +353,10 @@ int ft_db_webhook_enqueue(ft_db_conn *c, const char *type, const json_t *data, c
 int ft_db_webhook_job_ended(ft_db_conn *c, const char *job_id, ft_error *err);
 /* The columns a job.<status> event is built from, in this order. */
 #define FT_DB_JOB_ENDED_COLUMNS "status, result_model, result, error, finished_at"
-/* The job.<status> event of job_id from r's current row (the columns
- * above; for a transition's RETURNING), its type in type; NULL on error. */
-json_t *ft_db_job_ended_event(ft_db_rows *r, const char *job_id, char type[32], ft_error *err);
+/* The same from r, the rows of a statement that selected or returned
+ * FT_DB_JOB_ENDED_COLUMNS of job_id (a transition's RETURNING: no second
+ * read of the row), finished here: 1 if it had a row (the event queued), 0
+ * if none, -1 on error (r NULL included). */
+int ft_db_webhook_job_ended_rows(ft_db_conn *c, const char *job_id, ft_db_rows *r, ft_error *err);
 
 #endif

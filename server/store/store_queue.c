@@ -79,18 +79,22 @@ typedef struct {
     json_t *claimers; /* [{token, worker, lease_ms}], in the calls' order */
 } claim_batch;
 
+/* The i-th claim of a batch. */
+static claiming *claim_of(const claim_batch *b, int i)
+{
+    return b->calls[i]->ctx;
+}
+
 /* Settle dead jobs, then take the oldest runnable ones, one per call (see
  * ft_store_job_claim): the number of jobs taken. The dead jobs settled go
  * to the first call, for its worker to clean up after. */
 static int claim_body(ft_db_conn *c, void *ctx, ft_error *err)
 {
     claim_batch *b = ctx;
-    for (int i = 0; i < b->n; i++) {
-        claiming *q = b->calls[i]->ctx;
-        ft_claim_free(q->claim);
-    }
+    for (int i = 0; i < b->n; i++)
+        ft_claim_free(claim_of(b, i)->claim);
     int64_t now_ms = ft_db_now_ms();
-    int rc = settle_dead_jobs(c, now_ms, &((claiming *)b->calls[0]->ctx)->claim->settled, err);
+    int rc = settle_dead_jobs(c, now_ms, &claim_of(b, 0)->claim->settled, err);
     /* Rounded up to a power of two: a few statement texts, not one per n. */
     int limit = 1;
     while (limit < b->n)
@@ -105,8 +109,8 @@ static int claim_body(ft_db_conn *c, void *ctx, ft_error *err)
         const char *token = ft_db_text(r, 3);
         claiming *q = NULL;
         for (int i = 0; i < b->n && !q; i++)
-            if (strcmp(((claiming *)b->calls[i]->ctx)->token, token) == 0)
-                q = b->calls[i]->ctx;
+            if (strcmp(claim_of(b, i)->token, token) == 0)
+                q = claim_of(b, i);
         if (!q) {
             rc = ft_fail(err, FT_EIO, NULL, "a claim returned a lease token that no claimer holds");
             break;
@@ -129,8 +133,7 @@ static int claimed(ft_db_conn *c, void *ctx, ft_error *err)
 {
     const claim_batch *b = ctx;
     int64_t one;
-    return ft_db_scalar(c, "SELECT 1 FROM jobs WHERE lease_token = ?1", &one, err, "t",
-                        ((claiming *)b->calls[0]->ctx)->token);
+    return ft_db_scalar(c, "SELECT 1 FROM jobs WHERE lease_token = ?1", &one, err, "t", claim_of(b, 0)->token);
 }
 
 /* The claims that threads made at once, in one transaction. */
@@ -247,31 +250,25 @@ typedef struct {
     const json_t *model_obj, *result;
 } success;
 
-/* One success. The job's webhook event is built from the UPDATE's
- * RETURNING: no second read of the row. */
+/* One success, its webhook events built from the UPDATE's RETURNING. */
 static int succeed_body(ft_db_conn *c, void *ctx, ft_error *err)
 {
     const success *o = ctx;
-    ft_db_rows *r = ft_db_query(c,
-                                "UPDATE jobs SET status = 'succeeded', finished_at = ?3, result = ?4, "
-                                "result_model = ?5, lease_token = NULL, lease_expires_ms = NULL" FENCE
-                                " RETURNING " FT_DB_JOB_ENDED_COLUMNS,
-                                err, "ttIjt", o->id, o->lease, ft_db_now(), o->result, o->model_id);
-    int rc = r ? ft_db_next(r, err) : -1;
-    char type[32];
-    json_t *event = rc == 1 ? ft_db_job_ended_event(r, o->id, type, err) : NULL;
-    ft_db_done(r);
-    if (rc == 1 && !event)
-        rc = -1;
+    int rc = ft_db_webhook_job_ended_rows(c, o->id,
+                                          ft_db_query(c,
+                                                      "UPDATE jobs SET status = 'succeeded', finished_at = ?3, "
+                                                      "result = ?4, result_model = ?5, lease_token = NULL, "
+                                                      "lease_expires_ms = NULL" FENCE
+                                                      " RETURNING " FT_DB_JOB_ENDED_COLUMNS,
+                                                      err, "ttIjt", o->id, o->lease, ft_db_now(), o->result,
+                                                      o->model_id),
+                                          err);
     /* The model row exists only if the job really succeeded under this
      * lease: both commit together or neither does. */
     if (rc == 1 && o->model_obj && ft_db_insert_record(c, &ft_db_models, o->model_obj, err) != 0)
         rc = -1;
     if (rc == 1 && ft_db_notify(c, FT_TOPIC_EVENTS, o->id, err) != 0)
         rc = -1;
-    if (rc == 1 && ft_db_webhook_enqueue(c, type, event, o->id, err) != 0)
-        rc = -1;
-    json_decref(event);
     return rc;
 }
 
