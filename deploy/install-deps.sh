@@ -35,10 +35,13 @@ build=(build-essential pkg-config
 # mmdebstrap: make container-test builds the image on a Debian base made
 # here and runs it (tests/container/); podman-compose, netavark and
 # aardvark-dns run deploy/docker-compose.yml there (netavark's DNS resolves
-# the service names; Debian 12's CNI plugins do not). chromium: the
+# the service names; Debian 12's CNI plugins do not), and iptables, which
+# netavark 1.4 runs to set up the compose network but does not depend on
+# (without it every container fails to start: "netavark: No such file or
+# directory"). chromium: the
 # dashboard's browser tests (tests/api/test_ui.py) drive it headless with
 # npm playwright-core.
-test=(python3 curl jq sqlite3 postgresql podman podman-compose netavark aardvark-dns runc mmdebstrap valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
+test=(python3 curl jq sqlite3 postgresql podman podman-compose netavark aardvark-dns iptables runc mmdebstrap valgrind clang-14 libfuzzer-14-dev libclang-rt-14-dev
       dataset-fashion-mnist python3-sklearn libonnx-testdata python3-onnx python3-pil
       python3-torch python3-torchvision python3-numpy
       prometheus python3-yaml python3-jsonschema systemd wget e2fsprogs util-linux binutils shellcheck chromium)
