@@ -183,6 +183,33 @@ ft_db_rows *ft_db_query(ft_db_conn *c, const char *sql, ft_error *err, const cha
     return r;
 }
 
+int ft_db_params(ft_db_param *p, char **texts, int *n, ft_error *err, const char *types, ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    int rc = params_va(types, ap, p, texts, n, err);
+    va_end(ap);
+    return rc;
+}
+
+int ft_db_query_each(ft_db_conn *c, int k, const ft_db_stmt *stmts, ft_db_rows_fn each, void *ctx, ft_error *err)
+{
+    if (k > FT_DB_BATCH_MAX)
+        return ft_fail(err, FT_EINVAL, NULL, "more than %d statements at once", FT_DB_BATCH_MAX);
+    ft_db_rows *rows[FT_DB_BATCH_MAX];
+    bool many = c->drv->query_many != NULL;
+    if (many && c->drv->query_many(c, k, stmts, rows, err) != 0)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < k; i++) {
+        ft_db_rows *r = many ? rows[i] : rc == 0 ? c->drv->query(c, stmts[i].sql, stmts[i].n, stmts[i].p, err) : NULL;
+        if (rc == 0 && (!r || each(ctx, i, r, err) != 0))
+            rc = -1;
+        ft_db_done(r);
+    }
+    return rc;
+}
+
 /* Step r to its end (RETURNING rows are discarded) and finish it: the
  * number of changed rows, or -1. */
 static int run_rows(ft_db_rows *r, ft_error *err)

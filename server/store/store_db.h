@@ -65,6 +65,13 @@ typedef struct {
 
 #define FT_DB_MAX_PARAMS 12
 
+/* A statement and its n parameters, one of several sent together. */
+typedef struct {
+    const char *sql;
+    int n;
+    const ft_db_param *p;
+} ft_db_stmt;
+
 /* The SQL that differs between backends. NULL means "nothing to run". */
 typedef struct {
     const char *schema_bootstrap;  /* before reading the version (create the tracking table) */
@@ -124,6 +131,11 @@ struct ft_db_driver {
     ft_db_loss (*tx_loss)(ft_db_conn *c);
     /* Run a statement; step through its rows with next, then done. */
     ft_db_rows *(*query)(ft_db_conn *c, const char *sql, int n, const ft_db_param *p, ft_error *err);
+    /* Run k statements in one round trip: rows[i] gets the i-th one's rows
+     * (0), or nothing does (-1, the first failure in err). NULL: the
+     * backend runs statements one at a time anyway, and ft_db_query_each
+     * does so. */
+    int (*query_many)(ft_db_conn *c, int k, const ft_db_stmt *stmts, ft_db_rows **rows, ft_error *err);
     int (*next)(ft_db_rows *r, ft_error *err);          /* 1 a row, 0 done, -1 error */
     int64_t (*changes)(ft_db_rows *r);                  /* rows the statement changed (once done) */
     void (*done)(ft_db_rows *r);                        /* free the rows */
@@ -212,6 +224,18 @@ void ft_db_release(ft_db_conn *c);
  * ft_db_done (NULL on error); ft_db_write runs it to the end and returns
  * the number of changed rows (-1 on error). */
 ft_db_rows *ft_db_query(ft_db_conn *c, const char *sql, ft_error *err, const char *types, ...);
+/* The parameters that types and the arguments after it spell (as for
+ * ft_db_query) in p[0..*n); a JSON value's text goes in texts[i], which
+ * the caller frees (all *n of them, also on error). */
+int ft_db_params(ft_db_param *p, char **texts, int *n, ft_error *err, const char *types, ...);
+/* Called with the rows of the i-th statement of ft_db_query_each: 0, or
+ * -1 (with err) to stop there. */
+typedef int (*ft_db_rows_fn)(void *ctx, int i, ft_db_rows *r, ft_error *err);
+/* Run k <= FT_DB_BATCH_MAX statements in order, in one round trip where
+ * the backend can, and hand the i-th one's rows to each(ctx, i, rows) in
+ * turn, once all ran; the rows are finished after. 0, or -1 with err at
+ * the first failure (a statement's or each's). */
+int ft_db_query_each(ft_db_conn *c, int k, const ft_db_stmt *stmts, ft_db_rows_fn each, void *ctx, ft_error *err);
 int ft_db_write(ft_db_conn *c, const char *sql, ft_error *err, const char *types, ...);
 /* ft_db_write with the arguments in a va_list. */
 int ft_db_vwrite(ft_db_conn *c, const char *sql, ft_error *err, const char *types, va_list ap);
@@ -353,10 +377,9 @@ int ft_db_webhook_enqueue(ft_db_conn *c, const char *type, const json_t *data, c
 int ft_db_webhook_job_ended(ft_db_conn *c, const char *job_id, ft_error *err);
 /* The columns a job.<status> event is built from, in this order. */
 #define FT_DB_JOB_ENDED_COLUMNS "status, result_model, result, error, finished_at"
-/* The same from r, the rows of a statement that selected or returned
- * FT_DB_JOB_ENDED_COLUMNS of job_id (a transition's RETURNING: no second
- * read of the row), finished here: 1 if it had a row (the event queued), 0
- * if none, -1 on error (r NULL included). */
-int ft_db_webhook_job_ended_rows(ft_db_conn *c, const char *job_id, ft_db_rows *r, ft_error *err);
+/* The job.<status> event of job_id from r's current row, which holds
+ * FT_DB_JOB_ENDED_COLUMNS (a transition's RETURNING: no second read of the
+ * row); its type in type. NULL on error. */
+json_t *ft_db_job_ended_event(ft_db_rows *r, const char *job_id, char type[32], ft_error *err);
 
 #endif

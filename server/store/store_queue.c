@@ -18,38 +18,41 @@
 /* The condition of every fenced statement; ?1 is the job id, ?2 the lease. */
 #define FENCE " WHERE id = ?1 AND lease_token = ?2 AND status = 'running'"
 
-/* Settle running jobs whose lease expired and that must not run again: the
- * ones that used up max_attempts fail, the ones whose cancel was requested
- * before their worker died are cancelled. Each gets an event saying why.
- * *ids receives their ids (NULL if none). */
-static int settle_dead_jobs(ft_db_conn *c, int64_t now_ms, json_t **ids, ft_error *err)
+/* Running jobs whose lease expired and that must not run again are settled
+ * by each claim (the dialect's settle_dead, the claim's first statement):
+ * the ones that used up max_attempts fail, the ones whose cancel was
+ * requested before their worker died are cancelled. */
+
+/* The rows settle_dead returned, as [id, status, why] in settled. */
+static int collect_settled(ft_db_rows *r, json_t *settled, ft_error *err)
 {
-    ft_db_rows *r = ft_db_query(c, ft_db_sql(c)->settle_dead, err, "II", now_ms / 1000, now_ms);
-    /* Collect first: events are written once the UPDATE is finished. */
-    json_t *settled = r ? json_array() : NULL;
-    int rc = settled ? 0 : -1;
-    while (rc == 0 && (rc = ft_db_next(r, err)) == 1) {
+    int rc;
+    while ((rc = ft_db_next(r, err)) == 1) {
         json_t *job = json_pack("[sss]", ft_db_text(r, 0), ft_db_text(r, 1), ft_db_text(r, 2));
-        rc = job && json_array_append_new(settled, job) == 0 ? 0 : ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        if (!job || json_array_append_new(settled, job) != 0)
+            return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
     }
-    ft_db_done(r);
+    return rc;
+}
+
+/* Each settled job gets an event saying why, and its webhook event; *ids
+ * receives their ids (NULL if none). */
+static int record_settled(ft_db_conn *c, const json_t *settled, json_t **ids, ft_error *err)
+{
     size_t i;
     json_t *job;
     json_array_foreach(settled, i, job) {
-        if (rc != 0)
-            break;
+        const char *id = json_string_value(json_array_get(job, 0));
         bool failed = strcmp(json_string_value(json_array_get(job, 1)), "failed") == 0;
-        rc = ft_db_event_add(c, json_string_value(json_array_get(job, 0)), NULL, failed ? "error" : "info",
-                             json_string_value(json_array_get(job, 2)), NULL, err) < 0 ? -1 : 0;
-        if (rc == 0)
-            rc = ft_db_webhook_job_ended(c, json_string_value(json_array_get(job, 0)), err);
-        if (rc == 0 && !*ids && !(*ids = json_array()))
-            rc = ft_fail(err, FT_ENOMEM, NULL, "out of memory");
-        if (rc == 0)
-            json_array_append(*ids, json_array_get(job, 0));
+        if (ft_db_event_add(c, id, NULL, failed ? "error" : "info", json_string_value(json_array_get(job, 2)), NULL,
+                            err) < 0 ||
+            ft_db_webhook_job_ended(c, id, err) != 0)
+            return -1;
+        if (!*ids && !(*ids = json_array()))
+            return ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        json_array_append(*ids, json_array_get(job, 0));
     }
-    json_decref(settled);
-    return rc;
+    return 0;
 }
 
 /* 1 if some job is runnable (queued, or running on an expired lease), 0
@@ -77,6 +80,8 @@ typedef struct {
     ft_db_request **calls;
     int n;
     json_t *claimers; /* [{token, worker, lease_ms}], in the calls' order */
+    json_t *settled;  /* the dead jobs the transaction settled, [[id, status, why]] */
+    int taken;        /* the jobs it took */
 } claim_batch;
 
 /* The i-th claim of a batch. */
@@ -85,44 +90,69 @@ static claiming *claim_of(const claim_batch *b, int i)
     return b->calls[i]->ctx;
 }
 
-/* Settle dead jobs, then take the oldest runnable ones, one per call (see
- * ft_store_job_claim): the number of jobs taken. The dead jobs settled go
- * to the first call, for its worker to clean up after. */
-static int claim_body(ft_db_conn *c, void *ctx, ft_error *err)
+/* The jobs the claim statement took, each to the call whose token it
+ * holds. */
+static int take_claimed(claim_batch *b, ft_db_rows *r, ft_error *err)
 {
-    claim_batch *b = ctx;
-    for (int i = 0; i < b->n; i++)
-        ft_claim_free(claim_of(b, i)->claim);
-    int64_t now_ms = ft_db_now_ms();
-    int rc = settle_dead_jobs(c, now_ms, &claim_of(b, 0)->claim->settled, err);
-    /* Rounded up to a power of two: a few statement texts, not one per n. */
-    int limit = 1;
-    while (limit < b->n)
-        limit *= 2;
-    char sql[2048];
-    if (rc == 0 && snprintf(sql, sizeof sql, ft_db_sql(c)->claim, limit) >= (int)sizeof sql)
-        rc = ft_fail(err, FT_EINVAL, NULL, "the claim statement is longer than %zu bytes", sizeof sql);
-    ft_db_rows *r = rc == 0 ? ft_db_query(c, sql, err, "jII", b->claimers, now_ms, now_ms / 1000) : NULL;
-    int taken = 0;
-    rc = r ? 0 : -1;
-    while (rc == 0 && (rc = ft_db_next(r, err)) == 1) {
+    int rc;
+    while ((rc = ft_db_next(r, err)) == 1) {
         const char *token = ft_db_text(r, 3);
         claiming *q = NULL;
         for (int i = 0; i < b->n && !q; i++)
             if (strcmp(claim_of(b, i)->token, token) == 0)
                 q = claim_of(b, i);
-        if (!q) {
-            rc = ft_fail(err, FT_EIO, NULL, "a claim returned a lease token that no claimer holds");
-            break;
-        }
+        if (!q)
+            return ft_fail(err, FT_EIO, NULL, "a claim returned a lease token that no claimer holds");
         snprintf(q->claim->id, sizeof q->claim->id, "%s", ft_db_text(r, 0));
         snprintf(q->claim->lease, sizeof q->claim->lease, "%s", q->token);
         q->claim->attempts = (int)ft_db_int(r, 2);
-        rc = (q->claim->spec = ft_db_col_json(r, 1, err)) ? 0 : -1;
-        taken++;
+        if (!(q->claim->spec = ft_db_col_json(r, 1, err)))
+            return -1;
+        b->taken++;
     }
-    ft_db_done(r);
-    return rc < 0 ? -1 : taken;
+    return rc;
+}
+
+/* The rows of a claim's two statements: the dead jobs settled, then the
+ * jobs taken. */
+static int claim_rows(void *ctx, int i, ft_db_rows *r, ft_error *err)
+{
+    claim_batch *b = ctx;
+    return (i == 0 ? collect_settled(r, b->settled, err) : take_claimed(b, r, err)) < 0 ? -1 : 0;
+}
+
+/* Settle dead jobs, then take the oldest runnable ones, one per call (see
+ * ft_store_job_claim), both statements sent at once: the number of jobs
+ * taken. The dead jobs settled go to the first call, for its worker to
+ * clean up after. */
+static int claim_body(ft_db_conn *c, void *ctx, ft_error *err)
+{
+    claim_batch *b = ctx;
+    for (int i = 0; i < b->n; i++)
+        ft_claim_free(claim_of(b, i)->claim);
+    b->taken = 0;
+    json_array_clear(b->settled);
+    int64_t now_ms = ft_db_now_ms();
+    /* Rounded up to a power of two: a few statement texts, not one per n. */
+    int limit = 1;
+    while (limit < b->n)
+        limit *= 2;
+    char sql[2048];
+    if (snprintf(sql, sizeof sql, ft_db_sql(c)->claim, limit) >= (int)sizeof sql)
+        return ft_fail(err, FT_EINVAL, NULL, "the claim statement is longer than %zu bytes", sizeof sql);
+    ft_db_param p[5];
+    char *texts[5] = {NULL};
+    ft_db_stmt both[2] = {{.sql = ft_db_sql(c)->settle_dead, .p = p}, {.sql = sql, .p = p + 2}};
+    int rc = ft_db_params(p, texts, &both[0].n, err, "II", now_ms / 1000, now_ms);
+    if (rc == 0)
+        rc = ft_db_params(p + 2, texts + 2, &both[1].n, err, "jII", b->claimers, now_ms, now_ms / 1000);
+    if (rc == 0)
+        rc = ft_db_query_each(c, 2, both, claim_rows, b, err);
+    for (int i = 0; i < 5; i++)
+        free(texts[i]);
+    if (rc == 0)
+        rc = record_settled(c, b->settled, &claim_of(b, 0)->claim->settled, err);
+    return rc < 0 ? -1 : b->taken;
 }
 
 /* After a lost COMMIT: the claims happened if a job holds the first
@@ -140,8 +170,8 @@ static int claimed(ft_db_conn *c, void *ctx, ft_error *err)
 static void claim_together(ft_store *s, ft_db_request **calls, int n)
 {
     ft_error err = {0};
-    claim_batch b = {.calls = calls, .n = n, .claimers = json_array()};
-    int rc = b.claimers ? 0 : ft_fail(&err, FT_ENOMEM, NULL, "out of memory");
+    claim_batch b = {.calls = calls, .n = n, .claimers = json_array(), .settled = json_array()};
+    int rc = b.claimers && b.settled ? 0 : ft_fail(&err, FT_ENOMEM, NULL, "out of memory");
     for (int i = 0; i < n && rc == 0; i++) {
         claiming *q = calls[i]->ctx;
         json_t *one = json_pack("{ss ss sI}", "token", q->token, "worker", q->worker, "lease_ms",
@@ -158,6 +188,7 @@ static void claim_together(ft_store *s, ft_db_request **calls, int n)
     if (rc == 0)
         rc = ft_db_transact_checked(s, claim_body, claimed, &b, &err) < 0 ? -1 : 0;
     json_decref(b.claimers);
+    json_decref(b.settled);
     for (int i = 0; i < n; i++) {
         claiming *q = calls[i]->ctx;
         calls[i]->rc = rc < 0 ? -1 : q->claim->spec ? 1 : 0;
@@ -248,29 +279,10 @@ int ft_store_job_progress(ft_store *s, const char *id, const char *lease, const 
 typedef struct {
     const char *id, *lease, *model_id;
     const json_t *model_obj, *result;
+    char type[32];  /* from the UPDATE's RETURNING: its job.<status> event */
+    json_t *event;  /* (NULL: the lease was not held, no event), */
+    bool endpoints; /* and whether any webhook endpoint may want it */
 } success;
-
-/* One success, its webhook events built from the UPDATE's RETURNING. */
-static int succeed_body(ft_db_conn *c, void *ctx, ft_error *err)
-{
-    const success *o = ctx;
-    int rc = ft_db_webhook_job_ended_rows(c, o->id,
-                                          ft_db_query(c,
-                                                      "UPDATE jobs SET status = 'succeeded', finished_at = ?3, "
-                                                      "result = ?4, result_model = ?5, lease_token = NULL, "
-                                                      "lease_expires_ms = NULL" FENCE
-                                                      " RETURNING " FT_DB_JOB_ENDED_COLUMNS,
-                                                      err, "ttIjt", o->id, o->lease, ft_db_now(), o->result,
-                                                      o->model_id),
-                                          err);
-    /* The model row exists only if the job really succeeded under this
-     * lease: both commit together or neither does. */
-    if (rc == 1 && o->model_obj && ft_db_insert_record(c, &ft_db_models, o->model_obj, err) != 0)
-        rc = -1;
-    if (rc == 1 && ft_db_notify(c, FT_TOPIC_EVENTS, o->id, err) != 0)
-        rc = -1;
-    return rc;
-}
 
 /* The successes of one transaction, for succeed_all. */
 typedef struct {
@@ -279,19 +291,72 @@ typedef struct {
     bool call_failed; /* a call's statements failed (not the COMMIT) */
 } success_batch;
 
-/* Each call's success in turn (one statement each, by the job's id: a
- * statement for all of them would leave the planner a join to get wrong);
- * a call that fails aborts them all. */
+/* Returns the event's columns, then whether an endpoint for every job or
+ * for this one exists: with none (the usual case), the endpoints are not
+ * read at all. */
+#define SUCCEED_SQL                                                                                                   \
+    "UPDATE jobs SET status = 'succeeded', finished_at = ?3, result = ?4, result_model = ?5, lease_token = NULL, "  \
+    "lease_expires_ms = NULL" FENCE " RETURNING " FT_DB_JOB_ENDED_COLUMNS                                           \
+    ", CASE WHEN EXISTS (SELECT 1 FROM webhooks WHERE job_id IS NULL OR job_id = ?1) THEN 1 ELSE 0 END"
+#define SUCCEED_PARAMS 5
+
+/* The i-th success's UPDATE ran: its rc is 1 if it held its lease (its
+ * event built from the returned row), 0 if not. */
+static int succeeded(void *ctx, int i, ft_db_rows *r, ft_error *err)
+{
+    ft_db_request *call = ((success_batch *)ctx)->calls[i];
+    success *o = call->ctx;
+    call->rc = ft_db_next(r, err);
+    if (call->rc == 1 && !(o->event = ft_db_job_ended_event(r, o->id, o->type, err)))
+        call->rc = -1;
+    o->endpoints = call->rc == 1 && ft_db_int(r, 5) != 0;
+    return call->rc < 0 ? -1 : 0;
+}
+
+/* What a success adds to its transaction once its UPDATE held: the model
+ * row (which exists only if the job really succeeded under this lease:
+ * both commit together or neither does), its webhook deliveries, and the
+ * announcement. */
+static int record_success(ft_db_conn *c, const success *o, ft_error *err)
+{
+    if (o->model_obj && ft_db_insert_record(c, &ft_db_models, o->model_obj, err) != 0)
+        return -1;
+    if (o->endpoints && ft_db_webhook_enqueue(c, o->type, o->event, o->id, err) != 0)
+        return -1;
+    return ft_db_notify(c, FT_TOPIC_EVENTS, o->id, err);
+}
+
+/* Every call's fenced UPDATE by its job's id, sent together (a statement
+ * for all of them would leave the planner a join to get wrong); then, for
+ * those that held, the rest. Each call's rc is set (1 held, 0 not); a
+ * failure aborts them all. */
 static int succeed_all(ft_db_conn *c, void *ctx, ft_error *err)
 {
     success_batch *b = ctx;
-    b->call_failed = false;
-    for (int i = 0; i < b->n; i++)
-        if ((b->calls[i]->rc = succeed_body(c, b->calls[i]->ctx, err)) < 0) {
-            b->call_failed = true;
-            return -1;
-        }
-    return 0;
+    ft_db_param p[FT_DB_BATCH_MAX * SUCCEED_PARAMS];
+    ft_db_stmt updates[FT_DB_BATCH_MAX];
+    char *texts[FT_DB_BATCH_MAX * SUCCEED_PARAMS] = {0};
+    int64_t now = ft_db_now();
+    int rc = 0;
+    for (int i = 0; i < b->n; i++) {
+        success *o = b->calls[i]->ctx;
+        json_decref(o->event); /* from an earlier try of this transaction */
+        o->event = NULL;
+        b->calls[i]->rc = 0;
+        updates[i] = (ft_db_stmt){.sql = SUCCEED_SQL, .p = p + i * SUCCEED_PARAMS};
+        if (rc == 0 && ft_db_params(p + i * SUCCEED_PARAMS, texts + i * SUCCEED_PARAMS, &updates[i].n, err, "ttIjt",
+                                    o->id, o->lease, now, o->result, o->model_id) != 0)
+            rc = -1;
+    }
+    if (rc == 0)
+        rc = ft_db_query_each(c, b->n, updates, succeeded, b, err);
+    for (int i = 0; i < b->n * SUCCEED_PARAMS; i++)
+        free(texts[i]);
+    for (int i = 0; i < b->n && rc == 0; i++)
+        if (b->calls[i]->rc == 1 && record_success(c, b->calls[i]->ctx, err) != 0)
+            rc = -1;
+    b->call_failed = rc != 0;
+    return rc;
 }
 
 /* The successes that threads reported at once, in one transaction. If one
@@ -304,12 +369,16 @@ static void succeed_together(ft_store *s, ft_db_request **calls, int n)
     int rc = ft_db_transact(s, succeed_all, &b, &err);
     for (int i = 0; i < n && rc < 0; i++) {
         if (n > 1 && b.call_failed) {
-            calls[i]->rc = ft_db_transact(s, succeed_body, calls[i]->ctx, &calls[i]->err);
+            success_batch alone = {.calls = &calls[i], .n = 1};
+            if (ft_db_transact(s, succeed_all, &alone, &calls[i]->err) < 0)
+                calls[i]->rc = -1;
         } else { /* as for one call: a failed COMMIT may have happened or not */
             calls[i]->rc = -1;
             calls[i]->err = err;
         }
     }
+    for (int i = 0; i < n; i++)
+        json_decref(((success *)calls[i]->ctx)->event);
 }
 
 int ft_store_job_succeed(ft_store *s, const char *id, const char *lease, const json_t *model_obj,

@@ -183,9 +183,7 @@ static json_t *scalar_metrics(const json_t *result, const char *key)
     return out;
 }
 
-/* The job.<status> event of job_id from r's current row
- * (FT_DB_JOB_ENDED_COLUMNS), its type in type; NULL on error. */
-static json_t *job_ended_event(ft_db_rows *r, const char *job_id, char type[32], ft_error *err)
+json_t *ft_db_job_ended_event(ft_db_rows *r, const char *job_id, char type[32], ft_error *err)
 {
     json_t *result = ft_db_col_json(r, 2, err), *error = ft_db_col_json(r, 3, err);
     snprintf(type, 32, "job.%s", ft_db_text(r, 0));
@@ -202,24 +200,19 @@ static json_t *job_ended_event(ft_db_rows *r, const char *job_id, char type[32],
     return data;
 }
 
-int ft_db_webhook_job_ended_rows(ft_db_conn *c, const char *job_id, ft_db_rows *r, ft_error *err)
-{
-    int rc = r ? ft_db_next(r, err) : -1;
-    char type[32];
-    json_t *data = rc == 1 ? job_ended_event(r, job_id, type, err) : NULL;
-    ft_db_done(r); /* before the inserts: not every backend allows them while a query is open */
-    if (rc == 1 && (!data || ft_db_webhook_enqueue(c, type, data, job_id, err) != 0))
-        rc = -1;
-    json_decref(data);
-    return rc;
-}
-
 int ft_db_webhook_job_ended(ft_db_conn *c, const char *job_id, ft_error *err)
 {
     ft_db_rows *r = ft_db_query(c, "SELECT " FT_DB_JOB_ENDED_COLUMNS " FROM jobs WHERE id = ?1 "
                                 "AND status IN ('succeeded', 'failed', 'cancelled')",
                                 err, "t", job_id);
-    return ft_db_webhook_job_ended_rows(c, job_id, r, err) < 0 ? -1 : 0;
+    int rc = r ? ft_db_next(r, err) : -1;
+    char type[32];
+    json_t *data = rc == 1 ? ft_db_job_ended_event(r, job_id, type, err) : NULL;
+    ft_db_done(r); /* before the inserts: not every backend allows them while a query is open */
+    if (rc == 1 && (!data || ft_db_webhook_enqueue(c, type, data, job_id, err) != 0))
+        rc = -1;
+    json_decref(data);
+    return rc < 0 ? -1 : 0;
 }
 
 int ft_store_webhook_emit(ft_store *s, const char *type, const json_t *data, ft_error *err)

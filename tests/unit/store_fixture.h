@@ -218,6 +218,16 @@ static inline int add_model(ft_store *s, const char *id, int64_t bytes)
     return rc;
 }
 
+/* A webhook endpoint for the events (stolen) of every job, or of job's. */
+static inline void add_endpoint(ft_store *s, const char *id, const char *job, json_t *events)
+{
+    json_t *o = json_pack("{ss ss so ss ss*}", "id", id, "url", "https://example.com/h", "events", events, "secret",
+                          "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "job", job);
+    ft_error err = {0};
+    CHECKF(ft_store_webhook_insert(s, o, &err) == 0, "%s: %s", id, err.msg);
+    json_decref(o);
+}
+
 /* A queued job with the given spec (stolen), one warning and metadata. */
 static inline int add_job_spec(ft_store *s, const char *id, json_t *spec, int max_attempts)
 {

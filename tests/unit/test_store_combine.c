@@ -156,6 +156,17 @@ static void *succeed_thread(void *p)
     return NULL;
 }
 
+/* n claims, each to report a success with the claim's lease, but call
+ * `stale`, which reports a lease that was never given. */
+static void claim_for_success(ft_store *s, success_call *calls, int n, int stale)
+{
+    for (int i = 0; i < n; i++) {
+        calls[i].s = s;
+        CHECK(claim(s, "w", 60, &calls[i].claim) == 1);
+        calls[i].lease = i == stale ? "0123456789abcdef0123456789abcdef" : calls[i].claim.lease;
+    }
+}
+
 /* Six successes at once, in one batch: four that hold (one with a model),
  * one on a stale lease (0: nothing changes) and one whose model row
  * cannot be written (its id is taken). That failure reaches only its own
@@ -167,11 +178,7 @@ static void test_successes_at_once_fail_one_by_one(fixture *fx)
     add_model(fx->s, "m_taken", 10);
     success_call calls[N] = {{0}};
     pthread_t threads[N];
-    for (int i = 0; i < N; i++) {
-        calls[i].s = fx->s;
-        CHECK(claim(fx->s, "w", 60, &calls[i].claim) == 1);
-        calls[i].lease = i == STALE ? "0123456789abcdef0123456789abcdef" : calls[i].claim.lease;
-    }
+    claim_for_success(fx->s, calls, N, STALE);
     calls[1].model = json_pack("{ss ss sI}", "id", "m_new", "name", "tuned", "bytes", (json_int_t)10);
     calls[DUPLICATE].model = json_pack("{ss ss sI}", "id", "m_taken", "name", "tuned", "bytes", (json_int_t)10);
     hold(&fx->s->successes);
@@ -209,9 +216,83 @@ static void test_successes_at_once_fail_one_by_one(fixture *fx)
     }
 }
 
+/* The job ids in the payloads of an endpoint's deliveries, sorted,
+ * comma-separated. */
+static const char *delivered(ft_store *s, const char *endpoint, char *out, size_t n)
+{
+    ft_error err = {0};
+    bool more;
+    json_t *list = ft_store_webhook_deliveries(s, endpoint, 100, &more, &err), *ids = json_array();
+    size_t i, len = 0;
+    json_t *d;
+    json_array_foreach(list, i, d)
+        json_array_append_new(ids, json_string(jstr(json_object_get(json_object_get(d, "payload"), "data"), "id")));
+    out[0] = '\0';
+    for (size_t k = 0; k < json_array_size(ids); k++) { /* a few ids: the simplest sort */
+        const char *least = NULL;
+        json_array_foreach(ids, i, d)
+            if (json_is_string(d) && (!least || strcmp(json_string_value(d), least) < 0))
+                least = json_string_value(d);
+        len += (size_t)snprintf(out + len, n - len, "%s%s", k ? "," : "", least);
+        json_array_foreach(ids, i, d)
+            if (json_is_string(d) && strcmp(json_string_value(d), least) == 0) {
+                json_array_set_new(ids, i, json_null());
+                break;
+            }
+    }
+    json_decref(ids);
+    json_decref(list);
+    return list ? out : "(error)";
+}
+
+/* Five successes at once, in one batch, with webhook endpoints registered:
+ * each job that succeeded gets its own job.succeeded event, for the
+ * endpoint of all jobs and for its own endpoint, and no other does. One
+ * success names a job id that is not UTF-8: PostgreSQL refuses its
+ * statement in the middle of the batch's (the ones after it are aborted),
+ * so every call runs again alone and only that one fails; SQLite finds no
+ * such job (0). */
+static void test_successes_at_once_queue_their_own_events(fixture *fx)
+{
+    enum { N = 5, STALE = 1, BAD_ID = 2 };
+    add_jobs(fx->s, "job_%d", 0, N);
+    add_endpoint(fx->s, "wh_all", NULL, json_pack("[s]", "job.succeeded"));
+    add_endpoint(fx->s, "wh_job_3", "job_3", json_pack("[s]", "job.succeeded"));
+    success_call calls[N] = {{0}};
+    pthread_t threads[N];
+    claim_for_success(fx->s, calls, N, STALE);
+    snprintf(calls[BAD_ID].claim.id, sizeof calls[BAD_ID].claim.id, "job_\xff");
+    hold(&fx->s->successes);
+    for (int i = 0; i < N; i++)
+        pthread_create(&threads[i], NULL, succeed_thread, &calls[i]);
+    CHECK(release_and_join(&fx->s->successes, N, threads) == 1);
+    for (int i = 0; i < N; i++) {
+        if (i == STALE) {
+            CHECKF(calls[i].rc == 0, "stale lease: %d %s", calls[i].rc, calls[i].err.msg);
+        } else if (i == BAD_ID) {
+            if (fx_postgres())
+                CHECKF(calls[i].rc == -1 && calls[i].err.code == FT_EINVAL, "bad id: %d %s", calls[i].rc,
+                       calls[i].err.msg);
+            else
+                CHECKF(calls[i].rc == 0, "bad id: %d %s", calls[i].rc, calls[i].err.msg);
+        } else {
+            CHECKF(calls[i].rc == 1, "%s: %d %s", calls[i].claim.id, calls[i].rc, calls[i].err.msg);
+            CHECK_STATUS(fx->s, calls[i].claim.id, "succeeded");
+        }
+    }
+    CHECK_STATUS(fx->s, "job_1", "running");
+    CHECK_STATUS(fx->s, "job_2", "running");
+    char ids[256];
+    CHECKF(strcmp(delivered(fx->s, "wh_all", ids, sizeof ids), "job_0,job_3,job_4") == 0, "wh_all: %s", ids);
+    CHECKF(strcmp(delivered(fx->s, "wh_job_3", ids, sizeof ids), "job_3") == 0, "wh_job_3: %s", ids);
+    for (int i = 0; i < N; i++)
+        ft_claim_free(&calls[i].claim);
+}
+
 int main(void)
 {
     RUN_STORE(test_claims_at_once_share_one_transaction);
     RUN_STORE(test_successes_at_once_fail_one_by_one);
+    RUN_STORE(test_successes_at_once_queue_their_own_events);
     return TEST_SUMMARY();
 }

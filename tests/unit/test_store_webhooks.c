@@ -5,15 +5,6 @@
  * endpoint drops its deliveries. Runs on both backends. */
 #include "tests/unit/store_fixture.h"
 
-static void add_endpoint(ft_store *s, const char *id, const char *job, json_t *events)
-{
-    json_t *o = json_pack("{ss ss so ss ss*}", "id", id, "url", "https://example.com/h", "events", events, "secret",
-                          "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "job", job);
-    ft_error err = {0};
-    CHECKF(ft_store_webhook_insert(s, o, &err) == 0, "%s: %s", id, err.msg);
-    json_decref(o);
-}
-
 /* The events of an endpoint's deliveries, newest first, comma-separated. */
 static const char *events_of(ft_store *s, const char *endpoint, char *out, size_t n)
 {

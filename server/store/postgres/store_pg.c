@@ -202,33 +202,58 @@ static void clear_notes(pg_conn *c)
     c->nnote = 0;
 }
 
-/* One statement and what must reach the server before it, in one round
- * trip (libpq's pipeline mode): BEGIN if it is still pending, and the
- * transaction's queued announcements. The statement's result, or the
- * first failure before it. */
-static PGresult *pipelined(pg_conn *c, const char *stmt, const char *sql, int n, const Oid *types,
-                           const char *const *values)
+/* A statement as libpq takes it: its SQL in PostgreSQL's $N form, its
+ * parameters' types and text values (values NULL: a script of several
+ * statements without parameters). */
+typedef struct {
+    const char *sql;
+    int n;
+    const Oid *types;
+    const char *const *values;
+} pg_stmt;
+
+/* Statements and what must reach the server before them, in one round
+ * trip (libpq's pipeline mode): BEGIN if it is still pending, the
+ * transaction's queued announcements, then the k statements (name[i]:
+ * statement i's prepared name, or NULL to send it with its text). True
+ * with out[i] the i-th statement's result, or false with nothing in out
+ * and *failure the first failure (NULL when libpq itself failed: its
+ * message says why). */
+static bool pipelined(pg_conn *c, int k, const pg_stmt *st, const char *const *name, PGresult **out,
+                      PGresult **failure)
 {
     static const Oid note_types[2] = {PG_TEXT_OID, PG_TEXT_OID};
-    char name[16];
-    const char *note = c->nnote ? prepared(c, "SELECT pg_notify($1, $2)", 2, note_types, name) : NULL;
-    if (c->nnote && !note)
-        return NULL;
-    if (!PQenterPipelineMode(c->pg))
-        return NULL;
+    char note_name[16];
+    const char *note = c->nnote ? prepared(c, "SELECT pg_notify($1, $2)", 2, note_types, note_name) : NULL;
+    *failure = NULL;
+    if ((c->nnote && !note) || !PQenterPipelineMode(c->pg))
+        return false;
     if (c->begin_pending)
         PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
     for (int i = 0; i < c->nnote; i++)
         PQsendQueryPrepared(c->pg, note, 2, (const char *const *)&c->notes[2 * i], NULL, NULL, 0);
-    if (stmt)
-        PQsendQueryPrepared(c->pg, stmt, n, values, NULL, NULL, 0);
-    else
-        PQsendQueryParams(c->pg, sql, n, types, values, NULL, NULL, 0);
+    for (int i = 0; i < k; i++) {
+        if (name[i])
+            PQsendQueryPrepared(c->pg, name[i], st[i].n, st[i].values, NULL, NULL, 0);
+        else
+            PQsendQueryParams(c->pg, st[i].sql, st[i].n, st[i].types, st[i].values, NULL, NULL, 0);
+    }
     PQpipelineSync(c->pg);
-    PGresult *out = NULL;
     for (int i = 0; i < (int)c->begin_pending + c->nnote; i++)
-        pipeline_results(c->pg, false, &out); /* BEGIN, announcements */
-    pipeline_results(c->pg, true, &out);      /* the statement (aborted if one of those failed) */
+        pipeline_results(c->pg, false, failure); /* BEGIN, announcements */
+    bool ok = !*failure;
+    for (int i = 0; i < k; i++) { /* the statements (aborted if anything before failed) */
+        out[i] = NULL;
+        pipeline_results(c->pg, true, &out[i]);
+        ExecStatusType status = PQresultStatus(out[i]);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+            if (ok) {
+                *failure = out[i];
+                out[i] = NULL;
+            }
+            ok = false;
+        }
+    }
     PGresult *r;
     while ((r = PQgetResult(c->pg))) { /* the sync point */
         bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
@@ -237,16 +262,20 @@ static PGresult *pipelined(pg_conn *c, const char *stmt, const char *sql, int n,
             break;
     }
     PQexitPipelineMode(c->pg);
-    return out;
+    for (int i = 0; i < k && !ok; i++) {
+        PQclear(out[i]);
+        out[i] = NULL;
+    }
+    return ok;
 }
 
-/* Run sql with parameters (values NULL: a script of several statements,
- * no parameters). Where nothing of a transaction has reached the server
- * yet (outside one, or with BEGIN still pending), a lost connection is
- * re-established and the statement sent again; mid-transaction the loss
- * is an error, since what ran before it was rolled back with the session.
- * Returns the result, or NULL with err filled. */
-static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const char *const *values, ft_error *err)
+/* Run k statements (a script only alone). Where nothing of a transaction
+ * has reached the server yet (outside one, or with BEGIN still pending), a
+ * lost connection is re-established and the statements sent again;
+ * mid-transaction the loss is an error, since what ran before it was
+ * rolled back with the session. 0 with out[i] the i-th statement's result,
+ * or -1 with err filled and nothing in out. */
+static int run_many(pg_conn *c, int k, const pg_stmt *st, PGresult **out, ft_error *err)
 {
     for (int attempt = 0;; attempt++) {
         /* A COMMIT sent with its BEGIN (a transaction of announcements
@@ -254,49 +283,68 @@ static PGresult *run(pg_conn *c, const char *sql, int n, const Oid *types, const
         bool retryable = (!c->in_tx || c->begin_pending) && !c->committing;
         if (!retryable && c->loss != FT_DB_NOT_LOST) { /* lost by an earlier statement: COMMIT cannot have been sent */
             c->loss = FT_DB_LOST_BEFORE_COMMIT;
-            ft_fail(err, FT_EIO, NULL, "PostgreSQL: the connection was lost in the middle of a transaction");
-            return NULL;
+            return ft_fail(err, FT_EIO, NULL, "PostgreSQL: the connection was lost in the middle of a transaction");
         }
         if (ensure(c, err) != 0)
-            return NULL;
-        PGresult *res = NULL;
-        if (c->begin_pending && !values) { /* a script cannot be pipelined: BEGIN on its own */
-            res = PQexec(c->pg, "BEGIN");
-            if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-                PQclear(res);
-                res = NULL;
+            return -1;
+        PGresult *failure = NULL;
+        bool ok = true;
+        if (c->begin_pending && !st[0].values) { /* a script cannot be pipelined: BEGIN on its own */
+            failure = PQexec(c->pg, "BEGIN");
+            ok = PQresultStatus(failure) == PGRES_COMMAND_OK;
+            if (ok) {
+                PQclear(failure);
+                failure = NULL;
                 c->begin_pending = false;
             }
         }
-        char name[16];
         /* Statements without parameters (COMMIT, the schema version) are
          * sent as text: there is no plan worth keeping. */
-        const char *stmt = values && n > 0 ? prepared(c, sql, n, types, name) : NULL;
-        if (!res)
-            res = values && (c->begin_pending || c->nnote) ? pipelined(c, stmt, sql, n, types, values)
-                  : stmt           ? PQexecPrepared(c->pg, stmt, n, values, NULL, NULL, 0)
-                  : values         ? PQexecParams(c->pg, sql, n, types, values, NULL, NULL, 0)
-                                   : PQexec(c->pg, sql);
-        ExecStatusType st = PQresultStatus(res);
-        bool lost = (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) && connection_lost(c->pg, res);
-        if (!lost) { /* BEGIN and the announcements reached the server with the statement */
+        char names[FT_DB_BATCH_MAX][16];
+        const char *name[FT_DB_BATCH_MAX];
+        for (int i = 0; i < k; i++)
+            name[i] = st[i].values && st[i].n > 0 ? prepared(c, st[i].sql, st[i].n, st[i].types, names[i]) : NULL;
+        if (ok && st[0].values && (c->begin_pending || c->nnote || k > 1)) {
+            ok = pipelined(c, k, st, name, out, &failure);
+        } else if (ok) {
+            out[0] = name[0]       ? PQexecPrepared(c->pg, name[0], st[0].n, st[0].values, NULL, NULL, 0)
+                     : st[0].values ? PQexecParams(c->pg, st[0].sql, st[0].n, st[0].types, st[0].values, NULL, NULL, 0)
+                                    : PQexec(c->pg, st[0].sql);
+            ExecStatusType status = PQresultStatus(out[0]);
+            if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+                ok = false;
+                failure = out[0];
+                out[0] = NULL;
+            }
+        }
+        bool lost = !ok && connection_lost(c->pg, failure);
+        if (!lost) { /* BEGIN and the announcements reached the server with the statements */
             c->begin_pending = false;
             clear_notes(c);
         }
-        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-            return res;
+        if (ok)
+            return 0;
         if (!lost || !retryable || attempt > 0) {
-            pg_fail(c, res, err);
-            PQclear(res);
+            pg_fail(c, failure, err);
+            PQclear(failure);
             if (lost) {
                 c->loss = !c->in_tx ? FT_DB_NOT_LOST : c->committing ? FT_DB_LOST_IN_COMMIT : FT_DB_LOST_BEFORE_COMMIT;
                 lose_session(c);
             }
-            return NULL;
+            return -1;
         }
-        PQclear(res);
+        PQclear(failure);
         lose_session(c);
     }
+}
+
+/* One statement without parameters (values NULL: a script): its result,
+ * or NULL with err filled. */
+static PGresult *run_text(pg_conn *c, const char *sql, const char *const *values, ft_error *err)
+{
+    pg_stmt st = {.sql = sql, .values = values};
+    PGresult *res;
+    return run_many(c, 1, &st, &res, err) == 0 ? res : NULL;
 }
 
 /* ---- the pool ---- */
@@ -389,7 +437,7 @@ static void pg_close(ft_db_backend *b)
 
 static int pg_exec(ft_db_conn *base, const char *sql, ft_error *err)
 {
-    PGresult *res = run((pg_conn *)base, sql, 0, NULL, NULL, err);
+    PGresult *res = run_text((pg_conn *)base, sql, NULL, err);
     PQclear(res);
     return res ? 0 : -1;
 }
@@ -413,39 +461,77 @@ static void dollar_params(const char *sql, char *out)
     *out = '\0';
 }
 
-static ft_db_rows *pg_query(ft_db_conn *base, const char *sql, int n, const ft_db_param *p, ft_error *err)
+/* The text form of parameters p[0..n) in values (integers printed into
+ * ints), and their types: int8 for integers, text for the rest (JSON and
+ * NULL included). */
+static void bind_values(const ft_db_param *p, int n, char (*ints)[24], const char **values, Oid *types)
 {
-    pg_conn *c = (pg_conn *)base;
-    char ints[FT_DB_MAX_PARAMS][24];
-    const char *values[FT_DB_MAX_PARAMS];
-    Oid types[FT_DB_MAX_PARAMS];
     for (int i = 0; i < n; i++) {
         types[i] = p[i].type == 'I' ? PG_INT8_OID : PG_TEXT_OID;
         if (p[i].type == 'I')
             snprintf(ints[i], sizeof ints[i], "%" PRId64, p[i].i);
         values[i] = p[i].type == 't' ? p[i].text : p[i].type == 'I' ? ints[i] : NULL;
     }
-    char *text = malloc(strlen(sql) + 1);
+}
+
+/* Rows over res (freed with them); NULL, res freed, when out of memory. */
+static ft_db_rows *rows_of(PGresult *res, ft_error *err)
+{
     pg_rows *r = calloc(1, sizeof *r);
-    if (!text || !r) {
-        free(text);
-        free(r);
+    if (!r) {
+        PQclear(res);
         ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         return NULL;
     }
-    dollar_params(sql, text);
-    /* values is never NULL here: one statement, sent with PQexecParams
-     * (PQexec, for scripts, is pg_exec's). */
-    r->res = run(c, text, n, types, values, err);
-    free(text);
-    if (!r->res) {
-        free(r);
-        return NULL;
-    }
     r->base.drv = &ft_pg_driver;
+    r->res = res;
     r->row = -1;
-    r->nrows = PQntuples(r->res);
+    r->nrows = PQntuples(res);
     return &r->base;
+}
+
+/* A statement's parameters as libpq takes them. */
+typedef struct {
+    Oid types[FT_DB_MAX_PARAMS];
+    const char *values[FT_DB_MAX_PARAMS];
+    char ints[FT_DB_MAX_PARAMS][24];
+} pg_params;
+
+/* Run the k statements of one call (k = 1 for pg_query), their results
+ * in res. */
+static int send_all(pg_conn *c, int k, const ft_db_stmt *stmts, PGresult **res, ft_error *err)
+{
+    if (k < 1 || k > FT_DB_BATCH_MAX)
+        return ft_fail(err, FT_EINVAL, NULL, "%d statements at once", k);
+    pg_params params[FT_DB_BATCH_MAX];
+    pg_stmt st[FT_DB_BATCH_MAX];
+    char *text[FT_DB_BATCH_MAX] = {NULL};
+    int rc = 0;
+    for (int i = 0; i < k && rc == 0; i++) {
+        if (stmts[i].n > FT_DB_MAX_PARAMS)
+            rc = ft_fail(err, FT_EINVAL, NULL, "too many statement parameters");
+        else if (!(text[i] = malloc(strlen(stmts[i].sql) + 1)))
+            rc = ft_fail(err, FT_ENOMEM, NULL, "out of memory");
+        if (rc != 0)
+            break;
+        dollar_params(stmts[i].sql, text[i]);
+        bind_values(stmts[i].p, stmts[i].n, params[i].ints, params[i].values, params[i].types);
+        /* values is never NULL here: statements with parameters (PQexec,
+         * for scripts, is pg_exec's). */
+        st[i] = (pg_stmt){.sql = text[i], .n = stmts[i].n, .types = params[i].types, .values = params[i].values};
+    }
+    if (rc == 0)
+        rc = run_many(c, k, st, res, err);
+    for (int i = 0; i < k; i++)
+        free(text[i]);
+    return rc;
+}
+
+static ft_db_rows *pg_query(ft_db_conn *base, const char *sql, int n, const ft_db_param *p, ft_error *err)
+{
+    ft_db_stmt st = {.sql = sql, .n = n, .p = p};
+    PGresult *res;
+    return send_all((pg_conn *)base, 1, &st, &res, err) == 0 ? rows_of(res, err) : NULL;
 }
 
 static int pg_next(ft_db_rows *base, ft_error *err)
@@ -466,6 +552,25 @@ static void pg_done(ft_db_rows *base)
     pg_rows *r = (pg_rows *)base;
     PQclear(r->res);
     free(r);
+}
+
+static int pg_query_many(ft_db_conn *base, int k, const ft_db_stmt *stmts, ft_db_rows **rows, ft_error *err)
+{
+    PGresult *res[FT_DB_BATCH_MAX];
+    if (send_all((pg_conn *)base, k, stmts, res, err) != 0)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < k; i++) {
+        rows[i] = NULL;
+        if (rc != 0)
+            PQclear(res[i]);
+        else if (!(rows[i] = rows_of(res[i], err))) /* which frees res[i] */
+            rc = -1;
+    }
+    for (int i = 0; i < k && rc != 0; i++)
+        if (rows[i])
+            pg_done(rows[i]);
+    return rc;
 }
 
 static bool pg_is_null(ft_db_rows *base, int i)
@@ -508,7 +613,7 @@ static int pg_commit(ft_db_conn *base, ft_error *err)
     /* Announcements still queued go with the COMMIT, in its round trip. */
     static const char *const none[1] = {NULL};
     bool send = !c->begin_pending || c->nnote; /* a transaction that sent nothing has nothing to commit */
-    PGresult *res = send ? run(c, "COMMIT", 0, NULL, none, err) : NULL;
+    PGresult *res = send ? run_text(c, "COMMIT", none, err) : NULL;
     int rc = !send || res ? 0 : -1;
     PQclear(res);
     c->committing = c->begin_pending = false;
@@ -578,6 +683,7 @@ const ft_db_driver ft_pg_driver = {
     .tx_loss = pg_tx_loss,
     .notify = pg_notify,
     .query = pg_query,
+    .query_many = pg_query_many,
     .next = pg_next,
     .changes = pg_changes,
     .done = pg_done,
