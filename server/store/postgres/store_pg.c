@@ -1,6 +1,7 @@
 /* The PostgreSQL driver (libpq): a small connection pool, statements,
  * transactions, errors (the SQL that only PostgreSQL speaks is in
- * store_pg_sql.c).
+ * store_pg_sql.c, the text forms of parameters and rows in
+ * store_pg_rows.c).
  *
  * The pool opens connections as threads need them, up to PG_POOL_MAX, and
  * keeps them; a thread that finds none free waits for one. A connection
@@ -23,7 +24,6 @@
 #include "server/store/postgres/store_pg_internal.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +36,6 @@
 #define PG_POOL_WAIT_S 30
 /* How long a dropped connection is retried before the operation fails. */
 #define PG_RECONNECT_PATIENCE_MS 20000
-/* Parameter types: integers are int8, everything else (JSON included) is
- * text. Typed rather than left to inference, which cannot type a NULL in
- * "?6 IS NULL OR lease_token = ?6" nor a number in INSERT ... SELECT. */
-#define PG_INT8_OID 20
-#define PG_TEXT_OID 25
-
 /* Statements prepared per connection: the store's SQL is a fixed set, so
  * each is parsed and planned once per session instead of at every call.
  * Beyond the cache, statements are sent unprepared (correct, slower). */
@@ -66,12 +60,6 @@ struct pg_conn {
     int nstmt;           /* prepared statements of this session */
     char *stmt[PG_STMT_CACHE]; /* their SQL ($N form), statement i named "ft<i>" */
 };
-
-typedef struct {
-    ft_db_rows base;
-    PGresult *res;
-    int row, nrows;      /* current row (-1 before the first) and count */
-} pg_rows;
 
 /* ---- errors and connection loss ---- */
 
@@ -442,54 +430,6 @@ static int pg_exec(ft_db_conn *base, const char *sql, ft_error *err)
     return res ? 0 : -1;
 }
 
-/* sql with SQLite's ?N parameters as PostgreSQL's $N (quoted text and
- * identifiers left alone). The same length, so out has strlen(sql) + 1. */
-static void dollar_params(const char *sql, char *out)
-{
-    char quote = 0;
-    for (; *sql; sql++, out++) {
-        *out = *sql;
-        if (quote) {
-            if (*sql == quote)
-                quote = 0;
-        } else if (*sql == '\'' || *sql == '"') {
-            quote = *sql;
-        } else if (*sql == '?' && sql[1] >= '0' && sql[1] <= '9') {
-            *out = '$';
-        }
-    }
-    *out = '\0';
-}
-
-/* The text form of parameters p[0..n) in values (integers printed into
- * ints), and their types: int8 for integers, text for the rest (JSON and
- * NULL included). */
-static void bind_values(const ft_db_param *p, int n, char (*ints)[24], const char **values, Oid *types)
-{
-    for (int i = 0; i < n; i++) {
-        types[i] = p[i].type == 'I' ? PG_INT8_OID : PG_TEXT_OID;
-        if (p[i].type == 'I')
-            snprintf(ints[i], sizeof ints[i], "%" PRId64, p[i].i);
-        values[i] = p[i].type == 't' ? p[i].text : p[i].type == 'I' ? ints[i] : NULL;
-    }
-}
-
-/* Rows over res (freed with them); NULL, res freed, when out of memory. */
-static ft_db_rows *rows_of(PGresult *res, ft_error *err)
-{
-    pg_rows *r = calloc(1, sizeof *r);
-    if (!r) {
-        PQclear(res);
-        ft_fail(err, FT_ENOMEM, NULL, "out of memory");
-        return NULL;
-    }
-    r->base.drv = &ft_pg_driver;
-    r->res = res;
-    r->row = -1;
-    r->nrows = PQntuples(res);
-    return &r->base;
-}
-
 /* A statement's parameters as libpq takes them. */
 typedef struct {
     Oid types[FT_DB_MAX_PARAMS];
@@ -514,8 +454,8 @@ static int send_all(pg_conn *c, int k, const ft_db_stmt *stmts, PGresult **res, 
             rc = ft_fail(err, FT_ENOMEM, NULL, "out of memory");
         if (rc != 0)
             break;
-        dollar_params(stmts[i].sql, text[i]);
-        bind_values(stmts[i].p, stmts[i].n, params[i].ints, params[i].values, params[i].types);
+        ft_pg_dollar_params(stmts[i].sql, text[i]);
+        ft_pg_bind_values(stmts[i].p, stmts[i].n, params[i].ints, params[i].values, params[i].types);
         /* values is never NULL here: statements with parameters (PQexec,
          * for scripts, is pg_exec's). */
         st[i] = (pg_stmt){.sql = text[i], .n = stmts[i].n, .types = params[i].types, .values = params[i].values};
@@ -531,27 +471,7 @@ static ft_db_rows *pg_query(ft_db_conn *base, const char *sql, int n, const ft_d
 {
     ft_db_stmt st = {.sql = sql, .n = n, .p = p};
     PGresult *res;
-    return send_all((pg_conn *)base, 1, &st, &res, err) == 0 ? rows_of(res, err) : NULL;
-}
-
-static int pg_next(ft_db_rows *base, ft_error *err)
-{
-    (void)err;
-    pg_rows *r = (pg_rows *)base;
-    return ++r->row < r->nrows ? 1 : 0;
-}
-
-static int64_t pg_changes(ft_db_rows *base)
-{
-    const char *n = PQcmdTuples(((pg_rows *)base)->res);
-    return n && *n ? strtoll(n, NULL, 10) : 0;
-}
-
-static void pg_done(ft_db_rows *base)
-{
-    pg_rows *r = (pg_rows *)base;
-    PQclear(r->res);
-    free(r);
+    return send_all((pg_conn *)base, 1, &st, &res, err) == 0 ? ft_pg_rows_of(&ft_pg_driver, res, err) : NULL;
 }
 
 static int pg_query_many(ft_db_conn *base, int k, const ft_db_stmt *stmts, ft_db_rows **rows, ft_error *err)
@@ -564,31 +484,13 @@ static int pg_query_many(ft_db_conn *base, int k, const ft_db_stmt *stmts, ft_db
         rows[i] = NULL;
         if (rc != 0)
             PQclear(res[i]);
-        else if (!(rows[i] = rows_of(res[i], err))) /* which frees res[i] */
+        else if (!(rows[i] = ft_pg_rows_of(&ft_pg_driver, res[i], err))) /* which frees res[i] */
             rc = -1;
     }
     for (int i = 0; i < k && rc != 0; i++)
         if (rows[i])
-            pg_done(rows[i]);
+            ft_pg_done(rows[i]);
     return rc;
-}
-
-static bool pg_is_null(ft_db_rows *base, int i)
-{
-    pg_rows *r = (pg_rows *)base;
-    return PQgetisnull(r->res, r->row, i);
-}
-
-static const char *pg_text(ft_db_rows *base, int i)
-{
-    pg_rows *r = (pg_rows *)base;
-    return PQgetisnull(r->res, r->row, i) ? NULL : PQgetvalue(r->res, r->row, i);
-}
-
-static int64_t pg_integer(ft_db_rows *base, int i)
-{
-    const char *t = pg_text(base, i);
-    return t ? strtoll(t, NULL, 10) : 0;
 }
 
 /* ---- transactions ---- */
@@ -684,12 +586,12 @@ const ft_db_driver ft_pg_driver = {
     .notify = pg_notify,
     .query = pg_query,
     .query_many = pg_query_many,
-    .next = pg_next,
-    .changes = pg_changes,
-    .done = pg_done,
-    .is_null = pg_is_null,
-    .text = pg_text,
-    .integer = pg_integer,
+    .next = ft_pg_next,
+    .changes = ft_pg_changes,
+    .done = ft_pg_done,
+    .is_null = ft_pg_is_null,
+    .text = ft_pg_text,
+    .integer = ft_pg_integer,
     .listen = ft_pg_listen,
     .stop_retrying = pg_stop_retrying,
 };

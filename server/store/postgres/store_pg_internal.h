@@ -1,6 +1,7 @@
 /* Shared internals of the PostgreSQL driver (store_pg.c: the pool,
- * statements and transactions; store_pg_sql.c: its SQL; store_pg_listen.c:
- * the LISTEN thread). */
+ * statements and transactions; store_pg_sql.c: its SQL; store_pg_rows.c:
+ * parameters and rows in libpq's text form; store_pg_listen.c: the LISTEN
+ * thread). */
 #ifndef FT_STORE_PG_INTERNAL_H
 #define FT_STORE_PG_INTERNAL_H
 
@@ -33,6 +34,30 @@ struct ft_db_backend {
     atomic_bool stop_retrying; /* shutting down: connect once, no backoff */
     pg_listener listener;
 };
+
+/* Parameter types: integers are int8, everything else (JSON included) is
+ * text. Typed rather than left to inference, which cannot type a NULL in
+ * "?6 IS NULL OR lease_token = ?6" nor a number in INSERT ... SELECT. */
+#define PG_INT8_OID 20
+#define PG_TEXT_OID 25
+
+/* ---- parameters and rows (store_pg_rows.c) ---- */
+
+/* sql with ?N placeholders as $N, into out (strlen(sql) + 1 bytes). */
+void ft_pg_dollar_params(const char *sql, char *out);
+/* Parameters p[0..n) as libpq's text values (integers printed into ints)
+ * and types. */
+void ft_pg_bind_values(const ft_db_param *p, int n, char (*ints)[24], const char **values, Oid *types);
+/* Rows of drv (the driver: this file calls nothing of store_pg.c) over
+ * res, freed with them; NULL, res freed, when out of memory. */
+ft_db_rows *ft_pg_rows_of(const ft_db_driver *drv, PGresult *res, ft_error *err);
+/* The driver's row readers (see ft_db_driver). */
+int ft_pg_next(ft_db_rows *r, ft_error *err);
+int64_t ft_pg_changes(ft_db_rows *r);
+void ft_pg_done(ft_db_rows *r);
+bool ft_pg_is_null(ft_db_rows *r, int i);
+const char *ft_pg_text(ft_db_rows *r, int i);
+int64_t ft_pg_integer(ft_db_rows *r, int i);
 
 /* The SQL that only PostgreSQL speaks (store_pg_sql.c). */
 extern const ft_db_dialect ft_pg_sql;
