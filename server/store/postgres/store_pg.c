@@ -168,14 +168,19 @@ static const char *prepared(pg_conn *c, const char *sql, int n, const Oid *types
     return name;
 }
 
+/* Whether a command's result is a success (rows or none); NULL is not. */
+static bool result_ok(const PGresult *res)
+{
+    return PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+}
+
 /* Read the results of one pipelined query: the first one kept in *out
  * (if *out is still NULL and keep says so, or it failed), the rest freed. */
 static void pipeline_results(PGconn *pg, bool keep, PGresult **out)
 {
     PGresult *r;
     while ((r = PQgetResult(pg))) {
-        ExecStatusType st = PQresultStatus(r);
-        if (!*out && (keep || (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)))
+        if (!*out && (keep || !result_ok(r)))
             *out = r;
         else
             PQclear(r);
@@ -233,8 +238,7 @@ static bool pipelined(pg_conn *c, int k, const pg_stmt *st, const char *const *n
     for (int i = 0; i < k; i++) { /* the statements (aborted if anything before failed) */
         out[i] = NULL;
         pipeline_results(c->pg, true, &out[i]);
-        ExecStatusType status = PQresultStatus(out[i]);
-        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        if (!result_ok(out[i])) {
             if (ok) {
                 *failure = out[i];
                 out[i] = NULL;
@@ -298,8 +302,7 @@ static int run_many(pg_conn *c, int k, const pg_stmt *st, PGresult **out, ft_err
             out[0] = name[0]       ? PQexecPrepared(c->pg, name[0], st[0].n, st[0].values, NULL, NULL, 0)
                      : st[0].values ? PQexecParams(c->pg, st[0].sql, st[0].n, st[0].types, st[0].values, NULL, NULL, 0)
                                     : PQexec(c->pg, st[0].sql);
-            ExecStatusType status = PQresultStatus(out[0]);
-            if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+            if (!result_ok(out[0])) {
                 ok = false;
                 failure = out[0];
                 out[0] = NULL;
