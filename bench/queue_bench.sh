@@ -7,15 +7,20 @@
 # own single-worker rate, and no job claimed twice (queue_bench exits
 # non-zero if one was).
 #   bench/queue_bench.sh [JOBS]    (default 2000 per run)
+# CPUS=LIST (a taskset CPU list, e.g. CPUS=0) pins the cluster and the
+# bench to those CPUs: the same run on fewer cores shows how much of the
+# 16-worker figure is bound by the cores rather than by waiting.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${FT_BUILD:-build}
 JOBS=${1:-2000}
 make -s -j2 "$BUILD/queue_bench"
+pin=${CPUS:+taskset -c $CPUS}
+if [ -n "$pin" ]; then echo "pinned to CPUs $CPUS"; fi
 tmp=$(mktemp -d /tmp/ft-qbench-XXXXXX)
 pg=$(mktemp -d /tmp/ft-pg-XXXXXX)
 trap 'tests/pg_cluster.sh stop "$pg"; rm -rf "$tmp"' EXIT
-conninfo=$(FT_PG_DURABLE=1 tests/pg_cluster.sh start "$pg")
+conninfo=$(FT_PG_DURABLE=1 $pin tests/pg_cluster.sh start "$pg")
 declare -A rate
 for store in sqlite postgres; do
     for workers in 1 4 16; do
@@ -26,7 +31,7 @@ for store in sqlite postgres; do
             psql "$conninfo dbname=postgres" -qAt -c "CREATE DATABASE $db" >/dev/null
             target="$conninfo dbname=$db"
         fi
-        line=$("$BUILD/queue_bench" "$target" migrations "$workers" "$JOBS")
+        line=$($pin "$BUILD/queue_bench" "$target" migrations "$workers" "$JOBS")
         echo "$line"
         rate[$store$workers]=$(echo "$line" | sed 's/.*"per_second": \([0-9.]*\).*/\1/')
     done
